@@ -1,0 +1,113 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+)
+
+func envOf(vars map[string]string, files map[string]string) Env {
+	return Env{
+		Getenv: func(k string) string { return vars[k] },
+		ReadFile: func(p string) ([]byte, error) {
+			if s, ok := files[p]; ok {
+				return []byte(s), nil
+			}
+			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+		},
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(envOf(map[string]string{"OPENCLAW_GATEWAY_TOKEN": "tok"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || c.Gateway.URL != DefaultGatewayURL || !c.Auth.CookieSecure || c.Auth.SessionStore != "sql" {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if c.Gateway.Token != "tok" {
+		t.Errorf("token = %q", c.Gateway.Token)
+	}
+}
+
+func TestLoadSecretFiles(t *testing.T) {
+	c, err := Load(envOf(map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN_FILE": "/run/secrets/gw",
+		"CLAWCHAT_LOCAL_USERS_FILE":   "/run/secrets/users",
+	}, map[string]string{"/run/secrets/gw": "s3cret\n", "/run/secrets/users": "alice:pa:ss,word\nbob:x\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway.Token != "s3cret" {
+		t.Errorf("token = %q, want trimmed file content", c.Gateway.Token)
+	}
+	if !c.Auth.LocalUsersFile || !strings.Contains(c.Auth.LocalUsers, "alice:pa:ss,word") {
+		t.Errorf("local users = %q file=%v", c.Auth.LocalUsers, c.Auth.LocalUsersFile)
+	}
+}
+
+func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"no credential", map[string]string{}, "OPENCLAW_GATEWAY_TOKEN: no Gateway credential"},
+		{"both forms", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "OPENCLAW_GATEWAY_TOKEN_FILE": "/x"}, "either OPENCLAW_GATEWAY_TOKEN or OPENCLAW_GATEWAY_TOKEN_FILE"},
+		{"missing file", map[string]string{"OPENCLAW_GATEWAY_TOKEN_FILE": "/nope"}, `OPENCLAW_GATEWAY_TOKEN_FILE: cannot read "/nope"`},
+		{"bad url", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "OPENCLAW_GATEWAY_URL": "http://gw"}, "OPENCLAW_GATEWAY_URL"},
+		{"bad listen", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_LISTEN": "8080"}, "CLAWCHAT_LISTEN"},
+		{"bad bool", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_COOKIE_SECURE": "maybe"}, "CLAWCHAT_COOKIE_SECURE"},
+		{"oidc incomplete", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_OIDC_ISSUER": "https://idp.example"}, "CLAWCHAT_OIDC_CLIENT_ID"},
+		{"oidc no allowlist", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_OIDC_ISSUER": "https://idp.example", "CLAWCHAT_OIDC_CLIENT_ID": "c", "CLAWCHAT_OIDC_CLIENT_SECRET": secret, "CLAWCHAT_PUBLIC_URL": "https://chat.example"}, "nobody may sign in"},
+		{"proxy auth without proxies", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_PROXY_AUTH_HEADER": "Remote-User"}, "CLAWCHAT_TRUSTED_PROXIES"},
+		{"vapid half", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_VAPID_PUBLIC_KEY": "pub"}, "clawchat push keys"},
+		{"bad cidr", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_TRUSTED_PROXIES": "10.0.0.0/33"}, "CLAWCHAT_TRUSTED_PROXIES"},
+		{"samesite none insecure", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_COOKIE_SAMESITE": "none", "CLAWCHAT_COOKIE_SECURE": "false"}, "CLAWCHAT_COOKIE_SAMESITE"},
+		{"database not postgres", map[string]string{"OPENCLAW_GATEWAY_TOKEN": secret, "CLAWCHAT_DATABASE_URL": "mysql://x"}, "CLAWCHAT_DATABASE_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(envOf(tt.vars, nil))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load() error = %v, want *Error", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error leaks a secret: %q", err)
+			}
+		})
+	}
+}
+
+func TestRedactedHidesSecrets(t *testing.T) {
+	c, err := Load(envOf(map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN":      "gw-token-123",
+		"CLAWCHAT_LOCAL_USERS":        "alice:pw-456",
+		"CLAWCHAT_DATABASE_URL":       "postgres://u:db-pass-789@db/clawchat",
+		"CLAWCHAT_OIDC_ISSUER":        "https://idp.example",
+		"CLAWCHAT_OIDC_CLIENT_ID":     "c",
+		"CLAWCHAT_OIDC_CLIENT_SECRET": "oidc-secret-000",
+		"CLAWCHAT_OIDC_ALLOWED_USERS": "alice",
+		"CLAWCHAT_PUBLIC_URL":         "https://chat.example/",
+		"CLAWCHAT_REDIS_URL":          "redis://:redis-pass-111@r:6379/0",
+	}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(c.Redacted(), "\n")
+	for _, s := range []string{"gw-token-123", "pw-456", "db-pass-789", "oidc-secret-000", "redis-pass-111"} {
+		if strings.Contains(out, s) {
+			t.Errorf("Redacted() leaks %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "CLAWCHAT_OIDC_REDIRECT_URL=https://chat.example/auth/oidc/callback") {
+		t.Errorf("redirect URL default missing:\n%s", out)
+	}
+}
