@@ -1,0 +1,48 @@
+# clawchat — see README.md. Every target is what CI runs too.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/clawchat/clawchat/internal/version.Version=$(VERSION)
+TESTFLAGS ?=
+
+.PHONY: help build demo test test-unit test-web vet fmt web bench bench-quick e2e-deps clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+build: ## static binary in bin/clawchat
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/clawchat ./cmd/clawchat
+
+demo: ## run clawchat for real against a local OpenClaw Gateway and the scripted model
+	$(GO) run ./cmd/clawchat-demo
+
+e2e-deps: ## install Node 24 and OpenClaw into the test cache (done on demand by the tests too)
+	$(GO) run ./cmd/clawchat-demo -install-only
+
+test: vet e2e-deps ## every test: Go unit + e2e (real OpenClaw, Chromium, PostgreSQL, Redis) + web
+	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
+	$(MAKE) test-web
+
+test-unit: ## fast tests only (no real gateway, browser or database servers)
+	$(GO) test -race -short -count=1 ./...
+
+test-web: ## frontend unit tests (vitest)
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm test
+
+vet: ## go vet and gofmt check
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt: ## format Go code
+	gofmt -w $$(git ls-files '*.go')
+
+web: ## rebuild the embedded web app (internal/web/dist) from web/
+	cd web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+bench: ## full benchmark run, writes docs/benchmarks.md
+	$(GO) run ./cmd/clawchat-bench -out docs/benchmarks.md
+
+bench-quick: ## a few-second benchmark smoke run (no timing assertions)
+	$(GO) run ./cmd/clawchat-bench -quick
+
+clean:
+	rm -rf bin
