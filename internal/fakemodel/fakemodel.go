@@ -1,0 +1,494 @@
+// Package fakemodel is a deterministic, scripted, OpenAI-compatible chat-completions server. It
+// is the model provider of the test OpenClaw Gateway that the end-to-end tests and the demo run
+// (see internal/ochar); it never talks to a real model.
+//
+// It answers POST /v1/chat/completions (streaming SSE and non-streaming), GET /v1/models and
+// GET /healthz. The reply to a user message is "Echo: <user text>", streamed word by word with a
+// per-word delay, so that a run lasts long enough to be watched or aborted. Directives anywhere
+// in the user text change the reply (case-insensitive) and are removed from the echo:
+//
+//	[delay=MS]    per-word delay in milliseconds for this reply (default Options.Delay)
+//	[words=N]     append N numbered filler words "w1 w2 … wN"
+//	[tool]        answer with a tool call first ("ls" with {"path":"."} when offered), then,
+//	              once the tool result comes back, with text
+//	[tool=NAME]   the same, calling NAME
+//	[args=JSON]   the tool call's JSON arguments (default {})
+//	[think]       stream a few reasoning_content deltas before the text
+//	[error=CODE]  answer with HTTP status CODE and an OpenAI-style error body
+//	[midfail]     stream three words, then drop the TCP connection
+//
+// OpenClaw wraps the user's text as "[Sat 2026-11-21 15:17 UTC] <text>\n\nRuntime: …" and
+// appends a second user message holding only <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>; the
+// model skips that message and strips the wrapper, so the echo is exactly what the user typed.
+package fakemodel
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a model handler. The zero value is usable.
+type Options struct {
+	// Delay is the default pause before each streamed word (0: no pause).
+	Delay time.Duration
+	// Model is the model id reported by /v1/models and in completions (default "echo").
+	Model string
+	// Logger receives one record per request and per outcome (default: discard).
+	Logger *slog.Logger
+}
+
+// Directive patterns. Compiled once; regexps are immutable and safe for concurrent use.
+var (
+	reDelay     = regexp.MustCompile(`(?i)\[delay=(\d+)\]`)
+	reWords     = regexp.MustCompile(`(?i)\[words=(\d+)\]`)
+	reTool      = regexp.MustCompile(`(?i)\[tool(?:=([A-Za-z0-9_.:-]+))?\]`)
+	reError     = regexp.MustCompile(`(?i)\[error=(\d{3})\]`)
+	reMidfail   = regexp.MustCompile(`(?i)\[midfail\]`)
+	reThink     = regexp.MustCompile(`(?i)\[think\]`)
+	reArgsStart = regexp.MustCompile(`(?i)\[args=`)
+	// reEnvelope matches the "[Sat 2026-11-21 15:17 UTC] " prefix OpenClaw puts in front of
+	// the user's text.
+	reEnvelope = regexp.MustCompile(`^\[[^\]]*\d{4}-\d{2}-\d{2}[^\]]*\]\s*`)
+)
+
+// internalContextMarker starts the extra user message OpenClaw appends to every turn.
+const internalContextMarker = "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>"
+
+// maxBody bounds a request body (OpenClaw's system prompt alone is about 49 KB).
+const maxBody = 32 << 20
+
+type handler struct {
+	opts Options
+	seq  atomic.Int64
+	mux  *http.ServeMux
+}
+
+// New returns the model's HTTP handler. It is safe for concurrent use; every request is
+// independent except for a request counter used in ids.
+func New(opts Options) http.Handler {
+	if opts.Model == "" {
+		opts.Model = "echo"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{opts: opts, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /v1/chat/completions", h.chat)
+	h.mux.HandleFunc("POST /chat/completions", h.chat)
+	h.mux.HandleFunc("GET /v1/models", h.models)
+	h.mux.HandleFunc("GET /models", h.models)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Message is one chat message as OpenAI-compatible clients send it.
+type message struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
+}
+
+type request struct {
+	Model    string    `json:"model"`
+	Messages []message `json:"messages"`
+	Stream   bool      `json:"stream"`
+	Tools    []struct {
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// plan is what the model will answer.
+type plan struct {
+	mode      string // echo, tool_call, after_tool, error, midfail
+	words     []string
+	reasoning []string
+	delay     time.Duration
+	toolName  string
+	toolArgs  string
+	errCode   int
+}
+
+// contentText flattens message content (a string or an array of parts).
+func contentText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Text *string `json:"text"`
+	}
+	if json.Unmarshal(raw, &parts) == nil {
+		var texts []string
+		for _, p := range parts {
+			if p.Text != nil {
+				texts = append(texts, *p.Text)
+			}
+		}
+		return strings.Join(texts, "\n")
+	}
+	return string(raw)
+}
+
+// UserText returns what the human typed in a user message as OpenClaw forwards it: the
+// timestamp envelope and the Runtime suffix removed. ok is false for OpenClaw's internal-context
+// message, which is not the user's.
+func UserText(content string) (text string, ok bool) {
+	t := strings.TrimSpace(content)
+	if strings.HasPrefix(t, internalContextMarker) {
+		return "", false
+	}
+	if k := strings.Index(t, "\n\nRuntime: "); k >= 0 {
+		t = t[:k]
+	}
+	return reEnvelope.ReplaceAllString(t, ""), true
+}
+
+// lastUserTurn returns the latest user text and its index (-1 when there is none).
+func lastUserTurn(msgs []message) (string, int) {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "user" {
+			continue
+		}
+		if t, ok := UserText(contentText(msgs[i].Content)); ok {
+			return t, i
+		}
+	}
+	return "", -1
+}
+
+// toolArgs returns the JSON value after "[args=", or "{}" when absent or invalid.
+func toolArgs(s string) string {
+	loc := reArgsStart.FindStringIndex(s)
+	if loc == nil {
+		return "{}"
+	}
+	var v any
+	if err := json.NewDecoder(strings.NewReader(s[loc[1]:])).Decode(&v); err != nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// StripDirectives removes every directive from s and normalizes white space.
+func StripDirectives(s string) string {
+	if loc := reArgsStart.FindStringIndex(s); loc != nil {
+		dec := json.NewDecoder(strings.NewReader(s[loc[1]:]))
+		var v any
+		if dec.Decode(&v) == nil {
+			rest := strings.TrimLeft(s[loc[1]+int(dec.InputOffset()):], " ")
+			s = s[:loc[0]] + strings.TrimPrefix(rest, "]")
+		}
+	}
+	for _, re := range []*regexp.Regexp{reDelay, reWords, reTool, reError, reMidfail, reThink} {
+		s = re.ReplaceAllString(s, "")
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Reply returns the text the model answers to user text (no tool, error or midfail handling):
+// "Echo: <text without directives>" plus any [words=N] filler. Tests use it to predict replies.
+func Reply(userText string) string {
+	return strings.Join(echoWords(userText), " ")
+}
+
+func echoWords(userText string) []string {
+	words := strings.Fields("Echo: " + StripDirectives(userText))
+	if m := reWords.FindStringSubmatch(userText); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		n = min(n, 100000)
+		for i := 1; i <= n; i++ {
+			words = append(words, "w"+strconv.Itoa(i))
+		}
+	}
+	return words
+}
+
+func (h *handler) makePlan(req *request) plan {
+	p := plan{delay: h.opts.Delay, mode: "echo"}
+	user, iu := lastUserTurn(req.Messages)
+	var toolResult *message
+	for j := len(req.Messages) - 1; j > iu && iu >= 0; j-- {
+		if req.Messages[j].Role == "tool" {
+			toolResult = &req.Messages[j]
+			break
+		}
+	}
+	if m := reDelay.FindStringSubmatch(user); m != nil {
+		ms, _ := strconv.Atoi(m[1])
+		p.delay = time.Duration(ms) * time.Millisecond
+	}
+	if m := reError.FindStringSubmatch(user); m != nil {
+		p.errCode, _ = strconv.Atoi(m[1])
+		p.mode = "error"
+		return p
+	}
+	if reThink.MatchString(user) {
+		p.reasoning = strings.Fields("Thinking about how to echo this message deterministically.")
+	}
+	if toolResult != nil {
+		res := contentText(toolResult.Content)
+		if len(res) > 120 {
+			res = res[:120] + "..."
+		}
+		p.mode = "after_tool"
+		p.words = strings.Fields("Tool finished. Result starts with: " + res)
+		return p
+	}
+	if m := reTool.FindStringSubmatch(user); m != nil {
+		name := m[1]
+		if name == "" {
+			name = pickTool(req)
+		}
+		if name != "" {
+			p.mode = "tool_call"
+			p.toolName = name
+			p.toolArgs = toolArgs(user)
+			if p.toolArgs == "{}" && name == "ls" {
+				p.toolArgs = `{"path":"."}`
+			}
+			return p
+		}
+	}
+	p.words = echoWords(user)
+	if reMidfail.MatchString(user) {
+		p.mode = "midfail"
+	}
+	return p
+}
+
+// pickTool chooses a harmless tool from those offered.
+func pickTool(req *request) string {
+	have := map[string]bool{}
+	for _, t := range req.Tools {
+		have[t.Function.Name] = true
+	}
+	for _, pref := range []string{"ls", "session_status", "sessions_list", "read"} {
+		if have[pref] {
+			return pref
+		}
+	}
+	if len(req.Tools) > 0 {
+		return req.Tools[0].Function.Name
+	}
+	return ""
+}
+
+func (h *handler) models(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{
+		map[string]any{"id": h.opts.Model, "object": "model", "created": 0, "owned_by": "fakemodel"}}})
+}
+
+func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
+	n := h.seq.Add(1)
+	log := h.opts.Logger.With("req", n)
+	var req request
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "bad json")
+		log.Info("fakemodel: bad request", "err", err)
+		return
+	}
+	p := h.makePlan(&req)
+	log.Info("fakemodel: request", "stream", req.Stream, "messages", len(req.Messages),
+		"tools", len(req.Tools), "mode", p.mode, "words", len(p.words), "delay", p.delay)
+	if p.errCode != 0 {
+		writeError(w, p.errCode, "server_error", fmt.Sprintf("fakemodel forced error %d", p.errCode))
+		return
+	}
+	model := req.Model
+	if model == "" {
+		model = h.opts.Model
+	}
+	id := fmt.Sprintf("chatcmpl-fake-%d", n)
+	callID := fmt.Sprintf("call_fake_%d", n)
+	usage := map[string]any{"prompt_tokens": 10, "completion_tokens": len(p.words) + len(p.reasoning) + 1,
+		"total_tokens": 11 + len(p.words) + len(p.reasoning)}
+
+	if !req.Stream {
+		msg := map[string]any{"role": "assistant", "content": strings.Join(p.words, " ")}
+		finish := "stop"
+		if p.toolName != "" {
+			msg["content"] = nil
+			msg["tool_calls"] = []any{map[string]any{"id": callID, "type": "function",
+				"function": map[string]any{"name": p.toolName, "arguments": p.toolArgs}}}
+			finish = "tool_calls"
+		}
+		if p.reasoning != nil {
+			msg["reasoning_content"] = strings.Join(p.reasoning, " ")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "object": "chat.completion",
+			"created": time.Now().Unix(), "model": model,
+			"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
+			"usage":   usage})
+		log.Info("fakemodel: done", "stream", false)
+		return
+	}
+
+	st := &streamer{w: w, r: r, id: id, model: model, delay: p.delay}
+	if fl, ok := w.(http.Flusher); ok {
+		st.fl = fl
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	sent, err := h.stream(st, p, callID)
+	if err != nil {
+		log.Info("fakemodel: stream ended early", "reason", err, "afterWords", sent)
+		return
+	}
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		st.send(map[string]any{"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(),
+			"model": model, "choices": []any{}, "usage": usage})
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+	st.flush()
+	log.Info("fakemodel: done", "stream", true, "mode", p.mode, "words", sent)
+}
+
+// errClientGone and errMidfail end a stream early.
+var (
+	errClientGone = errors.New("client gone")
+	errMidfail    = errors.New("midfail: connection dropped")
+)
+
+func (h *handler) stream(st *streamer, p plan, callID string) (int, error) {
+	if !st.chunk(map[string]any{"role": "assistant", "content": ""}, nil) {
+		return 0, errClientGone
+	}
+	for i, wd := range p.reasoning {
+		if !st.sleep() || !st.chunk(map[string]any{"reasoning_content": sep(i) + wd}, nil) {
+			return 0, errClientGone
+		}
+	}
+	if p.toolName != "" {
+		if !st.sleep() {
+			return 0, errClientGone
+		}
+		st.chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": callID, "type": "function",
+			"function": map[string]any{"name": p.toolName, "arguments": ""}}}}, nil)
+		st.chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0,
+			"function": map[string]any{"arguments": p.toolArgs}}}}, nil)
+		if !st.chunk(map[string]any{}, "tool_calls") {
+			return 0, errClientGone
+		}
+		return 0, nil
+	}
+	for i, wd := range p.words {
+		if !st.sleep() {
+			return i, errClientGone
+		}
+		if p.mode == "midfail" && i == 3 {
+			if hj, ok := st.w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+				}
+			}
+			return i, errMidfail
+		}
+		if !st.chunk(map[string]any{"content": sep(i) + wd}, nil) {
+			return i, errClientGone
+		}
+	}
+	if !st.chunk(map[string]any{}, "stop") {
+		return len(p.words), errClientGone
+	}
+	return len(p.words), nil
+}
+
+func sep(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return " "
+}
+
+// streamer writes SSE chunks of one completion.
+type streamer struct {
+	w     http.ResponseWriter
+	fl    http.Flusher
+	r     *http.Request
+	id    string
+	model string
+	delay time.Duration
+}
+
+func (s *streamer) flush() {
+	if s.fl != nil {
+		s.fl.Flush()
+	}
+}
+
+func (s *streamer) send(v any) bool {
+	b, _ := json.Marshal(v)
+	if _, err := fmt.Fprintf(s.w, "data: %s\n\n", b); err != nil {
+		return false
+	}
+	s.flush()
+	return s.r.Context().Err() == nil
+}
+
+func (s *streamer) chunk(delta map[string]any, finish any) bool {
+	return s.send(map[string]any{"id": s.id, "object": "chat.completion.chunk", "created": time.Now().Unix(),
+		"model": s.model, "choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}})
+}
+
+// sleep waits the per-word delay; false when the client went away.
+func (s *streamer) sleep() bool {
+	ctx := s.r.Context()
+	if s.delay <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": typ, "code": "fake_error"}})
+}
+
+// CheckLoopback returns an error unless addr ("host:port") names a loopback host.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("fakemodel: listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("fakemodel: refusing non-loopback listen address %q", addr)
+	}
+	return nil
+}
