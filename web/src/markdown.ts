@@ -1,0 +1,127 @@
+// Markdown rendering for assistant output, which is treated as hostile (prompt injection).
+// marked turns markdown into HTML with raw HTML escaped (never passed through), DOMPurify then
+// sanitises the result in an inert document, and a hook:
+//   - keeps only http(s) and mailto links, opening them in a new tab without opener/referrer;
+//   - never lets a remote image load: <img src=remote> becomes a click-to-open placeholder;
+//   - drops every inline event handler, style, form, frame, svg and math element.
+// The result is a DocumentFragment, so callers never assign an HTML string to innerHTML.
+import { Marked } from 'marked';
+import DOMPurify from 'dompurify';
+import { highlightElement } from './highlight';
+
+const escapeHTML = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+const md = new Marked({
+  gfm: true,
+  breaks: true,
+  async: false,
+  renderer: {
+    // Raw HTML in model output is shown as text, never interpreted.
+    html(token: { text: string }) { return escapeHTML(token.text); },
+  },
+});
+
+const SAFE_LINK = /^(https?:|mailto:)/i;
+const SAFE_DATA_IMG = /^data:image\/(png|jpe?g|gif|webp);base64,[a-z0-9+/=\s]*$/i;
+
+let purifier: ReturnType<typeof DOMPurify> | null = null;
+
+function getPurifier(win: Window & typeof globalThis): ReturnType<typeof DOMPurify> {
+  if (purifier) return purifier;
+  const p = DOMPurify(win);
+  p.addHook('afterSanitizeAttributes', (node: Element) => {
+    const tag = node.nodeName;
+    if (tag === 'A') {
+      const href = (node.getAttribute('href') ?? '').trim();
+      if (!SAFE_LINK.test(href)) node.removeAttribute('href');
+      else {
+        node.setAttribute('target', '_blank');
+        node.setAttribute('rel', 'noopener noreferrer');
+        node.setAttribute('referrerpolicy', 'no-referrer');
+      }
+    } else if (tag === 'IMG') {
+      const src = (node.getAttribute('src') ?? '').trim();
+      node.removeAttribute('srcset');
+      if (!SAFE_DATA_IMG.test(src)) {
+        node.removeAttribute('src');
+        if (/^https?:/i.test(src)) node.setAttribute('data-remote-src', src);
+      }
+    }
+    for (const a of Array.from(node.attributes)) {
+      if (/^on/i.test(a.name) || a.name === 'style') node.removeAttribute(a.name);
+    }
+  });
+  purifier = p;
+  return p;
+}
+
+const PURIFY_CONFIG = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select', 'iframe', 'frame', 'object', 'embed', 'svg', 'math', 'link', 'meta', 'base', 'video', 'audio', 'source', 'picture'],
+  FORBID_ATTR: ['style', 'srcset', 'formaction', 'action', 'ping', 'background', 'poster'],
+  ALLOW_DATA_ATTR: false,
+  ADD_ATTR: ['data-remote-src'],
+  RETURN_DOM_FRAGMENT: true,
+};
+
+/** Convert markdown to sanitised HTML (string) — exported for tests. */
+export function markdownToHTML(src: string): string {
+  return md.parse(src ?? '') as string;
+}
+
+/**
+ * Render markdown into a sanitised DocumentFragment owned by doc: code blocks highlighted
+ * and given a copy button, remote images replaced by placeholders.
+ */
+export function renderMarkdown(src: string, doc: Document = document): DocumentFragment {
+  const win = doc.defaultView as Window & typeof globalThis;
+  const frag = getPurifier(win).sanitize(markdownToHTML(src), PURIFY_CONFIG) as unknown as DocumentFragment;
+  decorate(frag, doc);
+  return frag;
+}
+
+function decorate(frag: DocumentFragment, doc: Document): void {
+  for (const img of Array.from(frag.querySelectorAll('img'))) {
+    const remote = img.getAttribute('data-remote-src');
+    if (!img.getAttribute('src')) {
+      const b = doc.createElement('button');
+      b.type = 'button';
+      b.className = 'remote-img';
+      const alt = img.getAttribute('alt') ?? '';
+      if (remote) {
+        let host = '';
+        try { host = new URL(remote).host; } catch { /* ignore */ }
+        b.dataset.remoteSrc = remote;
+        b.textContent = `🖼 ${alt || 'Image'} — from ${host}. Open`;
+        b.title = 'Remote image, not loaded. Click to open it in a new tab.';
+      } else {
+        b.disabled = true;
+        b.textContent = `🖼 ${alt || 'image'} (blocked)`;
+      }
+      img.replaceWith(b);
+    }
+  }
+  for (const pre of Array.from(frag.querySelectorAll('pre'))) {
+    const code = pre.querySelector('code');
+    if (code) {
+      const lang = /language-([\w+#-]+)/.exec(code.className)?.[1] ?? '';
+      highlightElement(code as HTMLElement, lang);
+    }
+    const wrap = doc.createElement('div');
+    wrap.className = 'codeblock';
+    const bar = doc.createElement('div');
+    bar.className = 'codebar';
+    const lang = /language-([\w+#-]+)/.exec(code?.className ?? '')?.[1] ?? '';
+    const label = doc.createElement('span');
+    label.textContent = lang;
+    const copy = doc.createElement('button');
+    copy.type = 'button';
+    copy.className = 'copy-code';
+    copy.textContent = 'Copy';
+    copy.setAttribute('aria-label', 'Copy code');
+    bar.append(label, copy);
+    pre.replaceWith(wrap);
+    wrap.append(bar, pre);
+  }
+}

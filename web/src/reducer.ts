@@ -1,0 +1,163 @@
+// The transcript reducer: pure functions that fold history pages and live run events into the
+// message list of one conversation. No DOM, no I/O, so it is unit-tested directly.
+import type { History, Message, ToolCall } from './types';
+
+export interface ConvState {
+  messages: Message[];
+  hasMore: boolean;
+  cursor?: string;
+  loaded: boolean;
+  running: boolean;
+  runId?: string | null;
+}
+
+export const emptyConv = (): ConvState => ({ messages: [], hasMore: false, loaded: false, running: false });
+
+export const runMessageId = (runId: string) => `run:${runId}`;
+
+function findRun(msgs: Message[], runId: string): number {
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i];
+    if (m.role === 'assistant' && (m.runId === runId || m.id === runMessageId(runId))) return i;
+  }
+  return -1;
+}
+
+function upsertRun(s: ConvState, runId: string, f: (m: Message) => Message): ConvState {
+  const msgs = s.messages.slice();
+  let i = findRun(msgs, runId);
+  if (i < 0) {
+    msgs.push({ id: runMessageId(runId), role: 'assistant', text: '', runId, streaming: true, tools: [] });
+    i = msgs.length - 1;
+  }
+  msgs[i] = f(msgs[i]);
+  return { ...s, messages: msgs };
+}
+
+function upsertTool(tools: ToolCall[] | undefined, p: any): ToolCall[] {
+  const list = (tools ?? []).slice();
+  const id = String(p.toolCallId ?? p.id ?? '');
+  let i = list.findIndex((t) => t.id === id);
+  const prev: ToolCall = i >= 0 ? list[i] : { id, name: p.name ?? 'tool', status: 'running' };
+  const next: ToolCall = { ...prev };
+  if (p.name) next.name = p.name;
+  if (p.args !== undefined) next.args = typeof p.args === 'string' ? p.args : JSON.stringify(p.args);
+  if (p.result !== undefined) next.result = typeof p.result === 'string' ? p.result : JSON.stringify(p.result);
+  if (p.durationMs !== undefined) next.durationMs = p.durationMs;
+  if (p.error !== undefined) next.error = !!p.error;
+  if (p.phase === 'end') next.status = next.error ? 'error' : 'done';
+  else if (p.phase === 'start' || p.phase === 'update') next.status = 'running';
+  if (i >= 0) list[i] = next; else list.push(next);
+  return list;
+}
+
+/**
+ * Apply one event (already filtered to this conversation) to s and return the new state.
+ * Unknown events return s unchanged.
+ */
+export function applyEvent(s: ConvState, event: string, p: any): ConvState {
+  const runId: string | undefined = p?.runId ?? undefined;
+  switch (event) {
+    case 'run.queued': {
+      const msgs = s.messages.map((m) =>
+        m.id === p.messageId ? { ...m, pending: false, queuedPosition: p.position } : m);
+      return { ...s, messages: msgs };
+    }
+    case 'run.started': {
+      let msgs = s.messages.slice();
+      const i = msgs.findIndex((m) => m.id === p.messageId && m.role === 'user');
+      if (i >= 0) msgs[i] = { ...msgs[i], pending: false, queuedPosition: undefined, runId };
+      else if (p.text !== undefined) msgs.push({ id: p.messageId, role: 'user', text: p.text ?? '', at: p.at, runId });
+      let next: ConvState = { ...s, messages: msgs, running: true, runId };
+      if (runId) next = upsertRun(next, runId, (m) => m);
+      return next;
+    }
+    case 'run.status':
+      if (!runId) return s;
+      return upsertRun(s, runId, (m) => ({ ...m, phase: p.phase }));
+    case 'run.delta':
+      if (!runId) return s;
+      return upsertRun(s, runId, (m) => ({ ...m, streaming: true, text: p.replace ? (p.text ?? '') : m.text + (p.text ?? '') }));
+    case 'run.reasoning':
+      if (!runId) return s;
+      return upsertRun(s, runId, (m) => ({ ...m, reasoning: (m.reasoning ?? '') + (p.text ?? '') }));
+    case 'run.tool':
+      if (!runId) return s;
+      return upsertRun(s, runId, (m) => ({ ...m, tools: upsertTool(m.tools, p) }));
+    case 'run.usage':
+      if (!runId) return s;
+      return upsertRun(s, runId, (m) => ({ ...m, usage: { ...(m.usage ?? {}), ...pick(p, ['input', 'output', 'cost']) } }));
+    case 'run.snapshot':
+      if (!runId) return s;
+      return {
+        ...upsertRun(s, runId, (m) => ({
+          ...m, text: p.text ?? '', reasoning: p.reasoning ?? '', streaming: p.state !== 'done',
+          tools: Array.isArray(p.tools) ? p.tools.map((t: any) => ({ ...t, id: String(t.id ?? t.toolCallId ?? ''), status: t.status ?? (t.result !== undefined ? (t.error ? 'error' : 'done') : 'running') })) : m.tools,
+        })),
+        running: p.state !== 'done', runId,
+      };
+    case 'run.final':
+      if (!runId) return s;
+      return endRun(upsertRun(s, runId, (m) => ({
+        ...m, text: p.text ?? m.text, streaming: false, phase: undefined,
+        usage: p.usage ? { ...(m.usage ?? {}), ...p.usage } : m.usage, stopReason: p.stopReason,
+        tools: m.tools?.map((t) => (t.status === 'running' ? { ...t, status: 'done' as const } : t)),
+      })), runId);
+    case 'run.aborted':
+      if (!runId) return s;
+      return endRun(upsertRun(s, runId, (m) => ({ ...m, text: p.text ?? m.text, streaming: false, aborted: true, phase: undefined })), runId);
+    case 'run.error':
+      if (!runId) return { ...s, running: false };
+      return endRun(upsertRun(s, runId, (m) => ({ ...m, streaming: false, error: p.message ?? 'error', phase: undefined })), runId);
+    default:
+      return s;
+  }
+}
+
+function endRun(s: ConvState, runId: string): ConvState {
+  return s.runId === runId || !s.runId ? { ...s, running: false, runId: null } : s;
+}
+
+function pick(o: any, keys: string[]): any {
+  const r: any = {};
+  for (const k of keys) if (o && o[k] !== undefined) r[k] = o[k];
+  return r;
+}
+
+/**
+ * Replace the conversation with a freshly loaded newest history page. A live run that the page
+ * does not contain yet (still streaming) is kept after it, as are the user's own pending sends.
+ */
+export function loadHistory(s: ConvState, h: History): ConvState {
+  const msgs = (h.messages ?? []).map(normalize);
+  const ids = new Set(msgs.map((m) => m.id));
+  const runIds = new Set(msgs.filter((m) => m.runId && m.role === 'assistant').map((m) => m.runId));
+  const keep = s.messages.filter((m) =>
+    !ids.has(m.id) && ((m.pending && m.role === 'user') ||
+      (m.role === 'assistant' && m.streaming && m.runId && !runIds.has(m.runId) && (h.running ? h.runId === m.runId : false))));
+  return {
+    messages: msgs.concat(keep), hasMore: !!h.hasMore, cursor: h.cursor, loaded: true,
+    running: !!h.running, runId: h.runId ?? null,
+  };
+}
+
+/** Prepend an older history page (pagination with `before`). */
+export function prependHistory(s: ConvState, h: History): ConvState {
+  const ids = new Set(s.messages.map((m) => m.id));
+  const older = (h.messages ?? []).map(normalize).filter((m) => !ids.has(m.id));
+  return { ...s, messages: older.concat(s.messages), hasMore: !!h.hasMore, cursor: h.cursor };
+}
+
+/** Add the user's own message before the server confirms it. */
+export function addPending(s: ConvState, m: Message): ConvState {
+  return { ...s, messages: s.messages.concat({ ...m, pending: true }) };
+}
+
+/** Mark a pending send as failed. */
+export function failPending(s: ConvState, id: string, error: string): ConvState {
+  return { ...s, messages: s.messages.map((m) => (m.id === id ? { ...m, pending: false, error } : m)) };
+}
+
+function normalize(m: Message): Message {
+  return { ...m, text: m.text ?? '', tools: m.tools?.map((t) => ({ ...t, status: t.error ? 'error' : 'done' })) };
+}

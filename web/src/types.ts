@@ -1,0 +1,94 @@
+// Wire types from docs/api.md. Everything the server sends is clawchat's own schema.
+
+export interface User { id: string; name: string; role: 'owner' | 'member' | string }
+
+export interface Conversation {
+  id: string;
+  title: string;
+  agentId?: string;
+  kind: 'conversation' | 'gateway' | string;
+  createdAt?: string;
+  updatedAt?: string;
+  lastActivityAt?: string;
+  archived?: boolean;
+  running?: boolean;
+  runId?: string | null;
+  queued?: number;
+}
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  args?: string;
+  result?: string;
+  error?: boolean;
+  /** client-side: running while a live run reports start/update */
+  status?: 'running' | 'done' | 'error';
+  durationMs?: number;
+}
+
+export interface Usage { input?: number; output?: number; cost?: number }
+
+export interface Message {
+  id: string;
+  role: 'user' | 'assistant' | 'tool' | string;
+  at?: string;
+  text: string;
+  reasoning?: string;
+  tools?: ToolCall[];
+  usage?: Usage | null;
+  aborted?: boolean;
+  error?: string | null;
+  kind?: 'message' | 'compaction' | string;
+  runId?: string | null;
+  // client-only
+  streaming?: boolean;
+  pending?: boolean;
+  queuedPosition?: number;
+  phase?: string;
+  stopReason?: string;
+  attachments?: { name: string; mimeType: string }[];
+}
+
+export interface History {
+  messages: Message[];
+  hasMore: boolean;
+  cursor?: string;
+  running?: boolean;
+  runId?: string | null;
+}
+
+export interface Limits { maxTextBytes?: number; maxAttachmentBytes?: number; maxImageBytes?: number }
+
+export type GatewayState = 'connected' | 'reconnecting' | 'down' | 'pairing_required' | string;
+
+export interface Hello {
+  epoch: string;
+  seq: number;
+  user: User;
+  gateway: { state: GatewayState };
+  limits?: Limits;
+}
+
+export interface ServerEvent { type: 'event'; event: string; seq?: number; payload: any }
+
+export interface Agent { id: string; name: string; emoji?: string }
+
+export interface AppConfig {
+  auth?: { local?: boolean; oidc?: { enabled?: boolean; label?: string } };
+  push?: { vapidPublicKey?: string };
+  limits?: Limits;
+  build?: string;
+}
+
+export interface Approval {
+  id: string;
+  command?: string;
+  cwd?: string;
+  host?: string;
+  agentId?: string;
+  conversation?: string;
+  expiresAt?: string | number;
+  expiresAtMs?: number;
+  request?: { command?: string; commandArgv?: string[]; cwd?: string; host?: string; warningText?: string };
+}
