@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+const conversationColumns = `user_id, id, agent_id, session_key, title, archived, created_at, updated_at, last_activity_at`
+
+func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, error) {
+	var (
+		c                        chat.Conversation
+		created, updated, active int64
+	)
+	if err := row.Scan(&c.UserID, &c.ID, &c.AgentID, &c.SessionKey, &c.Title, &c.Archived,
+		&created, &updated, &active); err != nil {
+		return chat.Conversation{}, err
+	}
+	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMS(created), fromMS(updated), fromMS(active)
+	return c, nil
+}
+
+// CreateConversation stores a new conversation. chat.ErrConflict when (UserID, ID) or SessionKey
+// exists; chat.ErrInvalid when UserID, ID or SessionKey is empty.
+func (d *DB) CreateConversation(ctx context.Context, c chat.Conversation) error {
+	if c.UserID == "" || c.ID == "" || c.SessionKey == "" {
+		return fmt.Errorf("store: create conversation: user id, id and session key are required: %w", chat.ErrInvalid)
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		c.UserID, c.ID, c.AgentID, c.SessionKey, c.Title, c.Archived,
+		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt))
+	return mapErr("store: create conversation", err)
+}
+
+// Conversation returns userID's conversation id, or chat.ErrNotFound (also when id belongs to
+// another user: ownership is part of the key).
+func (d *DB) Conversation(ctx context.Context, userID, id string) (chat.Conversation, error) {
+	c, err := scanConversation(d.db.QueryRowContext(ctx,
+		`SELECT `+conversationColumns+` FROM conversations WHERE user_id = $1 AND id = $2`, userID, id))
+	return c, mapErr("store: conversation", err)
+}
+
+// ConversationByKey returns the conversation backed by the Gateway session key sessionKey, or
+// chat.ErrNotFound. Keys are stored as given (canonical, lower-case) and matched exactly.
+func (d *DB) ConversationByKey(ctx context.Context, sessionKey string) (chat.Conversation, error) {
+	c, err := scanConversation(d.db.QueryRowContext(ctx,
+		`SELECT `+conversationColumns+` FROM conversations WHERE session_key = $1`, sessionKey))
+	return c, mapErr("store: conversation", err)
+}
+
+// Conversations returns all of userID's conversations, archived ones included, newest
+// LastActivityAt first (ties broken by id).
+func (d *DB) Conversations(ctx context.Context, userID string) ([]chat.Conversation, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+conversationColumns+` FROM conversations
+	WHERE user_id = $1 ORDER BY last_activity_at DESC, id`, userID)
+	if err != nil {
+		return nil, mapErr("store: conversations", err)
+	}
+	defer rows.Close()
+	var out []chat.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, mapErr("store: conversations", err)
+		}
+		out = append(out, c)
+	}
+	return out, mapErr("store: conversations", rows.Err())
+}
+
+// UpdateConversation sets Title, Archived, UpdatedAt and LastActivityAt of the conversation
+// (c.UserID, c.ID); the other fields are immutable. chat.ErrNotFound when there is none.
+func (d *DB) UpdateConversation(ctx context.Context, c chat.Conversation) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE conversations SET title = $3, archived = $4, updated_at = $5,
+	last_activity_at = $6 WHERE user_id = $1 AND id = $2`,
+		c.UserID, c.ID, c.Title, c.Archived, ms(c.UpdatedAt), ms(c.LastActivityAt))
+	return affectedOne("store: update conversation", res, err)
+}
+
+// DeleteConversation deletes userID's conversation id and its reactions. chat.ErrNotFound when
+// there is none.
+func (d *DB) DeleteConversation(ctx context.Context, userID, id string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM conversations WHERE user_id = $1 AND id = $2`, userID, id)
+	return affectedOne("store: delete conversation", res, err)
+}
+
+// CountConversations returns how many conversations userID has, archived ones included.
+func (d *DB) CountConversations(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversations WHERE user_id = $1`, userID).Scan(&n)
+	return n, mapErr("store: count conversations", err)
+}
