@@ -20,10 +20,10 @@ import (
 
 // How a Netns gateway is laid out (needs root):
 //
-//	 test process (host namespace)          client namespace           gateway namespace
-//	 clawchat client ──ws──▶ 127.0.0.1:P ─▶ proxy dials from 10.213.0.2 ─veth─▶ 10.213.0.1:18789
-//	                                                                       OpenClaw (bind lan)
-//	                                                                       fake model 127.0.0.1:18790
+//	test process (host namespace)          client namespace           gateway namespace
+//	clawchat client ──ws──▶ 127.0.0.1:P ─▶ proxy dials from 10.213.0.2 ─veth─▶ 10.213.0.1:18789
+//	                                                                      OpenClaw (bind lan)
+//	                                                                      fake model 127.0.0.1:18790
 //
 // The Gateway runs under `ip netns exec <gw>`; the fake model is served in-process from a
 // listener opened inside the gateway namespace; the proxy's outgoing sockets are opened

@@ -2,7 +2,7 @@ package ochar
 
 import (
 	"context"
-		"io"
+	"io"
 	"net"
 	"net/http"
 	"os"
