@@ -1,0 +1,319 @@
+// Package bridge is clawchat's multi-user chat service. Many signed-in people share one Gateway
+// operator connection; the bridge keeps each person's conversations private, authorizes every
+// operation before anything reaches the Gateway, sends messages (idempotency, command policy,
+// limits, per-conversation queueing), tracks runs, translates Gateway chat/agent events into
+// clawchat's browser events (docs/api.md) for the owner only, and reconciles runs with chat.history
+// after the Gateway connection drops so that no final reply is lost.
+//
+// Session keys: agent:<agentId>:clawchat:<userId>:<conversationId>, lower-case. Ownership comes
+// only from the store (lookup by (userID, id) for requests and by session key for events), never
+// from a key a client sends. Another user's conversation is chat.ErrNotFound, exactly like an id
+// that was never used.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// Upstream is the part of the Gateway client the bridge uses: one request/response call with
+// schema-conformant params (gateway.Client.Request satisfies it). It must be safe for concurrent use.
+type Upstream interface {
+	Request(ctx context.Context, method string, params, result any) error
+}
+
+// Store is the persistence the bridge needs (internal/store implements it). Missing rows are
+// chat.ErrNotFound; a duplicate (userID, id) or session key is chat.ErrConflict.
+type Store interface {
+	CreateConversation(ctx context.Context, c chat.Conversation) error
+	Conversation(ctx context.Context, userID, id string) (chat.Conversation, error)
+	ConversationByKey(ctx context.Context, sessionKey string) (chat.Conversation, error)
+	Conversations(ctx context.Context, userID string) ([]chat.Conversation, error)
+	UpdateConversation(ctx context.Context, c chat.Conversation) error
+	DeleteConversation(ctx context.Context, userID, id string) error
+	CountConversations(ctx context.Context, userID string) (int, error)
+}
+
+// Publisher delivers events to a user's connections (hub.Hub implements it).
+type Publisher interface {
+	Publish(userID string, ev chat.Event) uint64
+	PublishAll(ev chat.Event)
+}
+
+// Limits are the attachment bounds the Gateway announced in hello-ok (policy.attachments,
+// policy.maxPayload). Zero means "no bound known".
+type Limits struct {
+	MaxAttachmentBytes int64
+	MaxImageBytes      int64
+	MaxPayload         int64
+}
+
+// Config configures a Service. Upstream, Store and Publisher are required.
+type Config struct {
+	Upstream  Upstream
+	Store     Store
+	Publisher Publisher
+	Logger    *slog.Logger
+	Now       func() time.Time // default time.Now
+
+	DefaultAgent      string     // default "main"
+	MaxTextBytes      int        // default 32 KiB
+	MaxConversations  int        // per user, default 500
+	MaxConcurrentRuns int        // per user, default 3
+	MaxQueued         int        // per conversation, default 10
+	SendRate          rate.Limit // sends per second per user, default 1
+	SendBurst         int        // default 10
+	// CommandAllowlist lists the commands (e.g. "/think", "/model") members may send to the
+	// Gateway as commands. Everything else that would be a command is neutralised for members.
+	CommandAllowlist []string
+	// OwnerCommandPolicy neutralises owners' commands too when true (default: pass-through).
+	NeutraliseOwnerCommands bool
+	// GatewayLimits returns the current hello-ok attachment policy (optional).
+	GatewayLimits func() Limits
+	// ClassifyError maps an Upstream error to a chat sentinel-wrapped error safe to show (optional;
+	// the default treats everything as chat.ErrUnavailable, except chat-request-conflict).
+	ClassifyError func(error) error
+	// StaleRunAfter is how long a run may go without events before it is resolved from history
+	// (default 3 minutes; provider retries emit status events in between).
+	StaleRunAfter time.Duration
+	// HistoryTimeout bounds reconciliation requests (default 30s).
+	HistoryTimeout time.Duration
+}
+
+// Service is the chat service. All methods are safe for concurrent use.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	convs    map[string]*convState // by session key, conversations with a run or queue
+	runs     map[string]*run       // by runId
+	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
+	userRuns map[string]int        // active runs per user
+	limiters map[string]*rate.Limiter
+	notOurs  map[string]time.Time       // session keys known to belong to nobody, until expiry
+	watch    map[string]map[string]bool // gateway session key → owners who opened it
+	gwState  string
+	lastConn bool // the upstream was connected at least once
+	wg       sync.WaitGroup
+}
+
+type recentRun struct {
+	at     time.Time
+	userID string
+	conv   string
+}
+
+// convState is the in-memory state of one conversation with a run or queue.
+type convState struct {
+	key    string
+	userID string
+	convID string
+	active *run
+	queue  []queued
+}
+
+type queued struct {
+	runID     string
+	messageID string
+	text      string // as typed (shown to clients)
+	wire      string // after the command policy
+	atts      []Attachment
+}
+
+// run is one Gateway turn the bridge tracks.
+type run struct {
+	id        string
+	key       string
+	userID    string
+	convID    string
+	messageID string
+	text      string
+	reasoning string
+	tools     map[string]*toolState
+	toolOrder []string
+	started   time.Time
+	lastEvent time.Time
+	sent      bool // chat.send acknowledged
+}
+
+type toolState struct {
+	ID      string `json:"toolCallId"`
+	Name    string `json:"name"`
+	Args    string `json:"args,omitempty"`
+	Result  string `json:"result,omitempty"`
+	Error   bool   `json:"error,omitempty"`
+	Phase   string `json:"phase"`
+	started time.Time
+	ended   bool
+}
+
+// New returns a service. Call Run to start its background watchdog.
+func New(cfg Config) (*Service, error) {
+	if cfg.Upstream == nil || cfg.Store == nil || cfg.Publisher == nil {
+		return nil, errors.New("bridge: Upstream, Store and Publisher are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DefaultAgent == "" {
+		cfg.DefaultAgent = "main"
+	}
+	if !chat.ValidConversationID(cfg.DefaultAgent) {
+		return nil, fmt.Errorf("bridge: invalid default agent id %q", cfg.DefaultAgent)
+	}
+	if cfg.MaxTextBytes <= 0 {
+		cfg.MaxTextBytes = 32 << 10
+	}
+	if cfg.MaxConversations <= 0 {
+		cfg.MaxConversations = 500
+	}
+	if cfg.MaxConcurrentRuns <= 0 {
+		cfg.MaxConcurrentRuns = 3
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 10
+	}
+	if cfg.SendRate <= 0 {
+		cfg.SendRate = 1
+	}
+	if cfg.SendBurst <= 0 {
+		cfg.SendBurst = 10
+	}
+	if cfg.StaleRunAfter <= 0 {
+		cfg.StaleRunAfter = 3 * time.Minute
+	}
+	if cfg.HistoryTimeout <= 0 {
+		cfg.HistoryTimeout = 30 * time.Second
+	}
+	return &Service{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		convs:    make(map[string]*convState),
+		runs:     make(map[string]*run),
+		recent:   make(map[string]recentRun),
+		userRuns: make(map[string]int),
+		limiters: make(map[string]*rate.Limiter),
+		notOurs:  make(map[string]time.Time),
+		watch:    make(map[string]map[string]bool),
+		gwState:  "down",
+	}, nil
+}
+
+// Run resolves stale runs from history until ctx is done, then waits for the service's background
+// work (queued sends, reconciliations) to finish.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(max(s.cfg.StaleRunAfter/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			return nil
+		case <-t.C:
+			s.reconcile(ctx, true)
+			s.pruneRecent()
+		}
+	}
+}
+
+// Wait blocks until background work started by the service (queued sends, reconciliation) ends.
+func (s *Service) Wait() { s.wg.Wait() }
+
+func (s *Service) goBackground(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Service) pruneRecent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	for id, r := range s.recent {
+		if now.Sub(r.at) > 10*time.Minute {
+			delete(s.recent, id)
+		}
+	}
+	for k, until := range s.notOurs {
+		if now.After(until) {
+			delete(s.notOurs, k)
+		}
+	}
+}
+
+// GatewayState returns connected, reconnecting, down or pairing_required.
+func (s *Service) GatewayState() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gwState
+}
+
+// Limits returns the limits clients are told in hello.
+func (s *Service) Limits() map[string]int64 {
+	l := s.gatewayLimits()
+	return map[string]int64{
+		"maxTextBytes":       int64(s.cfg.MaxTextBytes),
+		"maxAttachmentBytes": l.MaxAttachmentBytes,
+		"maxImageBytes":      l.MaxImageBytes,
+	}
+}
+
+func (s *Service) gatewayLimits() Limits {
+	if s.cfg.GatewayLimits == nil {
+		return Limits{MaxAttachmentBytes: 5 << 20, MaxImageBytes: 6 << 20, MaxPayload: 25 << 20}
+	}
+	return s.cfg.GatewayLimits()
+}
+
+// upstream calls the Gateway and maps its errors to chat sentinels.
+func (s *Service) upstream(ctx context.Context, method string, params, result any) error {
+	err := s.cfg.Upstream.Request(ctx, method, params, result)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("bridge: %s: %w", method, ctx.Err())
+	}
+	if s.cfg.ClassifyError != nil {
+		if mapped := s.cfg.ClassifyError(err); mapped != nil {
+			return mapped
+		}
+	}
+	s.log.Warn("gateway request failed", "method", method, "err", err)
+	conflict := strings.Contains(err.Error(), "already used for different input")
+	if e, ok := errors.AsType[interface {
+		error
+		ErrorShape() json.RawMessage
+	}](err); ok && strings.Contains(string(e.ErrorShape()), "chat-request-conflict") {
+		conflict = true
+	}
+	if conflict {
+		return fmt.Errorf("this message id was already used for a different message: %w", chat.ErrConflict)
+	}
+	return fmt.Errorf("the assistant is not reachable right now: %w", chat.ErrUnavailable)
+}
+
+// emitError publishes an error event to the user's connections.
+func (s *Service) emitError(userID, code, msg, conv string) {
+	p := map[string]string{"code": code, "message": msg}
+	if conv != "" {
+		p["conversation"] = conv
+	}
+	s.cfg.Publisher.Publish(userID, chat.NewEvent("error", p))
+}

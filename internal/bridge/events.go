@@ -1,0 +1,560 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// Gateway connection states as clients see them.
+const (
+	StateConnected       = "connected"
+	StateReconnecting    = "reconnecting"
+	StateDown            = "down"
+	StatePairingRequired = "pairing_required"
+)
+
+// Preview bounds for tool arguments and results sent to clients.
+const (
+	maxArgsPreview   = 500
+	maxResultPreview = 2000
+	maxErrorMessage  = 500
+)
+
+// SetGatewayState records the Gateway connection state (connected, reconnecting, down,
+// pairing_required), tells every known user with a gateway.status event when it changes, and
+// reconciles in-flight runs with chat.history when the connection comes back.
+func (s *Service) SetGatewayState(state string) {
+	s.mu.Lock()
+	prev := s.gwState
+	s.gwState = state
+	reconnected := state == StateConnected && s.lastConn && prev != StateConnected
+	if state == StateConnected {
+		s.lastConn = true
+	}
+	s.mu.Unlock()
+	if prev == state {
+		return
+	}
+	s.cfg.Publisher.PublishAll(chat.NewEvent("gateway.status", map[string]string{"state": state}))
+	if reconnected {
+		s.goBackground(func() { s.reconcile(context.Background(), false) })
+	}
+}
+
+// EventGap tells the service that Gateway events were lost; every in-flight run is reconciled
+// with chat.history.
+func (s *Service) EventGap() {
+	s.goBackground(func() { s.reconcile(context.Background(), false) })
+}
+
+type chatPayload struct {
+	RunID        string          `json:"runId"`
+	SessionKey   string          `json:"sessionKey"`
+	State        string          `json:"state"`
+	Phase        string          `json:"phase"`
+	DeltaText    *string         `json:"deltaText"`
+	Replace      bool            `json:"replace"`
+	Message      json.RawMessage `json:"message"`
+	StopReason   string          `json:"stopReason"`
+	ErrorMessage string          `json:"errorMessage"`
+	ErrorKind    string          `json:"errorKind"`
+	Usage        json.RawMessage `json:"usage"`
+}
+
+type agentPayload struct {
+	RunID      string          `json:"runId"`
+	SessionKey string          `json:"sessionKey"`
+	Stream     string          `json:"stream"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// HandleGatewayEvent translates one Gateway event (name, payload) into browser events for the
+// owner of its session. Events of sessions nobody may see are dropped. Raw payloads are never
+// forwarded. It is called from the Gateway client's single event goroutine, in order; it may do a
+// short store lookup for a session it has not seen yet.
+func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
+	switch name {
+	case "chat":
+		var p chatPayload
+		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
+			return
+		}
+		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+		if r == nil {
+			return
+		}
+		s.onChat(r, &p)
+	case "agent":
+		var p agentPayload
+		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
+			return
+		}
+		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+		if r == nil {
+			return
+		}
+		s.onAgent(r, &p)
+	}
+}
+
+// owners returns who may see events of key: the conversation's owner for clawchat keys, the
+// owners watching a gateway session otherwise.
+func (s *Service) owners(key string) (convID string, users []string) {
+	if isOwnNamespace(key) {
+		s.mu.Lock()
+		if cs := s.convs[key]; cs != nil {
+			s.mu.Unlock()
+			return cs.convID, []string{cs.userID}
+		}
+		if until, ok := s.notOurs[key]; ok && s.cfg.Now().Before(until) {
+			s.mu.Unlock()
+			return "", nil
+		}
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := s.cfg.Store.ConversationByKey(ctx, key)
+		if err != nil || c.SessionKey != key || c.UserID == "" {
+			if err == nil || errors.Is(err, chat.ErrNotFound) {
+				s.mu.Lock()
+				s.notOurs[key] = s.cfg.Now().Add(30 * time.Second)
+				s.mu.Unlock()
+			}
+			return "", nil
+		}
+		return c.ID, []string{c.UserID}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u := range s.watch[key] {
+		users = append(users, u)
+	}
+	return GatewayPrefix + key, users
+}
+
+func (s *Service) watchLocked(key, userID string) {
+	m := s.watch[key]
+	if m == nil {
+		m = map[string]bool{}
+		s.watch[key] = m
+	}
+	m[userID] = true
+}
+
+// routeRun returns the tracked run for runID, adopting a run started elsewhere (another clawchat
+// instance, a channel, a follow-up turn) when its session has an owner here. Gateway sessions are
+// delivered to one watching owner (the first found) to keep run state single-owner.
+func (s *Service) routeRun(runID, key string) *run {
+	s.mu.Lock()
+	if r := s.runs[runID]; r != nil {
+		if r.key != key { // a run id never moves between sessions; refuse to cross-deliver
+			s.mu.Unlock()
+			return nil
+		}
+		r.lastEvent = s.cfg.Now()
+		s.mu.Unlock()
+		return r
+	}
+	if _, ended := s.recent[runID]; ended {
+		s.mu.Unlock()
+		return nil // trailing events after final/aborted/error
+	}
+	s.mu.Unlock()
+	convID, users := s.owners(key)
+	if len(users) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.runs[runID]; r != nil {
+		return r
+	}
+	cs := s.convs[key]
+	if cs == nil {
+		cs = &convState{key: key, userID: users[0], convID: convID}
+		s.convs[key] = cs
+	}
+	if cs.active != nil {
+		// Another run in the same session (e.g. a Gateway follow-up) while ours runs: track it too,
+		// but it does not become the conversation's active run.
+		r := &run{id: runID, key: key, userID: cs.userID, convID: cs.convID, tools: map[string]*toolState{}, started: s.cfg.Now(), lastEvent: s.cfg.Now(), sent: true}
+		s.runs[runID] = r
+		s.userRuns[r.userID]++
+		return r
+	}
+	r := &run{id: runID, key: key, userID: cs.userID, convID: cs.convID, tools: map[string]*toolState{}, started: s.cfg.Now(), lastEvent: s.cfg.Now(), sent: true}
+	cs.active = r
+	s.runs[runID] = r
+	s.userRuns[r.userID]++
+	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", map[string]any{
+		"conversation": r.convID, "runId": r.id, "messageId": "", "text": "",
+		"at": r.started.UTC().Format(time.RFC3339Nano),
+	}))
+	return r
+}
+
+// messageText returns the visible text of an assistant message snapshot.
+func messageText(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	var m struct {
+		Content json.RawMessage `json:"content"`
+		Text    *string         `json:"text"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return "", false
+	}
+	text, _, _ := contentParts(m.Content)
+	if text == "" && m.Text != nil {
+		text = *m.Text
+	}
+	return text, true
+}
+
+type block struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	Thinking  string          `json:"thinking"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Input     json.RawMessage `json:"input"`
+}
+
+// contentParts splits message content (a string or blocks) into text, reasoning and tool calls.
+func contentParts(raw json.RawMessage) (text, reasoning string, tools []block) {
+	if len(raw) == 0 {
+		return "", "", nil
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str, "", nil
+	}
+	var blocks []block
+	if json.Unmarshal(raw, &blocks) != nil {
+		return "", "", nil
+	}
+	var tb, rb strings.Builder
+	for _, b := range blocks {
+		switch b.Type {
+		case "text":
+			tb.WriteString(b.Text)
+		case "thinking":
+			rb.WriteString(b.Thinking)
+		case "toolCall", "tool_use", "toolUse", "tool_call":
+			tools = append(tools, b)
+		}
+	}
+	return tb.String(), rb.String(), tools
+}
+
+func (s *Service) publishRun(r *run, name string, p map[string]any) {
+	p["conversation"] = r.convID
+	p["runId"] = r.id
+	s.cfg.Publisher.Publish(r.userID, chat.NewEvent(name, p))
+}
+
+func (s *Service) onChat(r *run, p *chatPayload) {
+	switch p.State {
+	case "status":
+		if p.Phase != "" {
+			s.publishRun(r, "run.status", map[string]any{"phase": p.Phase})
+		}
+	case "delta":
+		snap, hasSnap := messageText(p.Message)
+		s.mu.Lock()
+		prev := r.text
+		var next string
+		replace := false
+		switch {
+		case p.DeltaText == nil:
+			next, replace = snap, true
+		case p.Replace:
+			next, replace = *p.DeltaText, true
+		case prev == "" && hasSnap:
+			next = snap
+		case hasSnap && !(len(snap)-len(*p.DeltaText) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, *p.DeltaText)):
+			next, replace = snap, true
+		default:
+			next = prev + *p.DeltaText
+		}
+		r.text = next
+		s.mu.Unlock()
+		if replace {
+			s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true})
+		} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
+			s.publishRun(r, "run.delta", map[string]any{"text": inc})
+		}
+		if len(p.Usage) > 0 {
+			s.publishUsage(r, p.Usage)
+		}
+	case "final":
+		text, ok := messageText(p.Message)
+		s.mu.Lock()
+		if !ok {
+			text = r.text
+		}
+		ended := s.endRunLocked(r)
+		s.mu.Unlock()
+		if !ended {
+			return
+		}
+		out := map[string]any{"text": text}
+		if u := usageOf(p.Usage); u != nil {
+			out["usage"] = u
+		}
+		if p.StopReason != "" {
+			out["stopReason"] = p.StopReason
+		}
+		s.publishRun(r, "run.final", out)
+		s.next(r.key)
+	case "aborted":
+		text, ok := messageText(p.Message)
+		s.mu.Lock()
+		if !ok {
+			text = r.text
+		}
+		ended := s.endRunLocked(r)
+		s.mu.Unlock()
+		if !ended {
+			return
+		}
+		s.publishRun(r, "run.aborted", map[string]any{"text": text})
+		s.next(r.key)
+	case "error":
+		s.mu.Lock()
+		ended := s.endRunLocked(r)
+		s.mu.Unlock()
+		if !ended {
+			return
+		}
+		msg := p.ErrorMessage
+		if msg == "" {
+			msg = "the assistant failed to reply"
+		}
+		out := map[string]any{"message": truncate(msg, maxErrorMessage)}
+		if p.ErrorKind != "" {
+			out["kind"] = p.ErrorKind
+		}
+		s.publishRun(r, "run.error", out)
+		s.next(r.key)
+	}
+}
+
+func usageOf(raw json.RawMessage) map[string]any {
+	if len(raw) == 0 {
+		return nil
+	}
+	var u struct {
+		Input        *int64          `json:"input"`
+		Output       *int64          `json:"output"`
+		InputTokens  *int64          `json:"inputTokens"`
+		OutputTokens *int64          `json:"outputTokens"`
+		Cost         json.RawMessage `json:"cost"`
+	}
+	if json.Unmarshal(raw, &u) != nil {
+		return nil
+	}
+	out := map[string]any{}
+	if u.Input != nil {
+		out["input"] = *u.Input
+	} else if u.InputTokens != nil {
+		out["input"] = *u.InputTokens
+	}
+	if u.Output != nil {
+		out["output"] = *u.Output
+	} else if u.OutputTokens != nil {
+		out["output"] = *u.OutputTokens
+	}
+	if len(u.Cost) > 0 {
+		var f float64
+		var c struct {
+			Total float64 `json:"total"`
+		}
+		if json.Unmarshal(u.Cost, &f) == nil {
+			out["cost"] = f
+		} else if json.Unmarshal(u.Cost, &c) == nil {
+			out["cost"] = c.Total
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (s *Service) publishUsage(r *run, raw json.RawMessage) {
+	if u := usageOf(raw); u != nil {
+		s.publishRun(r, "run.usage", u)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func preview(raw json.RawMessage, n int) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	return truncate(string(raw), n)
+}
+
+// resultPreview extracts the text of a tool result ({content:[{type:text,text}]} or a string).
+func resultPreview(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var r struct {
+		Content json.RawMessage `json:"content"`
+	}
+	if json.Unmarshal(raw, &r) == nil && len(r.Content) > 0 {
+		if t, _, _ := contentParts(r.Content); t != "" {
+			return truncate(t, maxResultPreview)
+		}
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return truncate(str, maxResultPreview)
+	}
+	return "" // structured results may carry server paths; only text is previewed
+}
+
+func (s *Service) onAgent(r *run, p *agentPayload) {
+	switch p.Stream {
+	case "thinking":
+		var d struct {
+			Text  string  `json:"text"`
+			Delta *string `json:"delta"`
+		}
+		if json.Unmarshal(p.Data, &d) != nil {
+			return
+		}
+		s.mu.Lock()
+		var inc string
+		if d.Delta != nil {
+			inc = *d.Delta
+			r.reasoning += inc
+		} else if strings.HasPrefix(d.Text, r.reasoning) {
+			inc = d.Text[len(r.reasoning):]
+			r.reasoning = d.Text
+		}
+		s.mu.Unlock()
+		if inc != "" {
+			s.publishRun(r, "run.reasoning", map[string]any{"text": inc})
+		}
+	case "usage":
+		s.publishUsage(r, p.Data)
+	case "tool", "item":
+		s.onTool(r, p)
+	}
+}
+
+func (s *Service) onTool(r *run, p *agentPayload) {
+	var d struct {
+		Phase      string          `json:"phase"`
+		Kind       string          `json:"kind"`
+		Name       string          `json:"name"`
+		ToolCallID string          `json:"toolCallId"`
+		Args       json.RawMessage `json:"args"`
+		Result     json.RawMessage `json:"result"`
+		IsError    bool            `json:"isError"`
+		Status     string          `json:"status"`
+		Error      json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(p.Data, &d) != nil || d.ToolCallID == "" {
+		return
+	}
+	if p.Stream == "item" && d.Kind != "" && d.Kind != "tool" {
+		return
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	t := r.tools[d.ToolCallID]
+	if t == nil {
+		if len(r.tools) >= 256 {
+			s.mu.Unlock()
+			return
+		}
+		t = &toolState{ID: d.ToolCallID, Name: d.Name, started: now}
+		r.tools[d.ToolCallID] = t
+		r.toolOrder = append(r.toolOrder, d.ToolCallID)
+	}
+	if t.Name == "" {
+		t.Name = d.Name
+	}
+	out := map[string]any{"toolCallId": t.ID, "name": t.Name}
+	emit := false
+	switch d.Phase {
+	case "start":
+		if len(d.Args) > 0 {
+			t.Args = preview(d.Args, maxArgsPreview)
+			out["args"] = t.Args
+		}
+		if t.Phase == "" {
+			t.Phase, out["phase"], emit = "start", "start", true
+		} else if len(d.Args) > 0 && !t.ended {
+			out["phase"], emit = "update", true
+		}
+	case "update":
+		if !t.ended && p.Stream == "tool" {
+			out["phase"], emit = "update", true
+		}
+	case "result", "end":
+		if t.ended {
+			break
+		}
+		t.ended, t.Phase = true, "end"
+		if p.Stream == "tool" {
+			t.Result = resultPreview(d.Result)
+			t.Error = d.IsError
+		} else {
+			t.Error = d.Status == "failed" || (len(d.Error) > 0 && string(d.Error) != "null" && string(d.Error) != "false")
+		}
+		out["phase"], emit = "end", true
+		if t.Result != "" {
+			out["result"] = t.Result
+		}
+		out["error"] = t.Error
+		out["durationMs"] = now.Sub(t.started).Milliseconds()
+	}
+	s.mu.Unlock()
+	if emit {
+		s.publishRun(r, "run.tool", out)
+	}
+}
+
+// Snapshot returns a run.snapshot event for each of u's active runs (sent after a resync).
+func (s *Service) Snapshot(u chat.User) []chat.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []chat.Event
+	for _, r := range s.runs {
+		if r.userID != u.ID {
+			continue
+		}
+		tools := make([]toolState, 0, len(r.toolOrder))
+		for _, id := range r.toolOrder {
+			tools = append(tools, *r.tools[id])
+		}
+		out = append(out, chat.NewEvent("run.snapshot", map[string]any{
+			"conversation": r.convID, "runId": r.id, "text": r.text, "reasoning": r.reasoning,
+			"tools": tools, "state": "running",
+		}))
+	}
+	return out
+}

@@ -1,0 +1,202 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// Message is one history entry (docs/api.md "Message object").
+type Message struct {
+	ID        string         `json:"id"`
+	Role      string         `json:"role"` // user | assistant | tool
+	At        *time.Time     `json:"at,omitempty"`
+	Text      string         `json:"text"`
+	Reasoning string         `json:"reasoning,omitempty"`
+	Tools     []Tool         `json:"tools,omitempty"`
+	Usage     map[string]any `json:"usage,omitempty"`
+	Aborted   bool           `json:"aborted"`
+	Error     *string        `json:"error"`
+	Kind      string         `json:"kind"` // message | compaction
+	RunID     string         `json:"runId,omitempty"`
+}
+
+// Tool is a tool call with its result merged in.
+type Tool struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Args   string `json:"args,omitempty"`
+	Result string `json:"result,omitempty"`
+	Error  bool   `json:"error"`
+}
+
+// HistoryPage is one page of a conversation, oldest first.
+type HistoryPage struct {
+	Messages []Message `json:"messages"`
+	HasMore  bool      `json:"hasMore"`
+	Cursor   string    `json:"cursor,omitempty"`
+	Running  bool      `json:"running"`
+	RunID    *string   `json:"runId"`
+}
+
+// rawHistory is the part of chat.history the bridge reads.
+type rawHistory struct {
+	Messages    []json.RawMessage `json:"messages"`
+	HasMore     bool              `json:"hasMore"`
+	NextOffset  *int              `json:"nextOffset"`
+	InFlightRun *struct {
+		RunID string `json:"runId"`
+		Text  string `json:"text"`
+	} `json:"inFlightRun"`
+	SessionInfo struct {
+		ActiveRunIDs *[]string `json:"activeRunIds"`
+		HasActiveRun bool      `json:"hasActiveRun"`
+	} `json:"sessionInfo"`
+}
+
+type rawMessage struct {
+	Role           string          `json:"role"`
+	Content        json.RawMessage `json:"content"`
+	Timestamp      int64           `json:"timestamp"`
+	Usage          json.RawMessage `json:"usage"`
+	ToolCallID     string          `json:"toolCallId"`
+	ToolName       string          `json:"toolName"`
+	IsError        bool            `json:"isError"`
+	StopReason     string          `json:"stopReason"`
+	ErrorMessage   string          `json:"errorMessage"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+	OpenclawAbort  *struct {
+		Aborted bool   `json:"aborted"`
+		RunID   string `json:"runId"`
+	} `json:"openclawAbort"`
+	Meta *struct {
+		ID    string `json:"id"`
+		Kind  string `json:"kind"`
+		RunID string `json:"runId"`
+	} `json:"__openclaw"`
+}
+
+const (
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 200
+)
+
+// History returns a page of one of u's conversations: limit messages (default 50, max 200) before
+// the cursor (an opaque value from a previous page; empty for the newest page).
+func (s *Service) History(ctx context.Context, u chat.User, conversation string, limit int, before string) (HistoryPage, error) {
+	c, err := s.lookup(ctx, u, conversation)
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	if limit <= 0 {
+		limit = defaultHistoryLimit
+	}
+	limit = min(limit, maxHistoryLimit)
+	params := map[string]any{"sessionKey": c.SessionKey, "limit": limit}
+	if before != "" {
+		off, err := strconv.Atoi(before)
+		if err != nil || off < 0 || off > 1_000_000 {
+			return HistoryPage{}, fmt.Errorf("invalid cursor: %w", chat.ErrInvalid)
+		}
+		params["offset"] = off
+	}
+	if isGateway(c) {
+		s.mu.Lock()
+		s.watchLocked(c.SessionKey, u.ID)
+		s.mu.Unlock()
+	}
+	var raw rawHistory
+	if err := s.upstream(ctx, "chat.history", params, &raw); err != nil {
+		return HistoryPage{}, err
+	}
+	page := HistoryPage{Messages: convertMessages(raw.Messages), HasMore: raw.HasMore}
+	if raw.HasMore && raw.NextOffset != nil {
+		page.Cursor = strconv.Itoa(*raw.NextOffset)
+	}
+	s.mu.Lock()
+	if cs := s.convs[c.SessionKey]; cs != nil && cs.active != nil {
+		page.Running = true
+		id := cs.active.id
+		page.RunID = &id
+	}
+	s.mu.Unlock()
+	return page, nil
+}
+
+// convertMessages maps transcript rows to Messages, merging tool results into the assistant
+// message that made the call.
+func convertMessages(rows []json.RawMessage) []Message {
+	out := make([]Message, 0, len(rows))
+	where := map[string][2]int{} // toolCallId → (message index, tool index)
+	for _, row := range rows {
+		var m rawMessage
+		if json.Unmarshal(row, &m) != nil {
+			continue
+		}
+		msg := Message{Kind: "message"}
+		if m.Meta != nil {
+			msg.ID = m.Meta.ID
+			msg.RunID = m.Meta.RunID
+			if m.Meta.Kind == "compaction" {
+				msg.Kind = "compaction"
+			}
+		}
+		if m.Timestamp > 0 {
+			msg.At = tp(time.UnixMilli(m.Timestamp))
+		}
+		switch m.Role {
+		case "toolResult", "tool":
+			text, _, _ := contentParts(m.Content)
+			if pos, ok := where[m.ToolCallID]; ok && m.ToolCallID != "" {
+				t := &out[pos[0]].Tools[pos[1]]
+				t.Result = truncate(text, maxResultPreview)
+				t.Error = m.IsError
+				continue
+			}
+			msg.Role = "tool"
+			msg.Tools = []Tool{{ID: m.ToolCallID, Name: m.ToolName, Result: truncate(text, maxResultPreview), Error: m.IsError}}
+		case "user":
+			msg.Role = "user"
+			text, _, _ := contentParts(m.Content)
+			msg.Text = displayUserText(text)
+		case "assistant":
+			msg.Role = "assistant"
+			text, reasoning, calls := contentParts(m.Content)
+			msg.Text, msg.Reasoning = text, reasoning
+			for _, b := range calls {
+				args := b.Arguments
+				if len(args) == 0 {
+					args = b.Input
+				}
+				msg.Tools = append(msg.Tools, Tool{ID: b.ID, Name: b.Name, Args: preview(args, maxArgsPreview)})
+			}
+			msg.Usage = usageOf(m.Usage)
+			if m.OpenclawAbort != nil && m.OpenclawAbort.Aborted {
+				msg.Aborted = true
+				if msg.RunID == "" {
+					msg.RunID = m.OpenclawAbort.RunID
+				}
+			}
+			if m.StopReason == "error" && m.ErrorMessage != "" {
+				e := truncate(m.ErrorMessage, maxErrorMessage)
+				msg.Error = &e
+			}
+		default:
+			if msg.Kind != "compaction" {
+				continue
+			}
+			msg.Role = "assistant"
+		}
+		for i, t := range msg.Tools {
+			if t.ID != "" {
+				where[t.ID] = [2]int{len(out), i}
+			}
+		}
+		out = append(out, msg)
+	}
+	return out
+}

@@ -1,0 +1,346 @@
+package bridge
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// Attachment is a file sent with a message; Content is base64.
+type Attachment struct {
+	Name     string `json:"name"`
+	MimeType string `json:"mimeType"`
+	Content  string `json:"content"`
+}
+
+// SendParams is one message from a client.
+type SendParams struct {
+	Conversation string
+	ID           string // client message id; retries with the same id never run twice
+	Text         string
+	Attachments  []Attachment
+	// Create makes the conversation when u does not have it yet (REST send semantics).
+	Create bool
+}
+
+// Send statuses.
+const (
+	StatusStarted   = "started"
+	StatusQueued    = "queued"
+	StatusDuplicate = "duplicate"
+)
+
+// SendResult is the answer to a send.
+type SendResult struct {
+	RunID  string `json:"runId"`
+	Status string `json:"status"` // started | queued | duplicate
+}
+
+func (s *Service) limiter(userID string) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.limiters[userID]
+	if l == nil {
+		l = rate.NewLimiter(s.cfg.SendRate, s.cfg.SendBurst)
+		s.limiters[userID] = l
+	}
+	return l
+}
+
+func (s *Service) checkAttachments(atts []Attachment, textLen int) error {
+	if len(atts) == 0 {
+		return nil
+	}
+	l := s.gatewayLimits()
+	total := int64(textLen)
+	for _, a := range atts {
+		n := int64(base64.StdEncoding.DecodedLen(len(a.Content)))
+		total += int64(len(a.Content))
+		if _, err := base64.StdEncoding.DecodeString(a.Content); err != nil {
+			return fmt.Errorf("attachment %q is not valid base64: %w", a.Name, chat.ErrInvalid)
+		}
+		isImage := strings.HasPrefix(strings.ToLower(a.MimeType), "image/")
+		if isImage && l.MaxImageBytes > 0 && n > l.MaxImageBytes {
+			return fmt.Errorf("image %q is larger than %d bytes: %w", a.Name, l.MaxImageBytes, chat.ErrTooLarge)
+		}
+		if !isImage && l.MaxAttachmentBytes > 0 && n > l.MaxAttachmentBytes {
+			return fmt.Errorf("attachment %q is larger than %d bytes: %w", a.Name, l.MaxAttachmentBytes, chat.ErrTooLarge)
+		}
+	}
+	if l.MaxPayload > 0 && total+4096 > l.MaxPayload {
+		return fmt.Errorf("message with attachments is larger than %d bytes: %w", l.MaxPayload, chat.ErrTooLarge)
+	}
+	return nil
+}
+
+// Send sends a message to one of u's conversations. When the conversation has a run going, the
+// message is queued in clawchat (run.queued) and sent when that run ends (run.started), so every
+// message gets its own run and reply. A retry with the same client id answers duplicate with the
+// same runId and never runs twice.
+func (s *Service) Send(ctx context.Context, u chat.User, p SendParams) (SendResult, error) {
+	if len(p.Text) > s.cfg.MaxTextBytes {
+		s.emitError(u.ID, "too_large", "message too long", p.Conversation)
+		return SendResult{}, fmt.Errorf("message longer than %d bytes: %w", s.cfg.MaxTextBytes, chat.ErrTooLarge)
+	}
+	if strings.TrimSpace(p.Text) == "" && len(p.Attachments) == 0 {
+		return SendResult{}, fmt.Errorf("message is empty: %w", chat.ErrInvalid)
+	}
+	if p.ID != "" && !clientIDRe.MatchString(p.ID) {
+		return SendResult{}, fmt.Errorf("message id must match [A-Za-z0-9._:-]{1,128}: %w", chat.ErrInvalid)
+	}
+	c, err := s.lookup(ctx, u, p.Conversation)
+	if errors.Is(err, chat.ErrNotFound) && p.Create && chat.ValidConversationID(p.Conversation) {
+		c, err = s.create(ctx, u, CreateParams{ID: p.Conversation})
+		if errors.Is(err, chat.ErrConflict) { // created concurrently
+			c, err = s.lookup(ctx, u, p.Conversation)
+		} else if err == nil {
+			s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.created", s.view(c)))
+		}
+	}
+	if err != nil {
+		return SendResult{}, err
+	}
+	if err := s.checkAttachments(p.Attachments, len(p.Text)); err != nil {
+		s.emitError(u.ID, "too_large", "attachment too large", c.ID)
+		return SendResult{}, err
+	}
+	clientID := p.ID
+	if clientID == "" {
+		clientID = randomHex(12)
+	}
+	runID := idempotencyKey(u.ID, c.SessionKey, clientID)
+
+	// Duplicate check before the rate limit, so a retry is never refused.
+	s.mu.Lock()
+	if r := s.runs[runID]; r != nil {
+		s.mu.Unlock()
+		return SendResult{RunID: runID, Status: StatusDuplicate}, nil
+	}
+	if _, ok := s.recent[runID]; ok {
+		s.mu.Unlock()
+		return SendResult{RunID: runID, Status: StatusDuplicate}, nil
+	}
+	if cs := s.convs[c.SessionKey]; cs != nil {
+		for _, q := range cs.queue {
+			if q.runID == runID {
+				s.mu.Unlock()
+				return SendResult{RunID: runID, Status: StatusDuplicate}, nil
+			}
+		}
+	}
+	s.mu.Unlock()
+
+	if !s.limiter(u.ID).Allow() {
+		s.emitError(u.ID, "rate_limited", "sending too fast; wait a moment", c.ID)
+		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
+	}
+
+	pass := u.IsOwner() && !s.cfg.NeutraliseOwnerCommands
+	q := queued{runID: runID, messageID: clientID, text: p.Text, wire: applyCommandPolicy(p.Text, pass, s.cfg.CommandAllowlist), atts: p.Attachments}
+
+	s.mu.Lock()
+	if isGateway(c) {
+		s.watchLocked(c.SessionKey, u.ID)
+	}
+	cs := s.convs[c.SessionKey]
+	if cs == nil {
+		cs = &convState{key: c.SessionKey, userID: u.ID, convID: c.ID}
+		s.convs[c.SessionKey] = cs
+	}
+	if cs.active != nil || len(cs.queue) > 0 {
+		if len(cs.queue) >= s.cfg.MaxQueued {
+			s.mu.Unlock()
+			s.emitError(u.ID, "limit_reached", "too many queued messages in this conversation", c.ID)
+			return SendResult{}, fmt.Errorf("at most %d queued messages per conversation: %w", s.cfg.MaxQueued, chat.ErrLimitReached)
+		}
+		cs.queue = append(cs.queue, q)
+		pos := len(cs.queue)
+		s.mu.Unlock()
+		s.cfg.Publisher.Publish(u.ID, chat.NewEvent("run.queued", map[string]any{
+			"conversation": c.ID, "messageId": clientID, "runId": runID, "position": pos, "text": p.Text,
+		}))
+		return SendResult{RunID: runID, Status: StatusQueued}, nil
+	}
+	if s.userRuns[u.ID] >= s.cfg.MaxConcurrentRuns {
+		s.mu.Unlock()
+		s.emitError(u.ID, "limit_reached", "too many replies running at once; wait for one to finish", c.ID)
+		return SendResult{}, fmt.Errorf("at most %d runs at once: %w", s.cfg.MaxConcurrentRuns, chat.ErrLimitReached)
+	}
+	r := s.startRunLocked(cs, q)
+	s.mu.Unlock()
+
+	status, err := s.dispatch(ctx, r, q)
+	if err != nil {
+		return SendResult{}, err
+	}
+	s.touch(c)
+	return SendResult{RunID: runID, Status: status}, nil
+}
+
+// startRunLocked registers q as cs's active run and announces it; s.mu held.
+func (s *Service) startRunLocked(cs *convState, q queued) *run {
+	now := s.cfg.Now()
+	r := &run{
+		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID,
+		tools: map[string]*toolState{}, started: now, lastEvent: now,
+	}
+	cs.active = r
+	s.runs[r.id] = r
+	s.userRuns[r.userID]++
+	// Published under s.mu so that run.started precedes every event of the run.
+	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", map[string]any{
+		"conversation": r.convID, "runId": r.id, "messageId": q.messageID, "text": q.text,
+		"at": now.UTC().Format(time.RFC3339Nano),
+	}))
+	return r
+}
+
+// dispatch sends an already-registered run to the Gateway. On failure the run ends with run.error.
+func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error) {
+	params := map[string]any{"sessionKey": r.key, "message": q.wire, "idempotencyKey": r.id}
+	if len(q.atts) > 0 {
+		atts := make([]map[string]any, 0, len(q.atts))
+		for _, a := range q.atts {
+			atts = append(atts, map[string]any{"fileName": a.Name, "mimeType": a.MimeType, "content": a.Content})
+		}
+		params["attachments"] = atts
+	}
+	var ack struct {
+		RunID  string `json:"runId"`
+		Status string `json:"status"`
+	}
+	err := s.upstream(ctx, "chat.send", params, &ack)
+	if err != nil {
+		s.mu.Lock()
+		ended := s.endRunLocked(r)
+		s.mu.Unlock()
+		if ended {
+			s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.error", map[string]any{
+				"conversation": r.convID, "runId": r.id, "message": userMessage(err),
+			}))
+			s.next(r.key)
+		}
+		return "", err
+	}
+	s.mu.Lock()
+	r.sent = true
+	s.mu.Unlock()
+	switch ack.Status {
+	case "in_flight", "ok":
+		// The Gateway already has this message (a retry after a restart of clawchat).
+		if ack.Status == "ok" {
+			// It finished already: its reply is in history; resolve the run from there.
+			s.goBackground(func() { s.reconcileRun(context.WithoutCancel(ctx), r.id) })
+		}
+		return StatusDuplicate, nil
+	}
+	return StatusStarted, nil
+}
+
+func userMessage(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i > 0 && (errors.Is(err, chat.ErrUnavailable) || errors.Is(err, chat.ErrConflict)) {
+		return msg[:i]
+	}
+	return "the message could not be sent"
+}
+
+func (s *Service) touch(c chat.Conversation) {
+	if isGateway(c) {
+		return
+	}
+	c.LastActivityAt = s.cfg.Now().UTC()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {
+		s.log.Debug("touch conversation", "err", err)
+	}
+}
+
+// endRunLocked forgets r; it reports false when r had already ended. s.mu held.
+func (s *Service) endRunLocked(r *run) bool {
+	if s.runs[r.id] != r {
+		return false
+	}
+	delete(s.runs, r.id)
+	s.recent[r.id] = recentRun{at: s.cfg.Now(), userID: r.userID, conv: r.convID}
+	if s.userRuns[r.userID]--; s.userRuns[r.userID] <= 0 {
+		delete(s.userRuns, r.userID)
+	}
+	if cs := s.convs[r.key]; cs != nil && cs.active == r {
+		cs.active = nil
+		if len(cs.queue) == 0 {
+			delete(s.convs, r.key)
+		}
+	}
+	return true
+}
+
+// next starts the first queued message of the conversation, if any, in the background.
+func (s *Service) next(key string) {
+	s.mu.Lock()
+	cs := s.convs[key]
+	if cs == nil || cs.active != nil || len(cs.queue) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	q := cs.queue[0]
+	cs.queue = cs.queue[1:]
+	r := s.startRunLocked(cs, q)
+	s.mu.Unlock()
+	s.goBackground(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HistoryTimeout)
+		defer cancel()
+		if _, err := s.dispatch(ctx, r, q); err != nil {
+			s.log.Warn("queued send failed", "err", err)
+		}
+	})
+}
+
+// Abort stops u's run in a conversation: runID when given (a queued message is removed from the
+// queue), else the conversation's active run. It reports whether something was stopped.
+func (s *Service) Abort(ctx context.Context, u chat.User, conversation, runID string) (bool, error) {
+	c, err := s.lookup(ctx, u, conversation)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	cs := s.convs[c.SessionKey]
+	if cs != nil && runID != "" {
+		for i, q := range cs.queue {
+			if q.runID == runID {
+				cs.queue = append(cs.queue[:i:i], cs.queue[i+1:]...)
+				s.mu.Unlock()
+				s.cfg.Publisher.Publish(u.ID, chat.NewEvent("run.aborted", map[string]any{
+					"conversation": c.ID, "runId": runID, "messageId": q.messageID, "text": "",
+				}))
+				return true, nil
+			}
+		}
+	}
+	if runID == "" && cs != nil && cs.active != nil {
+		runID = cs.active.id
+	}
+	s.mu.Unlock()
+	params := map[string]any{"sessionKey": c.SessionKey}
+	if runID != "" {
+		params["runId"] = runID
+	} else if isGateway(c) {
+		return false, nil // never abort someone else's run in a Gateway session without its id
+	}
+	var res struct {
+		Aborted bool     `json:"aborted"`
+		RunIDs  []string `json:"runIds"`
+	}
+	if err := s.upstream(ctx, "chat.abort", params, &res); err != nil {
+		return false, err
+	}
+	return res.Aborted, nil
+}
