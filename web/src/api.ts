@@ -1,0 +1,38 @@
+// REST helpers (docs/api.md). Same-origin fetches with the session cookie; errors are thrown as
+// ApiError carrying the server's stable code.
+import type { AppConfig, User } from './types';
+
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string, public retryAfter?: number) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
+  }
+  const res = await fetch(path, init);
+  if (res.status === 204) return undefined as T;
+  let data: any = null;
+  try { data = await res.json(); } catch { /* not JSON */ }
+  if (!res.ok) {
+    const ra = Number(res.headers.get('Retry-After') ?? '') || undefined;
+    throw new ApiError(res.status, data?.error?.code ?? 'http_' + res.status, data?.error?.message ?? res.statusText, ra);
+  }
+  return data as T;
+}
+
+export const api = {
+  config: () => call<AppConfig>('GET', '/api/config'),
+  me: () => call<{ user: User }>('GET', '/api/me'),
+  login: (username: string, password: string) => call<{ ok: boolean; user: User }>('POST', '/login', { username, password }),
+  logout: () => call<{ ok: boolean; redirect?: string }>('POST', '/logout', {}),
+  reactions: (conv: string) => call<{ reactions: Record<string, Record<string, string[]>> }>('GET', `/api/reactions/${encodeURIComponent(conv)}`),
+  toggleReaction: (conv: string, messageId: string, emoji: string) =>
+    call<{ reactions: Record<string, string[]> }>('POST', `/api/messages/${encodeURIComponent(messageId)}/reactions`, { session: conv, emoji }),
+  pushSubscribe: (sub: PushSubscriptionJSON) => call<unknown>('POST', '/api/push/subscriptions', sub),
+  pushUnsubscribe: (endpoint: string) => call<unknown>('DELETE', '/api/push/subscriptions', { endpoint }),
+};

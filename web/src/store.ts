@@ -1,0 +1,329 @@
+// Application state (signals) and the actions that change it. Components read signals and call
+// actions; nothing else talks to the network.
+import { batch, computed, signal } from '@preact/signals';
+import { api } from './api';
+import { Socket, type ConnState } from './socket';
+import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
+import { chime, foregroundNotify } from './notify';
+import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
+import type { Attachment } from './attachments';
+
+export const config = signal<AppConfig | null>(null);
+export const me = signal<User | null>(null);
+export const authState = signal<'unknown' | 'signed-out' | 'signed-in'>('unknown');
+export const conn = signal<ConnState>('connecting');
+export const gateway = signal<GatewayState>('connected');
+export const limits = signal<Limits>({});
+export const conversations = signal<Conversation[]>([]);
+export const gatewaySessions = signal<Conversation[]>([]);
+export const agents = signal<Agent[]>([]);
+export const defaultAgent = signal<string>('main');
+export const current = signal<string | null>(null);
+export const convs = signal<Record<string, ConvState>>({});
+export const reactions = signal<Record<string, Record<string, Record<string, string[]>>>>({});
+export const approvals = signal<Approval[]>([]);
+export const updateAvailable = signal(false);
+export const toast = signal<string | null>(null);
+export const announce = signal(''); // aria-live text for new replies
+export const sidebarOpen = signal(false);
+export const filter = signal('');
+
+export const currentConv = computed(() => (current.value ? convs.value[current.value] ?? emptyConv() : emptyConv()));
+export const isOwner = computed(() => me.value?.role === 'owner');
+
+export const prefs = {
+  sound: signal(localStorage.getItem('cc.sound') === '1'),
+  notify: signal(localStorage.getItem('cc.notify') === '1'),
+  theme: signal<'system' | 'light' | 'dark'>((localStorage.getItem('cc.theme') as any) || 'system'),
+};
+
+export function setPref(k: 'sound' | 'notify', v: boolean): void {
+  prefs[k].value = v;
+  localStorage.setItem('cc.' + k, v ? '1' : '0');
+}
+
+export function setTheme(t: 'system' | 'light' | 'dark'): void {
+  prefs.theme.value = t;
+  localStorage.setItem('cc.theme', t);
+  applyTheme();
+}
+
+export function applyTheme(): void {
+  const t = prefs.theme.value;
+  if (t === 'system') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+}
+
+let toastTimer: ReturnType<typeof setTimeout> | undefined;
+export function showToast(msg: string): void {
+  toast.value = msg;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (toast.value = null), 6000);
+}
+
+function setConv(id: string, f: (s: ConvState) => ConvState): void {
+  const all = convs.value;
+  convs.value = { ...all, [id]: f(all[id] ?? emptyConv()) };
+}
+
+// ---- socket ----
+
+let socket: Socket | null = null;
+let firstReady = true;
+const unsent = new Map<string, { conversation: string; id: string; text: string; attachments?: any[] }>();
+
+export function startSocket(): void {
+  socket = new Socket({
+    onState: (s) => { conn.value = s; if (s === 'unauthorized') signOutLocal(); },
+    onHello: (h) => batch(() => {
+      me.value = h.user ?? me.value;
+      gateway.value = h.gateway?.state ?? 'connected';
+      limits.value = h.limits ?? {};
+    }),
+    onReady: (reload) => {
+      refreshList();
+      if (firstReady) { loadAgents(); if (isOwner.value) loadApprovals(); }
+      if ((firstReady || reload) && current.value) loadConversation(current.value, true);
+      if (reload) {
+        // other conversations' cached state is stale: drop it so it reloads on open
+        const cur = current.value;
+        convs.value = cur && convs.value[cur] ? { [cur]: convs.value[cur] } : {};
+      }
+      firstReady = false;
+      for (const m of unsent.values()) trySend(m);
+    },
+    onEvent: handleEvent,
+    checkAuth: async () => {
+      try { await api.me(); return false; } catch (e: any) { return e?.status === 401; }
+    },
+  });
+  socket.start();
+}
+
+export function stopSocket(): void { socket?.stop(); socket = null; }
+
+export function rpc<T = any>(method: string, params: unknown = {}): Promise<T> {
+  if (!socket) return Promise.reject(new Error('not connected'));
+  return socket.request<T>(method, params);
+}
+
+function upsertConversation(c: Conversation): void {
+  const list = c.kind === 'gateway' ? gatewaySessions : conversations;
+  const i = list.value.findIndex((x) => x.id === c.id);
+  const next = list.value.slice();
+  if (i >= 0) next[i] = { ...next[i], ...c }; else next.unshift(c);
+  list.value = next;
+}
+
+function touch(id: string, patch: Partial<Conversation>): void {
+  for (const list of [conversations, gatewaySessions]) {
+    const i = list.value.findIndex((x) => x.id === id);
+    if (i >= 0) { const n = list.value.slice(); n[i] = { ...n[i], ...patch }; list.value = n; }
+  }
+}
+
+function titleOf(id: string): string {
+  return [...conversations.value, ...gatewaySessions.value].find((c) => c.id === id)?.title || 'clawchat';
+}
+
+export function handleEvent(name: string, p: any): void {
+  switch (name) {
+    case 'conversation.created':
+    case 'conversation.updated':
+      upsertConversation(p);
+      return;
+    case 'conversation.deleted':
+      conversations.value = conversations.value.filter((c) => c.id !== p.id);
+      if (current.value === p.id) location.hash = '#/';
+      return;
+    case 'gateway.status':
+      gateway.value = p.state;
+      return;
+    case 'resync':
+      refreshList();
+      if (current.value) loadConversation(current.value, true);
+      return;
+    case 'approval.requested':
+      approvals.value = [...approvals.value.filter((a) => a.id !== p.id), p];
+      return;
+    case 'approval.resolved':
+      approvals.value = approvals.value.filter((a) => a.id !== p.id);
+      return;
+    case 'reaction':
+      reactions.value = { ...reactions.value, [p.conversation]: { ...(reactions.value[p.conversation] ?? {}), [p.messageId]: p.reactions ?? {} } };
+      return;
+    case 'error':
+      showToast(p.message || p.code || 'Something went wrong');
+      return;
+    case 'server.restart':
+      return;
+  }
+  if (name.startsWith('run.') && p?.conversation) {
+    const id: string = p.conversation;
+    setConv(id, (s) => applyEvent(s, name, p));
+    if (name === 'run.started') touch(id, { running: true, runId: p.runId, lastActivityAt: p.at ?? new Date().toISOString() });
+    if (name === 'run.final' || name === 'run.aborted' || name === 'run.error') {
+      touch(id, { running: false, runId: null, lastActivityAt: new Date().toISOString() });
+      if (name === 'run.final') onReplyFinished(id, p.text ?? '');
+      if (name === 'run.error' && id === current.value) announce.value = 'Error: ' + (p.message ?? '');
+    }
+  }
+}
+
+function onReplyFinished(id: string, text: string): void {
+  if (id === current.value) announce.value = 'New reply: ' + text.slice(0, 200);
+  if (document.visibilityState === 'hidden' || id !== current.value) {
+    if (prefs.notify.value) foregroundNotify(titleOf(id), text, id);
+    if (prefs.sound.value && document.visibilityState === 'hidden') chime();
+  }
+}
+
+// ---- actions ----
+
+export async function refreshList(): Promise<void> {
+  try {
+    const r = await rpc<{ conversations: Conversation[]; gateway?: Conversation[] }>('conversations.list', {});
+    batch(() => { conversations.value = r.conversations ?? []; gatewaySessions.value = r.gateway ?? []; });
+  } catch { /* reconnect will retry */ }
+}
+
+async function loadAgents(): Promise<void> {
+  try {
+    const r = await rpc<{ agents: Agent[]; default?: string }>('agents.list', {});
+    agents.value = r.agents ?? [];
+    if (r.default) defaultAgent.value = r.default;
+  } catch { /* optional */ }
+}
+
+async function loadApprovals(): Promise<void> {
+  try {
+    const r = await rpc<{ approvals: Approval[] }>('approvals.list', {});
+    approvals.value = r.approvals ?? [];
+  } catch { /* optional */ }
+}
+
+export async function loadConversation(id: string, force = false): Promise<void> {
+  if (!force && convs.value[id]?.loaded) return;
+  try {
+    const h = await rpc<History>('history', { conversation: id, limit: 50 });
+    setConv(id, (s) => loadHistory(s, h));
+  } catch (e: any) {
+    if (e?.code === 'not_found') setConv(id, (s) => ({ ...s, loaded: true }));
+    else if (!e?.disconnected) showToast(e?.message ?? 'Could not load history');
+  }
+  if (!id.startsWith('gw:')) {
+    api.reactions(id).then((r) => (reactions.value = { ...reactions.value, [id]: r.reactions ?? {} })).catch(() => {});
+  }
+}
+
+export async function loadOlder(id: string): Promise<void> {
+  const s = convs.value[id];
+  if (!s?.hasMore || !s.cursor) return;
+  try {
+    const h = await rpc<History>('history', { conversation: id, limit: 50, before: s.cursor });
+    setConv(id, (st) => prependHistory(st, h));
+  } catch (e: any) { showToast(e?.message ?? 'Could not load older messages'); }
+}
+
+export function newId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(12));
+  return 'c' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export async function send(conversation: string, text: string, atts: Attachment[]): Promise<void> {
+  const id = newId();
+  const attachments = atts.length ? atts.map(({ name, mimeType, content }) => ({ name, mimeType, content })) : undefined;
+  setConv(conversation, (s) => addPending(s, {
+    id, role: 'user', text, at: new Date().toISOString(),
+    attachments: atts.map(({ name, mimeType }) => ({ name, mimeType })),
+  }));
+  await trySend({ conversation, id, text, attachments });
+}
+
+async function trySend(m: { conversation: string; id: string; text: string; attachments?: any[] }): Promise<void> {
+  unsent.set(m.id, m);
+  try {
+    const r = await rpc<{ runId: string; status: string }>('send', m);
+    unsent.delete(m.id);
+    if (r.status === 'duplicate') return;
+  } catch (e: any) {
+    // Disconnected: it stays in `unsent` and is re-sent with the same id (the server dedupes).
+    if (e?.disconnected) return;
+    unsent.delete(m.id);
+    setConv(m.conversation, (s) => failPending(s, m.id, e?.message ?? 'not sent'));
+    showToast(e?.message ?? 'Message not sent');
+  }
+}
+
+export async function abort(conversation: string): Promise<void> {
+  const s = convs.value[conversation];
+  try { await rpc('abort', { conversation, runId: s?.runId ?? undefined }); } catch (e: any) { showToast(e?.message ?? 'Could not stop'); }
+}
+
+export async function createConversation(agentId?: string): Promise<void> {
+  try {
+    const c = await rpc<Conversation>('conversations.create', agentId ? { agentId } : {});
+    upsertConversation(c);
+    location.hash = `#/c/${encodeURIComponent(c.id)}`;
+    sidebarOpen.value = false;
+  } catch (e: any) { showToast(e?.message ?? 'Could not create a conversation'); }
+}
+
+export async function renameConversation(id: string, title: string): Promise<void> {
+  try { upsertConversation(await rpc<Conversation>('conversations.update', { id, title })); } catch (e: any) { showToast(e?.message ?? 'Rename failed'); }
+}
+
+export async function deleteConversation(id: string): Promise<void> {
+  try {
+    await rpc('conversations.delete', { id });
+    conversations.value = conversations.value.filter((c) => c.id !== id);
+    if (current.value === id) location.hash = '#/';
+  } catch (e: any) { showToast(e?.message ?? 'Delete failed'); }
+}
+
+export async function resolveApproval(id: string, decision: 'allow-once' | 'allow-always' | 'deny'): Promise<void> {
+  try {
+    await rpc('approvals.resolve', { id, decision });
+    approvals.value = approvals.value.filter((a) => a.id !== id);
+  } catch (e: any) { showToast(e?.message ?? 'Could not resolve'); }
+}
+
+export async function toggleReaction(conv: string, messageId: string, emoji: string): Promise<void> {
+  try {
+    const r = await api.toggleReaction(conv, messageId, emoji);
+    reactions.value = { ...reactions.value, [conv]: { ...(reactions.value[conv] ?? {}), [messageId]: r.reactions ?? {} } };
+  } catch (e: any) { showToast(e?.message ?? 'Reaction failed'); }
+}
+
+export async function signOut(): Promise<void> {
+  let redirect: string | undefined;
+  try { redirect = (await api.logout()).redirect; } catch { /* already signed out */ }
+  signOutLocal();
+  if (redirect && /^https?:\/\//i.test(redirect)) location.assign(redirect);
+}
+
+function signOutLocal(): void {
+  stopSocket();
+  batch(() => {
+    authState.value = 'signed-out';
+    me.value = null;
+    conversations.value = [];
+    gatewaySessions.value = [];
+    convs.value = {};
+    approvals.value = [];
+  });
+  firstReady = true;
+}
+
+export function signedIn(u: User): void {
+  me.value = u;
+  authState.value = 'signed-in';
+  startSocket();
+}
+
+// ---- drafts ----
+export const draftKey = (id: string) => 'cc.draft.' + id;
+export function loadDraft(id: string): string { return localStorage.getItem(draftKey(id)) ?? ''; }
+export function saveDraft(id: string, text: string): void {
+  if (text) localStorage.setItem(draftKey(id), text); else localStorage.removeItem(draftKey(id));
+}

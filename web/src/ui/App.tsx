@@ -1,0 +1,115 @@
+import { useEffect } from 'preact/hooks';
+import {
+  abort, announce, approvals, authState, conn, conversations, createConversation, current, currentConv, gateway,
+  gatewaySessions, isOwner, loadConversation, resolveApproval, sidebarOpen, toast, updateAvailable,
+} from '../store';
+import { Login } from './Login';
+import { Sidebar } from './Sidebar';
+import { Transcript } from './Transcript';
+import { Composer } from './Composer';
+import { applyUpdate } from '../update';
+
+function Status() {
+  const c = conn.value;
+  const g = gateway.value;
+  let text = '';
+  let cls = 'ok';
+  if (c === 'connecting') { text = 'Connecting…'; cls = 'warn'; }
+  else if (c === 'reconnecting') { text = 'Reconnecting…'; cls = 'warn'; }
+  else if (g === 'pairing_required') { text = 'The assistant gateway needs pairing approval by the owner.'; cls = 'err'; }
+  else if (g === 'down') { text = 'The assistant is unavailable right now.'; cls = 'err'; }
+  else if (g === 'reconnecting') { text = 'Reconnecting to the assistant…'; cls = 'warn'; }
+  return (
+    <div class={'status ' + cls} role="status" aria-live="polite">
+      <span class="conn-dot" title={c === 'open' ? 'Connected' : text} />
+      {text && <span>{text}</span>}
+    </div>
+  );
+}
+
+function Approvals() {
+  if (!isOwner.value || !approvals.value.length) return null;
+  return (
+    <section class="approvals" aria-label="Approval requests">
+      {approvals.value.map((a) => {
+        const cmd = a.command ?? a.request?.command ?? a.request?.commandArgv?.join(' ') ?? '(command)';
+        return (
+          <div class="approval" key={a.id} role="alertdialog" aria-label="Exec approval requested">
+            <div><strong>Run command?</strong> {a.host ?? a.request?.host ? <small>on {a.host ?? a.request?.host}</small> : null}</div>
+            <pre>{cmd}</pre>
+            {(a.cwd ?? a.request?.cwd) && <small>in {a.cwd ?? a.request?.cwd}</small>}
+            {a.request?.warningText && <p class="error">{a.request.warningText}</p>}
+            <div class="approval-actions">
+              <button class="primary" onClick={() => resolveApproval(a.id, 'allow-once')}>Allow once</button>
+              <button onClick={() => resolveApproval(a.id, 'allow-always')}>Always</button>
+              <button class="danger" onClick={() => resolveApproval(a.id, 'deny')}>Deny</button>
+            </div>
+          </div>
+        );
+      })}
+    </section>
+  );
+}
+
+function routeFromHash(): void {
+  const m = /^#\/c\/([^/?#]+)/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : null;
+  current.value = id;
+  if (id) loadConversation(id);
+}
+
+export function App() {
+  useEffect(() => {
+    routeFromHash();
+    addEventListener('hashchange', routeFromHash);
+    const keys = (e: KeyboardEvent) => {
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && !e.shiftKey && e.key.toLowerCase() === 'k') {
+        e.preventDefault(); sidebarOpen.value = true;
+        (document.getElementById('search') as HTMLInputElement | null)?.focus();
+      } else if (mod && e.shiftKey && e.key.toLowerCase() === 'o') {
+        e.preventDefault(); createConversation();
+      } else if (e.key === 'Escape') {
+        if (sidebarOpen.value) sidebarOpen.value = false;
+        else if (current.value && currentConv.value.running) { e.preventDefault(); abort(current.value); }
+      }
+    };
+    addEventListener('keydown', keys);
+    return () => { removeEventListener('hashchange', routeFromHash); removeEventListener('keydown', keys); };
+  }, []);
+
+  if (authState.value === 'unknown') return <div class="splash" aria-busy="true" />;
+  if (authState.value === 'signed-out') return <Login />;
+
+  const id = current.value;
+  const c = [...conversations.value, ...gatewaySessions.value].find((x) => x.id === id);
+  return (
+    <div class="app">
+      <a class="skip" href="#composer-input">Skip to message box</a>
+      {updateAvailable.value && (
+        <div class="update" role="alert">New version available — <button onClick={applyUpdate}>Reload</button></div>
+      )}
+      <Sidebar />
+      {sidebarOpen.value && <div class="scrim" onClick={() => (sidebarOpen.value = false)} />}
+      <main class="chat">
+        <header class="topbar">
+          <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}>☰</button>
+          <h1 class="conv-title">{c?.title || (id ? 'Chat' : 'clawchat')}</h1>
+          <Status />
+        </header>
+        <Approvals />
+        {id ? (<>
+          <Transcript />
+          <Composer conv={id} />
+        </>) : (
+          <div class="welcome">
+            <p>Pick a conversation or start a new one.</p>
+            <button class="primary" onClick={() => createConversation()}>＋ New chat</button>
+          </div>
+        )}
+        <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
+        {toast.value && <div class="toast" role="alert">{toast.value}</div>}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,83 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { abort, currentConv, limits, loadDraft, saveDraft, send, showToast } from '../store';
+import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
+
+const touch = () => matchMedia('(pointer: coarse)').matches;
+
+export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean }) {
+  const [text, setText] = useState(() => loadDraft(conv));
+  const [atts, setAtts] = useState<Attachment[]>([]);
+  const [busy, setBusy] = useState(false);
+  const [drag, setDrag] = useState(false);
+  const ta = useRef<HTMLTextAreaElement>(null);
+  const file = useRef<HTMLInputElement>(null);
+  const running = currentConv.value.running;
+
+  useEffect(() => { setText(loadDraft(conv)); setAtts([]); ta.current?.focus({ preventScroll: true }); }, [conv]);
+  useEffect(() => { const t = setTimeout(() => saveDraft(conv, text), 250); return () => clearTimeout(t); }, [conv, text]);
+  useEffect(() => {
+    const el = ta.current;
+    if (!el) return;
+    el.style.height = 'auto';
+    el.style.height = Math.min(el.scrollHeight, innerHeight * 0.4) + 'px';
+  }, [text]);
+
+  const maxText = limits.value.maxTextBytes ?? DEFAULT_LIMITS.maxTextBytes;
+  const size = textBytes(text);
+
+  const addFiles = async (files: FileList | File[] | null) => {
+    if (!files || !files.length) return;
+    setBusy(true);
+    const next: Attachment[] = [];
+    for (const f of Array.from(files)) {
+      try { next.push(await prepare(f, limits.value)); } catch (e: any) { showToast(e.message); }
+    }
+    setAtts((a) => a.concat(next));
+    setBusy(false);
+  };
+
+  const submit = () => {
+    const t = text.trim();
+    if ((!t && !atts.length) || busy) return;
+    if (size > maxText) { showToast(`Message too long (${fmtBytes(size)}, limit ${fmtBytes(maxText)})`); return; }
+    send(conv, t, atts);
+    atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview));
+    setText(''); setAtts([]); saveDraft(conv, '');
+  };
+
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !touch()) { e.preventDefault(); submit(); }
+  };
+
+  if (readOnly) return null;
+  return (
+    <form class={'composer' + (drag ? ' drag' : '')} onSubmit={(e) => { e.preventDefault(); submit(); }}
+      onDragOver={(e) => { e.preventDefault(); setDrag(true); }} onDragLeave={() => setDrag(false)}
+      onDrop={(e) => { e.preventDefault(); setDrag(false); addFiles(e.dataTransfer?.files ?? null); }}>
+      {atts.length > 0 && (
+        <ul class="att-list" aria-label="Attachments">
+          {atts.map((a, i) => (
+            <li key={i} class="att">
+              {a.preview ? <img src={a.preview} alt="" /> : <span>📄</span>}
+              <span class="att-name">{a.name} <small>{fmtBytes(a.size)}</small></span>
+              <button type="button" class="icon" aria-label={`Remove ${a.name}`} onClick={() => setAtts(atts.filter((_, j) => j !== i))}>✕</button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <div class="row">
+        <button type="button" class="icon attach" aria-label="Attach files" title="Attach" onClick={() => file.current?.click()}>📎</button>
+        <input ref={file} type="file" multiple hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
+        <label for="composer-input" class="sr-only">Message</label>
+        <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder="Message" enterkeyhint={touch() ? 'enter' : 'send'}
+          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} onKeyDown={onKey}
+          onPaste={(e) => { const f = e.clipboardData?.files; if (f && f.length) { e.preventDefault(); addFiles(f); } }} />
+        {running
+          ? <button type="button" class="stop" onClick={() => abort(conv)} aria-label="Stop (Esc)" title="Stop (Esc)">■</button>
+          : null}
+        <button type="submit" class="send primary" disabled={busy || (!text.trim() && !atts.length)} aria-label="Send" title="Send">➤</button>
+      </div>
+      {size > maxText * 0.8 && <p class={'count' + (size > maxText ? ' over' : '')}>{fmtBytes(size)} / {fmtBytes(maxText)}</p>}
+    </form>
+  );
+}

@@ -1,0 +1,90 @@
+import { useState } from 'preact/hooks';
+import {
+  agents, conversations, createConversation, current, defaultAgent, deleteConversation, filter, gatewaySessions,
+  isOwner, me, renameConversation, sidebarOpen,
+} from '../store';
+import type { Conversation } from '../types';
+import { Settings } from './Settings';
+
+export function relTime(iso?: string): string {
+  if (!iso) return '';
+  const t = Date.parse(iso);
+  if (!t) return '';
+  const d = (Date.now() - t) / 1000;
+  if (d < 60) return 'now';
+  if (d < 3600) return `${Math.floor(d / 60)} min`;
+  if (d < 86400) return `${Math.floor(d / 3600)} h`;
+  if (d < 7 * 86400) return `${Math.floor(d / 86400)} d`;
+  return new Date(t).toLocaleDateString();
+}
+
+const byActivity = (a: Conversation, b: Conversation) =>
+  (Date.parse(b.lastActivityAt || b.updatedAt || '') || 0) - (Date.parse(a.lastActivityAt || a.updatedAt || '') || 0);
+
+function Item({ c }: { c: Conversation }) {
+  const [editing, setEditing] = useState(false);
+  const [title, setTitle] = useState(c.title);
+  const active = current.value === c.id;
+  const own = c.kind !== 'gateway';
+  if (editing) {
+    return (
+      <li class="conv editing">
+        <form onSubmit={(e) => { e.preventDefault(); setEditing(false); if (title.trim() && title !== c.title) renameConversation(c.id, title.trim()); }}>
+          <input aria-label="Conversation title" value={title} maxLength={200} ref={(el) => el?.focus()}
+            onInput={(e) => setTitle((e.target as HTMLInputElement).value)}
+            onKeyDown={(e) => { if (e.key === 'Escape') { setEditing(false); setTitle(c.title); } }}
+            onBlur={() => setEditing(false)} />
+        </form>
+      </li>
+    );
+  }
+  return (
+    <li class={'conv' + (active ? ' active' : '')}>
+      <a href={`#/c/${encodeURIComponent(c.id)}`} aria-current={active ? 'page' : undefined} onClick={() => (sidebarOpen.value = false)}>
+        <span class="title">{c.running && <span class="dot" aria-label="running" />}{c.title || 'New chat'}</span>
+        <span class="when">{relTime(c.lastActivityAt || c.updatedAt)}</span>
+      </a>
+      {own && (
+        <span class="actions">
+          <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}>✎</button>
+          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => { if (confirm(`Delete “${c.title || 'this conversation'}”?`)) deleteConversation(c.id); }}>🗑</button>
+        </span>
+      )}
+    </li>
+  );
+}
+
+export function Sidebar() {
+  const [agent, setAgent] = useState('');
+  const q = filter.value.trim().toLowerCase();
+  const match = (c: Conversation) => !q || (c.title || '').toLowerCase().includes(q) || c.id.includes(q);
+  const list = conversations.value.filter((c) => !c.archived && match(c)).sort(byActivity);
+  const gw = gatewaySessions.value.filter(match).sort(byActivity);
+  const manyAgents = agents.value.length > 1;
+  return (
+    <nav class={'sidebar' + (sidebarOpen.value ? ' open' : '')} aria-label="Conversations">
+      <div class="side-head">
+        <button class="primary new" onClick={() => createConversation(manyAgents ? (agent || defaultAgent.value) : undefined)} title="New chat (Ctrl+Shift+O)">＋ New chat</button>
+        {manyAgents && (
+          <select aria-label="Agent for new chats" value={agent || defaultAgent.value} onChange={(e) => setAgent((e.target as HTMLSelectElement).value)}>
+            {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
+          </select>
+        )}
+        <input id="search" type="search" placeholder="Search chats (Ctrl+K)" aria-label="Search conversations" value={filter.value}
+          onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
+      </div>
+      <ul class="convs">
+        {list.map((c) => <Item key={c.id} c={c} />)}
+        {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
+      </ul>
+      {isOwner.value && gw.length > 0 && (<>
+        <h2 class="group">Gateway sessions</h2>
+        <ul class="convs">{gw.map((c) => <Item key={c.id} c={c} />)}</ul>
+      </>)}
+      <div class="side-foot">
+        <span class="who">{me.value?.name}</span>
+        <Settings />
+      </div>
+    </nav>
+  );
+}
