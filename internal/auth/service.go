@@ -1,0 +1,558 @@
+// Package auth signs people in and keeps them signed in: local accounts with argon2id passwords,
+// OpenID Connect (authorization code + PKCE), trusted-proxy headers, server-side sessions (memory,
+// SQL or Redis) behind an opaque cookie, sign-in throttling, and the RequireUser middleware that
+// puts the chat.User into the request context. Secrets (passwords, hashes, session tokens, the
+// OIDC client secret, ID tokens) never appear in logs, errors or responses.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/websec"
+)
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	// Store holds accounts, the audit log and sessions (see Combine). Required.
+	Store Store
+	// Logger receives audit lines and warnings (slog.Default() when nil).
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// HTTPClient is used for OIDC discovery, JWKS and the token endpoint (a client with a 15 s
+	// timeout when nil).
+	HTTPClient *http.Client
+	// Pending keeps OIDC login state between /auth/oidc/login and the callback (in memory when
+	// nil; use RedisPending when several instances sit behind a non-sticky load balancer).
+	Pending PendingStore
+
+	hasher *Hasher // tests inject a cheaper one
+}
+
+// Service implements sign-in, sign-out and request authentication. Its methods are safe for
+// concurrent use.
+type Service struct {
+	cfg      Config
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	hasher   *Hasher
+	sameSite http.SameSite
+	acctThr  *throttle
+	ipThr    *throttle
+	oidc     *oidcClient
+}
+
+// New validates cfg and returns a Service. When OIDC is configured it runs discovery now (with
+// ctx) and fails with an error naming CLAWCHAT_OIDC_ISSUER when the issuer is unreachable or
+// inconsistent, so misconfiguration stops the start instead of the first sign-in.
+func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Store == nil {
+		return nil, errors.New("auth: no store")
+	}
+	cfg = cfg.withDefaults()
+	ss, _ := parseSameSite(cfg.CookieSameSite)
+	s := &Service{
+		cfg:      cfg,
+		store:    d.Store,
+		log:      d.Logger,
+		now:      d.Now,
+		hasher:   d.hasher,
+		sameSite: ss,
+		acctThr:  newThrottle(cfg.Throttle.AccountFailures, cfg.Throttle.Window, cfg.Throttle.MaxLockout),
+		ipThr:    newThrottle(cfg.Throttle.IPFailures, cfg.Throttle.Window, cfg.Throttle.MaxLockout),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.hasher == nil {
+		h, err := NewHasher(nil, cfg.HashConcurrency)
+		if err != nil {
+			return nil, err
+		}
+		s.hasher = h
+	}
+	if cfg.OIDC.Enabled() {
+		hc := d.HTTPClient
+		if hc == nil {
+			hc = &http.Client{Timeout: 15 * time.Second}
+		}
+		pending := d.Pending
+		if pending == nil {
+			pending = NewMemoryPending(s.now)
+		}
+		o, err := newOIDCClient(ctx, cfg.OIDC, hc, pending, s.now)
+		if err != nil {
+			return nil, err
+		}
+		s.oidc = o
+		if len(cfg.OIDC.AllowedUsers)+len(cfg.OIDC.AllowedEmails)+len(cfg.OIDC.AllowedGroups) == 0 {
+			s.log.Warn("auth: OIDC is enabled but no allowlist is set, so nobody can sign in with it; set CLAWCHAT_OIDC_ALLOWED_USERS, _EMAILS or _GROUPS")
+		}
+	}
+	return s, nil
+}
+
+// Hasher returns the Service's password hasher (for Bootstrap, FirstRun and UserCommand in the
+// same process).
+func (s *Service) Hasher() *Hasher { return s.hasher }
+
+// PublicConfig is the auth part of GET /api/config.
+type PublicConfig struct {
+	Local bool           `json:"local"`
+	OIDC  PublicOIDCInfo `json:"oidc"`
+}
+
+// PublicOIDCInfo tells the sign-in page whether to show the single sign-on button.
+type PublicOIDCInfo struct {
+	Enabled bool   `json:"enabled"`
+	Label   string `json:"label,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+// PublicConfig returns what the sign-in page needs to know (no secrets).
+func (s *Service) PublicConfig() PublicConfig {
+	pc := PublicConfig{Local: !s.cfg.DisableLocal}
+	if s.oidc != nil {
+		pc.OIDC = PublicOIDCInfo{Enabled: true, Label: s.cfg.OIDC.Label, URL: "/auth/oidc/login"}
+	}
+	return pc
+}
+
+// ---- sessions ----
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// startSession creates a new session for acc and sets its cookie. Any session named by the
+// request's existing cookie is deleted first (rotation on sign-in: no fixation).
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, acc chat.Account, idToken string) error {
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		if err := s.store.DeleteSession(ctx, hashToken(c.Value)); err != nil {
+			s.log.Warn("auth: discard previous session", "err", err)
+		}
+	}
+	now := s.now().UTC()
+	token := randomToken()
+	sess := chat.Session{
+		ID: hashToken(token), UserID: acc.ID, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(s.cfg.SessionAbsolute), IDTokenHint: idToken,
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return fmt.Errorf("auth: create session: %w", err)
+	}
+	http.SetCookie(w, s.cookie(token, sess.ExpiresAt))
+	return nil
+}
+
+func (s *Service) cookie(token string, expires time.Time) *http.Cookie {
+	c := &http.Cookie{
+		Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: !s.cfg.CookieInsecure, SameSite: s.sameSite,
+	}
+	if token == "" {
+		c.MaxAge = -1
+	} else {
+		c.Expires = expires
+	}
+	return c
+}
+
+// session returns the valid session named by r's cookie and its account. It enforces the
+// absolute and idle timeouts and disabled accounts, deletes dead sessions, and touches the
+// session at most once per minute.
+func (s *Service) session(r *http.Request) (chat.Session, chat.Account, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return chat.Session{}, chat.Account{}, false
+	}
+	ctx := r.Context()
+	id := hashToken(c.Value)
+	sess, err := s.store.Session(ctx, id)
+	if err != nil {
+		if !errors.Is(err, chat.ErrNotFound) {
+			s.log.Error("auth: load session", "err", err)
+		}
+		return chat.Session{}, chat.Account{}, false
+	}
+	now := s.now()
+	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > s.cfg.SessionIdle {
+		_ = s.store.DeleteSession(ctx, id)
+		return chat.Session{}, chat.Account{}, false
+	}
+	acc, err := s.store.Account(ctx, sess.UserID)
+	if err != nil || acc.Disabled {
+		if err != nil && !errors.Is(err, chat.ErrNotFound) {
+			s.log.Error("auth: load account", "err", err)
+			return chat.Session{}, chat.Account{}, false
+		}
+		_ = s.store.DeleteSession(ctx, id)
+		return chat.Session{}, chat.Account{}, false
+	}
+	if now.Sub(sess.LastSeenAt) >= touchEvery {
+		if err := s.store.TouchSession(ctx, id, now.UTC()); err != nil {
+			s.log.Warn("auth: touch session", "err", err)
+		}
+	}
+	return sess, acc, true
+}
+
+// Authenticate returns the user of r from its session cookie, or from trusted-proxy headers when
+// configured, without writing a response. Use it for the WebSocket upgrade.
+func (s *Service) Authenticate(r *http.Request) (chat.User, bool) {
+	if _, acc, ok := s.session(r); ok {
+		return acc.User(), true
+	}
+	if acc, ok := s.proxyUser(r); ok {
+		return acc.User(), true
+	}
+	return chat.User{}, false
+}
+
+// RequireUser wraps next so that it only runs for signed-in users, with the chat.User in the
+// request context (chat.WithUser). Everyone else gets 401 JSON
+// {"error":{"code":"unauthorized","message":"sign in required"}}, never a redirect.
+func (s *Service) RequireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := s.Authenticate(r)
+		if !ok {
+			websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(chat.WithUser(r.Context(), u)))
+	})
+}
+
+// RevokeUser ends every session of userID (for example after a role change or deletion by an
+// owner through the API).
+func (s *Service) RevokeUser(ctx context.Context, userID string) error {
+	if err := s.store.DeleteUserSessions(ctx, userID); err != nil {
+		return fmt.Errorf("auth: revoke sessions: %w", err)
+	}
+	return nil
+}
+
+// Cleanup deletes expired sessions from the store; the lead calls it periodically (hourly is
+// plenty). Redis needs no cleanup (keys carry TTLs).
+func (s *Service) Cleanup(ctx context.Context) (int, error) {
+	n, err := s.store.DeleteExpiredSessions(ctx, s.now().UTC(), s.cfg.SessionIdle)
+	if err != nil {
+		return n, fmt.Errorf("auth: delete expired sessions: %w", err)
+	}
+	return n, nil
+}
+
+// ---- handlers ----
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Next     string `json:"next"`
+}
+
+// Login handles POST /login: a form or JSON body {"username","password","next"?}. Success → 200
+// {"ok":true,"user":{…}} with a fresh session cookie, or for a browser form post 303 to the
+// same-site next (from the body or the query). Wrong password and unknown user get the same 401
+// body after the same amount of work; too many failures per account or client IP → 429 with
+// Retry-After.
+func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.DisableLocal {
+		websec.WriteError(w, http.StatusNotFound, "not_found", "password sign-in is disabled")
+		return
+	}
+	req, form, err := parseLogin(w, r)
+	if err != nil {
+		websec.WriteError(w, http.StatusBadRequest, "bad_request", "username and password required")
+		return
+	}
+	if req.Next == "" {
+		req.Next = r.URL.Query().Get("next")
+	}
+	ctx := r.Context()
+	ip := websec.ClientIP(r, s.cfg.TrustedProxies)
+	ipKey := ipThrottleKey(ip)
+	name := NormalizeUsername(req.Username)
+	acctKey := "u:" + name
+	now := s.now()
+	if d := max(s.ipThr.retryAfter(ipKey, now), s.acctThr.retryAfter(acctKey, now)); d > 0 {
+		s.audit(ctx, chat.AuditEntry{Action: "login.throttled", Target: truncate(name, 64), IP: ip.String()})
+		writeRateLimited(w, d)
+		return
+	}
+	acc, ok, err := s.checkPassword(ctx, name, req.Password)
+	if err != nil {
+		s.log.Error("auth: sign-in", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-in failed")
+		return
+	}
+	if !ok {
+		now = s.now()
+		s.acctThr.fail(acctKey, now)
+		s.ipThr.fail(ipKey, now)
+		s.audit(ctx, chat.AuditEntry{Action: "login.failure", Target: truncate(name, 64), IP: ip.String(), Detail: "local"})
+		websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "invalid username or password")
+		return
+	}
+	s.acctThr.succeed(acctKey)
+	if err := s.startSession(ctx, w, r, acc, ""); err != nil {
+		s.log.Error("auth: sign-in", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-in failed")
+		return
+	}
+	s.audit(ctx, chat.AuditEntry{Action: "login.success", Actor: acc.ID, Target: acc.Username, IP: ip.String(), Detail: "local"})
+	if form {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, SafeNext(req.Next), http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "user": acc.User()})
+}
+
+// checkPassword verifies name/password. Unknown, disabled and password-less accounts cost one
+// dummy hash, exactly like a wrong password.
+func (s *Service) checkPassword(ctx context.Context, name, password string) (chat.Account, bool, error) {
+	if !ValidUsername(name) || password == "" {
+		return chat.Account{}, false, s.hasher.VerifyDummy(ctx, password)
+	}
+	acc, err := s.store.AccountByUsername(ctx, name)
+	if err != nil {
+		if !errors.Is(err, chat.ErrNotFound) {
+			return chat.Account{}, false, fmt.Errorf("auth: look up account: %w", err)
+		}
+		return chat.Account{}, false, s.hasher.VerifyDummy(ctx, password)
+	}
+	if acc.PasswordHash == "" {
+		return chat.Account{}, false, s.hasher.VerifyDummy(ctx, password)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, password, acc.PasswordHash)
+	if err != nil || !ok || acc.Disabled {
+		return chat.Account{}, false, err
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			acc.PasswordHash = h
+			acc.UpdatedAt = s.now().UTC()
+			if err := s.store.UpdateAccount(ctx, acc); err != nil {
+				s.log.Warn("auth: upgrade password hash", "user", acc.ID, "err", err)
+			}
+		}
+	}
+	return acc, true, nil
+}
+
+func parseLogin(w http.ResponseWriter, r *http.Request) (loginRequest, bool, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var req loginRequest
+	switch ct {
+	case "application/json":
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return req, false, err
+		}
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		if err := r.ParseMultipartForm(64 << 10); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			return req, false, err
+		}
+		req = loginRequest{Username: r.PostFormValue("username"), Password: r.PostFormValue("password"), Next: r.PostFormValue("next")}
+	default:
+		return req, false, errors.New("unsupported content type")
+	}
+	if req.Username == "" || req.Password == "" {
+		return req, false, errors.New("missing credentials")
+	}
+	form := ct != "application/json" && !strings.Contains(r.Header.Get("Accept"), "application/json")
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		form = true
+	}
+	return req, form, nil
+}
+
+// SafeNext returns next when it is a same-site path ("/…", not "//…" nor "/\…", no scheme, no
+// host, no control characters or backslashes anywhere), and "/" otherwise. It is the only way a
+// sign-in redirect target is chosen.
+func SafeNext(next string) string {
+	if next == "" || len(next) > 2048 || next[0] != '/' {
+		return "/"
+	}
+	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
+		return "/"
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f || c == '\\' || c == ' ' || c == '\u00a0' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.ContainsRune(u.Path, '\\') {
+		return "/"
+	}
+	return next
+}
+
+// Logout handles POST /logout: the session is deleted and the cookie cleared. For OIDC sessions
+// whose IdP has an end_session_endpoint the answer carries "redirect", the IdP logout URL (with
+// id_token_hint and post_logout_redirect_uri). It always answers 200 {"ok":true,…}.
+func (s *Service) Logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	resp := map[string]any{"ok": true}
+	if sess, acc, ok := s.session(r); ok {
+		if err := s.store.DeleteSession(ctx, sess.ID); err != nil {
+			s.log.Error("auth: sign-out", "err", err)
+			websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-out failed")
+			return
+		}
+		if s.oidc != nil && sess.IDTokenHint != "" {
+			if u := s.oidc.endSessionURL(sess.IDTokenHint); u != "" {
+				resp["redirect"] = u
+			}
+		}
+		s.audit(ctx, chat.AuditEntry{Action: "logout", Actor: acc.ID, Target: acc.Username, IP: websec.ClientIP(r, s.cfg.TrustedProxies).String()})
+	} else if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		_ = s.store.DeleteSession(ctx, hashToken(c.Value))
+	}
+	http.SetCookie(w, s.cookie("", time.Time{}))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// Me handles GET /api/me: {"user":{"id","name","role"},"csrf":false}; 401 when not signed in.
+// Mount it with or without RequireUser.
+func (s *Service) Me(w http.ResponseWriter, r *http.Request) {
+	u, ok := chat.UserFrom(r.Context())
+	if !ok {
+		u, ok = s.Authenticate(r)
+	}
+	if !ok {
+		websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u, "csrf": false})
+}
+
+// ---- trusted proxy ----
+
+// proxyUser returns the account asserted by a trusted proxy's header, provisioning it as a member
+// (or owner when listed in Owners) on first sight. Headers from any other peer are ignored.
+func (s *Service) proxyUser(r *http.Request) (chat.Account, bool) {
+	pc := s.cfg.ProxyAuth
+	if !pc.Enabled() || !websec.InPrefixes(websec.PeerAddr(r), pc.CIDRs) {
+		return chat.Account{}, false
+	}
+	var name string
+	for _, h := range pc.Headers {
+		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+			name = NormalizeUsername(v)
+			break
+		}
+	}
+	if name == "" || !ValidUsername(name) {
+		return chat.Account{}, false
+	}
+	ctx := r.Context()
+	acc, err := s.store.AccountByUsername(ctx, name)
+	switch {
+	case err == nil:
+		if acc.Disabled {
+			return chat.Account{}, false
+		}
+		return acc, true
+	case !errors.Is(err, chat.ErrNotFound):
+		s.log.Error("auth: proxy sign-in", "err", err)
+		return chat.Account{}, false
+	case pc.NoProvision:
+		return chat.Account{}, false
+	}
+	now := s.now().UTC()
+	acc = chat.Account{ID: NewAccountID(), Username: name, Role: s.roleFor(name), CreatedAt: now, UpdatedAt: now}
+	if strings.Contains(name, "@") {
+		acc.Email = name
+	}
+	if err := s.store.CreateAccount(ctx, acc); err != nil {
+		if errors.Is(err, chat.ErrConflict) { // a concurrent request provisioned it
+			if a, err := s.store.AccountByUsername(ctx, name); err == nil && !a.Disabled {
+				return a, true
+			}
+		}
+		s.log.Error("auth: provision proxy user", "err", err)
+		return chat.Account{}, false
+	}
+	s.audit(ctx, chat.AuditEntry{Action: "user.provision", Actor: acc.ID, Target: acc.Username,
+		IP: websec.ClientIP(r, s.cfg.TrustedProxies).String(), Detail: "trusted-proxy role=" + string(acc.Role)})
+	return acc, true
+}
+
+func (s *Service) roleFor(name string) chat.Role {
+	if slices.Contains(s.cfg.Owners, name) {
+		return chat.RoleOwner
+	}
+	return chat.RoleMember
+}
+
+// ---- helpers ----
+
+func (s *Service) audit(ctx context.Context, e chat.AuditEntry) {
+	auditTo(ctx, s.store, s.log, s.now, e)
+}
+
+func auditTo(ctx context.Context, st AccountStore, log *slog.Logger, now func() time.Time, e chat.AuditEntry) {
+	if e.At.IsZero() {
+		e.At = now().UTC()
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "audit", slog.String("action", e.Action), slog.String("actor", e.Actor),
+		slog.String("target", e.Target), slog.String("ip", e.IP), slog.String("detail", e.Detail))
+	if err := st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		log.Warn("auth: write audit entry", "action", e.Action, "err", err)
+	}
+}
+
+func ipThrottleKey(ip netip.Addr) string {
+	if ip.Is6() {
+		// One host usually owns a whole /64; count them together.
+		p, _ := ip.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + ip.String()
+}
+
+func writeRateLimited(w http.ResponseWriter, d time.Duration) {
+	secs := int64((d + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	websec.WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-in attempts; try again later")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+

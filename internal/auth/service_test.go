@@ -1,0 +1,284 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+const unauthorizedBody = `{"error":{"code":"unauthorized","message":"sign in required"}}` + "\n"
+
+func TestLoginJSONAndCookieFlags(t *testing.T) {
+	e := newEnv(t, Config{})
+	acc := e.addUser("alice", "correct horse battery", chat.RoleMember)
+	w := e.loginJSON("Alice", "correct horse battery")
+	if w.Code != 200 {
+		t.Fatalf("status %d body %s", w.Code, w.Body)
+	}
+	if want := `{"ok":true,"user":{"id":"` + acc.ID + `","name":"alice","role":"member"}}` + "\n"; w.Body.String() != want {
+		t.Fatalf("body %s want %s", w.Body, want)
+	}
+	c := sessionCookie(t, w)
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || len(c.Value) != 43 {
+		t.Fatalf("cookie flags %+v", c)
+	}
+	if !c.Expires.Equal(e.clock.Now().Add(DefaultSessionAbsolute)) {
+		t.Errorf("cookie expires %v", c.Expires)
+	}
+	// The store holds the hash, never the token.
+	if _, err := e.store.Session(context.Background(), c.Value); err == nil {
+		t.Fatal("token stored in clear")
+	}
+	if _, err := e.store.Session(context.Background(), hashToken(c.Value)); err != nil {
+		t.Fatal(err)
+	}
+	me := e.do("GET", "/api/me", nil, "", withCookie(c.Value))
+	if me.Code != 200 || !strings.Contains(me.Body.String(), `"csrf":false`) || !strings.Contains(me.Body.String(), acc.ID) {
+		t.Fatalf("/api/me %d %s", me.Code, me.Body)
+	}
+	for _, bad := range []string{"", "nonsense", strings.Repeat("a", 43)} {
+		var opts []reqOpt
+		if bad != "" {
+			opts = append(opts, withCookie(bad))
+		}
+		w := e.do("GET", "/api/me", nil, "", opts...)
+		if w.Code != 401 || w.Body.String() != unauthorizedBody || w.Header().Get("Location") != "" {
+			t.Fatalf("cookie %q: %d %q", bad, w.Code, w.Body)
+		}
+	}
+}
+
+func TestCookieConfig(t *testing.T) {
+	e := newEnv(t, Config{CookieInsecure: true, CookieSameSite: "strict"})
+	e.addUser("bob", "password-1234", chat.RoleMember)
+	c := sessionCookie(t, e.loginJSON("bob", "password-1234"))
+	if c.Secure || c.SameSite != http.SameSiteStrictMode || !c.HttpOnly {
+		t.Fatalf("cookie %+v", c)
+	}
+	if err := (Config{CookieSameSite: "none", CookieInsecure: true}).Validate(); err == nil {
+		t.Fatal("SameSite=None without Secure accepted")
+	}
+	if err := (Config{CookieSameSite: "sideways"}).Validate(); err == nil {
+		t.Fatal("bad SameSite accepted")
+	}
+}
+
+func TestNoUserEnumeration(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	before := e.svc.hasher.dummyRuns.Load()
+	wrong := e.loginJSON("alice", "wrong password")
+	if got := e.svc.hasher.dummyRuns.Load(); got != before {
+		t.Fatalf("wrong password for a real user ran the dummy hash (%d → %d)", before, got)
+	}
+	unknown := e.loginJSON("mallory", "wrong password")
+	if got := e.svc.hasher.dummyRuns.Load(); got != before+1 {
+		t.Fatalf("unknown user did not run the dummy hash (%d → %d)", before, got)
+	}
+	if wrong.Code != 401 || unknown.Code != 401 || wrong.Body.String() != unknown.Body.String() {
+		t.Fatalf("wrong: %d %s; unknown: %d %s", wrong.Code, wrong.Body, unknown.Code, unknown.Body)
+	}
+	if len(wrong.Result().Cookies()) != 0 || len(unknown.Result().Cookies()) != 0 {
+		t.Fatal("failed sign-in set a cookie")
+	}
+	// Password-less (OIDC) accounts cost the same dummy hash.
+	e.store.CreateAccount(context.Background(), chat.Account{ID: "oidcuser", Username: "carol", Role: chat.RoleMember, OIDCIssuer: "x", OIDCSubject: "y"})
+	w := e.loginJSON("carol", "anything")
+	if w.Code != 401 || w.Body.String() != unknown.Body.String() || e.svc.hasher.dummyRuns.Load() != before+2 {
+		t.Fatalf("password-less account: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestNoUserEnumerationTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real argon2id parameters")
+	}
+	h, err := NewHasher(nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := h.Hash(context.Background(), "the real password")
+	measure := func(f func()) time.Duration {
+		best := time.Hour
+		for range 3 {
+			start := time.Now()
+			f()
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	real := measure(func() { h.Verify(context.Background(), "wrong", hash) })
+	dummy := measure(func() { h.VerifyDummy(context.Background(), "wrong") })
+	ratio := float64(dummy) / float64(real)
+	t.Logf("verify known user %v, unknown user %v", real, dummy)
+	if ratio < 0.5 || ratio > 2 {
+		t.Fatalf("timing differs: known %v vs unknown %v", real, dummy)
+	}
+}
+
+func TestSessionFixation(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	e.addUser("mallory", "mallory's password", chat.RoleMember)
+	// The attacker plants their own valid session cookie, and also a made-up one.
+	planted := sessionCookie(t, e.loginJSON("mallory", "mallory's password")).Value
+	for _, plant := range []string{planted, "made-up-token-chosen-by-the-attacker-000000"} {
+		w := e.loginJSON("alice", "correct horse battery", withCookie(plant))
+		got := sessionCookie(t, w).Value
+		if got == plant {
+			t.Fatal("sign-in kept the planted token")
+		}
+		if w := e.do("GET", "/api/me", nil, "", withCookie(plant)); w.Code != 401 {
+			t.Fatalf("planted token still valid after victim sign-in: %d %s", w.Code, w.Body)
+		}
+		if w := e.do("GET", "/api/me", nil, "", withCookie(got)); w.Code != 200 || !strings.Contains(w.Body.String(), `"alice"`) {
+			t.Fatalf("new token: %d %s", w.Code, w.Body)
+		}
+	}
+}
+
+func TestLogoutRevokes(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	tok := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	w := e.do("POST", "/logout", nil, "", withCookie(tok))
+	if w.Code != 200 || w.Body.String() != `{"ok":true}`+"\n" {
+		t.Fatalf("logout %d %s", w.Code, w.Body)
+	}
+	if c := sessionCookie(t, w); c.MaxAge >= 0 || c.Value != "" {
+		t.Fatalf("cookie not cleared: %+v", c)
+	}
+	if w := e.do("GET", "/api/me", nil, "", withCookie(tok)); w.Code != 401 {
+		t.Fatalf("token valid after logout: %d", w.Code)
+	}
+	if w := e.do("POST", "/logout", nil, ""); w.Code != 200 {
+		t.Fatalf("anonymous logout %d", w.Code)
+	}
+}
+
+func TestSessionTimeoutsAndTouch(t *testing.T) {
+	e := newEnv(t, Config{SessionIdle: time.Hour, SessionAbsolute: 3 * time.Hour})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	tok := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	me := func() int { return e.do("GET", "/api/me", nil, "", withCookie(tok)).Code }
+	for range 10 {
+		if me() != 200 {
+			t.Fatal("fresh session refused")
+		}
+	}
+	if n := e.store.touches.Load(); n != 0 {
+		t.Fatalf("%d touches within the first minute", n)
+	}
+	// Keep it alive with a request every 50 minutes: idle never exceeds 1h, touch happens each time.
+	for i := range 3 {
+		e.clock.Add(50 * time.Minute)
+		if me() != 200 {
+			t.Fatalf("session died at step %d", i)
+		}
+		me()
+	}
+	if n := e.store.touches.Load(); n != 3 {
+		t.Fatalf("touches = %d, want 3 (at most once per minute)", n)
+	}
+	// Absolute timeout: 3h after creation it dies though it was active.
+	e.clock.Add(31 * time.Minute)
+	if me() != 401 {
+		t.Fatal("session outlived its absolute timeout")
+	}
+	// Idle timeout.
+	tok = sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	e.clock.Add(61 * time.Minute)
+	if me() != 401 {
+		t.Fatal("session outlived its idle timeout")
+	}
+	if err := (Config{SessionIdle: 48 * time.Hour, SessionAbsolute: time.Hour}).Validate(); err == nil {
+		t.Fatal("idle > absolute accepted")
+	}
+}
+
+func TestDisabledAccount(t *testing.T) {
+	e := newEnv(t, Config{})
+	acc := e.addUser("alice", "correct horse battery", chat.RoleMember)
+	tok := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	acc.Disabled = true
+	e.store.UpdateAccount(context.Background(), acc)
+	if w := e.do("GET", "/api/me", nil, "", withCookie(tok)); w.Code != 401 {
+		t.Fatal("disabled account's session still valid")
+	}
+	if w := e.loginJSON("alice", "correct horse battery"); w.Code != 401 {
+		t.Fatal("disabled account signed in")
+	}
+}
+
+func TestFormLoginRedirect(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	cases := map[string]string{
+		"/c/default?x=1":        "/c/default?x=1",
+		"":                      "/",
+		"//evil.com":            "/",
+		"https://evil.com":      "/",
+		"/\\evil.com":           "/",
+		"javascript:alert(1)":   "/",
+		"/\t/evil.com":          "/",
+		"\\\\evil.com":          "/",
+		"http:/evil.com":        "/",
+		"evil.com":              "/",
+		"/%2F%2Fevil.com":       "/", // decodes to //evil.com: refused to be safe
+		"/ok/../..//evil.com":   "/evil.com", // http.Redirect cleans the path; still same-site
+		"///evil.com":           "/",
+		"/\nLocation: evil.com": "/",
+	}
+	for next, want := range cases {
+		w := e.loginForm("alice", "correct horse battery", next)
+		if w.Code != 303 || w.Header().Get("Location") != want {
+			t.Errorf("next %q: %d Location %q, want %q", next, w.Code, w.Header().Get("Location"), want)
+		}
+	}
+	// next from the query string works too.
+	v := "username=alice&password=correct+horse+battery"
+	w := e.do("POST", "/login?next=/c/x", strings.NewReader(v), "application/x-www-form-urlencoded", withHeader("Accept", "text/html"))
+	if w.Code != 303 || w.Header().Get("Location") != "/c/x" {
+		t.Fatalf("query next: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	// A failed form sign-in still answers 401 like JSON.
+	if w := e.loginForm("alice", "nope", "/x"); w.Code != 401 {
+		t.Fatalf("failed form login %d", w.Code)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for _, bad := range []string{"//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)", "/\\/evil.com",
+		"\\/evil.com", " /x", "/x\r\n", "data:text/html,x", "HTTPS://evil.com", "//", "/\\", "/ /evil.com", "/%2f%2fevil.com", "/%5cevil.com"} {
+		if got := SafeNext(bad); got != "/" {
+			t.Errorf("SafeNext(%q) = %q", bad, got)
+		}
+	}
+	for _, good := range []string{"/", "/c/default", "/c/a?b=c#d", "/a%20b"} {
+		if got := SafeNext(good); got != good {
+			t.Errorf("SafeNext(%q) = %q", good, got)
+		}
+	}
+}
+
+func TestBadLoginRequests(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, c := range []struct{ body, ctype string }{
+		{`{"username":"a"}`, "application/json"},
+		{`not json`, "application/json"},
+		{`username=a&password=b`, "text/plain"},
+		{`{"username":"a","password":"` + strings.Repeat("x", 70<<10) + `"}`, "application/json"},
+	} {
+		if w := e.do("POST", "/login", strings.NewReader(c.body), c.ctype); w.Code != 400 {
+			t.Errorf("%.40q: %d", c.body, w.Code)
+		}
+	}
+	d := newEnv(t, Config{DisableLocal: true, ProxyAuth: ProxyAuthConfig{Headers: []string{"Remote-User"}, CIDRs: mustPrefixes("127.0.0.1/32")}})
+	if w := d.loginJSON("a", "b"); w.Code != 404 {
+		t.Fatalf("local disabled: %d", w.Code)
+	}
+}

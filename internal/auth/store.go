@@ -1,0 +1,55 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// AccountStore is the persistence auth needs for accounts and the audit log. *store.DB implements
+// it; MemoryStore implements it for tests and single-process demos. Lookups that find nothing
+// return an error wrapping chat.ErrNotFound; unique-key clashes (username, OIDC issuer+subject,
+// id) return one wrapping chat.ErrConflict.
+type AccountStore interface {
+	CreateAccount(ctx context.Context, a chat.Account) error
+	Account(ctx context.Context, id string) (chat.Account, error)
+	AccountByUsername(ctx context.Context, username string) (chat.Account, error)
+	AccountByOIDC(ctx context.Context, issuer, subject string) (chat.Account, error)
+	UpdateAccount(ctx context.Context, a chat.Account) error
+	DeleteAccount(ctx context.Context, id string) error
+	Accounts(ctx context.Context) ([]chat.Account, error)
+	CountAccounts(ctx context.Context) (int, error)
+	AppendAudit(ctx context.Context, e chat.AuditEntry) error
+}
+
+// SessionStore keeps server-side sessions keyed by chat.Session.ID (the SHA-256 hex of the cookie
+// token; stores never see the token itself). *store.DB (SQL), RedisSessions and MemoryStore
+// implement it. Session returns an error wrapping chat.ErrNotFound for an unknown or already
+// removed id; implementations may also return it for sessions they know to be expired.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s chat.Session) error
+	Session(ctx context.Context, id string) (chat.Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int, error)
+}
+
+// Store is everything auth persists. Use Combine when accounts and sessions live in different
+// places (for example SQL accounts with Redis sessions).
+type Store interface {
+	AccountStore
+	SessionStore
+}
+
+type combined struct {
+	AccountStore
+	SessionStore
+}
+
+// Combine returns a Store that keeps accounts and the audit log in accounts and sessions in
+// sessions.
+func Combine(accounts AccountStore, sessions SessionStore) Store {
+	return combined{AccountStore: accounts, SessionStore: sessions}
+}
