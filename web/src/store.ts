@@ -2,7 +2,7 @@
 // actions; nothing else talks to the network.
 import { batch, computed, signal } from '@preact/signals';
 import { api } from './api';
-import { Socket, type ConnState } from './socket';
+import { RequestError, Socket, type ConnState } from './socket';
 import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
 import { chime, foregroundNotify } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
@@ -103,7 +103,7 @@ export function startSocket(): void {
 export function stopSocket(): void { socket?.stop(); socket = null; }
 
 export function rpc<T = any>(method: string, params: unknown = {}): Promise<T> {
-  if (!socket) return Promise.reject(new Error('not connected'));
+  if (!socket) return Promise.reject(new RequestError('disconnected', 'not connected', true));
   return socket.request<T>(method, params);
 }
 

@@ -104,7 +104,7 @@ export function App() {
         </>) : (
           <div class="welcome">
             <p>Pick a conversation or start a new one.</p>
-            <button class="primary" onClick={() => createConversation()}>＋ New chat</button>
+            <button class="primary" onClick={() => createConversation()}>+ New chat</button>
           </div>
         )}
         <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>

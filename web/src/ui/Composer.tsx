@@ -19,7 +19,9 @@ export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean 
     const el = ta.current;
     if (!el) return;
     el.style.height = 'auto';
-    el.style.height = Math.min(el.scrollHeight, innerHeight * 0.4) + 'px';
+    const max = innerHeight * 0.4;
+    el.style.height = Math.min(el.scrollHeight + 2, max) + 'px';
+    el.style.overflowY = el.scrollHeight > max ? 'auto' : 'hidden';
   }, [text]);
 
   const maxText = limits.value.maxTextBytes ?? DEFAULT_LIMITS.maxTextBytes;

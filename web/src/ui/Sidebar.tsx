@@ -64,7 +64,7 @@ export function Sidebar() {
   return (
     <nav class={'sidebar' + (sidebarOpen.value ? ' open' : '')} aria-label="Conversations">
       <div class="side-head">
-        <button class="primary new" onClick={() => createConversation(manyAgents ? (agent || defaultAgent.value) : undefined)} title="New chat (Ctrl+Shift+O)">＋ New chat</button>
+        <button class="primary new" onClick={() => createConversation(manyAgents ? (agent || defaultAgent.value) : undefined)} title="New chat (Ctrl+Shift+O)">+ New chat</button>
         {manyAgents && (
           <select aria-label="Agent for new chats" value={agent || defaultAgent.value} onChange={(e) => setAgent((e.target as HTMLSelectElement).value)}>
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
