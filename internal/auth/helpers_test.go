@@ -151,3 +151,12 @@ func mustPrefixes(s string) []netip.Prefix {
 	}
 	return ps
 }
+
+func newReq(remote string, kv ...string) *http.Request {
+	r := httptest.NewRequest("GET", "/ws", nil)
+	r.RemoteAddr = remote
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Set(kv[i], kv[i+1])
+	}
+	return r
+}
