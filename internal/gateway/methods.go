@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Method names used by the typed helpers.
+const (
+	MethodChatSend            = "chat.send"
+	MethodChatHistory         = "chat.history"
+	MethodChatAbort           = "chat.abort"
+	MethodSessionsList        = "sessions.list"
+	MethodSessionsPatch       = "sessions.patch"
+	MethodSessionsDelete      = "sessions.delete"
+	MethodAgentsList          = "agents.list"
+	MethodExecApprovalList    = "exec.approval.list"
+	MethodExecApprovalResolve = "exec.approval.resolve"
+	MethodHealth              = "health"
+)
+
+// ChatAttachment is one chat.send attachment. Content is base64 (a data: URL prefix is
+// stripped by the Gateway).
+type ChatAttachment struct {
+	Type     string `json:"type,omitempty"`
+	MimeType string `json:"mimeType,omitempty"`
+	FileName string `json:"fileName,omitempty"`
+	Content  string `json:"content"`
+	// SizeBytes is the decoded size (optional).
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	Width     int   `json:"width,omitempty"`
+	Height    int   `json:"height,omitempty"`
+}
+
+// ChatSendParams are chat.send params (closed schema). IdempotencyKey becomes the runId.
+type ChatSendParams struct {
+	SessionKey     string           `json:"sessionKey"`
+	Message        string           `json:"message"`
+	IdempotencyKey string           `json:"idempotencyKey"`
+	Attachments    []ChatAttachment `json:"attachments,omitempty"`
+	Thinking       string           `json:"thinking,omitempty"`
+	TimeoutMs      int64            `json:"timeoutMs,omitempty"`
+}
+
+// ChatSendResult is the chat.send ack. Status: started, in_flight, ok, timeout.
+type ChatSendResult struct {
+	RunID      string `json:"runId"`
+	Status     string `json:"status"`
+	MessageSeq int64  `json:"messageSeq,omitempty"`
+}
+
+// ChatSend starts (or dedupes) a turn. The reply arrives as chat/agent events.
+func (c *Client) ChatSend(ctx context.Context, p ChatSendParams) (*ChatSendResult, error) {
+	var r ChatSendResult
+	if err := c.Request(ctx, MethodChatSend, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ChatHistoryParams are chat.history params (closed schema). Limit 1..1000 (0 = server
+// default 200); MaxChars caps each text field (0 = server default 8000).
+type ChatHistoryParams struct {
+	SessionKey string `json:"sessionKey"`
+	Limit      int    `json:"limit,omitempty"`
+	Offset     int    `json:"offset,omitempty"`
+	MaxChars   int    `json:"maxChars,omitempty"`
+}
+
+// ChatHistoryResult is the tail chat.history result. Messages are raw transcript rows,
+// oldest first; use MessageText to extract text.
+type ChatHistoryResult struct {
+	SessionKey    string            `json:"sessionKey"`
+	SessionID     string            `json:"sessionId,omitempty"`
+	Messages      []json.RawMessage `json:"messages"`
+	HasMore       bool              `json:"hasMore,omitempty"`
+	NextOffset    *int              `json:"nextOffset,omitempty"`
+	TotalMessages int               `json:"totalMessages,omitempty"`
+	SessionInfo   json.RawMessage   `json:"sessionInfo,omitempty"`
+	InFlightRun   *struct {
+		RunID string `json:"runId"`
+		Text  string `json:"text,omitempty"`
+	} `json:"inFlightRun,omitempty"`
+}
+
+// ChatHistory reads a page of a session's transcript.
+func (c *Client) ChatHistory(ctx context.Context, p ChatHistoryParams) (*ChatHistoryResult, error) {
+	var r ChatHistoryResult
+	if err := c.Request(ctx, MethodChatHistory, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ChatAbortParams are chat.abort params. Without RunID every abortable run of the
+// session is aborted.
+type ChatAbortParams struct {
+	SessionKey string `json:"sessionKey"`
+	RunID      string `json:"runId,omitempty"`
+}
+
+// ChatAbortResult is the chat.abort result.
+type ChatAbortResult struct {
+	OK      bool     `json:"ok"`
+	Aborted bool     `json:"aborted"`
+	RunIDs  []string `json:"runIds"`
+}
+
+// ChatAbort aborts a run (or the session's active runs).
+func (c *Client) ChatAbort(ctx context.Context, p ChatAbortParams) (*ChatAbortResult, error) {
+	var r ChatAbortResult
+	if err := c.Request(ctx, MethodChatAbort, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// SessionsListParams are sessions.list params (closed schema). Limit 0 = server default 100.
+type SessionsListParams struct {
+	Limit                int    `json:"limit,omitempty"`
+	Offset               int    `json:"offset,omitempty"`
+	Search               string `json:"search,omitempty"`
+	IncludeDerivedTitles bool   `json:"includeDerivedTitles,omitempty"`
+	IncludeLastMessage   bool   `json:"includeLastMessage,omitempty"`
+}
+
+// SessionRow is one sessions.list row (open object: only common fields are decoded).
+type SessionRow struct {
+	Key                string   `json:"key"`
+	SessionID          string   `json:"sessionId,omitempty"`
+	Kind               string   `json:"kind,omitempty"`
+	Label              string   `json:"label,omitempty"`
+	DisplayName        string   `json:"displayName,omitempty"`
+	DerivedTitle       string   `json:"derivedTitle,omitempty"`
+	LastMessagePreview string   `json:"lastMessagePreview,omitempty"`
+	AgentID            string   `json:"agentId,omitempty"`
+	UpdatedAt          int64    `json:"updatedAt,omitempty"`
+	Status             string   `json:"status,omitempty"`
+	Archived           bool     `json:"archived,omitempty"`
+	HasActiveRun       bool     `json:"hasActiveRun,omitempty"`
+	ActiveRunIDs       []string `json:"activeRunIds,omitempty"`
+}
+
+// SessionsListResult is the sessions.list result.
+type SessionsListResult struct {
+	Count      int          `json:"count"`
+	TotalCount int          `json:"totalCount,omitempty"`
+	HasMore    bool         `json:"hasMore,omitempty"`
+	NextOffset *int         `json:"nextOffset,omitempty"`
+	Sessions   []SessionRow `json:"sessions"`
+}
+
+// SessionsList lists sessions (of every user of the Gateway: filter by key prefix).
+func (c *Client) SessionsList(ctx context.Context, p SessionsListParams) (*SessionsListResult, error) {
+	var r SessionsListResult
+	if err := c.Request(ctx, MethodSessionsList, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// SessionsPatchParams are sessions.patch params limited to write-scope mutations.
+// Nil pointers are omitted.
+type SessionsPatchParams struct {
+	Key               string  `json:"key"`
+	ExpectedSessionID string  `json:"expectedSessionId,omitempty"`
+	Label             *string `json:"label,omitempty"`
+	Archived          *bool   `json:"archived,omitempty"`
+}
+
+// SessionsPatchResult is the sessions.patch result (the entry is kept raw: it holds
+// server paths and must not reach browsers).
+type SessionsPatchResult struct {
+	OK    bool            `json:"ok"`
+	Key   string          `json:"key"`
+	Entry json.RawMessage `json:"entry,omitempty"`
+}
+
+// SessionsPatch changes a session's label or archived flag.
+func (c *Client) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*SessionsPatchResult, error) {
+	var r SessionsPatchResult
+	if err := c.Request(ctx, MethodSessionsPatch, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// SessionsDeleteParams are sessions.delete params. With write scope only, ArchivedOnly
+// must be true (archive first with SessionsPatch).
+type SessionsDeleteParams struct {
+	Key              string `json:"key"`
+	ArchivedOnly     bool   `json:"archivedOnly"`
+	DeleteTranscript *bool  `json:"deleteTranscript,omitempty"`
+}
+
+// SessionsDeleteResult is the sessions.delete result.
+type SessionsDeleteResult struct {
+	OK      bool   `json:"ok"`
+	Key     string `json:"key"`
+	Deleted bool   `json:"deleted"`
+}
+
+// SessionsDelete deletes an (archived) session.
+func (c *Client) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*SessionsDeleteResult, error) {
+	var r SessionsDeleteResult
+	if err := c.Request(ctx, MethodSessionsDelete, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// AgentSummary is one agents.list entry.
+type AgentSummary struct {
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Identity *struct {
+		Name  string `json:"name,omitempty"`
+		Emoji string `json:"emoji,omitempty"`
+	} `json:"identity,omitempty"`
+}
+
+// AgentsListResult is the agents.list result.
+type AgentsListResult struct {
+	DefaultID string         `json:"defaultId"`
+	MainKey   string         `json:"mainKey,omitempty"`
+	Scope     string         `json:"scope,omitempty"`
+	Agents    []AgentSummary `json:"agents"`
+}
+
+// AgentsList lists the Gateway's agents.
+func (c *Client) AgentsList(ctx context.Context) (*AgentsListResult, error) {
+	var r AgentsListResult
+	if err := c.Request(ctx, MethodAgentsList, struct{}{}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ExecApproval is one pending exec approval (exec.approval.list row or the payload of
+// exec.approval.requested). Request is kept raw (command, cwd, sessionKey, …).
+type ExecApproval struct {
+	ID           string          `json:"id"`
+	ApprovalKind string          `json:"approvalKind,omitempty"`
+	Request      json.RawMessage `json:"request,omitempty"`
+	CreatedAtMs  int64           `json:"createdAtMs,omitempty"`
+	ExpiresAtMs  int64           `json:"expiresAtMs,omitempty"`
+}
+
+// ExecApprovalList backfills pending exec approvals (needs operator.approvals).
+func (c *Client) ExecApprovalList(ctx context.Context) ([]ExecApproval, error) {
+	var r []ExecApproval
+	if err := c.Request(ctx, MethodExecApprovalList, struct{}{}, &r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Exec approval decisions.
+const (
+	DecisionAllowOnce   = "allow-once"
+	DecisionAllowAlways = "allow-always"
+	DecisionDeny        = "deny"
+)
+
+// ExecApprovalResolveParams are exec.approval.resolve params.
+type ExecApprovalResolveParams struct {
+	ID       string `json:"id"`
+	Decision string `json:"decision"`
+}
+
+// ExecApprovalResolve answers an exec approval. The raw result is returned.
+func (c *Client) ExecApprovalResolve(ctx context.Context, p ExecApprovalResolveParams) (json.RawMessage, error) {
+	var r json.RawMessage
+	if err := c.Request(ctx, MethodExecApprovalResolve, p, &r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// HealthResult is the part of the health snapshot clawchat reads.
+type HealthResult struct {
+	OK             bool   `json:"ok"`
+	TS             int64  `json:"ts,omitempty"`
+	DefaultAgentID string `json:"defaultAgentId,omitempty"`
+}
+
+// Health calls health (no scope needed).
+func (c *Client) Health(ctx context.Context) (*HealthResult, error) {
+	var r HealthResult
+	if err := c.Request(ctx, MethodHealth, struct{}{}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
