@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/hub"
+)
+
+// parseEventID parses "<epoch>-<seq>" (Last-Event-ID).
+func parseEventID(s string) hub.Cursor {
+	i := strings.LastIndexByte(s, '-')
+	if i <= 0 || len(s) > 80 {
+		return hub.Cursor{}
+	}
+	n, err := strconv.ParseUint(s[i+1:], 10, 64)
+	if err != nil {
+		return hub.Cursor{}
+	}
+	return hub.Cursor{Epoch: s[:i], Seq: n}
+}
+
+// events is GET /api/events: the user's events as server-sent events, resumable with
+// Last-Event-ID, a ": ping" comment every PingInterval.
+func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
+	rc := http.NewResponseController(w)
+	since := parseEventID(r.Header.Get("Last-Event-ID"))
+	if since.Epoch == "" {
+		since = parseEventID(r.URL.Query().Get("lastEventId"))
+	}
+	wake := make(chan struct{}, 1)
+	sub, res := a.d.Hub.Subscribe(u.ID, since, func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	defer sub.Close()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(a.d.WriteTimeout))
+		_, err := w.Write(b)
+		return err == nil
+	}
+	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
+		return
+	}
+	if res.Resync {
+		if !write(a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).SSE) {
+			return
+		}
+		for _, ev := range a.d.Bridge.Snapshot(u) {
+			if !write(a.d.Hub.Unsequenced(ev, res.Seq).SSE) {
+				return
+			}
+		}
+	}
+	if rc.Flush() != nil {
+		return
+	}
+	ping := time.NewTicker(a.d.PingInterval)
+	defer ping.Stop()
+	var buf []*hub.Frame
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ping.C:
+			if !write([]byte(": ping\n\n")) || rc.Flush() != nil {
+				return
+			}
+		case <-wake:
+			for {
+				var err error
+				buf, err = sub.Take(buf)
+				if err != nil {
+					return // evicted or closed: the client reconnects with Last-Event-ID
+				}
+				if len(buf) == 0 {
+					break
+				}
+				for _, f := range buf {
+					if !write(f.SSE) {
+						return
+					}
+				}
+				if rc.Flush() != nil {
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,397 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/hub"
+)
+
+// ws is GET /ws. An idle connection costs the handler's goroutine (blocked in Read) and the
+// hub subscription; a writer goroutine exists only while frames are pending, and the keepalive
+// ping is a timer, not a goroutine.
+func (a *api) ws(w http.ResponseWriter, r *http.Request) {
+	u, ok := chat.UserFrom(r.Context())
+	if !ok {
+		if u, ok = a.d.Authenticate(r); !ok {
+			writeError(w, errUnauthorized)
+			return
+		}
+	}
+	if a.d.OriginAllowed != nil && !a.d.OriginAllowed(r) {
+		writeError(w, errForeignOrigin)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the origin was checked above with the deployment's own rule
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return
+	}
+	conn.SetReadLimit(a.d.MaxWSMessage)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &wsConn{a: a, conn: conn, u: u, ctx: ctx, cancel: cancel, sem: make(chan struct{}, a.d.MaxWSInFlight)}
+	defer c.close(websocket.StatusNormalClosure, "")
+	c.run()
+}
+
+type wsConn struct {
+	a      *api
+	conn   *websocket.Conn
+	u      chat.User
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	reqs   sync.WaitGroup
+
+	mu          sync.Mutex
+	sub         *hub.Subscription
+	started     bool // the subscribe answer is out; frames may flow
+	pendingWake bool
+	ping        *time.Timer
+	closed      bool
+	writers     sync.WaitGroup
+}
+
+type wsRequest struct {
+	Type   string          `json:"type"`
+	ID     string          `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+type wsError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type wsResponse struct {
+	Type    string   `json:"type"`
+	ID      string   `json:"id"`
+	OK      bool     `json:"ok"`
+	Payload any      `json:"payload,omitempty"`
+	Error   *wsError `json:"error,omitempty"`
+}
+
+func (c *wsConn) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.a.d.WriteTimeout)
+	defer cancel()
+	return c.conn.Write(ctx, websocket.MessageText, b)
+}
+
+func (c *wsConn) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("httpapi: encode frame: %w", err)
+	}
+	return c.write(b)
+}
+
+func (c *wsConn) close(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	sub := c.sub
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	c.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+	_ = c.conn.Close(code, reason)
+	c.cancel()
+	c.reqs.Wait()
+	c.writers.Wait()
+}
+
+func (c *wsConn) run() {
+	hello := map[string]any{
+		"epoch":   c.a.d.Hub.Epoch(),
+		"seq":     c.a.d.Hub.Latest(c.u.ID),
+		"user":    c.u,
+		"gateway": map[string]string{"state": c.a.d.Bridge.GatewayState()},
+		"limits":  c.a.d.Bridge.Limits(),
+	}
+	if err := c.writeJSON(map[string]any{"type": "event", "event": "hello", "payload": hello}); err != nil {
+		return
+	}
+	c.schedulePing()
+	for {
+		typ, data, err := c.conn.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			c.close(websocket.StatusUnsupportedData, "text frames only")
+			return
+		}
+		var req wsRequest
+		if json.Unmarshal(data, &req) != nil || req.Type != "req" || req.ID == "" || len(req.ID) > 64 || req.Method == "" {
+			_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &wsError{"bad_request", "expected {\"type\":\"req\",\"id\",\"method\",\"params\"}"}})
+			continue
+		}
+		if req.Method == "subscribe" {
+			c.subscribe(req) // in order, on the reader goroutine
+			continue
+		}
+		select {
+		case c.sem <- struct{}{}:
+		default:
+			_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &wsError{"rate_limited", "too many requests in flight"}})
+			continue
+		}
+		c.reqs.Add(1)
+		go func() {
+			defer c.reqs.Done()
+			defer func() { <-c.sem }()
+			c.handle(req)
+		}()
+	}
+}
+
+func (c *wsConn) schedulePing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.ping = time.AfterFunc(c.a.d.PingInterval, func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.a.d.WriteTimeout*2)
+		defer cancel()
+		if err := c.conn.Ping(ctx); err != nil {
+			go c.close(websocket.StatusGoingAway, "ping timeout")
+			return
+		}
+		c.schedulePing()
+	})
+}
+
+// wake is the hub's callback: start a writer unless the subscribe answer is still pending.
+func (c *wsConn) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if !c.started {
+		c.pendingWake = true
+		return
+	}
+	c.writers.Add(1)
+	go c.drain()
+}
+
+// drain writes pending frames until none are left; it exists only while there is work.
+func (c *wsConn) drain() {
+	defer c.writers.Done()
+	var buf []*hub.Frame
+	for {
+		var err error
+		buf, err = c.sub.Take(buf)
+		if errors.Is(err, hub.ErrEvicted) {
+			go c.close(websocket.StatusPolicyViolation, "slow consumer: reconnect and resume")
+			return
+		}
+		if err != nil || len(buf) == 0 {
+			return
+		}
+		for _, f := range buf {
+			if c.write(f.WS) != nil {
+				go c.close(websocket.StatusGoingAway, "write failed")
+				return
+			}
+		}
+	}
+}
+
+type subscribeParams struct {
+	Epoch string  `json:"epoch"`
+	Since *uint64 `json:"since"`
+}
+
+func (c *wsConn) subscribe(req wsRequest) {
+	var p subscribeParams
+	if err := strictParams(req.Params, &p); err != nil {
+		c.respond(req.ID, nil, err)
+		return
+	}
+	c.mu.Lock()
+	already := c.sub != nil
+	c.mu.Unlock()
+	if already {
+		c.respond(req.ID, nil, fmt.Errorf("already subscribed: %w", chat.ErrConflict))
+		return
+	}
+	cur := hub.Cursor{}
+	if p.Epoch != "" && p.Since != nil {
+		cur = hub.Cursor{Epoch: p.Epoch, Seq: *p.Since}
+	}
+	sub, res := c.a.d.Hub.Subscribe(c.u.ID, cur, c.wake)
+	c.mu.Lock()
+	c.sub = sub
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		sub.Close()
+		return
+	}
+	c.respond(req.ID, map[string]any{"epoch": c.a.d.Hub.Epoch(), "seq": res.Seq, "replayed": res.Replayed, "resync": res.Resync}, nil)
+	if res.Resync {
+		_ = c.write(c.a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).WS)
+		for _, ev := range c.a.d.Bridge.Snapshot(c.u) {
+			_ = c.write(c.a.d.Hub.Unsequenced(ev, res.Seq).WS)
+		}
+	}
+	c.mu.Lock()
+	c.started = true
+	wake := c.pendingWake && !c.closed
+	c.pendingWake = false
+	if wake {
+		c.writers.Add(1)
+		go c.drain()
+	}
+	c.mu.Unlock()
+}
+
+func (c *wsConn) respond(id string, payload any, err error) {
+	if err != nil {
+		ae := classify(err)
+		_ = c.writeJSON(wsResponse{Type: "res", ID: id, Error: &wsError{ae.Code, ae.Message}})
+		return
+	}
+	if payload == nil {
+		payload = struct{}{}
+	}
+	_ = c.writeJSON(wsResponse{Type: "res", ID: id, OK: true, Payload: payload})
+}
+
+func strictParams(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytesReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid params (%s): %w", jsonProblem(err), chat.ErrInvalid)
+	}
+	return nil
+}
+
+type convParam struct {
+	Conversation string `json:"conversation"`
+}
+
+func (c *wsConn) handle(req wsRequest) {
+	ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
+	defer cancel()
+	b := c.a.d.Bridge
+	u := c.u
+	if c.a.d.Limiter != nil && req.Method != "ping" {
+		if ok, _ := c.a.d.Limiter.Allow("user:" + u.ID); !ok {
+			c.respond(req.ID, nil, chat.ErrRateLimited)
+			return
+		}
+	}
+	var payload any
+	var err error
+	switch req.Method {
+	case "ping":
+		payload = struct{}{}
+	case "conversations.list":
+		var p struct {
+			Archived bool `json:"archived"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			var list, gw []bridge.Conversation
+			list, gw, err = b.List(ctx, u, p.Archived)
+			out := map[string]any{"conversations": list}
+			if u.IsOwner() {
+				if gw == nil {
+					gw = []bridge.Conversation{}
+				}
+				out["gateway"] = gw
+			}
+			payload = out
+		}
+	case "conversations.create":
+		var p struct {
+			ID      string `json:"id"`
+			Title   string `json:"title"`
+			AgentID string `json:"agentId"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			payload, err = b.Create(ctx, u, bridge.CreateParams{ID: p.ID, Title: p.Title, AgentID: p.AgentID})
+		}
+	case "conversations.update":
+		var p struct {
+			ID       string  `json:"id"`
+			Title    *string `json:"title"`
+			Archived *bool   `json:"archived"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			payload, err = b.Update(ctx, u, p.ID, bridge.UpdateParams{Title: p.Title, Archived: p.Archived})
+		}
+	case "conversations.delete":
+		var p struct {
+			ID string `json:"id"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			err = b.Delete(ctx, u, p.ID)
+			payload = struct{}{}
+		}
+	case "history":
+		var p struct {
+			Conversation string `json:"conversation"`
+			Limit        int    `json:"limit"`
+			Before       string `json:"before"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			payload, err = b.History(ctx, u, p.Conversation, p.Limit, p.Before)
+		}
+	case "send":
+		var p struct {
+			Conversation string              `json:"conversation"`
+			ID           string              `json:"id"`
+			Text         string              `json:"text"`
+			Attachments  []bridge.Attachment `json:"attachments"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			payload, err = b.Send(ctx, u, bridge.SendParams{Conversation: p.Conversation, ID: p.ID, Text: p.Text, Attachments: p.Attachments})
+		}
+	case "abort":
+		var p struct {
+			Conversation string `json:"conversation"`
+			RunID        string `json:"runId"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			var aborted bool
+			aborted, err = b.Abort(ctx, u, p.Conversation, p.RunID)
+			payload = map[string]bool{"aborted": aborted}
+		}
+	case "agents.list":
+		payload, err = b.Agents(ctx)
+	default:
+		err = fmt.Errorf("unknown method: %w", chat.ErrInvalid)
+	}
+	if err != nil {
+		payload = nil
+	}
+	c.respond(req.ID, payload, err)
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
