@@ -1,0 +1,480 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// GatewayRun is one streaming chat run the fake Gateway knows: the session key and run id that
+// clawchat sent in a chat.send.
+type GatewayRun struct {
+	SessionKey string
+	RunID      string
+}
+
+// FakeGateway is a minimal, fast OpenClaw Gateway (protocol v4 subset) for benchmarks. It
+// answers the handshake (connect.challenge → connect → hello-ok), records every chat.send as a
+// Run, answers the read methods clawchat uses with empty results, and streams `chat` delta
+// events at a controlled rate with a send timestamp in each deltaText.
+//
+// It also serves /direct?group=N: plain WebSocket clients that receive the very same event frames
+// straight from the fake (the "direct" baseline, the physical limit of the loopback path).
+//
+// All methods are safe for concurrent use. Close stops the server and every connection.
+type FakeGateway struct {
+	token  string
+	log    *slog.Logger
+	ln     net.Listener
+	srv    *http.Server
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	ops     map[*opConn]struct{}
+	runs    []GatewayRun
+	direct  map[int][]*directConn
+	ndirect atomic.Int64
+	runsCh  chan struct{} // closed and replaced whenever runs changes
+}
+
+type opConn struct {
+	c   *websocket.Conn
+	seq atomic.Int64
+	wmu sync.Mutex
+}
+
+type directConn struct {
+	c  *websocket.Conn
+	ch chan []byte
+}
+
+// NewFakeGateway listens on a free loopback port. Connections must present token.
+func NewFakeGateway(token string, log *slog.Logger) (*FakeGateway, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("fakegw: listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &FakeGateway{
+		token: token, log: log, ln: ln, ctx: ctx, cancel: cancel,
+		ops: map[*opConn]struct{}{}, direct: map[int][]*directConn{}, runsCh: make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/direct", g.serveDirect)
+	mux.HandleFunc("/", g.serveGateway)
+	g.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		_ = g.srv.Serve(ln)
+	}()
+	return g, nil
+}
+
+// URL returns the Gateway URL (ws://127.0.0.1:port).
+func (g *FakeGateway) URL() string { return "ws://" + g.ln.Addr().String() }
+
+// Close stops the server and waits for its goroutines.
+func (g *FakeGateway) Close() {
+	g.cancel()
+	_ = g.srv.Close()
+	g.mu.Lock()
+	for op := range g.ops {
+		_ = op.c.CloseNow()
+	}
+	for _, dcs := range g.direct {
+		for _, dc := range dcs {
+			_ = dc.c.CloseNow()
+		}
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+}
+
+// Runs returns the runs recorded so far, in the order their chat.send arrived.
+func (g *FakeGateway) Runs() []GatewayRun {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]GatewayRun(nil), g.runs...)
+}
+
+// WaitRuns waits until at least n runs are recorded.
+func (g *FakeGateway) WaitRuns(ctx context.Context, n int) ([]GatewayRun, error) {
+	for {
+		g.mu.Lock()
+		if len(g.runs) >= n {
+			r := append([]GatewayRun(nil), g.runs...)
+			g.mu.Unlock()
+			return r, nil
+		}
+		ch := g.runsCh
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fakegw: waiting for %d runs (have %d): %w", n, len(g.Runs()), ctx.Err())
+		}
+	}
+}
+
+// Operators returns the number of connected operator (clawchat) connections.
+func (g *FakeGateway) Operators() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.ops)
+}
+
+// DirectClients returns the number of connected /direct clients.
+func (g *FakeGateway) DirectClients() int { return int(g.ndirect.Load()) }
+
+type gwFrame struct {
+	Type   string          `json:"type"`
+	ID     string          `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+func (g *FakeGateway) serveGateway(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	c.SetReadLimit(32 << 20)
+	op := &opConn{c: c}
+	ctx := g.ctx
+	defer c.CloseNow()
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := op.write(ctx, fmt.Appendf(nil, `{"type":"event","event":"connect.challenge","payload":{"nonce":%q,"ts":%d,"capabilities":[]}}`, nonce, time.Now().UnixMilli())); err != nil {
+		return
+	}
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		return
+	}
+	var f gwFrame
+	if json.Unmarshal(data, &f) != nil || f.Type != "req" || f.Method != "connect" {
+		_ = c.Close(websocket.StatusPolicyViolation, "invalid handshake")
+		return
+	}
+	var p struct {
+		Scopes []string `json:"scopes"`
+		Auth   struct {
+			Token string `json:"token"`
+		} `json:"auth"`
+	}
+	_ = json.Unmarshal(f.Params, &p)
+	if p.Auth.Token != g.token {
+		_ = op.write(ctx, fmt.Appendf(nil, `{"type":"res","id":%q,"ok":false,"error":{"code":"INVALID_REQUEST","message":"unauthorized: gateway token mismatch","details":{"code":"AUTH_TOKEN_MISMATCH"}}}`, f.ID))
+		_ = c.Close(websocket.StatusPolicyViolation, "unauthorized")
+		return
+	}
+	scopes := p.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{"operator.read", "operator.write"}
+	}
+	sj, _ := json.Marshal(scopes)
+	hello := fmt.Appendf(nil, `{"type":"res","id":%q,"ok":true,"payload":{"type":"hello-ok","protocol":4,`+
+		`"server":{"version":"2026.9.6","bootId":"bench","connId":%q},`+
+		`"features":{"methods":["health","chat.send","chat.history","chat.abort","sessions.list","agents.list"],"events":["chat","agent","tick","shutdown"],"capabilities":[]},`+
+		`"snapshot":{"presence":[],"health":{},"stateVersion":{"presence":1,"health":1},"uptimeMs":1,`+
+		`"sessionDefaults":{"defaultAgentId":"main","mainKey":"main","mainSessionKey":"agent:main:main","scope":"per-sender"}},`+
+		`"auth":{"method":"token","role":"operator","scopes":%s},`+
+		`"policy":{"maxPayload":26214400,"maxBufferedBytes":52428800,"tickIntervalMs":30000,"attachments":{"maxBytes":19464192,"maxImageBytes":6291456}}}}`,
+		f.ID, nonce, sj)
+	if err := op.write(ctx, hello); err != nil {
+		return
+	}
+	g.mu.Lock()
+	g.ops[op] = struct{}{}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.ops, op)
+		g.mu.Unlock()
+	}()
+	tickCtx, stopTick := context.WithCancel(ctx)
+	defer stopTick()
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case now := <-t.C:
+				_ = op.event(tickCtx, "tick", fmt.Appendf(nil, `{"ts":%d}`, now.UnixMilli()))
+			}
+		}
+	}()
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var f gwFrame
+		if json.Unmarshal(data, &f) != nil || f.Type != "req" {
+			continue
+		}
+		res := g.answer(f)
+		if err := op.write(ctx, res); err != nil {
+			return
+		}
+	}
+}
+
+func (g *FakeGateway) answer(f gwFrame) []byte {
+	ok := func(payload string) []byte {
+		return fmt.Appendf(nil, `{"type":"res","id":%q,"ok":true,"payload":%s}`, f.ID, payload)
+	}
+	switch f.Method {
+	case "chat.send":
+		var p struct {
+			SessionKey     string `json:"sessionKey"`
+			IdempotencyKey string `json:"idempotencyKey"`
+		}
+		if json.Unmarshal(f.Params, &p) != nil || p.SessionKey == "" || p.IdempotencyKey == "" {
+			return fmt.Appendf(nil, `{"type":"res","id":%q,"ok":false,"error":{"code":"INVALID_REQUEST","message":"invalid chat.send params"}}`, f.ID)
+		}
+		g.mu.Lock()
+		g.runs = append(g.runs, GatewayRun{SessionKey: p.SessionKey, RunID: p.IdempotencyKey})
+		close(g.runsCh)
+		g.runsCh = make(chan struct{})
+		g.mu.Unlock()
+		rid, _ := json.Marshal(p.IdempotencyKey)
+		return ok(`{"runId":` + string(rid) + `,"status":"started"}`)
+	case "chat.history":
+		var p struct {
+			SessionKey string `json:"sessionKey"`
+		}
+		_ = json.Unmarshal(f.Params, &p)
+		k, _ := json.Marshal(p.SessionKey)
+		return ok(`{"sessionKey":` + string(k) + `,"messages":[]}`)
+	case "sessions.list":
+		return ok(`{"ts":0,"path":"","count":0,"defaults":{},"sessions":[]}`)
+	case "agents.list":
+		return ok(`{"defaultId":"main","mainKey":"main","scope":"per-sender","agents":[{"id":"main","name":"Main"}]}`)
+	case "health":
+		return ok(`{"ok":true,"ts":0}`)
+	case "chat.abort":
+		return ok(`{"ok":true,"aborted":false,"runIds":[]}`)
+	}
+	return ok(`{}`)
+}
+
+func (op *opConn) write(ctx context.Context, b []byte) error {
+	return op.c.Write(ctx, websocket.MessageText, b)
+}
+
+// event writes an event frame with the next envelope seq.
+func (op *opConn) event(ctx context.Context, name string, payload []byte) error {
+	op.wmu.Lock()
+	defer op.wmu.Unlock()
+	b := make([]byte, 0, len(payload)+64)
+	b = append(b, `{"type":"event","event":"`...)
+	b = append(b, name...)
+	b = append(b, `","payload":`...)
+	b = append(b, payload...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, op.seq.Add(1), 10)
+	b = append(b, '}')
+	return op.c.Write(ctx, websocket.MessageText, b)
+}
+
+func (g *FakeGateway) serveDirect(w http.ResponseWriter, r *http.Request) {
+	group, err := strconv.Atoi(r.URL.Query().Get("group"))
+	if err != nil || group < 0 {
+		http.Error(w, "group required", http.StatusBadRequest)
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	dc := &directConn{c: c, ch: make(chan []byte, 1024)}
+	g.mu.Lock()
+	g.direct[group] = append(g.direct[group], dc)
+	g.mu.Unlock()
+	g.ndirect.Add(1)
+	defer func() {
+		g.ndirect.Add(-1)
+		g.mu.Lock()
+		dcs := g.direct[group]
+		for i, x := range dcs {
+			if x == dc {
+				g.direct[group] = append(dcs[:i:i], dcs[i+1:]...)
+				break
+			}
+		}
+		g.mu.Unlock()
+		_ = c.CloseNow()
+	}()
+	ctx := c.CloseRead(g.ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-dc.ch:
+			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// StreamSpec says what to stream.
+type StreamSpec struct {
+	// Rate is the number of Gateway chat delta events per second, spread round-robin over the
+	// targets.
+	Rate float64
+	// Duration of the stream.
+	Duration time.Duration
+	// Runs are the targets in gateway mode: each event goes to every operator connection with
+	// this run's session key and run id. Ignored when Direct is set.
+	Runs []GatewayRun
+	// Direct streams to the /direct groups 0..Groups-1 instead (each event to every client of
+	// one group), with the same frame a Gateway operator connection would get.
+	Direct bool
+	Groups int
+}
+
+// StreamStats is what Stream did.
+type StreamStats struct {
+	Events  int64 // chat delta events emitted
+	Elapsed time.Duration
+}
+
+// Stream emits chat delta events at spec.Rate for spec.Duration, or until ctx is done. Each
+// delta's deltaText is "[ts:<unix nanos>] " taken right before the frame is written. Writes are
+// blocking, so a consumer that cannot keep up slows the stream down (visible as Events below
+// Rate×Duration).
+func (g *FakeGateway) Stream(ctx context.Context, spec StreamSpec) (StreamStats, error) {
+	n := len(spec.Runs)
+	if spec.Direct {
+		n = spec.Groups
+	}
+	if n == 0 || spec.Rate <= 0 {
+		return StreamStats{}, errors.New("fakegw: nothing to stream")
+	}
+	ctx, cancel := context.WithTimeout(ctx, spec.Duration+5*time.Second)
+	defer cancel()
+	var ops []*opConn
+	if !spec.Direct {
+		g.mu.Lock()
+		for op := range g.ops {
+			ops = append(ops, op)
+		}
+		g.mu.Unlock()
+		if len(ops) == 0 {
+			return StreamStats{}, errors.New("fakegw: no operator connection")
+		}
+	}
+	runSeq := make([]int64, n)
+	start := time.Now()
+	var sent int64
+	for {
+		el := time.Since(start)
+		if el >= spec.Duration || ctx.Err() != nil {
+			break
+		}
+		due := int64(spec.Rate * el.Seconds())
+		if sent >= due {
+			next := time.Duration(float64(sent+1) / spec.Rate * float64(time.Second))
+			time.Sleep(max(next-el, 50*time.Microsecond))
+			continue
+		}
+		for ; sent < due; sent++ {
+			i := int(sent % int64(n))
+			runSeq[i]++
+			var err error
+			if spec.Direct {
+				err = g.emitDirect(ctx, i, runSeq[i])
+			} else {
+				err = emitRun(ctx, ops, spec.Runs[i], runSeq[i])
+			}
+			if err != nil {
+				return StreamStats{Events: sent, Elapsed: time.Since(start)}, err
+			}
+		}
+	}
+	return StreamStats{Events: sent, Elapsed: time.Since(start)}, nil
+}
+
+func deltaPayload(b []byte, sessionKey, runID string, seq int64) []byte {
+	b = append(b, `{"runId":`...)
+	b = strconv.AppendQuote(b, runID)
+	b = append(b, `,"sessionKey":`...)
+	b = strconv.AppendQuote(b, sessionKey)
+	b = append(b, `,"agentId":"main","seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"state":"delta","deltaText":"[ts:`...)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, `] "}`...)
+	return b
+}
+
+func emitRun(ctx context.Context, ops []*opConn, r GatewayRun, seq int64) error {
+	for _, op := range ops {
+		p := deltaPayload(make([]byte, 0, 160+len(r.SessionKey)+len(r.RunID)), r.SessionKey, r.RunID, seq)
+		if err := op.event(ctx, "chat", p); err != nil {
+			return fmt.Errorf("fakegw: stream: %w", err)
+		}
+	}
+	return nil
+}
+
+// Finish sends a final chat event for each run (cumulative text omitted: clawchat reconciles
+// with history).
+func (g *FakeGateway) Finish(ctx context.Context, runs []GatewayRun) error {
+	g.mu.Lock()
+	var ops []*opConn
+	for op := range g.ops {
+		ops = append(ops, op)
+	}
+	g.mu.Unlock()
+	for _, r := range runs {
+		for _, op := range ops {
+			p := fmt.Appendf(nil, `{"runId":%q,"sessionKey":%q,"agentId":"main","seq":1000000000,"state":"final","stopReason":"stop"}`, r.RunID, r.SessionKey)
+			if err := op.event(ctx, "chat", p); err != nil {
+				return fmt.Errorf("fakegw: finish: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (g *FakeGateway) emitDirect(ctx context.Context, group int, seq int64) error {
+	g.mu.Lock()
+	dcs := g.direct[group]
+	g.mu.Unlock()
+	if len(dcs) == 0 {
+		return nil
+	}
+	key := "agent:main:direct-bench:" + strconv.Itoa(group) + ":default"
+	p := deltaPayload(make([]byte, 0, 200), key, "run-"+strconv.Itoa(group), seq)
+	b := make([]byte, 0, len(p)+64)
+	b = append(b, `{"type":"event","event":"chat","payload":`...)
+	b = append(b, p...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, '}')
+	for _, dc := range dcs {
+		select {
+		case dc.ch <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
