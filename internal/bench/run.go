@@ -691,7 +691,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-func mib(b int64) float64       { return float64(b) / (1 << 20) }
+func mib(b int64) float64        { return float64(b) / (1 << 20) }
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -728,5 +728,3 @@ func machine(fileLimit uint64) Machine {
 	}
 	return m
 }
-
-
