@@ -14,8 +14,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// shutdownBudgetSeconds is clawchat's graceful-shutdown budget; the pod's grace period must
-// exceed it so the kubelet never kills a draining process.
+// shutdownBudgetSeconds bounds clawchat's graceful shutdown (CLAWCHAT_SHUTDOWN_TIMEOUT, default
+// 15 s, plus room for raising it); the pod's grace period must exceed it so the kubelet never
+// kills a draining process.
 const shutdownBudgetSeconds = 30
 
 type doc struct {
