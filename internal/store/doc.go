@@ -24,11 +24,13 @@
 // The schema lives in embedded, versioned SQL files (migrations/postgres and migrations/sqlite,
 // the same versions with the same statements except where a dialect forces a difference: today
 // only the audit_log identity column). They are applied by goose v3 in library mode
-// (goose.NewProvider, no global registry), one transaction per migration. On PostgreSQL, goose's
-// session locker (pg_try_advisory_lock with a clawchat-specific lock id, retried every second)
-// serialises replicas that start at the same time. We use goose rather than a hand-written runner
-// because version bookkeeping, out-of-order detection and cross-replica locking are exactly the
-// parts that are easy to get subtly wrong, and goose v3.28.0 was verified here against SQLite and
+// (goose.NewProvider, no global registry), one transaction per migration. On PostgreSQL the whole
+// run holds a session-level advisory lock (pg_advisory_lock with a clawchat-specific id, taken on a
+// dedicated connection), so replicas that start at the same time migrate one after the other; we
+// take that lock ourselves instead of using goose's session locker, which polls no faster than
+// once a second. We use goose rather than a hand-written runner because version bookkeeping,
+// out-of-order detection and transactional application are exactly the parts that are easy to get
+// subtly wrong, and goose v3.28.0 was verified here against SQLite and
 // against PostgreSQL with two concurrent migrators (docs/dependencies.md). Open refuses to start
 // when the database has a schema version newer than the migrations compiled into the binary (a
 // rollback to an older clawchat must not run against a schema it does not understand).

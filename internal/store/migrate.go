@@ -5,9 +5,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
@@ -48,21 +48,27 @@ func (d *DB) migrate(ctx context.Context) error {
 	dialect := goose.DialectSQLite3
 	if d.dialect == DialectPostgres {
 		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker(
-			lock.WithLockID(migrationLockID),
-			lock.WithLockTimeout(1, 300), // retry every second for up to 5 minutes
-		)
+		unlock, err := d.lockMigrations(ctx)
 		if err != nil {
-			return fmt.Errorf("store: migrations: %w", err)
+			return err
 		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+		defer unlock()
 	}
 	p, err := goose.NewProvider(dialect, d.db, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
+	// Several processes may open one new SQLite file at once (nothing like an advisory lock
+	// serialises them): the loser of the race fails its first migration, whose transaction rolls back
+	// whole, and succeeds on a retry, which sees the winner's versions.
+	for attempt := 1; ; attempt++ {
+		_, err := p.Up(ctx)
+		if err == nil {
+			break
+		}
+		if d.dialect != DialectSQLite || attempt == 5 || ctx.Err() != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
 	}
 	have, err := p.GetDBVersion(ctx)
 	if err != nil {
@@ -72,4 +78,29 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: database schema version %d is newer than this binary's (%d); upgrade clawchat", have, want)
 	}
 	return nil
+}
+
+// lockMigrations takes the PostgreSQL session-level advisory lock that serialises migrations
+// across instances, waiting for it (interruptibly, through ctx) on a dedicated connection, and
+// returns the function that releases it. We take the lock ourselves rather than through goose's
+// session locker because that one polls pg_try_advisory_lock no faster than once a second, which
+// makes every replica after the first start at least a second late.
+func (d *DB) lockMigrations(ctx context.Context) (unlock func(), err error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrate: lock: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: migrate: lock: %w", err)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(uctx, `SELECT pg_advisory_unlock($1)`, migrationLockID); err != nil {
+			// Closing the connection below ends the session, which releases the lock anyway.
+			d.log.Warn("store: migrate: unlock failed", "err", err)
+		}
+		conn.Close()
+	}, nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -10,8 +11,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.Main(m)) }
 
-func TestSmoke(t *testing.T) {
-	for _, db := range []interface{ Dialect() string }{storetest.SQLite(t), storetest.Postgres(t)} {
-		t.Log(db.Dialect())
-	}
+func TestContractSQLite(t *testing.T) {
+	start := time.Now()
+	storetest.RunContract(t, storetest.SQLiteDSN)
+	t.Cleanup(func() { t.Logf("SQLite contract suite: %v", time.Since(start)) })
+}
+
+func TestContractPostgres(t *testing.T) {
+	storetest.PostgresURL(t) // start the server outside the timed part
+	start := time.Now()
+	storetest.RunContract(t, storetest.PostgresURL)
+	t.Cleanup(func() { t.Logf("PostgreSQL contract suite: %v", time.Since(start)) })
 }
