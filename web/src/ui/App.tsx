@@ -8,6 +8,7 @@ import { Sidebar } from './Sidebar';
 import { Transcript } from './Transcript';
 import { Composer } from './Composer';
 import { applyUpdate } from '../update';
+import { Icon } from './Icon';
 
 function Status() {
   const c = conn.value;
@@ -93,7 +94,7 @@ export function App() {
       {sidebarOpen.value && <div class="scrim" onClick={() => (sidebarOpen.value = false)} />}
       <main class="chat">
         <header class="topbar">
-          <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}>☰</button>
+          <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
           <h1 class="conv-title">{c?.title || (id ? 'Chat' : 'clawchat')}</h1>
           <Status />
         </header>
@@ -104,7 +105,7 @@ export function App() {
         </>) : (
           <div class="welcome">
             <p>Pick a conversation or start a new one.</p>
-            <button class="primary" onClick={() => createConversation()}>+ New chat</button>
+            <button class="primary" onClick={() => createConversation()}><Icon name="plus" size={18} /> New chat</button>
           </div>
         )}
         <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>

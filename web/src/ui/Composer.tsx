@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { abort, currentConv, limits, loadDraft, saveDraft, send, showToast } from '../store';
+import { Icon } from './Icon';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
 const touch = () => matchMedia('(pointer: coarse)').matches;
@@ -60,24 +61,24 @@ export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean 
         <ul class="att-list" aria-label="Attachments">
           {atts.map((a, i) => (
             <li key={i} class="att">
-              {a.preview ? <img src={a.preview} alt="" /> : <span>📄</span>}
+              {a.preview ? <img src={a.preview} alt="" /> : <Icon name="file" />}
               <span class="att-name">{a.name} <small>{fmtBytes(a.size)}</small></span>
-              <button type="button" class="icon" aria-label={`Remove ${a.name}`} onClick={() => setAtts(atts.filter((_, j) => j !== i))}>✕</button>
+              <button type="button" class="icon" aria-label={`Remove ${a.name}`} onClick={() => setAtts(atts.filter((_, j) => j !== i))}><Icon name="close" size={16} /></button>
             </li>
           ))}
         </ul>
       )}
       <div class="row">
-        <button type="button" class="icon attach" aria-label="Attach files" title="Attach" onClick={() => file.current?.click()}>📎</button>
+        <button type="button" class="icon attach" aria-label="Attach files" title="Attach" onClick={() => file.current?.click()}><Icon name="attach" /></button>
         <input ref={file} type="file" multiple hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
         <label for="composer-input" class="sr-only">Message</label>
         <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder="Message" enterkeyhint={touch() ? 'enter' : 'send'}
           onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} onKeyDown={onKey}
           onPaste={(e) => { const f = e.clipboardData?.files; if (f && f.length) { e.preventDefault(); addFiles(f); } }} />
         {running
-          ? <button type="button" class="stop" onClick={() => abort(conv)} aria-label="Stop (Esc)" title="Stop (Esc)">■</button>
+          ? <button type="button" class="stop" onClick={() => abort(conv)} aria-label="Stop (Esc)" title="Stop (Esc)"><Icon name="stop" /></button>
           : null}
-        <button type="submit" class="send primary" disabled={busy || (!text.trim() && !atts.length)} aria-label="Send" title="Send">➤</button>
+        <button type="submit" class="send primary" disabled={busy || (!text.trim() && !atts.length)} aria-label="Send" title="Send"><Icon name="send" /></button>
       </div>
       {size > maxText * 0.8 && <p class={'count' + (size > maxText ? ' over' : '')}>{fmtBytes(size)} / {fmtBytes(maxText)}</p>}
     </form>

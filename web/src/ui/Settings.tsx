@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { config, prefs, setPref, setTheme, showToast, signOut } from '../store';
+import { Icon } from './Icon';
 import { askPermission, disablePush, enablePush, notifySupported, pushState, pushSupported } from '../notify';
 
 export function Settings() {
@@ -20,7 +21,7 @@ export function Settings() {
 
   return (
     <div class="settings">
-      <button class="icon" aria-expanded={open} aria-controls="settings-panel" aria-label="Settings" title="Settings" onClick={() => setOpen(!open)}>⚙</button>
+      <button class="icon" aria-expanded={open} aria-controls="settings-panel" aria-label="Settings" title="Settings" onClick={() => setOpen(!open)}><Icon name="gear" /></button>
       {open && (
         <div id="settings-panel" class="panel" role="dialog" aria-label="Settings">
           <fieldset>

@@ -5,6 +5,7 @@ import {
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
+import { Icon } from './Icon';
 
 export function relTime(iso?: string): string {
   if (!iso) return '';
@@ -46,8 +47,8 @@ function Item({ c }: { c: Conversation }) {
       </a>
       {own && (
         <span class="actions">
-          <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}>✎</button>
-          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => { if (confirm(`Delete “${c.title || 'this conversation'}”?`)) deleteConversation(c.id); }}>🗑</button>
+          <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
+          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => { if (confirm(`Delete “${c.title || 'this conversation'}”?`)) deleteConversation(c.id); }}><Icon name="trash" size={18} /></button>
         </span>
       )}
     </li>
@@ -64,7 +65,7 @@ export function Sidebar() {
   return (
     <nav class={'sidebar' + (sidebarOpen.value ? ' open' : '')} aria-label="Conversations">
       <div class="side-head">
-        <button class="primary new" onClick={() => createConversation(manyAgents ? (agent || defaultAgent.value) : undefined)} title="New chat (Ctrl+Shift+O)">+ New chat</button>
+        <button class="primary new" onClick={() => createConversation(manyAgents ? (agent || defaultAgent.value) : undefined)} title="New chat (Ctrl+Shift+O)"><Icon name="plus" size={18} /> New chat</button>
         {manyAgents && (
           <select aria-label="Agent for new chats" value={agent || defaultAgent.value} onChange={(e) => setAgent((e.target as HTMLSelectElement).value)}>
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
