@@ -63,13 +63,15 @@ type env struct {
 	mux   *http.ServeMux
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t *testing.T, cfg Config) *env { t.Helper(); return newEnvClock(t, cfg, newClock()) }
+
+func newEnvClock(t *testing.T, cfg Config, clock *fakeClock) *env {
 	t.Helper()
 	h, err := newHasher(fastParams, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: &countingStore{MemoryStore: NewMemoryStore()}, clock: newClock(), logs: &syncBuffer{}}
+	e := &env{t: t, store: &countingStore{MemoryStore: NewMemoryStore()}, clock: clock, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc, err = New(context.Background(), cfg, Deps{Store: e.store, Logger: log, Now: e.clock.Now, hasher: h})
 	if err != nil {
