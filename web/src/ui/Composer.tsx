@@ -3,6 +3,9 @@ import { abort, currentConv, limits, loadDraft, saveDraft, send, showToast } fro
 import { Icon } from './Icon';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
+// The server reads WebSocket frames of up to 8 MiB; base64 attachments must fit in one frame.
+const MAX_FRAME_ATTACHMENTS = 7.5 * 1024 * 1024;
+
 const touch = () => matchMedia('(pointer: coarse)').matches;
 
 export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean }) {
@@ -43,6 +46,8 @@ export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean 
     const t = text.trim();
     if ((!t && !atts.length) || busy) return;
     if (size > maxText) { showToast(`Message too long (${fmtBytes(size)}, limit ${fmtBytes(maxText)})`); return; }
+    const encoded = atts.reduce((n, a) => n + a.content.length, 0);
+    if (encoded > MAX_FRAME_ATTACHMENTS) { showToast(`Attachments too large together (${fmtBytes(encoded)} encoded); send them in several messages`); return; }
     send(conv, t, atts);
     atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview));
     setText(''); setAtts([]); saveDraft(conv, '');
