@@ -103,7 +103,7 @@ func TestClientsThroughInProcessStack(t *testing.T) {
 	fleet, runs, ws, sse := streamingSetup(t, s, users, runsN, clients, 3)
 	_ = fleet
 	ctx := context.Background()
-	st, err := s.gw.Stream(ctx, StreamSpec{Runs: runs, Rate: 400, Duration: 250 * time.Millisecond})
+	st, err := s.gw.Stream(ctx, StreamSpec{Runs: runs, Rate: 400, Duration: 250 * time.Millisecond, RunLength: 7, Snapshots: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,10 @@ func readLoopWS(ctx context.Context, c *websocket.Conn, fn func([]byte)) error {
 	}
 }
 
-var runDeltaHead = []byte(`"run.delta"`)
+var (
+	runDeltaHead = []byte(`"run.delta"`)
+	snapshotKey  = []byte(`,"message":`)
+)
 
 // DialWS opens a browser WebSocket to clawchat's /ws with cookie, waits for hello, subscribes
 // from scratch and waits for the answer; then it reads run.delta events into sink until the
@@ -316,7 +319,13 @@ func (f *Fleet) DialDirect(ctx context.Context, gatewayURL string, client *http.
 	}
 	c.SetReadLimit(1 << 20)
 	f.track(func() { _ = c.CloseNow() }, func() {
-		err := readLoopWS(f.ctx, c, func(b []byte) { sink.scan(b, time.Now().UnixNano()) })
+		err := readLoopWS(f.ctx, c, func(b []byte) {
+			// Count the delta only, not the cumulative snapshot after it.
+			if i := bytes.Index(b, snapshotKey); i >= 0 {
+				b = b[:i]
+			}
+			sink.scan(b, time.Now().UnixNano())
+		})
 		if err != nil && f.ctx.Err() == nil && f.counting.Load() {
 			sink.Dropped.Add(1)
 		}

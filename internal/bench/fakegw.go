@@ -47,6 +47,7 @@ type FakeGateway struct {
 	direct  map[int][]*directConn
 	ndirect atomic.Int64
 	runsCh  chan struct{} // closed and replaced whenever runs changes
+	targets map[string]*streamTarget
 }
 
 type opConn struct {
@@ -341,12 +342,20 @@ type StreamSpec struct {
 	// Duration of the stream.
 	Duration time.Duration
 	// Runs are the targets in gateway mode: each event goes to every operator connection with
-	// this run's session key and run id. Ignored when Direct is set.
+	// this run's session key. Ignored when Direct is set.
 	Runs []GatewayRun
 	// Direct streams to the /direct groups 0..Groups-1 instead (each event to every client of
 	// one group), with the same frame a Gateway operator connection would get.
 	Direct bool
 	Groups int
+	// Count, when positive, stops the stream after this many delta events (before Duration).
+	Count int64
+	// RunLength, when positive, ends a run with a final event after this many deltas and goes
+	// on in the same session with a new run id (as a follow-up turn would), so the cumulative
+	// text stays bounded. Zero streams one endless run per target.
+	RunLength int
+	// Snapshots adds the cumulative assistant message to every delta, as the real Gateway does.
+	Snapshots bool
 }
 
 // StreamStats is what Stream did.
@@ -355,15 +364,48 @@ type StreamStats struct {
 	Elapsed time.Duration
 }
 
+// streamTarget is the live run of one session (gateway mode) or group (direct mode). It lives
+// across Stream calls so that run ids are never reused.
+type streamTarget struct {
+	sessionKey string
+	baseRunID  string
+	gen        int
+	runID      string
+	seq        int64
+	n          int
+	text       []byte
+}
+
+func (g *FakeGateway) target(key, sessionKey, runID string) *streamTarget {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.targets == nil {
+		g.targets = map[string]*streamTarget{}
+	}
+	t := g.targets[key]
+	if t == nil {
+		t = &streamTarget{sessionKey: sessionKey, baseRunID: runID, runID: runID}
+		g.targets[key] = t
+	}
+	return t
+}
+
 // Stream emits chat delta events at spec.Rate for spec.Duration, or until ctx is done. Each
-// delta's deltaText is "[ts:<unix nanos>] " taken right before the frame is written. Writes are
+// delta's deltaText is "[ts:<unix nanos>] " taken right before the frame is built. Writes are
 // blocking, so a consumer that cannot keep up slows the stream down (visible as Events below
 // Rate×Duration).
 func (g *FakeGateway) Stream(ctx context.Context, spec StreamSpec) (StreamStats, error) {
-	n := len(spec.Runs)
+	var targets []*streamTarget
 	if spec.Direct {
-		n = spec.Groups
+		for i := range spec.Groups {
+			targets = append(targets, g.target("direct/"+strconv.Itoa(i), "agent:main:direct-bench:"+strconv.Itoa(i), "direct-run-"+strconv.Itoa(i)))
+		}
+	} else {
+		for _, r := range spec.Runs {
+			targets = append(targets, g.target("gw/"+r.RunID, r.SessionKey, r.RunID))
+		}
 	}
+	n := len(targets)
 	if n == 0 || spec.Rate <= 0 {
 		return StreamStats{}, errors.New("fakegw: nothing to stream")
 	}
@@ -380,15 +422,28 @@ func (g *FakeGateway) Stream(ctx context.Context, spec StreamSpec) (StreamStats,
 			return StreamStats{}, errors.New("fakegw: no operator connection")
 		}
 	}
-	runSeq := make([]int64, n)
+	emit := func(i int, payload []byte) error {
+		if spec.Direct {
+			return g.emitDirect(ctx, i, payload)
+		}
+		for _, op := range ops {
+			if err := op.event(ctx, "chat", payload); err != nil {
+				return fmt.Errorf("fakegw: stream: %w", err)
+			}
+		}
+		return nil
+	}
 	start := time.Now()
 	var sent int64
 	for {
 		el := time.Since(start)
-		if el >= spec.Duration || ctx.Err() != nil {
+		if el >= spec.Duration || ctx.Err() != nil || (spec.Count > 0 && sent >= spec.Count) {
 			break
 		}
 		due := int64(spec.Rate * el.Seconds())
+		if spec.Count > 0 {
+			due = min(due, spec.Count)
+		}
 		if sent >= due {
 			next := time.Duration(float64(sent+1) / spec.Rate * float64(time.Second))
 			time.Sleep(max(next-el, 50*time.Microsecond))
@@ -396,78 +451,85 @@ func (g *FakeGateway) Stream(ctx context.Context, spec StreamSpec) (StreamStats,
 		}
 		for ; sent < due; sent++ {
 			i := int(sent % int64(n))
-			runSeq[i]++
-			var err error
-			if spec.Direct {
-				err = g.emitDirect(ctx, i, runSeq[i])
-			} else {
-				err = emitRun(ctx, ops, spec.Runs[i], runSeq[i])
-			}
-			if err != nil {
+			t := targets[i]
+			if err := emit(i, t.delta(spec.Snapshots)); err != nil {
 				return StreamStats{Events: sent, Elapsed: time.Since(start)}, err
+			}
+			if spec.RunLength > 0 && t.n >= spec.RunLength {
+				if err := emit(i, t.final()); err != nil {
+					return StreamStats{Events: sent, Elapsed: time.Since(start)}, err
+				}
 			}
 		}
 	}
 	return StreamStats{Events: sent, Elapsed: time.Since(start)}, nil
 }
 
-func deltaPayload(b []byte, sessionKey, runID string, seq int64) []byte {
-	b = append(b, `{"runId":`...)
-	b = strconv.AppendQuote(b, runID)
-	b = append(b, `,"sessionKey":`...)
-	b = strconv.AppendQuote(b, sessionKey)
-	b = append(b, `,"agentId":"main","seq":`...)
-	b = strconv.AppendInt(b, seq, 10)
-	b = append(b, `,"state":"delta","deltaText":"[ts:`...)
-	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
-	b = append(b, `] "}`...)
+// delta advances the target's run by one delta and returns the chat event payload. deltaText
+// comes before message so that a reader can stop at the snapshot.
+func (t *streamTarget) delta(snapshot bool) []byte {
+	t.seq++
+	t.n++
+	mark := make([]byte, 0, 32)
+	mark = append(mark, "[ts:"...)
+	mark = strconv.AppendInt(mark, time.Now().UnixNano(), 10)
+	mark = append(mark, "] "...)
+	t.text = append(t.text, mark...)
+	b := make([]byte, 0, 192+len(t.sessionKey)+len(t.runID)+len(t.text))
+	b = t.head(b, "delta")
+	b = append(b, `,"deltaText":"`...)
+	b = append(b, mark...)
+	b = append(b, '"')
+	if snapshot {
+		b = t.message(b)
+	}
+	return append(b, '}')
+}
+
+// final ends the target's run (with the full text) and starts the next one.
+func (t *streamTarget) final() []byte {
+	b := make([]byte, 0, 192+len(t.sessionKey)+len(t.runID)+len(t.text))
+	b = t.head(b, "final")
+	b = append(b, `,"stopReason":"stop"`...)
+	b = t.message(b)
+	b = append(b, '}')
+	t.gen++
+	t.runID = t.baseRunID + "-f" + strconv.Itoa(t.gen)
+	t.n, t.seq, t.text = 0, 0, t.text[:0]
 	return b
 }
 
-func emitRun(ctx context.Context, ops []*opConn, r GatewayRun, seq int64) error {
-	for _, op := range ops {
-		p := deltaPayload(make([]byte, 0, 160+len(r.SessionKey)+len(r.RunID)), r.SessionKey, r.RunID, seq)
-		if err := op.event(ctx, "chat", p); err != nil {
-			return fmt.Errorf("fakegw: stream: %w", err)
-		}
-	}
-	return nil
+func (t *streamTarget) head(b []byte, state string) []byte {
+	b = append(b, `{"runId":`...)
+	b = strconv.AppendQuote(b, t.runID)
+	b = append(b, `,"sessionKey":`...)
+	b = strconv.AppendQuote(b, t.sessionKey)
+	b = append(b, `,"agentId":"main","seq":`...)
+	b = strconv.AppendInt(b, t.seq, 10)
+	b = append(b, `,"state":"`...)
+	b = append(b, state...)
+	return append(b, '"')
 }
 
-// Finish sends a final chat event for each run (cumulative text omitted: clawchat reconciles
-// with history).
-func (g *FakeGateway) Finish(ctx context.Context, runs []GatewayRun) error {
-	g.mu.Lock()
-	var ops []*opConn
-	for op := range g.ops {
-		ops = append(ops, op)
-	}
-	g.mu.Unlock()
-	for _, r := range runs {
-		for _, op := range ops {
-			p := fmt.Appendf(nil, `{"runId":%q,"sessionKey":%q,"agentId":"main","seq":1000000000,"state":"final","stopReason":"stop"}`, r.RunID, r.SessionKey)
-			if err := op.event(ctx, "chat", p); err != nil {
-				return fmt.Errorf("fakegw: finish: %w", err)
-			}
-		}
-	}
-	return nil
+// message appends the cumulative snapshot (the text is ASCII without quotes or escapes).
+func (t *streamTarget) message(b []byte) []byte {
+	b = append(b, `,"message":{"role":"assistant","content":[{"type":"text","text":"`...)
+	b = append(b, t.text...)
+	b = append(b, `"}],"timestamp":`...)
+	b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
+	return append(b, '}')
 }
 
-func (g *FakeGateway) emitDirect(ctx context.Context, group int, seq int64) error {
+func (g *FakeGateway) emitDirect(ctx context.Context, group int, payload []byte) error {
 	g.mu.Lock()
 	dcs := g.direct[group]
 	g.mu.Unlock()
 	if len(dcs) == 0 {
 		return nil
 	}
-	key := "agent:main:direct-bench:" + strconv.Itoa(group) + ":default"
-	p := deltaPayload(make([]byte, 0, 200), key, "run-"+strconv.Itoa(group), seq)
-	b := make([]byte, 0, len(p)+64)
+	b := make([]byte, 0, len(payload)+64)
 	b = append(b, `{"type":"event","event":"chat","payload":`...)
-	b = append(b, p...)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, payload...)
 	b = append(b, '}')
 	for _, dc := range dcs {
 		select {

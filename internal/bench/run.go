@@ -42,6 +42,10 @@ type Config struct {
 	SSEShare float64
 	// Runs concurrent streaming runs (conversations), spread over the users.
 	Runs int
+	// RunLength is the number of deltas per run: then the fake Gateway sends the final event and
+	// the conversation goes on with a new run (a follow-up turn), so replies stay reply-sized.
+	// Every delta carries the cumulative message snapshot, as the real Gateway's do.
+	RunLength int
 	// LatencyRate is the Gateway delta events per second of the latency phase, for
 	// LatencyDuration.
 	LatencyRate     float64
@@ -63,7 +67,7 @@ type Config struct {
 // FullConfig is the configuration of `make bench`.
 func FullConfig() Config {
 	return Config{
-		Clients: 1000, Users: 10, SSEShare: 0.2, Runs: 100,
+		Clients: 1000, Users: 10, SSEShare: 0.2, Runs: 100, RunLength: 100,
 		LatencyRate: 200, LatencyDuration: 5 * time.Second,
 		Throughput:   []float64{25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3},
 		StepDuration: 2 * time.Second,
@@ -76,7 +80,7 @@ func FullConfig() Config {
 func QuickConfig() Config {
 	return Config{
 		Quick:   true,
-		Clients: 40, Users: 4, SSEShare: 0.25, Runs: 8,
+		Clients: 40, Users: 4, SSEShare: 0.25, Runs: 8, RunLength: 50,
 		LatencyRate: 100, LatencyDuration: 500 * time.Millisecond,
 		Throughput:   []float64{2e3, 8e3},
 		StepDuration: 300 * time.Millisecond,
@@ -180,6 +184,7 @@ type Params struct {
 	Users        int     `json:"users"`
 	SSEShare     float64 `json:"sseShare"`
 	Runs         int     `json:"runs"`
+	RunLength    int     `json:"deltasPerRun"`
 	LatencyRate  float64 `json:"latencyGatewayEventsPerSec"`
 	LatencySecs  float64 `json:"latencySeconds"`
 	StepSecs     float64 `json:"throughputStepSeconds"`
@@ -228,7 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r := &runner{cfg: cfg, log: cfg.Log, gw: gw, token: token, client: newHTTPClient(), tmp: tmp,
 		rep: &Report{Quick: cfg.Quick, At: start.UTC(), Machine: machine(lim)}}
 	defer r.client.CloseIdleConnections()
-	r.rep.Config = Params{Clients: cfg.Clients, Users: cfg.Users, SSEShare: cfg.SSEShare, Runs: cfg.Runs,
+	r.rep.Config = Params{Clients: cfg.Clients, Users: cfg.Users, SSEShare: cfg.SSEShare, Runs: cfg.Runs, RunLength: cfg.RunLength,
 		LatencyRate: cfg.LatencyRate, LatencySecs: cfg.LatencyDuration.Seconds(), StepSecs: cfg.StepDuration.Seconds(),
 		MemConns: cfg.MemConns, StartupRuns: cfg.StartupRuns, ClawchatArgs: strings.Join(r.env(tmp, cfg.Users, true), " ")}
 
@@ -297,7 +302,7 @@ func (r *runner) direct(ctx context.Context) error {
 	if err := waitFor(ctx, 10*time.Second, func() bool { return r.gw.DirectClients() == r.cfg.Clients }); err != nil {
 		return fmt.Errorf("direct clients registered: %d of %d: %w", r.gw.DirectClients(), r.cfg.Clients, err)
 	}
-	spec := StreamSpec{Direct: true, Groups: r.cfg.Users}
+	spec := StreamSpec{Direct: true, Groups: r.cfg.Users, RunLength: r.cfg.RunLength, Snapshots: true}
 	side := &r.rep.Direct
 	m, err := r.measure(ctx, fleet, spec, r.cfg.LatencyRate, r.cfg.LatencyDuration, []*Sink{sink}, 0)
 	if err != nil {
@@ -422,7 +427,7 @@ func (r *runner) clawchat(ctx context.Context) error {
 	if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
 		return err
 	}
-	spec := StreamSpec{Runs: runs}
+	spec := StreamSpec{Runs: runs, RunLength: r.cfg.RunLength, Snapshots: true}
 	side := &r.rep.Clawchat
 	var peak peakRSS
 	peak.start(pid)
