@@ -81,7 +81,8 @@ type Config struct {
 	// GatewayLimits returns the current hello-ok attachment policy (optional).
 	GatewayLimits func() Limits
 	// ClassifyError maps an Upstream error to a chat sentinel-wrapped error safe to show (optional;
-	// the default treats everything as chat.ErrUnavailable, except chat-request-conflict).
+	// the default understands gateway.Error and gateway.ErrNotConnected and treats anything else
+	// as chat.ErrUnavailable).
 	ClassifyError func(error) error
 	// StaleRunAfter is how long a run may go without events before it is resolved from history
 	// (default 3 minutes; provider retries emit status events in between).
@@ -290,12 +291,15 @@ func (s *Service) upstream(ctx context.Context, method string, params, result an
 	if ctx.Err() != nil {
 		return fmt.Errorf("bridge: %s: %w", method, ctx.Err())
 	}
+	s.log.Warn("gateway request failed", "method", method, "err", err)
 	if s.cfg.ClassifyError != nil {
 		if mapped := s.cfg.ClassifyError(err); mapped != nil {
 			return mapped
 		}
 	}
-	s.log.Warn("gateway request failed", "method", method, "err", err)
+	if mapped := classifyGatewayError(err); mapped != nil {
+		return mapped
+	}
 	conflict := strings.Contains(err.Error(), "already used for different input")
 	if e, ok := errors.AsType[interface {
 		error

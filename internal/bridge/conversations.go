@@ -348,3 +348,52 @@ func (s *Service) Delete(ctx context.Context, u chat.User, id string) error {
 	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.deleted", map[string]string{"id": c.ID}))
 	return nil
 }
+
+// Agent is an agent users may pick for a conversation.
+type Agent struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Emoji string `json:"emoji,omitempty"`
+}
+
+// AgentList is the answer of Agents.
+type AgentList struct {
+	Agents  []Agent `json:"agents"`
+	Default string  `json:"default"`
+}
+
+// Agents lists the Gateway's agents (ids, names, emoji only).
+func (s *Service) Agents(ctx context.Context) (AgentList, error) {
+	var res struct {
+		DefaultID string `json:"defaultId"`
+		Agents    []struct {
+			ID       string `json:"id"`
+			Name     string `json:"name"`
+			Identity struct {
+				Name  string `json:"name"`
+				Emoji string `json:"emoji"`
+			} `json:"identity"`
+		} `json:"agents"`
+	}
+	if err := s.upstream(ctx, "agents.list", map[string]any{}, &res); err != nil {
+		return AgentList{}, err
+	}
+	out := AgentList{Agents: []Agent{}, Default: res.DefaultID}
+	if out.Default == "" {
+		out.Default = s.cfg.DefaultAgent
+	}
+	for _, a := range res.Agents {
+		if !agentIDRe.MatchString(a.ID) {
+			continue
+		}
+		name := a.Identity.Name
+		if name == "" {
+			name = a.Name
+		}
+		if name == "" {
+			name = a.ID
+		}
+		out.Agents = append(out.Agents, Agent{ID: a.ID, Name: truncate(name, 100), Emoji: truncate(a.Identity.Emoji, 16)})
+	}
+	return out, nil
+}
