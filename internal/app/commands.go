@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/auth"
+	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/gateway"
+	"github.com/clawchat/clawchat/internal/push"
+	"github.com/clawchat/clawchat/internal/store"
+	"github.com/clawchat/clawchat/internal/version"
+)
+
+// userCommand manages local accounts in CLAWCHAT_DATA_DIR (or CLAWCHAT_DATABASE_URL). It works
+// while the server is stopped; the server picks the accounts up at its next start.
+func userCommand(ctx context.Context, args []string, io IO) error {
+	dsn, err := storeDSN(io.Env)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, dsn, nil)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	return auth.UserCommand(ctx, db, args, io.Stdin, io.Stdout, io.Stderr)
+}
+
+// storeDSN reads only what the store needs, so account commands work without a Gateway token.
+func storeDSN(env config.Env) (string, error) {
+	if u := env.Getenv("CLAWCHAT_DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	dir := env.Getenv("CLAWCHAT_DATA_DIR")
+	if dir == "" {
+		dir = config.DefaultDataDir
+	}
+	if err := mkdirPrivate(dir); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "clawchat.db"), nil
+}
+
+// pushKeys prints a fresh VAPID key pair as environment lines.
+func pushKeys(io IO) error {
+	pub, priv, err := push.GenerateKeys()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Stdout, "CLAWCHAT_VAPID_PUBLIC_KEY=%s\nCLAWCHAT_VAPID_PRIVATE_KEY=%s\n", pub, priv)
+	fmt.Fprintln(io.Stderr, "Keep the private key secret (CLAWCHAT_VAPID_PRIVATE_KEY_FILE works too) and set CLAWCHAT_VAPID_SUBJECT=mailto:you@example.com.")
+	return nil
+}
+
+// gatewayStatus connects to the Gateway once with clawchat's configuration and device identity
+// and reports what it got: state, granted scopes, and the pairing command when pairing is needed.
+func gatewayStatus(ctx context.Context, io IO) error {
+	cfg, err := config.Load(io.Env)
+	if err != nil {
+		return err
+	}
+	dir, err := dataDir(cfg)
+	if err != nil {
+		return err
+	}
+	done := make(chan gateway.Status, 1)
+	h := &statusWatcher{done: done}
+	c, err := gateway.New(gateway.Config{
+		URL: cfg.Gateway.URL, Token: cfg.Gateway.Token, Password: cfg.Gateway.Password,
+		AllowInsecure: cfg.Gateway.AllowInsecure, Approvals: cfg.Gateway.Approvals,
+		StateDir: filepath.Join(dir, "gateway"), ClientVersion: version.String(), DisplayName: "clawchat",
+		Handler: h,
+	})
+	if err != nil {
+		return fmt.Errorf("OPENCLAW_GATEWAY_URL: %w", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	go func() { _ = c.Run(rctx) }()
+	var st gateway.Status
+	select {
+	case st = <-done:
+	case <-rctx.Done():
+		st = c.Status()
+	}
+	cancel()
+	fmt.Fprintf(io.Stdout, "gateway:  %s\nstate:    %s\n", cfg.Gateway.URL, st.State)
+	if st.Reason != "" {
+		fmt.Fprintf(io.Stdout, "reason:   %s\n", st.Reason)
+	}
+	if st.ServerVersion != "" {
+		fmt.Fprintf(io.Stdout, "version:  %s\n", st.ServerVersion)
+	}
+	fmt.Fprintf(io.Stdout, "scopes:   %v\nauth:     %s\ndevice:   %s\n", st.Scopes, st.AuthMethod, st.DeviceID)
+	if st.ApproveCommand != "" {
+		fmt.Fprintf(io.Stdout, "pairing:  request %s is waiting for approval\napprove:  %s   (on the Gateway host)\n", st.PairingRequestID, st.ApproveCommand)
+	}
+	if !st.Ready {
+		return errors.New("gateway connection is not ready")
+	}
+	return nil
+}
+
+// statusWatcher reports the first settled status (anything but connecting/disconnected).
+type statusWatcher struct{ done chan gateway.Status }
+
+func (w *statusWatcher) HandleEvent(gateway.Event) {}
+
+func (w *statusWatcher) HandleStatus(st gateway.Status) {
+	switch st.State {
+	case gateway.StateConnecting, gateway.StateDisconnected:
+		return
+	}
+	select {
+	case w.done <- st:
+	default:
+	}
+}

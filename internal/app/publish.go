@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/metrics"
+)
+
+// publisher sits between the chat core and the hub: it delivers every event and, on the side,
+// counts runs for /metrics and asks for a push notification when a reply finishes.
+type publisher struct {
+	hub     *hub.Hub
+	metrics *metrics.Metrics
+	notify  func(userID string, ev runEvent)
+}
+
+// runEvent is the part of run.* payloads the publisher reads.
+type runEvent struct {
+	Conversation string `json:"conversation"`
+	RunID        string `json:"runId"`
+	Text         string `json:"text"`
+}
+
+func (p *publisher) Publish(userID string, ev chat.Event) uint64 {
+	seq := p.hub.Publish(userID, ev)
+	switch ev.Name {
+	case "run.started":
+		p.metrics.RunStarted()
+	case "run.final", "run.aborted", "run.error":
+		p.metrics.RunFinished(ev.Name[len("run."):], 0)
+		if ev.Name == "run.final" && p.notify != nil {
+			var re runEvent
+			if json.Unmarshal(ev.Payload, &re) == nil && re.RunID != "" {
+				p.notify(userID, re)
+			}
+		}
+	}
+	return seq
+}
+
+func (p *publisher) PublishAll(ev chat.Event) { p.hub.PublishAll(ev) }
+
+// notifyFinished sends a Web Push notification for a finished reply when none of the user's
+// devices is connected (an open app shows the reply itself). Exactly one instance sends it: the
+// push service claims the run id in the shared store.
+func (s *server) notifyFinished(userID string, re runEvent) {
+	if s.push == nil || s.hub.Connections(userID) > 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		title := "clawchat"
+		if c, err := s.db.Conversation(ctx, userID, re.Conversation); err == nil && c.Title != "" {
+			title = c.Title
+		}
+		if err := s.push.NotifyReplyFinished(ctx, userID, re.Conversation, re.RunID, title, re.Text); err != nil {
+			s.log.Warn("push notification failed", "user_id", userID, "err", err)
+		}
+	}()
+}
+
+// accessLog logs one line per request with a request id (also sent back as X-Request-Id).
+// It logs the path but never the query string, bodies or cookies.
+func accessLog(next http.Handler, log *slog.Logger, clientIP func(*http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		lvl := slog.LevelInfo
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+			lvl = slog.LevelDebug
+		}
+		log.Log(r.Context(), lvl, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration_ms", strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 1, 64),
+			"client_ip", clientIP(r))
+	})
+}
+
+// statusWriter records the status code; it keeps Flush and Hijack working through Unwrap.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,427 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/clawchat/clawchat/internal/auth"
+	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/gateway"
+	"github.com/clawchat/clawchat/internal/httpapi"
+	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/metrics"
+	"github.com/clawchat/clawchat/internal/push"
+	"github.com/clawchat/clawchat/internal/ratelimit"
+	"github.com/clawchat/clawchat/internal/store"
+	"github.com/clawchat/clawchat/internal/version"
+	"github.com/clawchat/clawchat/internal/web"
+	"github.com/clawchat/clawchat/internal/websec"
+)
+
+// server is everything serve builds, in wiring order.
+type server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	db      *store.DB
+	metrics *metrics.Metrics
+	auth    *auth.Service
+	hub     *hub.Hub
+	gw      *gateway.Client
+	bridge  *bridge.Service
+	push    *push.Service // nil when Web Push is not configured
+	handler http.Handler
+	// stopping is set when shutdown begins, so /readyz turns 503 before the listener closes.
+	stopping atomic.Bool
+}
+
+func serve(ctx context.Context, args []string, io IO) error {
+	if len(args) > 0 {
+		return &UsageError{Msg: fmt.Sprintf("serve takes no arguments, got %q", args)}
+	}
+	cfg, err := config.Load(io.Env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, io)
+	s, err := build(ctx, cfg, log, io)
+	if err != nil {
+		return err
+	}
+	defer s.db.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("CLAWCHAT_LISTEN %s: %w", cfg.Listen, err)
+	}
+	return s.run(ctx, ln)
+}
+
+// build wires every service. It fails fast on anything misconfigured (store, OIDC discovery,
+// push keys) so a bad deployment never starts half-working.
+func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*server, error) {
+	s := &server{cfg: cfg, log: log, metrics: metrics.New()}
+	dir, err := dataDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		dsn = filepath.Join(dir, "clawchat.db")
+	}
+	s.db, err = store.Open(ctx, dsn, log.With("component", "store"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.db.Close()
+		}
+	}()
+
+	if err := s.buildAuth(ctx, io); err != nil {
+		return nil, err
+	}
+
+	s.hub = hub.New(hub.Config{})
+	fwd := &gatewayHandler{metrics: s.metrics}
+	s.gw, err = gateway.New(gateway.Config{
+		URL:            cfg.Gateway.URL,
+		Token:          cfg.Gateway.Token,
+		Password:       cfg.Gateway.Password,
+		AllowInsecure:  cfg.Gateway.AllowInsecure,
+		Approvals:      cfg.Gateway.Approvals,
+		StateDir:       filepath.Join(dir, "gateway"),
+		ClientVersion:  version.String(),
+		DisplayName:    "clawchat",
+		RequestTimeout: cfg.Chat.RequestTimeout,
+		Logger:         log,
+		Handler:        fwd,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("OPENCLAW_GATEWAY_URL: %w", err)
+	}
+
+	if cfg.Push.Enabled() {
+		s.push, err = push.New(push.Config{
+			PublicKey:   cfg.Push.PublicKey,
+			PrivateKey:  cfg.Push.PrivateKey,
+			Subscriber:  cfg.Push.Subject,
+			IncludeText: cfg.Push.IncludeText,
+			Store:       s.db,
+			Logger:      log.With("component", "push"),
+			Recorder:    s.metrics,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("CLAWCHAT_VAPID_*: %w", err)
+		}
+	}
+
+	defaultAgent := ""
+	if len(cfg.Chat.Agents) > 0 {
+		defaultAgent = cfg.Chat.Agents[0]
+	}
+	s.bridge, err = bridge.New(bridge.Config{
+		Upstream:          s.gw,
+		Store:             s.db,
+		Publisher:         &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished},
+		Logger:            log.With("component", "bridge"),
+		DefaultAgent:      defaultAgent,
+		MaxTextBytes:      cfg.Chat.MaxMessageBytes,
+		MaxConversations:  cfg.Chat.MaxConversations,
+		MaxConcurrentRuns: cfg.Chat.MaxConcurrentRuns,
+		SendRate:          rate.Limit(float64(cfg.Chat.SendsPerMinute) / 60),
+		SendBurst:         min(cfg.Chat.SendsPerMinute, 10),
+		CommandAllowlist:  cfg.Chat.MemberCommands,
+		GatewayLimits:     bridge.LimitsFromStatus(s.gw.Status),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chat core: %w", err)
+	}
+	fwd.set(s.bridge)
+
+	s.handler = s.routes()
+	ok = true
+	return s, nil
+}
+
+func (s *server) buildAuth(ctx context.Context, io IO) error {
+	cfg := s.cfg
+	var sessions auth.SessionStore = s.db
+	switch cfg.Auth.SessionStore {
+	case "memory":
+		sessions = auth.NewMemoryStore()
+	case "redis":
+		rs, err := newRedisSessions(ctx, cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		sessions = rs
+	}
+	st := auth.Combine(s.db, sessions)
+	ac := auth.Config{
+		SessionIdle:     cfg.Auth.SessionIdle,
+		SessionAbsolute: cfg.Auth.SessionMaxAge,
+		CookieInsecure:  !cfg.Auth.CookieSecure,
+		CookieSameSite:  cfg.Auth.CookieSameSite,
+		TrustedProxies:  cfg.TrustedProxies,
+		Owners:          cfg.Auth.Owners,
+		Throttle: auth.ThrottleConfig{
+			AccountFailures: cfg.Auth.LoginMaxAccount,
+			IPFailures:      cfg.Auth.LoginMaxIP,
+		},
+		OIDC: auth.OIDCConfig{
+			Issuer:        cfg.Auth.OIDC.Issuer,
+			ClientID:      cfg.Auth.OIDC.ClientID,
+			ClientSecret:  cfg.Auth.OIDC.ClientSecret,
+			RedirectURL:   cfg.Auth.OIDC.RedirectURL,
+			Scopes:        cfg.Auth.OIDC.Scopes,
+			Label:         cfg.Auth.OIDC.Label,
+			AllowedUsers:  cfg.Auth.OIDC.AllowedUsers,
+			AllowedEmails: cfg.Auth.OIDC.AllowedEmails,
+			AllowedGroups: cfg.Auth.OIDC.AllowedGroups,
+			GroupsClaim:   cfg.Auth.OIDC.GroupsClaim,
+			OwnerGroups:   cfg.Auth.OIDC.OwnerGroups,
+		},
+	}
+	if cfg.Auth.ProxyHeader != "" {
+		ac.ProxyAuth.Headers = []string{cfg.Auth.ProxyHeader}
+		if cfg.Auth.ProxyEmailHdr != "" {
+			ac.ProxyAuth.Headers = append(ac.ProxyAuth.Headers, cfg.Auth.ProxyEmailHdr)
+		}
+		ac.ProxyAuth.CIDRs = cfg.TrustedProxies
+	}
+	var err error
+	s.auth, err = auth.New(ctx, ac, auth.Deps{Store: st, Logger: s.log.With("component", "auth")})
+	if err != nil {
+		return err
+	}
+	if cfg.Auth.LocalUsers != "" {
+		users, err := auth.ParseLocalUsers(cfg.Auth.LocalUsers, cfg.Auth.LocalUsersFile)
+		if err != nil {
+			return fmt.Errorf("CLAWCHAT_LOCAL_USERS: %w", err)
+		}
+		if err := auth.Bootstrap(ctx, st, users, cfg.Auth.Owners, s.log.With("component", "auth")); err != nil {
+			return fmt.Errorf("CLAWCHAT_LOCAL_USERS: %w", err)
+		}
+	}
+	if !cfg.Auth.OIDC.Enabled() && cfg.Auth.ProxyHeader == "" {
+		// No default password: a first start without any account prints a generated one.
+		if err := auth.FirstRun(ctx, st, io.Stderr); err != nil {
+			return fmt.Errorf("first run: %w", err)
+		}
+	}
+	return nil
+}
+
+// routes assembles the HTTP handler: security headers → cross-origin protection → access log →
+// metrics → the API (which authenticates) and the web app.
+func (s *server) routes() http.Handler {
+	cfg := s.cfg
+	trusted := append([]string(nil), cfg.TrustedOrigins...)
+	if cfg.PublicURL != nil {
+		trusted = append(trusted, cfg.PublicURL.Scheme+"://"+cfg.PublicURL.Host)
+	}
+	clientIP := func(r *http.Request) string { return websec.ClientIP(r, cfg.TrustedProxies).String() }
+	apiLimit := ratelimit.New(ratelimit.Config{
+		Rate:  rate.Limit(float64(cfg.Chat.APIRequestsPerMinute) / 60),
+		Burst: max(cfg.Chat.APIRequestsPerMinute/10, 20),
+	})
+	extra := map[string]http.Handler{
+		"GET /api/config":         http.HandlerFunc(s.publicConfig),
+		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
+		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
+		"GET /metrics":            metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
+		"/":                       web.Handler(),
+	}
+	if s.push != nil {
+		extra["POST /api/push/subscriptions"] = http.HandlerFunc(s.push.PostSubscription)
+		extra["DELETE /api/push/subscriptions"] = http.HandlerFunc(s.push.DeleteSubscription)
+	}
+	api := httpapi.New(httpapi.Deps{
+		Bridge:        s.bridge,
+		Hub:           s.hub,
+		Authenticate:  s.auth.Authenticate,
+		OriginAllowed: func(r *http.Request) bool { return websec.OriginAllowed(r, trusted) },
+		Ready:         s.ready,
+		Limiter: limiterFunc(func(key string) (bool, time.Duration) {
+			ok, d := apiLimit.Reserve(key)
+			if !ok {
+				s.metrics.RateLimited("api")
+			}
+			return ok, d
+		}),
+		Reactions: s.db,
+		Login:     http.HandlerFunc(s.auth.Login),
+		Logout:    http.HandlerFunc(s.auth.Logout),
+		Extra:     extra,
+		Public:    []string{"GET /api/config"},
+		Logger:    s.log.With("component", "http"),
+	})
+	h := s.metrics.Middleware(api)
+	h = accessLog(h, s.log.With("component", "http"), clientIP)
+	cross, err := websec.CrossOrigin(trusted)
+	if err != nil {
+		// Origins were validated by config.Load; this cannot happen.
+		panic(err)
+	}
+	h = cross(h)
+	return websec.Headers(h, websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies})
+}
+
+type limiterFunc func(string) (bool, time.Duration)
+
+func (f limiterFunc) Allow(key string) (bool, time.Duration) { return f(key) }
+
+// ready is /readyz: ready only while the Gateway connection is up with the scopes clawchat needs,
+// and not while shutting down.
+func (s *server) ready() (bool, string) {
+	if s.stopping.Load() {
+		return false, "shutting down"
+	}
+	st := s.gw.Status()
+	if st.Ready {
+		return true, ""
+	}
+	reason := string(st.State)
+	if st.Reason != "" {
+		reason += ": " + st.Reason
+	}
+	if st.ApproveCommand != "" {
+		reason += " (run on the Gateway host: " + st.ApproveCommand + ")"
+	}
+	return false, reason
+}
+
+// publicConfig is GET /api/config: what the sign-in page and the app need before sign-in.
+func (s *server) publicConfig(w http.ResponseWriter, r *http.Request) {
+	type pushInfo struct {
+		VAPIDPublicKey string `json:"vapidPublicKey,omitempty"`
+	}
+	body := struct {
+		Auth    auth.PublicConfig `json:"auth"`
+		Push    pushInfo          `json:"push"`
+		Build   string            `json:"build"`
+		Version string            `json:"version"`
+	}{Auth: s.auth.PublicConfig(), Build: web.BuildID(), Version: version.String()}
+	if s.push != nil {
+		body.Push.VAPIDPublicKey = s.push.PublicKey()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// run serves until ctx is cancelled, then shuts down in order: not ready → stop accepting →
+// close browser connections → stop the Gateway client and the chat core.
+func (s *server) run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("clawchat listening", "addr", ln.Addr().String(), "version", version.String(),
+		"gateway", s.cfg.Gateway.URL, "store", s.db.Dialect())
+
+	bg, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer bgCancel()
+	g, gctx := errgroup.WithContext(bg)
+	g.Go(func() error { return s.gw.Run(gctx) })
+	g.Go(func() error { return s.bridge.Run(gctx) })
+	g.Go(func() error { return s.sweepSessions(gctx) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	s.stopping.Store(true)
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	// Browsers are told to reconnect elsewhere (WebSocket close 1012), then the listener stops.
+	s.hub.PublishAll(chat.NewEvent("server.restart", struct{}{}))
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil && !errors.Is(serr, context.DeadlineExceeded) {
+		err = serr
+	}
+	bgCancel()
+	if werr := g.Wait(); werr != nil && err == nil && !errors.Is(werr, context.Canceled) {
+		err = werr
+	}
+	s.log.Info("stopped")
+	return err
+}
+
+// sweepSessions removes expired sessions once an hour.
+func (s *server) sweepSessions(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.auth.Cleanup(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("session cleanup failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("expired sessions removed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// gatewayHandler forwards Gateway events to the chat core, which is built after the client.
+type gatewayHandler struct {
+	mu      sync.RWMutex
+	b       *bridge.Service
+	metrics *metrics.Metrics
+	last    gateway.State
+}
+
+func (h *gatewayHandler) set(b *bridge.Service) {
+	h.mu.Lock()
+	h.b = b
+	h.mu.Unlock()
+}
+
+func (h *gatewayHandler) bridge() *bridge.Service {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.b
+}
+
+func (h *gatewayHandler) HandleEvent(ev gateway.Event) {
+	if b := h.bridge(); b != nil {
+		b.HandleEvent(ev)
+	}
+}
+
+func (h *gatewayHandler) HandleStatus(st gateway.Status) {
+	h.metrics.GatewayState(string(st.State))
+	if st.State == gateway.StateConnected && h.last != "" && h.last != gateway.StateConnected {
+		h.metrics.GatewayReconnect()
+	}
+	h.last = st.State
+	if b := h.bridge(); b != nil {
+		b.HandleStatus(st)
+	}
+}
