@@ -34,15 +34,18 @@ func BenchmarkFanout(b *testing.B) {
 		subs[i] = s
 	}
 	ev := chat.NewEvent("run.delta", map[string]any{"conversation": "default", "runId": "r1", "text": "[ts:1700000000000000000] "})
-	var buf []*hub.Frame
-	var delivered int
+	var (
+		buf       []*hub.Frame
+		r         = make([]*hub.Subscription, 0, fanoutSubs)
+		delivered int
+	)
+	ready = make([]*hub.Subscription, 0, fanoutSubs)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		h.Publish("u", ev)
 		mu.Lock()
-		r := ready
-		ready = ready[:0:0]
+		r, ready = ready, r[:0]
 		mu.Unlock()
 		for _, s := range r {
 			for {
