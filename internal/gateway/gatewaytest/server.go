@@ -146,6 +146,7 @@ type Server struct {
 	rateLimit   time.Duration
 	connects    []ConnectRecord
 	calls       []Call
+	received    [][]byte
 	silent      bool
 	connChanged chan struct{} // closed and replaced on every conn add/remove
 	closed      bool
@@ -308,6 +309,20 @@ func (s *Server) Connects() []ConnectRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.connects)
+}
+
+// Received returns every raw text frame clients sent (connect included), in arrival
+// order. For conformance checks.
+func (s *Server) Received() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.received)
+}
+
+func (s *Server) recordRaw(data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.received = append(s.received, slices.Clone(data))
 }
 
 // Calls returns the requests received so far for method ("" = all).
@@ -515,6 +530,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	s.recordRaw(data)
 	var req reqFrame
 	if typ != websocket.MessageText || json.Unmarshal(data, &req) != nil {
 		_ = ws.Close(websocket.StatusNormalClosure, "")
@@ -596,6 +612,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		s.recordRaw(data)
 		var rf reqFrame
 		if typ != websocket.MessageText || json.Unmarshal(data, &rf) != nil || rf.Type != "req" || rf.ID == "" {
 			continue
