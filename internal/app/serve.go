@@ -19,7 +19,6 @@ import (
 
 	"github.com/clawchat/clawchat/internal/auth"
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/config"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
@@ -44,6 +43,7 @@ type server struct {
 	gw      *gateway.Client
 	bridge  *bridge.Service
 	push    *push.Service // nil when Web Push is not configured
+	api     *httpapi.API
 	handler http.Handler
 	// stopping is set when shutdown begins, so /readyz turns 503 before the listener closes.
 	stopping atomic.Bool
@@ -252,7 +252,7 @@ func (s *server) routes() http.Handler {
 		extra["POST /api/push/subscriptions"] = http.HandlerFunc(s.push.PostSubscription)
 		extra["DELETE /api/push/subscriptions"] = http.HandlerFunc(s.push.DeleteSubscription)
 	}
-	api := httpapi.New(httpapi.Deps{
+	s.api = httpapi.New(httpapi.Deps{
 		Bridge:        s.bridge,
 		Hub:           s.hub,
 		Authenticate:  s.auth.Authenticate,
@@ -272,7 +272,7 @@ func (s *server) routes() http.Handler {
 		Public:    []string{"GET /api/config"},
 		Logger:    s.log.With("component", "http"),
 	})
-	h := s.metrics.Middleware(api)
+	h := s.metrics.Middleware(s.api)
 	h = accessLog(h, s.log.With("component", "http"), clientIP)
 	cross, err := websec.CrossOrigin(trusted)
 	if err != nil {
@@ -358,8 +358,9 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	// Browsers are told to reconnect elsewhere (WebSocket close 1012), then the listener stops.
-	s.hub.PublishAll(chat.NewEvent("server.restart", struct{}{}))
+	// Browsers are told to reconnect (WebSocket close 1012, SSE streams end), then the listener
+	// stops. Runs in flight go on on the Gateway; the next instance reconciles them.
+	s.api.Shutdown()
 	if serr := srv.Shutdown(sctx); serr != nil && err == nil && !errors.Is(serr, context.DeadlineExceeded) {
 		err = serr
 	}

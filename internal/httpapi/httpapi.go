@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge"
@@ -68,11 +69,51 @@ type Deps struct {
 type api struct {
 	d   Deps
 	log *slog.Logger
+
+	// shutdown is closed by API.Shutdown; SSE streams end on it.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+	connsMu      sync.Mutex
+	conns        map[*wsConn]struct{} // live WebSockets, closed with 1012 by Shutdown
+}
+
+// API is the HTTP handler of the API. It is safe for concurrent use.
+type API struct {
+	a *api
+	h http.Handler
+}
+
+// ServeHTTP implements http.Handler.
+func (x *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { x.h.ServeHTTP(w, r) }
+
+// Shutdown tells every connected browser to go away and come back (to this instance after a
+// restart, or to another one): each WebSocket gets a server.restart event and is closed with
+// 1012 (service restart), and every SSE stream ends (EventSource reconnects by itself and
+// resumes with Last-Event-ID). Call it before http.Server.Shutdown, which does not track
+// hijacked connections. Later WebSocket upgrades are closed at once with 1012.
+func (x *API) Shutdown() {
+	a := x.a
+	a.shutdownOnce.Do(func() { close(a.shutdown) })
+	a.connsMu.Lock()
+	conns := make([]*wsConn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.connsMu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.goAway()
+		}()
+	}
+	wg.Wait()
 }
 
 // New returns the HTTP handler of the API. It panics if a required dependency is missing
 // (a wiring bug).
-func New(d Deps) http.Handler {
+func New(d Deps) *API {
 	if d.Bridge == nil || d.Hub == nil || d.Authenticate == nil {
 		panic("httpapi: Bridge, Hub and Authenticate are required")
 	}
@@ -94,8 +135,8 @@ func New(d Deps) http.Handler {
 	if d.MaxWSInFlight <= 0 {
 		d.MaxWSInFlight = 4
 	}
-	a := &api{d: d, log: d.Logger}
-	return a.routes()
+	a := &api{d: d, log: d.Logger, shutdown: make(chan struct{}), conns: map[*wsConn]struct{}{}}
+	return &API{a: a, h: a.routes()}
 }
 
 type userHandler func(w http.ResponseWriter, r *http.Request, u chat.User)

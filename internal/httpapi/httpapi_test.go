@@ -36,6 +36,7 @@ type env struct {
 	svc *bridge.Service
 	hub *hub.Hub
 	up  *bridgetest.Upstream
+	api *httpapi.API
 }
 
 func newEnv(t *testing.T, hcfg hub.Config) *env {
@@ -59,6 +60,7 @@ func newEnv(t *testing.T, hcfg hub.Config) *env {
 		},
 		PingInterval: time.Hour,
 	})
+	e.api = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		e.srv.CloseClientConnections()
@@ -514,5 +516,33 @@ func TestErrorsNeverLeakInternals(t *testing.T) {
 	code, body := e.do(t, "alice", "GET", "/api/sessions/x/history", "")
 	if code != 503 || strings.Contains(body, "SECRET") || strings.Contains(body, "10.1.2.3") || strings.Contains(body, "/srv") {
 		t.Fatalf("history error: %d %s", code, body)
+	}
+}
+
+func TestShutdownClosesWebSocketsWith1012(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	a := e.dial(t, "alice")
+	a.call("subscribe", map[string]any{})
+	e.api.Shutdown()
+	if f := a.read(); f.Event != "server.restart" {
+		t.Fatalf("frame before close = %+v, want server.restart", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := a.c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
+		t.Fatalf("close status = %v (%v), want 1012", got, err)
+	}
+	// A connection opened after Shutdown is turned away with 1012 too.
+	h := http.Header{}
+	h.Set("X-Test-User", "bob")
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, _, err = c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
+		t.Fatalf("late connection: close status = %v (%v), want 1012", got, err)
 	}
 }

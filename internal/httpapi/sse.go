@@ -73,6 +73,11 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-a.shutdown:
+			// The stream ends; EventSource reconnects and resumes with Last-Event-ID.
+			_ = write([]byte("event: server.restart\ndata: {}\n\n"))
+			_ = rc.Flush()
+			return
 		case <-ping.C:
 			if !write([]byte(": ping\n\n")) || rc.Flush() != nil {
 				return

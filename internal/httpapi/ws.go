@@ -43,7 +43,28 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &wsConn{a: a, conn: conn, u: u, ctx: ctx, cancel: cancel, sem: make(chan struct{}, a.d.MaxWSInFlight)}
 	defer c.close(websocket.StatusNormalClosure, "")
+	a.connsMu.Lock()
+	select {
+	case <-a.shutdown:
+		a.connsMu.Unlock()
+		c.close(websocket.StatusServiceRestart, "server restart: reconnect")
+		return
+	default:
+	}
+	a.conns[c] = struct{}{}
+	a.connsMu.Unlock()
+	defer func() {
+		a.connsMu.Lock()
+		delete(a.conns, c)
+		a.connsMu.Unlock()
+	}()
 	c.run()
+}
+
+// goAway sends server.restart (best effort, bounded by the write timeout) and closes with 1012.
+func (c *wsConn) goAway() {
+	_ = c.writeJSON(map[string]any{"type": "event", "event": "server.restart", "payload": struct{}{}})
+	c.close(websocket.StatusServiceRestart, "server restart: reconnect")
 }
 
 type wsConn struct {
