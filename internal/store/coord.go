@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -129,7 +128,7 @@ func (d *DB) Listen(ctx context.Context, channel string, fn func(payload []byte)
 func (d *DB) listenOnce(ctx context.Context, channel string, fn func([]byte), onListen func()) error {
 	conn, err := pgx.ConnectConfig(ctx, d.pgcfg.Copy())
 	if err != nil {
-		return errors.New("connect failed") // pgx errors can quote the connection string
+		return fmt.Errorf("connect: %w", err) // pgconn.ConnectError names host, user and database, never the password
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
