@@ -77,13 +77,18 @@ func newEnvClock(t *testing.T, cfg Config, clock *fakeClock) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.mux = http.NewServeMux()
-	e.mux.HandleFunc("POST /login", e.svc.Login)
-	e.mux.HandleFunc("POST /logout", e.svc.Logout)
-	e.mux.Handle("GET /api/me", e.svc.RequireUser(http.HandlerFunc(e.svc.Me)))
-	e.mux.HandleFunc("GET /auth/oidc/login", e.svc.OIDCLogin)
-	e.mux.HandleFunc("GET /auth/oidc/callback", e.svc.OIDCCallback)
+	e.mux = newMux(e.svc)
 	return e
+}
+
+func newMux(svc *Service) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", svc.Login)
+	mux.HandleFunc("POST /logout", svc.Logout)
+	mux.Handle("GET /api/me", svc.RequireUser(http.HandlerFunc(svc.Me)))
+	mux.HandleFunc("GET /auth/oidc/login", svc.OIDCLogin)
+	mux.HandleFunc("GET /auth/oidc/callback", svc.OIDCCallback)
+	return mux
 }
 
 func (e *env) addUser(name, pw string, role chat.Role) chat.Account {
