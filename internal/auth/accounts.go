@@ -30,7 +30,9 @@ func (u LocalUser) LogValue() slog.Value { return slog.StringValue(u.Username) }
 func (u LocalUser) String() string { return u.Username }
 
 // GoString hides the password from %#v.
-func (u LocalUser) GoString() string { return "auth.LocalUser{Username:" + fmt.Sprintf("%q", u.Username) + "}" }
+func (u LocalUser) GoString() string {
+	return "auth.LocalUser{Username:" + fmt.Sprintf("%q", u.Username) + "}"
+}
 
 // ParseLocalUsers parses CLAWCHAT_LOCAL_USERS. The environment form is "user:pass,user2:pass2"
 // (a password cannot contain ","). The file form (CLAWCHAT_LOCAL_USERS_FILE) has one "user:pass"
@@ -109,7 +111,10 @@ func bootstrap(ctx context.Context, st Store, h *Hasher, users []LocalUser, owne
 		return fmt.Errorf("auth: bootstrap: %w", err)
 	}
 	empty := n == 0
-	audit := func(e chat.AuditEntry) { e.Detail = strings.TrimSpace("env " + e.Detail); auditTo(ctx, st, log, time.Now, e) }
+	audit := func(e chat.AuditEntry) {
+		e.Detail = strings.TrimSpace("env " + e.Detail)
+		auditTo(ctx, st, log, time.Now, e)
+	}
 	for i, u := range users {
 		role := chat.RoleMember
 		switch {

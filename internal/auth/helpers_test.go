@@ -30,8 +30,8 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)} }
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func newClock() *fakeClock               { return &fakeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)} }
+func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // syncBuffer collects log output from concurrent handlers.
@@ -40,8 +40,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // countingStore counts TouchSession calls.
 type countingStore struct {
@@ -109,7 +113,7 @@ type reqOpt func(*http.Request)
 func withCookie(v string) reqOpt {
 	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: SessionCookie, Value: v}) }
 }
-func withRemote(a string) reqOpt  { return func(r *http.Request) { r.RemoteAddr = a } }
+func withRemote(a string) reqOpt    { return func(r *http.Request) { r.RemoteAddr = a } }
 func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
 
 func (e *env) do(method, target string, body io.Reader, ctype string, opts ...reqOpt) *httptest.ResponseRecorder {

@@ -414,8 +414,8 @@ func TestOIDCMisconfigured(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	for _, cfg := range []OIDCConfig{
-		{Issuer: "https://idp.example", RedirectURL: "https://chat.example/auth/oidc/callback"},          // no client id
-		{Issuer: "https://idp.example", ClientID: "x"},                                                   // no redirect
+		{Issuer: "https://idp.example", RedirectURL: "https://chat.example/auth/oidc/callback"},         // no client id
+		{Issuer: "https://idp.example", ClientID: "x"},                                                  // no redirect
 		{Issuer: "http://idp.example", ClientID: "x", RedirectURL: "https://chat.example/auth/oidc/cb"}, // http issuer
 		{Issuer: "https://idp.example", ClientID: "x", RedirectURL: "http://chat.example/auth/oidc/cb"}, // http redirect
 	} {

@@ -555,4 +555,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-

@@ -228,7 +228,7 @@ func TestFormLoginRedirect(t *testing.T) {
 		"\\\\evil.com":          "/",
 		"http:/evil.com":        "/",
 		"evil.com":              "/",
-		"/%2F%2Fevil.com":       "/", // decodes to //evil.com: refused to be safe
+		"/%2F%2Fevil.com":       "/",         // decodes to //evil.com: refused to be safe
 		"/ok/../..//evil.com":   "/evil.com", // http.Redirect cleans the path; still same-site
 		"///evil.com":           "/",
 		"/\nLocation: evil.com": "/",
