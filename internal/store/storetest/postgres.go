@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -116,6 +117,7 @@ func (s *pgServer) start() error {
 	if err != nil {
 		return err
 	}
+	removeStaleDirs()
 	s.dir, err = os.MkdirTemp("", "clawchat-pg-")
 	if err != nil {
 		return err
@@ -303,4 +305,29 @@ func tail(b []byte) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// removeStaleDirs deletes the directories of servers whose test binary was killed before it could
+// clean up (the server itself died with it, through Pdeathsig): older than an hour and without a
+// live postmaster.
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "clawchat-pg-*"))
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if err != nil || time.Since(fi.ModTime()) < time.Hour {
+			continue
+		}
+		if pidFile, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			first, _, _ := strings.Cut(string(pidFile), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(first)); err == nil && alive(pid) {
+				continue // still running
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
