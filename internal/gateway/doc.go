@@ -103,8 +103,10 @@
 //   - agent events: per-run seq; seq ≤ last seen for the runId is dropped as a
 //     duplicate; a forward jump sets Event.Gap{Kind: GapRun}. Runs are forgotten on
 //     lifecycle end/error; at most 1024 runs are tracked (least recently seen evicted).
-//     Tool events of runs started by other connections are never sent to this one, so
-//     such runs show GapRun at every tool call: treat GapRun as "reload this run".
+//     GapRun is advisory: the Gateway numbers more run events than it sends to one
+//     connection (tool events of runs started elsewhere; live, even one skipped seq in
+//     a plain run of our own with a contiguous envelope seq). Use it as a hint to prefer
+//     the final snapshot / chat.history; GapEnvelope is the reliable loss signal.
 //   - chat events are not deduped (the last delta and the final share a seq).
 //
 // Decode payloads with DecodeChatEvent (ChatEvent, MessageText) and DecodeAgentEvent.

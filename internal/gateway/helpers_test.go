@@ -26,6 +26,7 @@ type recorder struct {
 	events   []gateway.Event
 	statuses []gateway.Status
 	changed  chan struct{}
+	timeout  time.Duration // waitFor deadline (default 10s)
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
@@ -52,7 +53,11 @@ func (r *recorder) notify() {
 // waitFor blocks until cond (called under the lock) is true or the deadline passes.
 func (r *recorder) waitFor(t *testing.T, what string, cond func(r *recorder) bool) {
 	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
+	d := r.timeout
+	if d == 0 {
+		d = 10 * time.Second
+	}
+	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()
@@ -196,4 +201,8 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+func contextWithCancel(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(parent)
 }

@@ -122,10 +122,13 @@ const (
 	// GapEnvelope: the per-connection envelope seq jumped (the Gateway dropped events
 	// for this socket, e.g. slow consumer).
 	GapEnvelope GapKind = "envelope"
-	// GapRun: the per-run seq of agent events for RunID jumped forward. Note that tool
-	// stream events of runs started by another connection are not delivered to this one
-	// (tool-events are only sent to the run's caller), so their seq numbers show up as
-	// a run gap too: treat GapRun as "reload this run's history", not as data loss proof.
+	// GapRun: the per-run seq of agent events for RunID jumped forward. It is advisory:
+	// the Gateway numbers more per-run events than it sends to any one connection (tool
+	// events of runs started elsewhere; and, observed live on 2026.9.6, one skipped agent
+	// seq even in this connection's own plain-text run while the envelope seq stayed
+	// contiguous). Treat GapRun as "the run's live view may be incomplete: prefer the
+	// final snapshot / chat.history", never as proof of loss. GapEnvelope is the reliable
+	// loss signal.
 	GapRun GapKind = "run"
 )
 
