@@ -75,7 +75,7 @@ export interface ServerEvent { type: 'event'; event: string; seq?: number; paylo
 export interface Agent { id: string; name: string; emoji?: string }
 
 export interface AppConfig {
-  auth?: { local?: boolean; oidc?: { enabled?: boolean; label?: string } };
+  auth?: { local?: boolean; oidc?: { enabled?: boolean; label?: string; url?: string } };
   push?: { vapidPublicKey?: string };
   limits?: Limits;
   build?: string;

@@ -2,6 +2,11 @@ import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
 import { config, signedIn } from '../store';
 
+/** The sign-in URL from /api/config, only if it is same-origin (a path); the default otherwise. */
+export function oidcURL(u?: string): string {
+  return u && u.startsWith('/') && !u.startsWith('//') && !u.startsWith('/\\') ? u : '/auth/oidc/login';
+}
+
 export function Login() {
   const [user, setUser] = useState('');
   const [pass, setPass] = useState('');
@@ -43,7 +48,7 @@ export function Login() {
         )}
         {oidc && (<>
           {local && <div class="or">or</div>}
-          <a class="button oidc" href="/auth/oidc/login">Sign in with {cfg?.auth?.oidc?.label || 'single sign-on'}</a>
+          <a class="button oidc" href={oidcURL(cfg?.auth?.oidc?.url)}>Sign in with {cfg?.auth?.oidc?.label || 'single sign-on'}</a>
         </>)}
       </div>
     </main>
