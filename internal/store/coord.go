@@ -83,7 +83,9 @@ func (d *DB) Publish(ctx context.Context, channel string, payload []byte) error 
 
 // Subscribe calls fn with the payload of every message published on channel, one at a time, from
 // the calling goroutine, until ctx is done; then it returns nil. On PostgreSQL it LISTENs on a
-// dedicated connection and reconnects with backoff when that connection breaks; messages
+// dedicated connection of its own (one per Subscribe call, outside the pool: subscribe once per
+// channel per instance and fan out in-process) and reconnects with backoff when that connection
+// breaks; messages
 // published while it is reconnecting are lost, so consumers that cannot afford a loss should use
 // [DB.Listen] and resynchronise in its onListen callback. fn should return quickly; it owns the
 // payload slice it is given.
