@@ -27,7 +27,21 @@ func userCommand(ctx context.Context, args []string, io IO) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer db.Close()
-	return auth.UserCommand(ctx, db, args, io.Stdin, io.Stdout, io.Stderr)
+	var st auth.Store = db
+	// With Redis sessions, a password change or deletion must revoke the sessions kept there.
+	redisURL := io.Env.Getenv("CLAWCHAT_REDIS_URL")
+	if redisURL == "" {
+		redisURL = io.Env.Getenv("REDIS_URL")
+	}
+	if ss := io.Env.Getenv("CLAWCHAT_SESSION_STORE"); redisURL != "" && (ss == "" || ss == "redis") {
+		rc, err := openRedis(ctx, redisURL)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		st = auth.Combine(db, auth.NewRedisSessions(rc, "clawchat:", 0))
+	}
+	return auth.UserCommand(ctx, st, args, io.Stdin, io.Stdout, io.Stderr)
 }
 
 // storeDSN reads only what the store needs, so account commands work without a Gateway token.

@@ -45,6 +45,7 @@ type server struct {
 	push    *push.Service // nil when Web Push is not configured
 	api     *httpapi.API
 	handler http.Handler
+	closers []func() error // closed after the store, in reverse order
 	// stopping is set when shutdown begins, so /readyz turns 503 before the listener closes.
 	stopping atomic.Bool
 }
@@ -62,7 +63,7 @@ func serve(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
-	defer s.db.Close()
+	defer s.close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("CLAWCHAT_LISTEN %s: %w", cfg.Listen, err)
@@ -86,10 +87,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.closers = append(s.closers, s.db.Close)
 	ok := false
 	defer func() {
 		if !ok {
-			s.db.Close()
+			s.close()
 		}
 	}()
 
@@ -165,12 +167,19 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 	switch cfg.Auth.SessionStore {
 	case "memory":
 		sessions = auth.NewMemoryStore()
-	case "redis":
-		rs, err := newRedisSessions(ctx, cfg.RedisURL)
+	}
+	var pending auth.PendingStore
+	if cfg.RedisURL != "" {
+		rc, err := openRedis(ctx, cfg.RedisURL)
 		if err != nil {
 			return err
 		}
-		sessions = rs
+		s.closers = append(s.closers, rc.Close)
+		// OIDC sign-in state lives in Redis too, so the callback may land on any instance.
+		pending = auth.NewRedisPending(rc, "clawchat:")
+		if cfg.Auth.SessionStore == "redis" {
+			sessions = auth.NewRedisSessions(rc, "clawchat:", cfg.Auth.SessionIdle)
+		}
 	}
 	st := auth.Combine(s.db, sessions)
 	ac := auth.Config{
@@ -206,7 +215,7 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 		ac.ProxyAuth.CIDRs = cfg.TrustedProxies
 	}
 	var err error
-	s.auth, err = auth.New(ctx, ac, auth.Deps{Store: st, Logger: s.log.With("component", "auth")})
+	s.auth, err = auth.New(ctx, ac, auth.Deps{Store: st, Logger: s.log.With("component", "auth"), Pending: pending})
 	if err != nil {
 		return err
 	}
@@ -226,6 +235,13 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 		}
 	}
 	return nil
+}
+
+// close releases the store and the Redis client.
+func (s *server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
 }
 
 // routes assembles the HTTP handler: security headers → cross-origin protection → access log →
