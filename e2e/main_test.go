@@ -12,11 +12,14 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/clawchat/clawchat/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
+	// storetest.Main stops the PostgreSQL server that the multi-instance tests start.
+	code := storetest.Main(m).Run()
 	if err := stopShared(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stopping the shared gateway:", err)
 		if code == 0 {

@@ -20,9 +20,10 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/push"
 	"github.com/clawchat/clawchat/internal/push/pushtest"
+	"github.com/clawchat/clawchat/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.Main(m)) }
 
 // claims is a ClaimOnce shared by several fake stores, like one database behind two instances.
 type claims struct {
