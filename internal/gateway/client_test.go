@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -671,5 +672,57 @@ func TestStatusOrderAndSnapshotsIndependent(t *testing.T) {
 	s1.Scopes[0] = "mutated"
 	if h.client.Status().Scopes[0] == "mutated" {
 		t.Errorf("Status() shares its slices")
+	}
+}
+
+func TestStartupUnavailableWaitsRetryAfter(t *testing.T) {
+	srv := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken})
+	var n int
+	var mu sync.Mutex
+	srv.SetConnectHook(func(p *gateway.ConnectParams) *gateway.Error {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 1 {
+			return &gateway.Error{Code: "UNAVAILABLE", Message: "gateway starting; retry shortly", Retryable: true,
+				RetryAfter: 400 * time.Millisecond, Details: json.RawMessage(`{"reason":"startup-sidecars"}`)}
+		}
+		return nil
+	})
+	h := start(t, srv, nil)
+	st := h.rec.waitState(t, gateway.StateDisconnected)
+	if st.RetryIn < 400*time.Millisecond || !strings.Contains(st.Reason, "gateway starting") || st.CloseCode != 0 {
+		t.Errorf("status %+v", st)
+	}
+	h.rec.waitState(t, gateway.StateConnected)
+}
+
+func TestScopeUpgradeUsesSharedSecret(t *testing.T) {
+	srv := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken, Pairing: true})
+	dir := t.TempDir()
+	h := start(t, srv, func(c *gateway.Config) { c.StateDir = dir })
+	h.rec.waitState(t, gateway.StatePairingRequired)
+	if err := srv.Approve(srv.PendingPairings()[0].RequestID); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.waitState(t, gateway.StateConnected)
+	h.stop()
+
+	// Same device, now also asking for approvals: the stored device token does not
+	// cover it, so the client uses the shared token and the gateway asks for a
+	// scope upgrade instead of failing AUTH_SCOPE_MISMATCH.
+	h2 := start(t, srv, func(c *gateway.Config) { c.StateDir = dir; c.Approvals = true })
+	st := h2.rec.waitState(t, gateway.StatePairingRequired)
+	recs := srv.Connects()
+	last := recs[len(recs)-1]
+	if last.Params.Auth.Token != testToken || last.Params.Auth.DeviceToken != "" || last.Result != "PAIRING_REQUIRED" {
+		t.Errorf("last connect %+v result %s", last.Params.Auth, last.Result)
+	}
+	if err := srv.Approve(st.PairingRequestID); err != nil {
+		t.Fatal(err)
+	}
+	st = h2.rec.waitState(t, gateway.StateConnected)
+	if len(st.Scopes) != 3 {
+		t.Errorf("scopes %v", st.Scopes)
 	}
 }

@@ -305,3 +305,45 @@ func TestShutdownHintDelaysReconnect(t *testing.T) {
 		<-done
 	})
 }
+
+// blockingPingPipe never answers pings.
+type blockingPingPipe struct{ *pipeTransport }
+
+func (b blockingPingPipe) Ping(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.closed:
+		return errors.New("closed")
+	}
+}
+
+func TestUnansweredPingClosesConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pipes := make(chan *pipeTransport, 4)
+		c := newTestClient(t, func(ctx context.Context, url string) (transport, error) {
+			p := newPipe()
+			go serveHello(t, p, 300000) // watchdog far away (10 min)
+			pipes <- p
+			return blockingPingPipe{p}, nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		first := <-pipes
+		synctest.Wait()
+		start := time.Now()
+		<-first.closed
+		// first ping at 25s, unanswered for 25s
+		if got := time.Since(start); got != 50*time.Second {
+			t.Errorf("closed after %v, want 50s", got)
+		}
+		<-pipes // reconnected
+		synctest.Wait()
+		if st := c.Status(); st.State != StateConnected {
+			t.Errorf("state %v", st.State)
+		}
+		cancel()
+		<-done
+	})
+}

@@ -24,14 +24,24 @@
 //	go cl.Run(ctx)
 //	srv.WaitConnected(ctx)
 //
+// For chat flows, srv.HandleEchoChat() answers chat.send like the live fake model
+// ({runId: idempotencyKey, status: "started"}, then "Echo: <message>" streamed), and
+// srv.StreamReply(gatewaytest.Reply{RunID, SessionKey, Chunks, Final, …}) broadcasts one
+// run with the Gateway's event shapes and ordering (chat status, agent lifecycle and
+// assistant events, chat deltas with cumulative message, the last delta held back and
+// sharing its seq with the final). Call.AfterResponse runs code after the ack is written.
+//
 // Handlers run on their own goroutine per request, so delays and out-of-order answers
 // are natural. Returning a *gateway.Error sends it as the error shape; any other error
 // becomes INVALID_REQUEST. Unhandled methods answer {} (ok) unless Options.StrictMethods.
 //
-// Scripting failure modes: DropAll / CloseAll (close codes), Restart (new bootId),
-// SendRaw (malformed or oversized frames), SetToken (refuse auth), SetPairing +
-// Approve / RevokeDevice (pairing flow), SetAuthRateLimit (AUTH_RATE_LIMITED), Silence
-// (stop answering and ticking, to trip a client watchdog).
+// Scripting failure modes: DropAll / CloseAll (close codes), Restart (shutdown event,
+// close 1012, new bootId), SendRaw (malformed or oversized frames), BroadcastSkipSeq
+// (envelope seq gaps), SetToken (refuse auth), SetPairing + PendingPairings / Approve /
+// RevokeDevice (pairing flow, 4001), SetAuthRateLimit (AUTH_RATE_LIMITED), SetConnectHook
+// (any connect refusal, e.g. startup UNAVAILABLE), Silence (stop answering and ticking).
+// Inspection: Connects (connect params + result), Calls, Received (raw frames),
+// Connections, WaitConnected / WaitConnections, BootID, DeviceToken.
 //
 // All methods are safe for concurrent use. The server is closed by t.Cleanup.
 package gatewaytest
@@ -96,7 +106,13 @@ type Call struct {
 	ConnID string
 	// DeviceID is the connection's device id ("" without device).
 	DeviceID string
+
+	after []func()
 }
+
+// AfterResponse registers f to run (on the handler's goroutine) right after the
+// response has been written, e.g. to stream events that must follow the ack.
+func (c *Call) AfterResponse(f func()) { c.after = append(c.after, f) }
 
 // Decode decodes the params into v.
 func (c *Call) Decode(v any) error {
@@ -148,6 +164,7 @@ type Server struct {
 	calls       []Call
 	received    [][]byte
 	silent      bool
+	connectHook func(p *gateway.ConnectParams) *gateway.Error
 	connChanged chan struct{} // closed and replaced on every conn add/remove
 	closed      bool
 }
@@ -234,6 +251,16 @@ func (s *Server) SetPairing(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts.Pairing = on
+}
+
+// SetConnectHook installs f, called for every connect after the protocol/client checks
+// and before authentication; a non-nil *gateway.Error refuses the connect with it (close
+// 1013 when its code is UNAVAILABLE, else 1008). Nil removes the hook. Use it for
+// startup UNAVAILABLE + retryAfterMs, protocol mismatches or any other refusal.
+func (s *Server) SetConnectHook(f func(p *gateway.ConnectParams) *gateway.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.connectHook = f
 }
 
 // SetAuthRateLimit makes every connect fail AUTH_RATE_LIMITED with retryAfter (0 turns
@@ -551,6 +578,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	hello, gerr, closeCode := s.admit(c, &p, nonce)
 	if gerr != nil {
 		rec.Result = gerr.DetailsCode
+		if rec.Result == "" && len(gerr.Details) > 0 {
+			var d struct {
+				Code string `json:"code"`
+			}
+			_ = json.Unmarshal(gerr.Details, &d)
+			rec.Result = d.Code
+		}
 		if rec.Result == "" {
 			rec.Result = gerr.Code
 		}
@@ -617,9 +651,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if typ != websocket.MessageText || json.Unmarshal(data, &rf) != nil || rf.Type != "req" || rf.ID == "" {
 			continue
 		}
-		call := Call{Method: rf.Method, Params: rf.Params, ConnID: c.connID, DeviceID: c.deviceID}
+		call := &Call{Method: rf.Method, Params: rf.Params, ConnID: c.connID, DeviceID: c.deviceID}
 		s.mu.Lock()
-		s.calls = append(s.calls, call)
+		s.calls = append(s.calls, *call)
 		h := s.handlers[rf.Method]
 		strict := s.opts.StrictMethods
 		s.mu.Unlock()
@@ -630,7 +664,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			)
 			switch {
 			case h != nil:
-				res, err = h(&call)
+				res, err = h(call)
 			case strict:
 				err = &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "unknown method: " + rf.Method}
 			default:
@@ -642,9 +676,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 					ge = &gateway.Error{Code: gateway.CodeInvalidRequest, Message: err.Error()}
 				}
 				s.write(c, resFrame{Type: "res", ID: rf.ID, OK: false, Error: ge.ErrorShape()})
-				return
+			} else {
+				s.write(c, resFrame{Type: "res", ID: rf.ID, OK: true, Payload: res})
 			}
-			s.write(c, resFrame{Type: "res", ID: rf.ID, OK: true, Payload: res})
+			for _, f := range call.after {
+				f()
+			}
 		})
 	}
 }
@@ -675,6 +712,15 @@ func (s *Server) admit(c *serverConn, p *gateway.ConnectParams, nonce string) (m
 	}
 	if p.Client.ID != "gateway-client" || p.Client.Mode != "backend" || p.Client.Version == "" || p.Client.Platform == "" {
 		return nil, &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "invalid connect params: client"}, 1008
+	}
+	if s.connectHook != nil {
+		if e := s.connectHook(p); e != nil {
+			code := websocket.StatusCode(1008)
+			if e.Code == gateway.CodeUnavailable {
+				code = 1013
+			}
+			return nil, e, code
+		}
 	}
 	if s.rateLimit > 0 {
 		return nil, &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "too many failed authentication attempts",
