@@ -146,7 +146,7 @@ func TestFakeGatewayRejectsWrongToken(t *testing.T) {
 // TestQuickBench runs the quick mode end to end (fake Gateway, direct clients, clawchat built
 // and started as a process) and checks that numbers came out. No timing assertions.
 func TestQuickBench(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cfg := QuickConfig()
 	cfg.TempDir = t.TempDir()

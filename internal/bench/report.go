@@ -159,7 +159,8 @@ func (r *Report) Markdown() string {
 	}
 	m := r.Machine
 	fmt.Fprintf(&b, "Run %s, mode %s, took %.0f s.\n\n", r.At.Format("2006-01-02 15:04 MST"), mode, r.Took)
-	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d MiB RAM, Linux %s, %s %s, open-file limit %d.\n\n", m.CPUs, m.CPUModel, m.MemoryMiB, m.Kernel, m.Go, m.OS, m.FileLimit)
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d MiB RAM, Linux %s, %s %s, open-file limit %d. Load average at start %s, at end %s.\n\n",
+		m.CPUs, m.CPUModel, m.MemoryMiB, m.Kernel, m.Go, m.OS, m.FileLimit, m.LoadStart, m.LoadEnd)
 	if r.ClawchatError != "" {
 		fmt.Fprintf(&b, "**clawchat side incomplete:** %s\n\n", mdEscape(r.ClawchatError))
 	}

@@ -160,6 +160,22 @@ type Machine struct {
 	Go        string `json:"go"`
 	OS        string `json:"os"`
 	FileLimit uint64 `json:"fileLimit"`
+	// LoadStart and LoadEnd are /proc/loadavg's 1, 5 and 15 minute load averages at the start
+	// and the end of the run: the machine may be shared.
+	LoadStart string `json:"loadAverageStart"`
+	LoadEnd   string `json:"loadAverageEnd"`
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // Report is the outcome of Run.
@@ -248,6 +264,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.log.Warn("clawchat side failed", "err", err)
 	}
 	r.rep.Took = time.Since(start).Seconds()
+	r.rep.Machine.LoadEnd = loadAvg()
 	r.rep.Rows = rows(r.rep)
 	return r.rep, nil
 }
@@ -708,7 +725,7 @@ func median(v []float64) float64 {
 }
 
 func machine(fileLimit uint64) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, FileLimit: fileLimit}
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, FileLimit: fileLimit, LoadStart: loadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
