@@ -93,11 +93,11 @@ function decorate(frag: DocumentFragment, doc: Document): void {
         let host = '';
         try { host = new URL(remote).host; } catch { /* ignore */ }
         b.dataset.remoteSrc = remote;
-        b.textContent = `🖼 ${alt || 'Image'} — from ${host}. Open`;
+        b.textContent = `Image${alt ? ` “${alt}”` : ''} from ${host} (not loaded) — open`;
         b.title = 'Remote image, not loaded. Click to open it in a new tab.';
       } else {
         b.disabled = true;
-        b.textContent = `🖼 ${alt || 'image'} (blocked)`;
+        b.textContent = `Image${alt ? ` “${alt}”` : ''} (blocked)`;
       }
       img.replaceWith(b);
     }

@@ -10,7 +10,7 @@ function Tool({ t }: { t: ToolCall }) {
   return (
     <details class={'tool ' + st}>
       <summary>
-        <span class="tool-name">🔧 {t.name}</span>
+        <span class="tool-name">Tool: <code>{t.name}</code></span>
         <span class="tool-status">{st === 'running' ? 'running…' : st === 'error' ? 'failed' : 'done'}{t.durationMs !== undefined ? ` · ${fmtMs(t.durationMs)}` : ''}</span>
       </summary>
       {t.args && <pre class="tool-args">{t.args}</pre>}
