@@ -202,7 +202,8 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 			Label:         cfg.Auth.OIDC.Label,
 			AllowedUsers:  cfg.Auth.OIDC.AllowedUsers,
 			AllowedEmails: cfg.Auth.OIDC.AllowedEmails,
-			AllowedGroups: cfg.Auth.OIDC.AllowedGroups,
+			// Members of an owner group may sign in too (they would expect to).
+			AllowedGroups: append(append([]string(nil), cfg.Auth.OIDC.AllowedGroups...), cfg.Auth.OIDC.OwnerGroups...),
 			GroupsClaim:   cfg.Auth.OIDC.GroupsClaim,
 			OwnerGroups:   cfg.Auth.OIDC.OwnerGroups,
 		},
