@@ -347,3 +347,67 @@ func TestUnansweredPingClosesConnection(t *testing.T) {
 		<-done
 	})
 }
+
+func TestCancelledAndTimedOutRequestsLeaveNoPendingEntry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pipes := make(chan *pipeTransport, 1)
+		c := newTestClient(t, func(ctx context.Context, url string) (transport, error) {
+			p := newPipe()
+			go serveHello(t, p, 30000)
+			pipes <- p
+			return p, nil
+		})
+		c.cfg.RequestTimeout = 3 * time.Second
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		p := <-pipes
+		synctest.Wait()
+		go func() { // swallow requests, never answer
+			for {
+				select {
+				case <-p.fromClient:
+				case <-p.closed:
+					return
+				}
+			}
+		}()
+		pending := func() int {
+			c.mu.Lock()
+			cn := c.cur
+			c.mu.Unlock()
+			cn.mu.Lock()
+			defer cn.mu.Unlock()
+			return len(cn.pending)
+		}
+		rctx, rcancel := context.WithCancel(context.Background())
+		errc := make(chan error)
+		go func() { errc <- c.Request(rctx, "x", nil, nil) }()
+		synctest.Wait()
+		if pending() != 1 {
+			t.Fatalf("pending = %d while waiting", pending())
+		}
+		rcancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v", err)
+		}
+		if pending() != 0 {
+			t.Errorf("pending = %d after cancel", pending())
+		}
+		began := time.Now()
+		if err := c.Request(context.Background(), "x", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v", err)
+		}
+		if got := time.Since(began); got != 3*time.Second {
+			t.Errorf("timed out after %v, want RequestTimeout 3s", got)
+		}
+		if pending() != 0 {
+			t.Errorf("pending = %d after timeout", pending())
+		}
+		// a late answer to an abandoned id is ignored
+		p.toClient <- []byte(`{"type":"res","id":"r2","ok":true}`)
+		synctest.Wait()
+		cancel()
+		<-done
+	})
+}

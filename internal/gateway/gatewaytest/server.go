@@ -135,6 +135,8 @@ type ConnectRecord struct {
 	Result string
 	// Origin is the Origin header of the upgrade request.
 	Origin string
+	// At is when the connect request arrived.
+	At time.Time
 }
 
 // PairingRequest is a pending device pairing request.
@@ -574,7 +576,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(c, req.ID, &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "invalid connect params: " + err.Error()}, 1008)
 		return
 	}
-	rec := ConnectRecord{Params: p, Origin: r.Header.Get("Origin")}
+	rec := ConnectRecord{Params: p, Origin: r.Header.Get("Origin"), At: time.Now()}
 	hello, gerr, closeCode := s.admit(c, &p, nonce)
 	if gerr != nil {
 		rec.Result = gerr.DetailsCode
