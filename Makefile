@@ -28,8 +28,9 @@ test-unit: ## fast tests only (no real gateway, browser or database servers)
 test-web: ## frontend unit tests (vitest)
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm test
 
-vet: ## go vet and gofmt check
+vet: ## go vet, gofmt and dependency pin checks
 	$(GO) vet ./...
+	@grep -q 'modernc.org/libc v1.77.1' go.mod || { echo "modernc.org/libc must stay at v1.77.1 (what modernc.org/sqlite v1.60.1 requires)"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 fmt: ## format Go code
