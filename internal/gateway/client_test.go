@@ -731,3 +731,16 @@ func TestScopeUpgradeUsesSharedSecret(t *testing.T) {
 		t.Errorf("scopes %v", st.Scopes)
 	}
 }
+
+func TestConnectionOutlivesHandshakeTimeout(t *testing.T) {
+	srv := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken})
+	h := start(t, srv, func(c *gateway.Config) { c.HandshakeTimeout = 100 * time.Millisecond })
+	h.rec.waitState(t, gateway.StateConnected)
+	time.Sleep(400 * time.Millisecond) // the handshake context is long expired
+	if _, err := h.client.Health(ctxT(t)); err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	if n := h.rec.countState(gateway.StateDisconnected); n != 0 {
+		t.Errorf("%d disconnects", n)
+	}
+}
