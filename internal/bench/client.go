@@ -185,10 +185,7 @@ func readLoopWS(ctx context.Context, c *websocket.Conn, fn func([]byte)) error {
 	}
 }
 
-var (
-	runDeltaHead = []byte(`"run.delta"`)
-	snapshotKey  = []byte(`,"message":`)
-)
+var runDeltaHead = []byte(`"run.delta"`)
 
 // DialWS opens a browser WebSocket to clawchat's /ws with cookie, waits for hello, subscribes
 // from scratch and waits for the answer; then it reads run.delta events into sink until the
@@ -311,7 +308,7 @@ func (f *Fleet) DialSSE(ctx context.Context, t Target, cookie string, sink *Sink
 }
 
 // DialDirect opens a plain WebSocket to the fake Gateway's /direct endpoint (group g) and reads
-// every frame into sink until the fleet closes.
+// run.delta frames into sink until the fleet closes, exactly like DialWS does.
 func (f *Fleet) DialDirect(ctx context.Context, gatewayURL string, client *http.Client, g int, sink *Sink) error {
 	c, _, err := websocket.Dial(ctx, gatewayURL+"/direct?group="+strconv.Itoa(g), &websocket.DialOptions{HTTPClient: client})
 	if err != nil {
@@ -320,11 +317,9 @@ func (f *Fleet) DialDirect(ctx context.Context, gatewayURL string, client *http.
 	c.SetReadLimit(1 << 20)
 	f.track(func() { _ = c.CloseNow() }, func() {
 		err := readLoopWS(f.ctx, c, func(b []byte) {
-			// Count the delta only, not the cumulative snapshot after it.
-			if i := bytes.Index(b, snapshotKey); i >= 0 {
-				b = b[:i]
+			if bytes.Contains(b[:min(len(b), 64)], runDeltaHead) {
+				sink.scan(b, time.Now().UnixNano())
 			}
-			sink.scan(b, time.Now().UnixNano())
 		})
 		if err != nil && f.ctx.Err() == nil && f.counting.Load() {
 			sink.Dropped.Add(1)

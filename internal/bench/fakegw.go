@@ -452,11 +452,22 @@ func (g *FakeGateway) Stream(ctx context.Context, spec StreamSpec) (StreamStats,
 		for ; sent < due; sent++ {
 			i := int(sent % int64(n))
 			t := targets[i]
-			if err := emit(i, t.delta(spec.Snapshots)); err != nil {
+			var frame []byte
+			if spec.Direct {
+				frame = t.browserDelta()
+			} else {
+				frame = t.delta(spec.Snapshots)
+			}
+			if err := emit(i, frame); err != nil {
 				return StreamStats{Events: sent, Elapsed: time.Since(start)}, err
 			}
 			if spec.RunLength > 0 && t.n >= spec.RunLength {
-				if err := emit(i, t.final()); err != nil {
+				if spec.Direct {
+					frame = t.browserFinal()
+				} else {
+					frame = t.final()
+				}
+				if err := emit(i, frame); err != nil {
 					return StreamStats{Events: sent, Elapsed: time.Since(start)}, err
 				}
 			}
@@ -465,9 +476,8 @@ func (g *FakeGateway) Stream(ctx context.Context, spec StreamSpec) (StreamStats,
 	return StreamStats{Events: sent, Elapsed: time.Since(start)}, nil
 }
 
-// delta advances the target's run by one delta and returns the chat event payload. deltaText
-// comes before message so that a reader can stop at the snapshot.
-func (t *streamTarget) delta(snapshot bool) []byte {
+// advance moves the target's run on by one delta and returns its text.
+func (t *streamTarget) advance() []byte {
 	t.seq++
 	t.n++
 	mark := make([]byte, 0, 32)
@@ -475,6 +485,47 @@ func (t *streamTarget) delta(snapshot bool) []byte {
 	mark = strconv.AppendInt(mark, time.Now().UnixNano(), 10)
 	mark = append(mark, "] "...)
 	t.text = append(t.text, mark...)
+	return mark
+}
+
+// browserDelta advances the run and returns the frame a browser gets for it from clawchat
+// (run.delta with the increment): the direct baseline's frame, the physical minimum.
+func (t *streamTarget) browserDelta() []byte {
+	mark := t.advance()
+	b := make([]byte, 0, 128+len(t.runID))
+	b = append(b, `{"type":"event","event":"run.delta","seq":`...)
+	b = strconv.AppendInt(b, t.seq, 10)
+	b = append(b, `,"payload":{"conversation":"bench-0","runId":`...)
+	b = strconv.AppendQuote(b, t.runID)
+	b = append(b, `,"text":"`...)
+	b = append(b, mark...)
+	return append(b, `"}}`...)
+}
+
+// browserFinal ends the run with the run.final frame a browser gets and starts the next one.
+func (t *streamTarget) browserFinal() []byte {
+	b := make([]byte, 0, 128+len(t.runID)+len(t.text))
+	b = append(b, `{"type":"event","event":"run.final","seq":`...)
+	b = strconv.AppendInt(b, t.seq+1, 10)
+	b = append(b, `,"payload":{"conversation":"bench-0","runId":`...)
+	b = strconv.AppendQuote(b, t.runID)
+	b = append(b, `,"text":"`...)
+	b = append(b, t.text...)
+	b = append(b, `"}}`...)
+	t.next()
+	return b
+}
+
+func (t *streamTarget) next() {
+	t.gen++
+	t.runID = t.baseRunID + "-f" + strconv.Itoa(t.gen)
+	t.n, t.seq, t.text = 0, 0, t.text[:0]
+}
+
+// delta advances the target's run by one delta and returns the chat event payload. deltaText
+// comes before message so that a reader can stop at the snapshot.
+func (t *streamTarget) delta(snapshot bool) []byte {
+	mark := t.advance()
 	b := make([]byte, 0, 192+len(t.sessionKey)+len(t.runID)+len(t.text))
 	b = t.head(b, "delta")
 	b = append(b, `,"deltaText":"`...)
@@ -493,9 +544,7 @@ func (t *streamTarget) final() []byte {
 	b = append(b, `,"stopReason":"stop"`...)
 	b = t.message(b)
 	b = append(b, '}')
-	t.gen++
-	t.runID = t.baseRunID + "-f" + strconv.Itoa(t.gen)
-	t.n, t.seq, t.text = 0, 0, t.text[:0]
+	t.next()
 	return b
 }
 
@@ -520,17 +569,10 @@ func (t *streamTarget) message(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (g *FakeGateway) emitDirect(ctx context.Context, group int, payload []byte) error {
+func (g *FakeGateway) emitDirect(ctx context.Context, group int, b []byte) error {
 	g.mu.Lock()
 	dcs := g.direct[group]
 	g.mu.Unlock()
-	if len(dcs) == 0 {
-		return nil
-	}
-	b := make([]byte, 0, len(payload)+64)
-	b = append(b, `{"type":"event","event":"chat","payload":`...)
-	b = append(b, payload...)
-	b = append(b, '}')
 	for _, dc := range dcs {
 		select {
 		case dc.ch <- b:
