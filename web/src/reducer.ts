@@ -9,9 +9,11 @@ export interface ConvState {
   loaded: boolean;
   running: boolean;
   runId?: string | null;
+  /** Bumped by every local change (events, sends); loadHistory keeps what changed after a request. */
+  rev: number;
 }
 
-export const emptyConv = (): ConvState => ({ messages: [], hasMore: false, loaded: false, running: false });
+export const emptyConv = (): ConvState => ({ messages: [], hasMore: false, loaded: false, running: false, rev: 0 });
 
 export const runMessageId = (runId: string) => `run:${runId}`;
 
@@ -55,7 +57,16 @@ function upsertTool(tools: ToolCall[] | undefined, p: any): ToolCall[] {
  * Apply one event (already filtered to this conversation) to s and return the new state.
  * Unknown events return s unchanged.
  */
-export function applyEvent(s: ConvState, event: string, p: any): ConvState {
+export function applyEvent(s0: ConvState, event: string, p: any): ConvState {
+  const next = applyEvent0(s0, event, p);
+  if (next === s0) return s0;
+  const rev = (s0.rev ?? 0) + 1;
+  // stamp the messages this event touched
+  const old = new Set(s0.messages);
+  return { ...next, rev, messages: next.messages.map((m) => (old.has(m) ? m : { ...m, rev })) };
+}
+
+function applyEvent0(s: ConvState, event: string, p: any): ConvState {
   const runId: string | undefined = p?.runId ?? undefined;
   switch (event) {
     case 'run.queued': {
@@ -128,16 +139,22 @@ function pick(o: any, keys: string[]): any {
  * Replace the conversation with a freshly loaded newest history page. A live run that the page
  * does not contain yet (still streaming) is kept after it, as are the user's own pending sends.
  */
-export function loadHistory(s: ConvState, h: History): ConvState {
+export function loadHistory(s: ConvState, h: History, sinceRev = Infinity): ConvState {
   const msgs = (h.messages ?? []).map(normalize);
   const ids = new Set(msgs.map((m) => m.id));
-  const runIds = new Set(msgs.filter((m) => m.runId && m.role === 'assistant').map((m) => m.runId));
-  const keep = s.messages.filter((m) =>
-    !ids.has(m.id) && ((m.pending && m.role === 'user') ||
-      (m.role === 'assistant' && m.streaming && m.runId && !runIds.has(m.runId) && (h.running ? h.runId === m.runId : false))));
+  const runIds = new Set(msgs.filter((m) => m.runId).map((m) => m.runId));
+  const recentUserTexts = new Set(msgs.slice(-20).filter((m) => m.role === 'user').map((m) => m.text.trim()));
+  const known = (m: Message) => ids.has(m.id) || (m.runId && m.role === 'assistant' && runIds.has(m.runId)) ||
+    (m.role === 'user' && ((m.runId && runIds.has(m.runId)) || recentUserTexts.has(m.text.trim())));
+  const keep = s.messages.filter((m) => !known(m) && (
+    (m.pending && m.role === 'user') ||
+    // changed by live events after the history request went out: newer than the page
+    (m.rev ?? 0) > sinceRev ||
+    (m.role === 'assistant' && m.streaming && !!h.running && h.runId === m.runId)));
   return {
     messages: msgs.concat(keep), hasMore: !!h.hasMore, cursor: h.cursor, loaded: true,
-    running: !!h.running, runId: h.runId ?? null,
+    running: !!h.running || keep.some((m) => m.streaming), runId: h.runId ?? keep.find((m) => m.streaming)?.runId ?? null,
+    rev: s.rev ?? 0,
   };
 }
 
@@ -150,7 +167,8 @@ export function prependHistory(s: ConvState, h: History): ConvState {
 
 /** Add the user's own message before the server confirms it. */
 export function addPending(s: ConvState, m: Message): ConvState {
-  return { ...s, messages: s.messages.concat({ ...m, pending: true }) };
+  const rev = (s.rev ?? 0) + 1;
+  return { ...s, rev, messages: s.messages.concat({ ...m, pending: true, rev }) };
 }
 
 /** Mark a pending send as failed. */

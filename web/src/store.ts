@@ -205,8 +205,9 @@ async function loadApprovals(): Promise<void> {
 export async function loadConversation(id: string, force = false): Promise<void> {
   if (!force && convs.value[id]?.loaded) return;
   try {
+    const since = convs.value[id]?.rev ?? 0;
     const h = await rpc<History>('history', { conversation: id, limit: 50 });
-    setConv(id, (s) => loadHistory(s, h));
+    setConv(id, (s) => loadHistory(s, h, since));
   } catch (e: any) {
     if (e?.code === 'not_found') setConv(id, (s) => ({ ...s, loaded: true }));
     else if (!e?.disconnected) showToast(e?.message ?? 'Could not load history');

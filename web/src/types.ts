@@ -48,6 +48,8 @@ export interface Message {
   phase?: string;
   stopReason?: string;
   attachments?: { name: string; mimeType: string }[];
+  /** ConvState.rev when this message last changed locally */
+  rev?: number;
 }
 
 export interface History {

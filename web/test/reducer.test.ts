@@ -104,3 +104,31 @@ describe('history merge', () => {
     expect(s.hasMore).toBe(false);
   });
 });
+
+describe('history racing live events', () => {
+  it('keeps a send and its reply that arrived while an older history page was in flight', () => {
+    let s = loadHistory(emptyConv(), { messages: [{ id: 'h1', role: 'user', text: 'old' }], hasMore: false });
+    const since = s.rev; // the reload request goes out now
+    s = addPending(s, { id: 'c1', role: 'user', text: 'new question' });
+    s = run(s, [['run.started', { runId: 'r2', messageId: 'c1', text: 'new question' }], ['run.delta', { runId: 'r2', text: 'ans' }]]);
+    // the page was read before the send reached the server
+    s = loadHistory(s, { messages: [{ id: 'h1', role: 'user', text: 'old' }], hasMore: false, running: false }, since);
+    expect(s.messages.map((m) => m.id)).toEqual(['h1', 'c1', 'run:r2']);
+    expect(s.running).toBe(true);
+  });
+
+  it('does not duplicate a send the page already contains under its server id', () => {
+    let s = emptyConv();
+    const since = s.rev;
+    s = addPending(s, { id: 'c1', role: 'user', text: 'q' });
+    s = run(s, [['run.started', { runId: 'r1', messageId: 'c1', text: 'q' }], ['run.final', { runId: 'r1', text: 'a' }]]);
+    s = loadHistory(s, { messages: [{ id: 'g1', role: 'user', text: 'q' }, { id: 'g2', role: 'assistant', text: 'a', runId: 'r1' }], hasMore: false }, since);
+    expect(s.messages.map((m) => m.id)).toEqual(['g1', 'g2']);
+  });
+
+  it('drops local state older than the page on a resync reload', () => {
+    let s = applyEvent(emptyConv(), 'run.delta', { runId: 'r0', text: 'stale' });
+    s = loadHistory(s, { messages: [], hasMore: false, running: false }, s.rev);
+    expect(s.messages).toEqual([]);
+  });
+});
