@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,18 +12,12 @@ import (
 // HandleEvent implements gateway.Handler: it translates chat and agent events for their owners and
 // resyncs in-flight runs from history when events were lost (ev.Gap).
 func (s *Service) HandleEvent(ev gateway.Event) {
-	if ev.Gap != nil {
-		if ev.Gap.Kind == gateway.GapRun && ev.Gap.RunID != "" {
-			id := ev.Gap.RunID
-			s.mu.Lock()
-			_, ours := s.runs[id]
-			s.mu.Unlock()
-			if ours {
-				s.goBackground(func() { s.reconcileRun(context.Background(), id) })
-			}
-		} else {
-			s.EventGap()
-		}
+	// Only a gap in the per-connection envelope seq means events were lost. Per-run agent seq
+	// gaps are advisory: the real Gateway skips agent seqs in healthy runs (a seq is shared with
+	// chat events it does not send as agent events), so reacting to them would fetch history
+	// for nearly every run. Lost finals are still caught by the stale-run check in Run.
+	if ev.Gap != nil && ev.Gap.Kind != gateway.GapRun {
+		s.EventGap()
 	}
 	s.HandleGatewayEvent(ev.Name, ev.Payload)
 }
