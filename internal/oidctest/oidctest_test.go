@@ -3,8 +3,10 @@ package oidctest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -169,5 +171,45 @@ func TestStopEndsTheProcess(t *testing.T) {
 	}
 	if err := p.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
+	}
+}
+
+// A browser under test must never leave loopback: the provider's own pages (login, error,
+// logout) reference no other host and forbid sub-resources by CSP.
+func TestPagesStayOnLoopback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node; skipped with -short")
+	}
+	p := Start(t, Options{
+		Clients:  []Client{{ID: "app", Secret: "app-secret", RedirectURIs: []string{redirect}}},
+		Accounts: []Account{{Subject: "alice"}},
+	})
+	r := newRP(t, p, "app", "app-secret")
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	pages := map[string]string{
+		"login":  r.oauth.AuthCodeURL("s", oidc.Nonce("n"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())),
+		"error":  p.Issuer + "/auth?client_id=unknown&response_type=code&scope=openid",
+		"logout": p.Issuer + "/session/end",
+	}
+	reURL := regexp.MustCompile(`(?i)(?:https?:)?//[^\s"'()<>]+`)
+	for name, u := range pages {
+		res, err := hc.Get(u)
+		if err != nil {
+			t.Fatalf("%s page: %v", name, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(res.Header.Get("Content-Type"), "html") || len(b) < 100 {
+			t.Errorf("%s page: %s %q, want an HTML page", name, res.Header.Get("Content-Type"), b)
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s page: CSP %q, want default-src 'none'", name, csp)
+		}
+		for _, m := range reURL.FindAllString(string(b), -1) {
+			if !strings.HasPrefix(strings.TrimPrefix(strings.TrimPrefix(m, "http:"), "https:"), "//127.0.0.1:") {
+				t.Errorf("%s page references %s", name, m)
+			}
+		}
 	}
 }

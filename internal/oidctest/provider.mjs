@@ -82,6 +82,17 @@ const provider = new Provider(issuer, {
     };
   },
 });
+// The built-in pages import a web font from the internet: strip it, and forbid every other
+// sub-resource, so a browser under test never leaves loopback.
+provider.use(async (ctx, next) => {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.response.is('html')) {
+    ctx.body = ctx.body.replace(/@import url\(https?:[^)]*\);?/g, '');
+    if (!ctx.response.get('content-security-policy')) {
+      ctx.set('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'");
+    }
+  }
+});
 provider.on('server_error', (_ctx, err) => console.error('oidctest: server_error', err));
 
 // Deliberate misbehaviour, per account (see the header).
