@@ -18,6 +18,9 @@ import (
 )
 
 func main() {
+	if bench.IsGatewayChild() { // the fake Gateway runs in a child process of the benchmark
+		os.Exit(bench.GatewayChildMain())
+	}
 	os.Exit(run())
 }
 

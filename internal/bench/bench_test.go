@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if IsGatewayChild() { // TestQuickBench re-executes this binary as the fake Gateway
+		os.Exit(GatewayChildMain())
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -230,4 +234,39 @@ func newGatewayProbe(t *testing.T, url, token string) (func(), error) {
 		return nil, errors.New(string(b))
 	}
 	return func() { c.CloseNow() }, nil
+}
+
+func TestGatewayControlNeedsToken(t *testing.T) {
+	gw, err := NewFakeGateway("secret-token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	base := "http" + strings.TrimPrefix(gw.URL(), "ws")
+	get := func(control bool, auth string) int {
+		gw.control = control
+		req, _ := http.NewRequest(http.MethodGet, base+"/control/runs", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := get(true, ""); c != http.StatusNotFound {
+		t.Errorf("no token: %d", c)
+	}
+	if c := get(true, "Bearer wrong"); c != http.StatusNotFound {
+		t.Errorf("wrong token: %d", c)
+	}
+	if c := get(false, "Bearer secret-token"); c != http.StatusNotFound {
+		t.Errorf("control off: %d", c)
+	}
+	if c := get(true, "Bearer secret-token"); c != http.StatusOK {
+		t.Errorf("right token: %d", c)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

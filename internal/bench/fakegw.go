@@ -48,6 +48,7 @@ type FakeGateway struct {
 	ndirect atomic.Int64
 	runsCh  chan struct{} // closed and replaced whenever runs changes
 	targets map[string]*streamTarget
+	control bool // serve /control/ (child process mode)
 }
 
 type opConn struct {
@@ -74,6 +75,7 @@ func NewFakeGateway(token string, log *slog.Logger) (*FakeGateway, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/direct", g.serveDirect)
+	mux.HandleFunc("/control/", g.serveControl)
 	mux.HandleFunc("/", g.serveGateway)
 	g.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	g.wg.Add(1)
@@ -105,7 +107,9 @@ func (g *FakeGateway) Close() {
 }
 
 // Runs returns the runs recorded so far, in the order their chat.send arrived.
-func (g *FakeGateway) Runs() []GatewayRun {
+func (g *FakeGateway) Runs(context.Context) ([]GatewayRun, error) { return g.runsNow(), nil }
+
+func (g *FakeGateway) runsNow() []GatewayRun {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]GatewayRun(nil), g.runs...)
@@ -125,7 +129,7 @@ func (g *FakeGateway) WaitRuns(ctx context.Context, n int) ([]GatewayRun, error)
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("fakegw: waiting for %d runs (have %d): %w", n, len(g.Runs()), ctx.Err())
+			return nil, fmt.Errorf("fakegw: waiting for %d runs (have %d): %w", n, len(g.runsNow()), ctx.Err())
 		}
 	}
 }
@@ -138,7 +142,7 @@ func (g *FakeGateway) Operators() int {
 }
 
 // DirectClients returns the number of connected /direct clients.
-func (g *FakeGateway) DirectClients() int { return int(g.ndirect.Load()) }
+func (g *FakeGateway) DirectClients(context.Context) (int, error) { return int(g.ndirect.Load()), nil }
 
 type gwFrame struct {
 	Type   string          `json:"type"`

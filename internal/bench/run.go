@@ -212,7 +212,7 @@ type Params struct {
 type runner struct {
 	cfg    Config
 	log    *slog.Logger
-	gw     *FakeGateway
+	gw     Gateway
 	token  string
 	client *http.Client
 	rep    *Report
@@ -241,7 +241,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tok := make([]byte, 16)
 	_, _ = rand.Read(tok)
 	token := hex.EncodeToString(tok)
-	gw, err := NewFakeGateway(token, cfg.Log)
+	// The fake Gateway runs in a child process, so that on both paths the Gateway, the server
+	// (clawchat or the Gateway itself) and the clients are separate processes.
+	gw, err := StartGatewayProcess(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -316,8 +318,9 @@ func (r *runner) direct(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 10*time.Second, func() bool { return r.gw.DirectClients() == r.cfg.Clients }); err != nil {
-		return fmt.Errorf("direct clients registered: %d of %d: %w", r.gw.DirectClients(), r.cfg.Clients, err)
+	n := 0
+	if err := waitFor(ctx, 10*time.Second, func() bool { n, _ = r.gw.DirectClients(ctx); return n == r.cfg.Clients }); err != nil {
+		return fmt.Errorf("direct clients registered: %d of %d: %w", n, r.cfg.Clients, err)
 	}
 	spec := StreamSpec{Direct: true, Groups: r.cfg.Users, RunLength: r.cfg.RunLength, Snapshots: true}
 	side := &r.rep.Direct
@@ -410,7 +413,11 @@ func (r *runner) clawchat(ctx context.Context) error {
 	idle.Close()
 
 	// Runs: every user sends into Runs/Users conversations; the fake Gateway records them.
-	before := len(r.gw.Runs())
+	prior, err := r.gw.Runs(ctx)
+	if err != nil {
+		return err
+	}
+	before := len(prior)
 	for k := range r.cfg.Runs {
 		u := k % r.cfg.Users
 		conv := "bench-" + strconv.Itoa(k/r.cfg.Users)
