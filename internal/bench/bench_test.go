@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -244,7 +244,7 @@ func TestGatewayControlNeedsToken(t *testing.T) {
 	defer gw.Close()
 	base := "http" + strings.TrimPrefix(gw.URL(), "ws")
 	get := func(control bool, auth string) int {
-		gw.control = control
+		gw.control.Store(control)
 		req, _ := http.NewRequest(http.MethodGet, base+"/control/runs", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)

@@ -48,7 +48,7 @@ type FakeGateway struct {
 	ndirect atomic.Int64
 	runsCh  chan struct{} // closed and replaced whenever runs changes
 	targets map[string]*streamTarget
-	control bool // serve /control/ (child process mode)
+	control atomic.Bool // serve /control/ (child process mode)
 }
 
 type opConn struct {

@@ -55,7 +55,7 @@ func GatewayChildMain() int {
 		return 1
 	}
 	defer g.Close()
-	g.control = true
+	g.control.Store(true)
 	fmt.Println(g.URL())
 	eof := make(chan struct{})
 	go func() {
@@ -214,7 +214,7 @@ func (p *GatewayProcess) DirectClients(ctx context.Context) (int, error) {
 
 // serveControl is the child's control API (bearer token): runs, stream, direct.
 func (g *FakeGateway) serveControl(w http.ResponseWriter, r *http.Request) {
-	if !g.control || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+g.token)) != 1 {
+	if !g.control.Load() || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+g.token)) != 1 {
 		http.NotFound(w, r)
 		return
 	}
