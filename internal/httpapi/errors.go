@@ -25,6 +25,7 @@ var (
 	errUnauthorized    = &apiError{http.StatusUnauthorized, "unauthorized", "sign in first"}
 	errForeignOrigin   = &apiError{http.StatusForbidden, "forbidden", "cross-site request refused"}
 	errTooManyRequests = &apiError{http.StatusTooManyRequests, "rate_limited", "too many requests"}
+	errTooManyConns    = &apiError{http.StatusTooManyRequests, "limit_reached", "too many open connections for this account; close a tab or device"}
 	errNotFoundRoute   = &apiError{http.StatusNotFound, "not_found", "conversation not found"}
 )
 

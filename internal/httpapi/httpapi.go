@@ -58,6 +58,12 @@ type Deps struct {
 	// Public lists the Extra patterns that need no session.
 	Public []string
 	Logger *slog.Logger
+	// Instrument wraps the route multiplexer (after authentication), so that it sees the
+	// request the mux matched and can read r.Pattern (metrics by route). Optional.
+	Instrument func(http.Handler) http.Handler
+	// MaxConnectionsPerUser caps a user's live WebSocket and SSE connections (0: no cap). A
+	// connection over the cap is refused with 429.
+	MaxConnectionsPerUser int
 
 	PingInterval  time.Duration // WebSocket and SSE keepalive, default 25s
 	WriteTimeout  time.Duration // per WebSocket write, default 10s

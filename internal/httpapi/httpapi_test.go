@@ -546,3 +546,58 @@ func TestShutdownClosesWebSocketsWith1012(t *testing.T) {
 		t.Fatalf("late connection: close status = %v (%v), want 1012", got, err)
 	}
 }
+
+func TestConnectionCapPerUser(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	h := httpapi.New(httpapi.Deps{
+		Bridge: e.svc, Hub: e.hub, MaxConnectionsPerUser: 2, PingInterval: time.Hour,
+		Authenticate: func(r *http.Request) (chat.User, bool) {
+			u, ok := users[r.Header.Get("X-Test-User")]
+			return u, ok
+		},
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	dial := func(user string) (*websocket.Conn, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hd := http.Header{}
+		hd.Set("X-Test-User", user)
+		c, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: hd})
+		if err != nil {
+			if res == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			return nil, res.StatusCode
+		}
+		// The hub counts a connection once it subscribes.
+		b, _ := json.Marshal(map[string]any{"type": "req", "id": "1", "method": "subscribe", "params": map[string]any{}})
+		_ = c.Write(ctx, websocket.MessageText, b)
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil || strings.Contains(string(data), `"type":"res"`) {
+				break
+			}
+		}
+		return c, 101
+	}
+	var open []*websocket.Conn
+	for i := range 2 {
+		c, st := dial("alice")
+		if c == nil {
+			t.Fatalf("connection %d refused with %d", i+1, st)
+		}
+		open = append(open, c)
+	}
+	if c, st := dial("alice"); c != nil || st != http.StatusTooManyRequests {
+		t.Fatalf("third connection: %v, status %d; want 429", c, st)
+	}
+	if c, _ := dial("bob"); c == nil {
+		t.Fatal("another user is refused by alice's cap")
+	} else {
+		c.CloseNow()
+	}
+	for _, c := range open {
+		c.CloseNow()
+	}
+}

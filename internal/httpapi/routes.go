@@ -46,13 +46,17 @@ func (a *api) routes() http.Handler {
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "not_found", "no such route"})
 	}))
-	return a.guard(mux)
+	var h http.Handler = mux
+	if a.d.Instrument != nil {
+		h = a.d.Instrument(mux)
+	}
+	return a.guard(h)
 }
 
 // guard runs before the mux: every /api/ and /ws request without a session is 401 JSON (never a
 // redirect, even for unclean paths), and unclean API paths (../, %2e%2e, //) are 404 rather than
 // the mux's redirect.
-func (a *api) guard(mux *http.ServeMux) http.Handler {
+func (a *api) guard(mux http.Handler) http.Handler {
 	public := map[string]bool{"/api/health": true}
 	for _, p := range a.d.Public {
 		_, route, _ := strings.Cut(p, " ")

@@ -26,6 +26,10 @@ func parseEventID(s string) hub.Cursor {
 // events is GET /api/events: the user's events as server-sent events, resumable with
 // Last-Event-ID, a ": ping" comment every PingInterval.
 func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
+	if a.overConnectionCap(u) {
+		writeError(w, errTooManyConns)
+		return
+	}
 	rc := http.NewResponseController(w)
 	since := parseEventID(r.Header.Get("Last-Event-ID"))
 	if since.Epoch == "" {

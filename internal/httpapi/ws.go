@@ -32,6 +32,10 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errForeignOrigin)
 		return
 	}
+	if a.overConnectionCap(u) {
+		writeError(w, errTooManyConns)
+		return
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above with the deployment's own rule
 		CompressionMode:    websocket.CompressionDisabled,
@@ -416,3 +420,8 @@ func (c *wsConn) handle(req wsRequest) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// overConnectionCap reports whether u already holds MaxConnectionsPerUser live connections.
+func (a *api) overConnectionCap(u chat.User) bool {
+	return a.d.MaxConnectionsPerUser > 0 && a.d.Hub.Connections(u.ID) >= a.d.MaxConnectionsPerUser
+}
