@@ -207,6 +207,8 @@ func TestGatewayWrongTokenKeepsRetrying(t *testing.T) {
 }
 
 func TestGatewayCrashAndRestartMidRun(t *testing.T) {
+	needGateway(t)
+	t.Parallel() // own gateway: overlaps with the other own-gateway tests
 	g := ownGateway(t, ochar.Options{})
 	c := startClient(t, g.URL, g.Token)
 	first := c.waitState(connectTimeout, gateway.StateConnected)

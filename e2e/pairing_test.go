@@ -24,6 +24,7 @@ func TestGatewayDevicePairingFromRemote(t *testing.T) {
 	if err := ochar.NetnsAvailable(); err != nil {
 		t.Skipf("device pairing needs a non-local peer, made with network namespaces: %v", err)
 	}
+	t.Parallel() // own gateway: overlaps with the other own-gateway tests
 	g := ownGateway(t, ochar.Options{Netns: true})
 	want := []string{"operator.read", "operator.write"}
 
