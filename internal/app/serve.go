@@ -120,13 +120,14 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 
 	if cfg.Push.Enabled() {
 		s.push, err = push.New(push.Config{
-			PublicKey:   cfg.Push.PublicKey,
-			PrivateKey:  cfg.Push.PrivateKey,
-			Subscriber:  cfg.Push.Subject,
-			IncludeText: cfg.Push.IncludeText,
-			Store:       s.db,
-			Logger:      log.With("component", "push"),
-			Recorder:    s.metrics,
+			PublicKey:    cfg.Push.PublicKey,
+			PrivateKey:   cfg.Push.PrivateKey,
+			Subscriber:   cfg.Push.Subject,
+			IncludeText:  cfg.Push.IncludeText,
+			AllowedHosts: append(push.DefaultAllowedHosts(), cfg.Push.ExtraHosts...),
+			Store:        s.db,
+			Logger:       log.With("component", "push"),
+			Recorder:     s.metrics,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("CLAWCHAT_VAPID_*: %w", err)

@@ -110,6 +110,9 @@ type Push struct {
 	PrivateKey  string // CLAWCHAT_VAPID_PRIVATE_KEY(_FILE); secret
 	Subject     string // CLAWCHAT_VAPID_SUBJECT: mailto: or https: contact
 	IncludeText bool   // CLAWCHAT_PUSH_INCLUDE_TEXT: put reply text in notifications
+	// ExtraHosts are push-service hosts allowed besides the big browser vendors' (for a
+	// self-hosted push service): CLAWCHAT_PUSH_ALLOWED_HOSTS, names or *.domain patterns.
+	ExtraHosts []string
 }
 
 // Enabled reports whether Web Push is configured.
@@ -388,6 +391,7 @@ func Load(env Env) (Config, error) {
 	c.Push.PrivateKey, _ = l.secret("CLAWCHAT_VAPID_PRIVATE_KEY")
 	c.Push.Subject = l.str("CLAWCHAT_VAPID_SUBJECT", "")
 	c.Push.IncludeText = l.boolean("CLAWCHAT_PUSH_INCLUDE_TEXT", false)
+	c.Push.ExtraHosts = l.list("CLAWCHAT_PUSH_ALLOWED_HOSTS")
 	if (c.Push.PublicKey == "") != (c.Push.PrivateKey == "") {
 		l.fail("CLAWCHAT_VAPID_PRIVATE_KEY", "set both CLAWCHAT_VAPID_PUBLIC_KEY and CLAWCHAT_VAPID_PRIVATE_KEY (generate them with: clawchat push keys)")
 	}
@@ -506,6 +510,7 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_VAPID_PRIVATE_KEY":        sec(c.Push.PrivateKey),
 		"CLAWCHAT_VAPID_SUBJECT":            c.Push.Subject,
 		"CLAWCHAT_PUSH_INCLUDE_TEXT":        strconv.FormatBool(c.Push.IncludeText),
+		"CLAWCHAT_PUSH_ALLOWED_HOSTS":       join(c.Push.ExtraHosts),
 		"CLAWCHAT_METRICS_ALLOW":            pfx(c.Metrics.Allow),
 		"CLAWCHAT_METRICS_LISTEN":           c.Metrics.Listen,
 		"CLAWCHAT_TRUSTED_PROXIES":          pfx(c.TrustedProxies),

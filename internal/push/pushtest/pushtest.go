@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -369,4 +370,13 @@ func Decrypt(body []byte, priv *ecdh.PrivateKey, auth []byte) ([]byte, error) {
 		out = append(out, p[:i]...)
 	}
 	return out, nil
+}
+
+// Addr returns the fake's loopback listener address (host:port).
+func (s *Server) Addr() string { return s.ts.Listener.Addr().String() }
+
+// CertPEM returns the fake's TLS certificate in PEM form, for a process that must trust it
+// (for example through SSL_CERT_FILE). The certificate covers Host.
+func (s *Server) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
 }
