@@ -50,6 +50,9 @@ type Config struct {
 	// LatencyDuration.
 	LatencyRate     float64
 	LatencyDuration time.Duration
+	// LatencyRounds splits LatencyDuration into rounds that alternate between the direct and
+	// the clawchat path, so both see the same background load.
+	LatencyRounds int
 	// Throughput tries these delivery rates (deltas delivered per second across all clients),
 	// in order, for StepDuration each, until one fails.
 	Throughput   []float64
@@ -68,7 +71,7 @@ type Config struct {
 func FullConfig() Config {
 	return Config{
 		Clients: 1000, Users: 10, SSEShare: 0.2, Runs: 100, RunLength: 100,
-		LatencyRate: 200, LatencyDuration: 5 * time.Second,
+		LatencyRate: 200, LatencyDuration: 6 * time.Second, LatencyRounds: 6,
 		Throughput:   []float64{25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3},
 		StepDuration: 2 * time.Second,
 		MemConns:     []int{1000, 5000, 10000},
@@ -81,7 +84,7 @@ func QuickConfig() Config {
 	return Config{
 		Quick:   true,
 		Clients: 40, Users: 4, SSEShare: 0.25, Runs: 8, RunLength: 50,
-		LatencyRate: 100, LatencyDuration: 500 * time.Millisecond,
+		LatencyRate: 100, LatencyDuration: 500 * time.Millisecond, LatencyRounds: 2,
 		Throughput:   []float64{2e3, 8e3},
 		StepDuration: 300 * time.Millisecond,
 		MemConns:     []int{100, 200},
@@ -130,12 +133,16 @@ type ConnMem struct {
 	N       int   `json:"connections"`
 	RSS     int64 `json:"rssBytes"`
 	PerConn int64 `json:"bytesPerConnection"`
+	// Marginal is the RSS growth per connection since the previous count.
+	Marginal int64 `json:"marginalBytesPerConnection"`
 }
 
 // Memory is clawchat's resident memory.
 type Memory struct {
-	Idle          int64     `json:"idleRssBytes"`
-	SignedIn      int64     `json:"signedInRssBytes"`
+	Idle     int64 `json:"idleRssBytes"`
+	SignedIn int64 `json:"signedInRssBytes"`
+	// Baseline is RSS after connections came and went: the reference for per-connection cost.
+	Baseline      int64     `json:"baselineRssBytes"`
 	Conns         []ConnMem `json:"idleConnections"`
 	Streaming     int64     `json:"streamingRssBytes"`
 	StreamingRuns int       `json:"streamingRuns"`
@@ -226,8 +233,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Users <= 0 || cfg.Clients < cfg.Users || cfg.Runs < cfg.Users {
-		return nil, errors.New("bench: need Users ≥ 1, Clients ≥ Users and Runs ≥ Users")
+	if cfg.Users <= 0 || cfg.Clients < cfg.Users || cfg.Runs < cfg.Users || len(cfg.MemConns) == 0 {
+		return nil, errors.New("bench: need Users ≥ 1, Clients ≥ Users, Runs ≥ Users and MemConns")
 	}
 	lim, err := RaiseFileLimit()
 	if err != nil {
@@ -255,15 +262,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		LatencyRate: cfg.LatencyRate, LatencySecs: cfg.LatencyDuration.Seconds(), StepSecs: cfg.StepDuration.Seconds(),
 		MemConns: cfg.MemConns, StartupRuns: cfg.StartupRuns, ClawchatArgs: strings.Join(r.env(tmp, cfg.Users, true), " ")}
 
-	if err := r.direct(ctx); err != nil {
-		return nil, fmt.Errorf("bench: direct: %w", err)
-	}
-	if err := r.clawchat(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("bench: %w", ctx.Err())
-		}
-		r.rep.ClawchatError = err.Error()
-		r.log.Warn("clawchat side failed", "err", err)
+	if err := r.run(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	r.rep.Took = time.Since(start).Seconds()
 	r.rep.Machine.LoadEnd = loadAvg()
@@ -306,167 +306,310 @@ func (r *runner) sseClient(i int) bool {
 	return every > 0 && (i/r.cfg.Users)%every == every-1
 }
 
-// direct measures the baseline: the same clients reading the fake Gateway directly.
-func (r *runner) direct(ctx context.Context) error {
-	r.log.Info("direct: connecting", "clients", r.cfg.Clients)
-	fleet := NewFleet(ctx)
-	defer fleet.Close()
-	sink := &Sink{}
-	err := dialMany(ctx, r.cfg.Clients, 64, func(ctx context.Context, i int) error {
-		return fleet.DialDirect(ctx, r.gw.URL(), r.client, i%r.cfg.Users, sink)
-	})
-	if err != nil {
-		return err
-	}
-	n := 0
-	if err := waitFor(ctx, 10*time.Second, func() bool { n, _ = r.gw.DirectClients(ctx); return n == r.cfg.Clients }); err != nil {
-		return fmt.Errorf("direct clients registered: %d of %d: %w", n, r.cfg.Clients, err)
-	}
-	spec := StreamSpec{Direct: true, Groups: r.cfg.Users, RunLength: r.cfg.RunLength, Snapshots: true}
-	side := &r.rep.Direct
-	m, err := r.measure(ctx, fleet, spec, r.cfg.LatencyRate, r.cfg.LatencyDuration, []*Sink{sink}, 0)
-	if err != nil {
-		return err
-	}
-	side.Latency, side.LatencyWS, side.DeliveredPerSec = m.lat, m.lat, m.deliveredPerSec
-	r.log.Info("direct: latency", "p50", side.Latency.P50, "p99", side.Latency.P99, "p999", side.Latency.P999)
-	return r.throughput(ctx, fleet, spec, []*Sink{sink}, 0, side)
+// path is one way from the Gateway to the clients: direct or through clawchat.
+type path struct {
+	name  string
+	fleet *Fleet
+	spec  StreamSpec
+	sinks []*Sink // ws, then sse (clawchat only)
+	pid   int     // the server process whose CPU is measured (0: none)
+	side  *Side
+	// latency accumulated over the interleaved rounds
+	ws, sse   Histogram
+	delivered int64
+	secs      float64
+	cpu       time.Duration
+	dropped   int64
+	// throughput
+	failed bool
 }
 
-// clawchat measures the clawchat side.
-func (r *runner) clawchat(ctx context.Context) error {
+// run runs the phases. The clawchat side failing is not an error of the run: the direct side is
+// still measured and Report.ClawchatError says why.
+func (r *runner) run(ctx context.Context) error {
+	direct, err := r.directPath(ctx)
+	if err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	defer direct.fleet.Close()
+	paths := []*path{direct}
+	claw, stop, err := r.clawchatPath(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.rep.ClawchatError = err.Error()
+		r.log.Warn("clawchat side failed", "err", err)
+	} else {
+		defer stop()
+		defer claw.fleet.Close()
+		paths = append(paths, claw)
+	}
+	if err := r.latency(ctx, paths); err != nil {
+		if len(paths) < 2 || ctx.Err() != nil {
+			return err
+		}
+		r.rep.ClawchatError = "latency: " + err.Error()
+		return nil
+	}
+	if err := r.throughput(ctx, paths); err != nil {
+		if len(paths) < 2 || ctx.Err() != nil {
+			return err
+		}
+		r.rep.ClawchatError = "throughput: " + err.Error()
+	}
+	return nil
+}
+
+// directPath connects the clients straight to the fake Gateway's /direct endpoint.
+func (r *runner) directPath(ctx context.Context) (*path, error) {
+	r.log.Info("direct: connecting", "clients", r.cfg.Clients)
+	p := &path{name: "direct", fleet: NewFleet(ctx), side: &r.rep.Direct,
+		spec: StreamSpec{Direct: true, Groups: r.cfg.Users, RunLength: r.cfg.RunLength, Snapshots: true}}
+	sink := &Sink{}
+	p.sinks = []*Sink{sink}
+	err := dialMany(ctx, r.cfg.Clients, 64, func(ctx context.Context, i int) error {
+		return p.fleet.DialDirect(ctx, r.gw.URL(), r.client, i%r.cfg.Users, sink)
+	})
+	if err == nil {
+		n := 0
+		if err = waitFor(ctx, 10*time.Second, func() bool { n, _ = r.gw.DirectClients(ctx); return n == r.cfg.Clients }); err != nil {
+			err = fmt.Errorf("direct clients registered: %d of %d: %w", n, r.cfg.Clients, err)
+		}
+	}
+	if err != nil {
+		p.fleet.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// clawchatPath builds (or takes) clawchat, times its start-up, starts it, measures its memory
+// idle and with idle connections, creates the runs and connects the streaming clients. stop ends
+// the process.
+func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err error) {
 	bin := r.cfg.Binary
 	if bin == "" {
 		root := r.cfg.ModuleRoot
 		if root == "" {
 			wd, _ := os.Getwd()
-			var err error
 			if root, err = FindModuleRoot(wd); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		r.log.Info("building clawchat")
-		var err error
 		if bin, err = BuildClawchat(ctx, root, r.tmp); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	if err := r.startup(ctx, bin); err != nil {
-		return fmt.Errorf("start-up: %w", err)
+		return nil, nil, fmt.Errorf("start-up: %w", err)
 	}
-
 	port, err := FreePort()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	dataDir := filepath.Join(r.tmp, "data")
-	srv, err := StartServer(bin, port, r.env(dataDir, r.cfg.Users, false))
+	srv, err := StartServer(bin, port, r.env(filepath.Join(r.tmp, "data"), r.cfg.Users, false))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer srv.Stop(10 * time.Second)
+	ok := false
+	defer func() {
+		if !ok {
+			srv.Stop(10 * time.Second)
+		}
+	}()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	_, err = srv.WaitStatus(wctx, r.client, "/readyz")
 	cancel()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	pid := srv.PID()
 	t := Target{Base: srv.Base, Client: r.client}
 	mem := &r.rep.Memory
 	if mem.Idle, err = settledRSS(ctx, pid); err != nil {
-		return err
+		return nil, nil, err
 	}
 	r.log.Info("clawchat: idle", "rss_mib", mib(mem.Idle))
-
 	cookies := make([]string, r.cfg.Users)
 	for i := range r.cfg.Users {
 		if cookies[i], err = t.Login(ctx, userName(i), password(i)); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	if mem.SignedIn, err = settledRSS(ctx, pid); err != nil {
-		return err
+		return nil, nil, err
+	}
+	// Churn: open and close connections, so that the garbage of start-up (argon2id buffers) is
+	// collected and returned before the per-connection baseline is taken.
+	churn := NewFleet(ctx)
+	err = dialMany(ctx, r.cfg.MemConns[0], 64, func(ctx context.Context, i int) error {
+		return churn.DialWS(ctx, t, cookies[i%r.cfg.Users], &Sink{})
+	})
+	churn.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("churn connections: %w", err)
+	}
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return nil, nil, err
+	}
+	if mem.Baseline, err = settledRSS(ctx, pid); err != nil {
+		return nil, nil, err
+	}
+	r.log.Info("clawchat: baseline", "signed_in_mib", mib(mem.SignedIn), "after_churn_mib", mib(mem.Baseline))
+	if err := r.idleConnections(ctx, t, cookies, pid); err != nil {
+		return nil, nil, err
 	}
 
-	// Idle connections.
+	// Runs: every user sends into Runs/Users conversations; the fake Gateway records them.
+	prior, err := r.gw.Runs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k := range r.cfg.Runs {
+		conv := "bench-" + strconv.Itoa(k/r.cfg.Users)
+		if _, err := t.Send(ctx, cookies[k%r.cfg.Users], conv, "m-"+strconv.Itoa(k), "benchmark "+strconv.Itoa(k)); err != nil {
+			return nil, nil, err
+		}
+	}
+	wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	runs, err := r.gw.WaitRuns(wctx, len(prior)+r.cfg.Runs)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	runs = runs[len(prior):]
+
+	p = &path{name: "clawchat", fleet: NewFleet(ctx), pid: pid, side: &r.rep.Clawchat,
+		spec: StreamSpec{Runs: runs, RunLength: r.cfg.RunLength, Snapshots: true}}
+	ws, sse := &Sink{}, &Sink{}
+	p.sinks = []*Sink{ws, sse}
+	err = dialMany(ctx, r.cfg.Clients, 64, func(ctx context.Context, i int) error {
+		c := cookies[i%r.cfg.Users]
+		if r.sseClient(i) {
+			return p.fleet.DialSSE(ctx, t, c, sse)
+		}
+		return p.fleet.DialWS(ctx, t, c, ws)
+	})
+	if err == nil {
+		// An SSE subscription registers while the response headers are written: give the
+		// last ones a moment.
+		err = sleepCtx(ctx, 200*time.Millisecond)
+	}
+	if err != nil {
+		p.fleet.Close()
+		return nil, nil, fmt.Errorf("streaming clients: %w", err)
+	}
+	mem.StreamingRuns, mem.StreamingConn = len(runs), r.cfg.Clients
+	ok = true
+	return p, func() { srv.Stop(10 * time.Second) }, nil
+}
+
+// idleConnections measures RSS with each of cfg.MemConns idle WebSocket connections.
+func (r *runner) idleConnections(ctx context.Context, t Target, cookies []string, pid int) error {
+	mem := &r.rep.Memory
 	idle := NewFleet(ctx)
+	defer idle.Close()
 	discard := &Sink{}
+	prev := ConnMem{RSS: mem.Baseline}
 	for _, n := range r.cfg.MemConns {
 		have := idle.Len()
 		err := dialMany(ctx, n-have, 64, func(ctx context.Context, i int) error {
 			return idle.DialWS(ctx, t, cookies[(have+i)%r.cfg.Users], discard)
 		})
 		if err != nil {
-			idle.Close()
 			return fmt.Errorf("%d idle connections: %w", n, err)
 		}
 		rss, err := settledRSS(ctx, pid)
 		if err != nil {
-			idle.Close()
 			return err
 		}
-		cm := ConnMem{N: n, RSS: rss, PerConn: (rss - mem.SignedIn) / int64(n)}
+		cm := ConnMem{N: n, RSS: rss, PerConn: (rss - mem.Baseline) / int64(n), Marginal: (rss - prev.RSS) / int64(n-prev.N)}
 		mem.Conns = append(mem.Conns, cm)
-		r.log.Info("clawchat: idle connections", "n", n, "rss_mib", mib(rss), "per_conn", cm.PerConn)
+		prev = cm
+		r.log.Info("clawchat: idle connections", "n", n, "rss_mib", mib(rss), "per_conn", cm.PerConn, "marginal", cm.Marginal)
 	}
-	idle.Close()
+	return nil
+}
 
-	// Runs: every user sends into Runs/Users conversations; the fake Gateway records them.
-	prior, err := r.gw.Runs(ctx)
-	if err != nil {
-		return err
-	}
-	before := len(prior)
-	for k := range r.cfg.Runs {
-		u := k % r.cfg.Users
-		conv := "bench-" + strconv.Itoa(k/r.cfg.Users)
-		if _, err := t.Send(ctx, cookies[u], conv, "m-"+strconv.Itoa(k), "benchmark "+strconv.Itoa(k)); err != nil {
-			return err
-		}
-	}
-	wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-	runs, err := r.gw.WaitRuns(wctx, before+r.cfg.Runs)
-	cancel()
-	if err != nil {
-		return err
-	}
-	runs = runs[before:]
-
-	// Streaming clients.
-	fleet := NewFleet(ctx)
-	defer fleet.Close()
-	ws, sse := &Sink{}, &Sink{}
-	err = dialMany(ctx, r.cfg.Clients, 64, func(ctx context.Context, i int) error {
-		c := cookies[i%r.cfg.Users]
-		if r.sseClient(i) {
-			return fleet.DialSSE(ctx, t, c, sse)
-		}
-		return fleet.DialWS(ctx, t, c, ws)
-	})
-	if err != nil {
-		return fmt.Errorf("streaming clients: %w", err)
-	}
-	// SSE subscriptions register asynchronously to the response headers: give them a moment.
-	if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
-		return err
-	}
-	spec := StreamSpec{Runs: runs, RunLength: r.cfg.RunLength, Snapshots: true}
-	side := &r.rep.Clawchat
+// latency measures every path in interleaved rounds (direct, clawchat, direct, …) so that both
+// see the same background load on a shared machine.
+func (r *runner) latency(ctx context.Context, paths []*path) error {
+	rounds := max(r.cfg.LatencyRounds, 1)
+	d := r.cfg.LatencyDuration / time.Duration(rounds)
 	var peak peakRSS
-	peak.start(pid)
-	m, err := r.measure(ctx, fleet, spec, r.cfg.LatencyRate, r.cfg.LatencyDuration, []*Sink{ws, sse}, pid)
-	mem.Streaming, mem.StreamingRuns, mem.StreamingConn = peak.stop(), len(runs), r.cfg.Clients
-	if err != nil {
-		return err
+	if len(paths) > 1 {
+		peak.start(paths[1].pid)
 	}
-	side.Latency, side.LatencyWS, side.LatencySSE = m.lat, stats(&ws.Hist), stats(&sse.Hist)
-	side.DeliveredPerSec, side.CPUPerMillion = m.deliveredPerSec, m.cpuPerMillion
-	r.log.Info("clawchat: latency", "p50", side.Latency.P50, "p99", side.Latency.P99, "p999", side.Latency.P999, "drops", m.dropped)
-	if m.dropped > 0 {
-		return fmt.Errorf("latency phase: %d connections dropped", m.dropped)
+	defer func() {
+		if len(paths) > 1 {
+			r.rep.Memory.Streaming = peak.stop()
+		}
+	}()
+	for round := range rounds {
+		for _, p := range paths {
+			m, err := r.measure(ctx, p, r.cfg.LatencyRate, d, round == 0)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			if m.dropped > 0 {
+				return fmt.Errorf("%s: %d connections dropped at %s deliveries", p.name, m.dropped, fmtRate(m.deliveredPerSec))
+			}
+			p.ws.merge(&p.sinks[0].Hist)
+			if len(p.sinks) > 1 {
+				p.sse.merge(&p.sinks[1].Hist)
+			}
+			p.delivered += m.delivered
+			p.secs += m.secs
+			p.cpu += m.cpu
+		}
 	}
-	return r.throughput(ctx, fleet, spec, []*Sink{ws, sse}, pid, side)
+	for _, p := range paths {
+		var all Histogram
+		all.merge(&p.ws)
+		all.merge(&p.sse)
+		p.side.Latency, p.side.LatencyWS, p.side.LatencySSE = stats(&all), stats(&p.ws), stats(&p.sse)
+		p.side.DeliveredPerSec = float64(p.delivered) / p.secs
+		if p.pid > 0 && p.delivered > 0 {
+			p.side.CPUPerMillion = p.cpu.Seconds() / float64(p.delivered) * 1e6
+		}
+		r.log.Info(p.name+": latency", "p50", p.side.Latency.P50, "p99", p.side.Latency.P99, "p999", p.side.Latency.P999)
+	}
+	return nil
+}
+
+// throughput steps every path through the configured delivery rates, interleaved, until each
+// has failed a step.
+func (r *runner) throughput(ctx context.Context, paths []*path) error {
+	fan := float64(r.cfg.Clients) / float64(r.cfg.Users) // deliveries per Gateway event
+	for _, target := range r.cfg.Throughput {
+		live := 0
+		for _, p := range paths {
+			if p.failed {
+				continue
+			}
+			live++
+			m, err := r.measure(ctx, p, target/fan, r.cfg.StepDuration, true)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			s := Step{TargetPerSec: target, EventsPerSec: m.eventsPerSec, DeliveredPerSec: m.deliveredPerSec,
+				P50: m.lat.P50, P99: m.lat.P99, Dropped: m.dropped, CPUSeconds: m.cpu.Seconds(), CPUPerMillion: m.cpuPerMillion}
+			s.OK = s.P99 < 50 && s.Dropped == 0 && s.DeliveredPerSec >= 0.95*target
+			p.side.Steps = append(p.side.Steps, s)
+			r.log.Info(p.name+": throughput step", "target", target, "delivered", int(s.DeliveredPerSec), "p99", s.P99, "dropped", s.Dropped, "ok", s.OK)
+			if !s.OK {
+				p.failed = true
+				continue
+			}
+			p.side.MaxDeliveredPerSec = max(p.side.MaxDeliveredPerSec, s.DeliveredPerSec)
+		}
+		if live == 0 {
+			break
+		}
+	}
+	return nil
 }
 
 func (r *runner) startup(ctx context.Context, bin string) error {
@@ -504,60 +647,63 @@ type measurement struct {
 	lat             LatencyStats
 	deliveredPerSec float64
 	eventsPerSec    float64
+	secs            float64
 	dropped         int64
 	cpu             time.Duration
 	cpuPerMillion   float64
 	delivered       int64
 }
 
-// measure streams at rate Gateway events/s for d after a short warm-up and returns what the
-// sinks saw. pid > 0 also measures that process's CPU time.
-func (r *runner) measure(ctx context.Context, fleet *Fleet, spec StreamSpec, rate float64, d time.Duration, sinks []*Sink, pid int) (measurement, error) {
+// measure streams on p at rate Gateway events/s for d (after a short warm-up when warm is set)
+// and returns what p's sinks saw; the sinks' histograms hold the samples afterwards. A path with
+// a pid also gets that process's CPU time.
+func (r *runner) measure(ctx context.Context, p *path, rate float64, d time.Duration, warm bool) (measurement, error) {
 	var m measurement
+	spec := p.spec
 	spec.Rate = rate
-	spec.Duration = min(d/5, 300*time.Millisecond)
-	if _, err := r.gw.Stream(ctx, spec); err != nil {
-		return m, err
+	if warm {
+		spec.Duration = min(d/5, 300*time.Millisecond)
+		if _, err := r.gw.Stream(ctx, spec); err != nil {
+			return m, err
+		}
+		if err := drain(ctx, p.sinks); err != nil {
+			return m, err
+		}
 	}
-	if err := drain(ctx, sinks); err != nil {
-		return m, err
-	}
-	for _, s := range sinks {
+	for _, s := range p.sinks {
 		s.Hist.Reset()
 		s.Delivered.Store(0)
 		s.Dropped.Store(0)
 	}
 	var cpu0 ProcStat
-	if pid > 0 {
+	if p.pid > 0 {
 		var err error
-		if cpu0, err = ReadProcStat(pid); err != nil {
+		if cpu0, err = ReadProcStat(p.pid); err != nil {
 			return m, err
 		}
 	}
-	fleet.counting.Store(true)
+	p.fleet.counting.Store(true)
 	spec.Duration = d
 	st, err := r.gw.Stream(ctx, spec)
-	if err != nil {
-		fleet.counting.Store(false)
-		return m, err
+	if err == nil {
+		err = drain(ctx, p.sinks)
 	}
-	err = drain(ctx, sinks)
-	fleet.counting.Store(false)
+	p.fleet.counting.Store(false)
 	if err != nil {
 		return m, err
 	}
 	var all Histogram
-	for _, s := range sinks {
+	for _, s := range p.sinks {
 		all.merge(&s.Hist)
 		m.delivered += s.Delivered.Load()
 		m.dropped += s.Dropped.Load()
 	}
 	m.lat = stats(&all)
-	secs := st.Elapsed.Seconds()
-	m.deliveredPerSec = float64(m.delivered) / secs
-	m.eventsPerSec = float64(st.Events) / secs
-	if pid > 0 {
-		cpu1, err := ReadProcStat(pid)
+	m.secs = st.Elapsed.Seconds()
+	m.deliveredPerSec = float64(m.delivered) / m.secs
+	m.eventsPerSec = float64(st.Events) / m.secs
+	if p.pid > 0 {
+		cpu1, err := ReadProcStat(p.pid)
 		if err != nil {
 			return m, err
 		}
@@ -567,28 +713,6 @@ func (r *runner) measure(ctx context.Context, fleet *Fleet, spec StreamSpec, rat
 		}
 	}
 	return m, nil
-}
-
-// throughput steps through the configured delivery rates until one fails.
-func (r *runner) throughput(ctx context.Context, fleet *Fleet, spec StreamSpec, sinks []*Sink, pid int, side *Side) error {
-	fan := float64(r.cfg.Clients) / float64(r.cfg.Users) // deliveries per Gateway event
-	for _, target := range r.cfg.Throughput {
-		rate := target / fan
-		m, err := r.measure(ctx, fleet, spec, rate, r.cfg.StepDuration, sinks, pid)
-		if err != nil {
-			return err
-		}
-		s := Step{TargetPerSec: target, EventsPerSec: m.eventsPerSec, DeliveredPerSec: m.deliveredPerSec,
-			P50: m.lat.P50, P99: m.lat.P99, Dropped: m.dropped, CPUSeconds: m.cpu.Seconds(), CPUPerMillion: m.cpuPerMillion}
-		s.OK = s.P99 < 50 && s.Dropped == 0 && s.DeliveredPerSec >= 0.95*target
-		side.Steps = append(side.Steps, s)
-		r.log.Info("throughput step", "pid", pid, "target", target, "delivered", int(s.DeliveredPerSec), "p99", s.P99, "dropped", s.Dropped, "ok", s.OK)
-		if !s.OK {
-			break
-		}
-		side.MaxDeliveredPerSec = max(side.MaxDeliveredPerSec, s.DeliveredPerSec)
-	}
-	return nil
 }
 
 // drain waits until the sinks stop receiving (no new delivery for 150 ms), at most 10 s.
