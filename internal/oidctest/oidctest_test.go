@@ -213,3 +213,32 @@ func TestPagesStayOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// IDTokenTTL sets the ID-token lifetime, and an authorization request without PKCE is refused.
+func TestIDTokenTTLAndPKCERequired(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node; skipped with -short")
+	}
+	p := Start(t, Options{
+		Clients:    []Client{{ID: "app", Secret: "app-secret", RedirectURIs: []string{redirect}}},
+		Accounts:   []Account{{Subject: "alice"}},
+		IDTokenTTL: time.Second,
+	})
+	r := newRP(t, p, "app", "app-secret")
+	idt, _, err := r.signIn(t, "alice")
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if life := idt.Expiry.Sub(idt.IssuedAt); life != time.Second {
+		t.Errorf("ID token lifetime %s, want 1s", life)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	cb, err := p.Authorize(t.Context(), jar, r.oauth.AuthCodeURL("s", oidc.Nonce("n")), "alice")
+	if err != nil {
+		t.Fatalf("authorize without PKCE: %v", err)
+	}
+	if q := cb.Query(); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "PKCE") || q.Get("code") != "" {
+		t.Errorf("authorization without PKCE answered %v, want error=invalid_request and no code", q)
+	}
+}
