@@ -223,6 +223,12 @@ func (s *Service) OIDCCallback(w http.ResponseWriter, r *http.Request) {
 		fail("oidc_failed", "missing code")
 		return
 	}
+	// RFC 9207: a provider that names itself in the response must be the configured one, which
+	// defeats mix-up attacks between providers.
+	if iss := q.Get("iss"); iss != "" && strings.TrimRight(iss, "/") != strings.TrimRight(s.cfg.OIDC.Issuer, "/") {
+		fail("oidc_failed", "authorization response from another issuer")
+		return
+	}
 	hctx := oidc.ClientContext(ctx, s.oidc.hc)
 	tok, err := s.oidc.oauth.Exchange(hctx, code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {

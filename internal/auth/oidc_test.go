@@ -462,3 +462,28 @@ func mustFastHasher() *Hasher {
 }
 
 var _ = slog.LevelInfo
+
+// TestOIDCMixUpIssuerRefused: an authorization response that names another issuer (RFC 9207
+// "iss") is refused before the code is exchanged.
+func TestOIDCMixUpIssuerRefused(t *testing.T) {
+	e, idp := newOIDCEnv(t, nil)
+	fl := e.startOIDC(t, "/")
+	code := idp.authorize(fl, nil)
+	q := url.Values{"state": {fl.state}, "code": {code}, "iss": {"https://evil.example"}}
+	w := e.do("GET", "/auth/oidc/callback?"+q.Encode(), nil, "", func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: oidcCookie, Value: fl.cookie})
+	})
+	wantFail(t, w, "oidc_failed")
+	if idp.tokenCalls != 0 {
+		t.Fatalf("token endpoint called %d times for a mixed-up response", idp.tokenCalls)
+	}
+	// The right issuer in iss is accepted.
+	fl = e.startOIDC(t, "/")
+	q = url.Values{"state": {fl.state}, "code": {idp.authorize(fl, nil)}, "iss": {idp.srv.URL}}
+	w = e.do("GET", "/auth/oidc/callback?"+q.Encode(), nil, "", func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: oidcCookie, Value: fl.cookie})
+	})
+	if w.Code != 303 || w.Header().Get("Location") != "/" {
+		t.Fatalf("callback with the right iss: %d %q", w.Code, w.Header().Get("Location"))
+	}
+}
