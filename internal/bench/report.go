@@ -109,7 +109,8 @@ func rows(r *Report) []Row {
 		out = append(out, Row{Metric: "RSS per idle connection", Target: "≤ 8 KiB", Clawchat: na})
 	}
 	if r.Memory.Streaming > 0 {
-		out = append(out, Row{Metric: fmt.Sprintf("RSS peak with %d concurrent streaming runs, %d clients", r.Memory.StreamingRuns, r.Memory.StreamingConn), Clawchat: fmtMiB(r.Memory.Streaming)})
+		out = append(out, Row{Metric: fmt.Sprintf("RSS peak with %d concurrent streaming runs, %d clients (fresh process; before the first delta)", r.Memory.StreamingRuns, r.Memory.StreamingConn),
+			Clawchat: fmtMiB(r.Memory.Streaming) + " (" + fmtMiB(r.Memory.StreamingBefore) + ")"})
 	}
 
 	tp := Row{Metric: "Max deltas delivered per second with p99 < 50 ms", Target: "≥ 200k/s", Clawchat: na, Direct: fmtRate(d.MaxDeliveredPerSec)}

@@ -142,11 +142,14 @@ type Memory struct {
 	Idle     int64 `json:"idleRssBytes"`
 	SignedIn int64 `json:"signedInRssBytes"`
 	// Baseline is RSS after connections came and went: the reference for per-connection cost.
-	Baseline      int64     `json:"baselineRssBytes"`
-	Conns         []ConnMem `json:"idleConnections"`
-	Streaming     int64     `json:"streamingRssBytes"`
-	StreamingRuns int       `json:"streamingRuns"`
-	StreamingConn int       `json:"streamingClients"`
+	Baseline  int64     `json:"baselineRssBytes"`
+	Conns     []ConnMem `json:"idleConnections"`
+	Streaming int64     `json:"streamingRssBytes"`
+	// StreamingBefore is RSS of the (fresh) streaming process with its clients connected, before
+	// the first delta.
+	StreamingBefore int64 `json:"streamingBeforeRssBytes"`
+	StreamingRuns   int   `json:"streamingRuns"`
+	StreamingConn   int   `json:"streamingClients"`
 }
 
 // Startup is process start to first 200.
@@ -416,7 +419,7 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 	ok := false
 	defer func() {
 		if !ok {
-			srv.Stop(10 * time.Second)
+			srv.Stop(10 * time.Second) // srv is the current process
 		}
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -462,6 +465,29 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 		return nil, nil, err
 	}
 
+	// A fresh process for the streaming phases, so that their memory is not mixed up with the
+	// heap the idle connections left behind.
+	srv.Stop(10 * time.Second)
+	if port, err = FreePort(); err != nil {
+		return nil, nil, err
+	}
+	if srv, err = StartServer(bin, port, r.env(filepath.Join(r.tmp, "data2"), r.cfg.Users, false)); err != nil {
+		return nil, nil, err
+	}
+	wctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	_, err = srv.WaitStatus(wctx, r.client, "/readyz")
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	pid = srv.PID()
+	t = Target{Base: srv.Base, Client: r.client}
+	for i := range r.cfg.Users {
+		if cookies[i], err = t.Login(ctx, userName(i), password(i)); err != nil {
+			return nil, nil, err
+		}
+	}
+
 	// Runs: every user sends into Runs/Users conversations; the fake Gateway records them.
 	prior, err := r.gw.Runs(ctx)
 	if err != nil {
@@ -502,6 +528,10 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 		return nil, nil, fmt.Errorf("streaming clients: %w", err)
 	}
 	mem.StreamingRuns, mem.StreamingConn = len(runs), r.cfg.Clients
+	if mem.StreamingBefore, err = settledRSS(ctx, pid); err != nil {
+		p.fleet.Close()
+		return nil, nil, err
+	}
 	ok = true
 	return p, func() { srv.Stop(10 * time.Second) }, nil
 }
