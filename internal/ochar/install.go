@@ -100,7 +100,7 @@ func ensureInstalled(ctx context.Context, cacheDir string, progress io.Writer, n
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Install{}, fmt.Errorf("ochar: cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cacheDir, ".install.lock"))
+	unlock, err := LockFile(ctx, filepath.Join(cacheDir, ".install.lock"))
 	if err != nil {
 		return Install{}, err
 	}
@@ -109,7 +109,7 @@ func ensureInstalled(ctx context.Context, cacheDir string, progress io.Writer, n
 	if err := nodeOK(ctx, in.Node); err != nil {
 		fmt.Fprintf(progress, "ochar: installing %s into %s (%v)\n", NodePackage, nodeDir(cacheDir), err)
 		start := time.Now()
-		if err := npmInstall(ctx, npm, nodeDir(cacheDir), NodePackage, "", progress); err != nil {
+		if err := NPMInstall(ctx, npm, nodeDir(cacheDir), NodePackage, "", progress); err != nil {
 			return Install{}, err
 		}
 		if err := nodeOK(ctx, in.Node); err != nil {
@@ -122,7 +122,7 @@ func ensureInstalled(ctx context.Context, cacheDir string, progress io.Writer, n
 			OpenClawVersion, openclawDir(cacheDir), err)
 		start := time.Now()
 		// npm runs under Node 24 so that openclaw's engines constraint is met.
-		if err := npmInstall(ctx, npm, openclawDir(cacheDir), "openclaw@"+OpenClawVersion, filepath.Dir(in.Node), progress); err != nil {
+		if err := NPMInstall(ctx, npm, openclawDir(cacheDir), "openclaw@"+OpenClawVersion, filepath.Dir(in.Node), progress); err != nil {
 			return Install{}, err
 		}
 		if err := openclawOK(cacheDir); err != nil {
@@ -179,9 +179,11 @@ func openclawOK(cacheDir string) error {
 	return nil
 }
 
-// npmInstall installs pkg into dir: into dir+".tmp" first, then renamed over dir. pathPrefix,
-// when set, is put first in npm's PATH.
-func npmInstall(ctx context.Context, npm, dir, pkg, pathPrefix string, progress io.Writer) error {
+// NPMInstall installs the npm package pkg into dir with the npm binary npm (no install scripts,
+// exact version): into dir+".tmp" first, then renamed over dir, so a half-done install is never
+// taken for a finished one. pathPrefix, when set, is put first in npm's PATH (for example the
+// Node 24 bin directory). npm's output goes to progress.
+func NPMInstall(ctx context.Context, npm, dir, pkg, pathPrefix string, progress io.Writer) error {
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("ochar: clean %s: %w", tmp, err)
@@ -211,8 +213,9 @@ func npmInstall(ctx context.Context, npm, dir, pkg, pathPrefix string, progress 
 	return nil
 }
 
-// lockFile takes an exclusive flock on path, polling until ctx is done.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// LockFile takes an exclusive flock on path (created when missing), polling until ctx is done.
+// It serialises installs into a shared cache across processes; call unlock when done.
+func LockFile(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("ochar: lock: %w", err)

@@ -1,18 +1,13 @@
 package oidctest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/clawchat/clawchat/internal/ochar"
 )
@@ -61,7 +56,7 @@ func EnsureInstalled(ctx context.Context, cacheDir string, progress io.Writer) (
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Install{}, fmt.Errorf("oidctest: cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cacheDir, ".oidc-provider.lock"))
+	unlock, err := ochar.LockFile(ctx, filepath.Join(cacheDir, ".oidc-provider.lock"))
 	if err != nil {
 		return Install{}, err
 	}
@@ -72,7 +67,7 @@ func EnsureInstalled(ctx context.Context, cacheDir string, progress io.Writer) (
 		fmt.Fprintf(progress, "oidctest: installing oidc-provider@%s into %s (%v)\n", Version, Dir(cacheDir), err)
 	}
 	start := time.Now()
-	if err := npmInstall(ctx, "npm", Dir(cacheDir), "oidc-provider@"+Version, progress); err != nil {
+	if err := ochar.NPMInstall(ctx, "npm", Dir(cacheDir), "oidc-provider@"+Version, "", progress); err != nil {
 		return Install{}, err
 	}
 	if err := providerOK(in.ModuleDir); err != nil {
@@ -98,60 +93,6 @@ func providerOK(moduleDir string) error {
 		return fmt.Errorf("oidc-provider is %q, want %s", pkg.Version, Version)
 	}
 	return nil
-}
-
-// npmInstall installs pkg into dir: into dir+".tmp" first, then renamed over dir.
-func npmInstall(ctx context.Context, npm, dir, pkg string, progress io.Writer) error {
-	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("oidctest: clean %s: %w", tmp, err)
-	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return fmt.Errorf("oidctest: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
-		"--ignore-scripts", "--save-exact", pkg)
-	cmd.Dir = tmp
-	var out bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, progress)
-	cmd.Stderr = io.MultiWriter(&out, progress)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("oidctest: npm install %s: %w: %s", pkg, err, tail(out.String(), 2000))
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("oidctest: replace %s: %w", dir, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("oidctest: %w", err)
-	}
-	return nil
-}
-
-// lockFile takes an exclusive flock on path, polling until ctx is done.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("oidctest: lock: %w", err)
-	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() {
-				unix.Flock(int(f.Fd()), unix.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("oidctest: lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("oidctest: waiting for install lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // tail returns the last n bytes of s.
