@@ -300,7 +300,8 @@ func (r *runner) env(dataDir string, users int, redacted bool) []string {
 func userName(i int) string { return "bench" + strconv.Itoa(i) }
 func password(i int) string { return "bench-password-" + strconv.Itoa(i) }
 
-// groupOf spreads clients over users: client i belongs to user i % users.
+// sseClient reports whether client i (of user i % Users) uses SSE: every 1/SSEShare-th client of
+// each user does.
 func (r *runner) sseClient(i int) bool {
 	if r.cfg.SSEShare <= 0 {
 		return false
