@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,16 +61,59 @@ func serve(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	log := newLogger(cfg.Log, io)
-	s, err := build(ctx, cfg, log, io)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	// Listen first: /healthz answers while the services are built (store migrations, OIDC
+	// discovery, password hashing), and /readyz says "starting".
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("CLAWCHAT_LISTEN %s: %w", cfg.Listen, err)
 	}
-	return s.run(ctx, ln)
+	h := &swapHandler{}
+	h.set(websec.Headers(startingHandler(), websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies}))
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	s, err := build(ctx, cfg, log, io)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer s.close()
+	h.set(s.handler)
+	// Start-up hashed passwords with argon2id (19 MiB each); give that memory back now rather
+	// than at the runtime's next forced GC, so an idle instance is small.
+	debug.FreeOSMemory()
+	return s.run(ctx, srv, ln.Addr().String(), serveErr)
+}
+
+// swapHandler serves the start-up handler until the real one is ready.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// startingHandler answers while clawchat starts: alive, not ready.
+func startingHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path == "/healthz" {
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"ready":false,"reason":"starting"}`+"\n")
+	})
 }
 
 // build wires every service. It fails fast on anything misconfigured (store, OIDC discovery,
@@ -306,7 +351,9 @@ type limiterFunc func(string) (bool, time.Duration)
 func (f limiterFunc) Allow(key string) (bool, time.Duration) { return f(key) }
 
 // ready is /readyz: ready only while the Gateway connection is up with the scopes clawchat needs,
-// and not while shutting down.
+// and not while shutting down. /readyz is public (probes carry no session), so the reason names
+// the state and what to do, never an address or an upstream error text; the details are in the
+// log and in `clawchat gateway status`.
 func (s *server) ready() (bool, string) {
 	if s.stopping.Load() {
 		return false, "shutting down"
@@ -315,14 +362,24 @@ func (s *server) ready() (bool, string) {
 	if st.Ready {
 		return true, ""
 	}
-	reason := string(st.State)
-	if st.Reason != "" {
-		reason += ": " + st.Reason
+	return false, readyReason(st.State)
+}
+
+func readyReason(st gateway.State) string {
+	switch st {
+	case gateway.StatePairingRequired:
+		return "gateway pairing required: approve this device on the Gateway host (the command is in the log and in `clawchat gateway status`)"
+	case gateway.StateAuthFailed:
+		return "gateway refused the credential: check OPENCLAW_GATEWAY_TOKEN / OPENCLAW_GATEWAY_PASSWORD"
+	case gateway.StateRevoked:
+		return "gateway revoked this device: pair it again"
+	case gateway.StateNotReady:
+		return "gateway granted no operator scopes: this connection is not local, pair the device"
+	case gateway.StateConnecting:
+		return "connecting to the gateway"
+	default:
+		return "gateway " + string(st)
 	}
-	if st.ApproveCommand != "" {
-		reason += " (run on the Gateway host: " + st.ApproveCommand + ")"
-	}
-	return false, reason
 }
 
 // publicConfig is GET /api/config: what the sign-in page and the app need before sign-in.
@@ -346,15 +403,8 @@ func (s *server) publicConfig(w http.ResponseWriter, r *http.Request) {
 
 // run serves until ctx is cancelled, then shuts down in order: not ready → stop accepting →
 // close browser connections → stop the Gateway client and the chat core.
-func (s *server) run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	s.log.Info("clawchat listening", "addr", ln.Addr().String(), "version", version.String(),
+func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveErr <-chan error) error {
+	s.log.Info("clawchat listening", "addr", addr, "version", version.String(),
 		"gateway", s.cfg.Gateway.URL, "store", s.db.Dialect())
 
 	bg, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -363,8 +413,6 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.bridge.Run(gctx) })
 	g.Go(func() error { return s.sweepSessions(gctx) })
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 
 	var err error
 	select {
