@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/alexedwards/argon2id"
+	"golang.org/x/crypto/argon2"
 )
 
 // MinHashParams are the weakest argon2id parameters NewHasher accepts (OWASP's minimum:
@@ -32,11 +33,16 @@ type Hasher struct {
 	sem       chan struct{}
 	dummy     string
 	dummyRuns atomic.Int64 // verifications against the dummy hash; read by tests
+
+	inFlight  atomic.Int64           // hashes holding a semaphore slot
+	afterHash atomic.Pointer[func()] // SetAfterHash; nil → none
 }
 
 // NewHasher returns a Hasher with params (nil → DefaultHashParams) running at most concurrency
-// hashes at once (≤ 0 → 2). Parameters weaker than MinHashParams are refused. It computes one
-// dummy hash (used to make unknown users cost the same time as known ones).
+// hashes at once (≤ 0 → 2). Parameters weaker than MinHashParams are refused. It does no argon2id
+// work: the dummy hash that makes unknown users cost the same time as known ones is a PHC string
+// with the Hasher's parameters, a random salt and a random key (see newDummyHash), so NewHasher
+// costs microseconds and nothing on the start-up path allocates argon2id memory.
 func NewHasher(params *argon2id.Params, concurrency int) (*Hasher, error) {
 	p := DefaultHashParams
 	if params != nil {
@@ -54,24 +60,63 @@ func newHasher(p argon2id.Params, concurrency int) (*Hasher, error) {
 		concurrency = 2
 	}
 	h := &Hasher{params: p, sem: make(chan struct{}, concurrency)}
-	d, err := argon2id.CreateHash(randomToken(), &h.params)
-	if err != nil {
+	h.dummy = newDummyHash(p)
+	if _, _, _, err := argon2id.DecodeHash(h.dummy); err != nil {
 		return nil, fmt.Errorf("auth: dummy hash: %w", err)
 	}
-	h.dummy = d
 	return h, nil
+}
+
+// newDummyHash returns an argon2id PHC string with parameters p, a random salt and a random key.
+// Verifying a password against it costs exactly what verifying against a real hash with p costs
+// (CheckHash derives the key with the salt and parameters of the string, then compares in
+// constant time), and it never matches: the key is 256 random bits, not derived from anything.
+// Deriving it from a random password with argon2id, as before, spent one full hash (≈ 50 ms of
+// CPU and m of memory) at start-up for no added property.
+func newDummyHash(p argon2id.Params) string {
+	salt := make([]byte, p.SaltLength)
+	key := make([]byte, p.KeyLength)
+	_, _ = rand.Read(salt) // crypto/rand.Read never fails (it crashes the program instead)
+	_, _ = rand.Read(key)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations,
+		p.Parallelism, base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// SetAfterHash registers fn (nil: none) to be called each time the Hasher becomes idle: when a
+// hash or verification finishes and no other one holds a slot. argon2id allocates m (19 MiB) per
+// hash, which the Go runtime keeps as freed heap until its scavenger returns it; fn is the place to
+// return it to the OS after a burst (e.g. a rate-limited debug.FreeOSMemory). fn runs on the
+// goroutine of the Hash/Verify/VerifyDummy call that finished last, after its slot was released
+// and before that call returns, so it must be quick (hand heavy work to another goroutine). It may
+// run concurrently with itself when hashes start and finish in quick succession. SetAfterHash is
+// safe to call at any time, concurrently with hashing.
+func (h *Hasher) SetAfterHash(fn func()) {
+	if fn == nil {
+		h.afterHash.Store(nil)
+		return
+	}
+	h.afterHash.Store(&fn)
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
+		h.inFlight.Add(1)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("auth: waiting to hash: %w", ctx.Err())
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+func (h *Hasher) release() {
+	idle := h.inFlight.Add(-1) == 0
+	<-h.sem
+	if idle {
+		if fn := h.afterHash.Load(); fn != nil {
+			(*fn)()
+		}
+	}
+}
 
 // Hash returns the argon2id PHC string of password. It waits for a free slot or ctx.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
