@@ -87,9 +87,44 @@ func serve(ctx context.Context, args []string, io IO) error {
 	defer s.close()
 	h.set(s.handler)
 	// Start-up hashed passwords with argon2id (19 MiB each); give that memory back now rather
-	// than at the runtime's next forced GC, so an idle instance is small.
+	// than at the runtime's next forced GC, so an idle instance is small, and again after every
+	// burst of sign-ins (at most every few seconds).
 	debug.FreeOSMemory()
+	rel := &memReleaser{delay: 3 * time.Second}
+	defer rel.stop()
+	s.auth.Hasher().SetAfterHash(rel.schedule)
 	return s.run(ctx, srv, ln.Addr().String(), serveErr)
+}
+
+// memReleaser returns freed heap to the OS a little after a burst of password hashes ends.
+type memReleaser struct {
+	delay time.Duration
+	mu    sync.Mutex
+	t     *time.Timer
+	done  bool
+}
+
+func (m *memReleaser) schedule() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.t != nil || m.done {
+		return
+	}
+	m.t = time.AfterFunc(m.delay, func() {
+		debug.FreeOSMemory()
+		m.mu.Lock()
+		m.t = nil
+		m.mu.Unlock()
+	})
+}
+
+func (m *memReleaser) stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.done = true
+	if m.t != nil {
+		m.t.Stop()
+	}
 }
 
 // swapHandler serves the start-up handler until the real one is ready.
