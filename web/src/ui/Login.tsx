@@ -7,10 +7,35 @@ export function oidcURL(u?: string): string {
   return u && u.startsWith('/') && !u.startsWith('//') && !u.startsWith('/\\') ? u : '/auth/oidc/login';
 }
 
+/** Messages for the server's `/?auth_error=<code>` redirects after a failed single sign-on. */
+export const AUTH_ERRORS: Record<string, string> = {
+  not_allowed: 'This account is not allowed to use clawchat. Ask the owner to add you.',
+  oidc_failed: 'Single sign-on failed. Please try again.',
+  oidc_state: 'The sign-in link expired or was already used. Please sign in again.',
+  oidc_denied: 'Single sign-on was cancelled or refused.',
+};
+
+/** The message for the `auth_error` query parameter of search, or '' (unknown codes included). */
+export function authErrorMessage(search: string): string {
+  const code = new URLSearchParams(search).get('auth_error') ?? '';
+  return Object.hasOwn(AUTH_ERRORS, code) ? AUTH_ERRORS[code] : '';
+}
+
+/** The auth error shown once: read from the URL, which is then cleaned so a reload drops it. */
+function takeAuthError(): string {
+  const msg = authErrorMessage(location.search);
+  if (new URLSearchParams(location.search).has('auth_error')) {
+    const u = new URL(location.href);
+    u.searchParams.delete('auth_error');
+    history.replaceState(history.state, '', u.pathname + u.search + u.hash);
+  }
+  return msg;
+}
+
 export function Login() {
   const [user, setUser] = useState('');
   const [pass, setPass] = useState('');
-  const [err, setErr] = useState('');
+  const [err, setErr] = useState(takeAuthError);
   const [busy, setBusy] = useState(false);
   const cfg = config.value;
   const local = cfg?.auth?.local !== false;
@@ -46,6 +71,7 @@ export function Login() {
             <button class="primary" type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
           </form>
         )}
+        {!local && err && <p class="error" role="alert">{err}</p>}
         {oidc && (<>
           {local && <div class="or">or</div>}
           <a class="button oidc" href={oidcURL(cfg?.auth?.oidc?.url)}>Sign in with {cfg?.auth?.oidc?.label || 'single sign-on'}</a>
