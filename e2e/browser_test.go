@@ -28,9 +28,13 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // buildClawchat builds cmd/clawchat into the test's temp dir (the Go build cache makes repeats
-// cheap) and returns the binary's path.
+// cheap) and returns the binary's path. CLAWCHAT_E2E_BIN names a prebuilt binary to use instead
+// (for example one built from a clean export while the working tree is mid-change).
 func buildClawchat(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv("CLAWCHAT_E2E_BIN"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "clawchat")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/clawchat/clawchat/cmd/clawchat")
 	if out, err := cmd.CombinedOutput(); err != nil {
