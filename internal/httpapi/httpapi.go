@@ -17,6 +17,7 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/wsconn"
 )
 
 // Limiter is a per-key request limiter (internal/ratelimit can satisfy it). Allow reports whether a
@@ -81,6 +82,7 @@ type api struct {
 	shutdownOnce sync.Once
 	connsMu      sync.Mutex
 	conns        map[*wsConn]struct{} // live WebSockets, closed with 1012 by Shutdown
+	wsServer     *wsconn.Server       // reads every /ws connection (ws.go)
 }
 
 // API is the HTTP handler of the API. It is safe for concurrent use.
@@ -142,6 +144,7 @@ func New(d Deps) *API {
 		d.MaxWSInFlight = 4
 	}
 	a := &api{d: d, log: d.Logger, shutdown: make(chan struct{}), conns: map[*wsConn]struct{}{}}
+	a.wsServer = newWSServer(d)
 	return &API{a: a, h: a.routes()}
 }
 

@@ -10,16 +10,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/wsconn"
 )
 
-// ws is GET /ws. An idle connection costs the handler's goroutine (blocked in Read) and the
-// hub subscription; a writer goroutine exists only while frames are pending, and the keepalive
-// ping is a timer, not a goroutine.
+// ws is GET /ws. After the upgrade no goroutine waits for the connection: its socket is read
+// by the shared wsconn.Server (epoll) when data arrives, a writer goroutine exists only while
+// hub frames are pending (and writes each batch with one system call), requests run on
+// short-lived goroutines, and the keepalive ping is a timer. An idle connection costs its
+// socket, this wsConn and the hub subscription.
 func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 	u, ok := chat.UserFrom(r.Context())
 	if !ok {
@@ -36,57 +37,56 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errTooManyConns)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the origin was checked above with the deployment's own rule
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	conn, err := a.wsServer.Upgrade(w, r)
 	if err != nil {
 		return
 	}
-	conn.SetReadLimit(a.d.MaxWSMessage)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &wsConn{a: a, conn: conn, u: u, ctx: ctx, cancel: cancel, sem: make(chan struct{}, a.d.MaxWSInFlight)}
-	defer c.close(websocket.StatusNormalClosure, "")
 	a.connsMu.Lock()
 	select {
 	case <-a.shutdown:
 		a.connsMu.Unlock()
-		c.close(websocket.StatusServiceRestart, "server restart: reconnect")
+		c.close(wsconn.StatusServiceRestart, "server restart: reconnect")
+		conn.Start(wsconn.Handler{OnClose: func(error) {}}) // read the peer's close answer
 		return
 	default:
 	}
 	a.conns[c] = struct{}{}
 	a.connsMu.Unlock()
-	defer func() {
-		a.connsMu.Lock()
-		delete(a.conns, c)
-		a.connsMu.Unlock()
-	}()
-	c.run()
+	hello := map[string]any{
+		"epoch":   a.d.Hub.Epoch(),
+		"seq":     a.d.Hub.Latest(u.ID),
+		"user":    u,
+		"gateway": map[string]string{"state": a.d.Bridge.GatewayState()},
+		"limits":  a.d.Bridge.Limits(),
+	}
+	if err := c.writeJSON(map[string]any{"type": "event", "event": "hello", "payload": hello}); err != nil {
+		_ = conn.CloseNow()
+	}
+	conn.Start(wsconn.Handler{OnMessage: c.onMessage, OnClose: c.ended})
 }
 
 // goAway sends server.restart (best effort, bounded by the write timeout) and closes with 1012.
 func (c *wsConn) goAway() {
 	_ = c.writeJSON(map[string]any{"type": "event", "event": "server.restart", "payload": struct{}{}})
-	c.close(websocket.StatusServiceRestart, "server restart: reconnect")
+	c.close(wsconn.StatusServiceRestart, "server restart: reconnect")
 }
 
+// wsConn is the API state of one /ws connection.
 type wsConn struct {
 	a      *api
-	conn   *websocket.Conn
+	conn   *wsconn.Conn
 	u      chat.User
-	ctx    context.Context
+	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
-	sem    chan struct{}
-	reqs   sync.WaitGroup
+	sem    chan struct{} // requests in flight
 
 	mu          sync.Mutex
 	sub         *hub.Subscription
 	started     bool // the subscribe answer is out; frames may flow
 	pendingWake bool
-	ping        *time.Timer
 	closed      bool
-	writers     sync.WaitGroup
 }
 
 type wsRequest struct {
@@ -110,9 +110,7 @@ type wsResponse struct {
 }
 
 func (c *wsConn) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.a.d.WriteTimeout)
-	defer cancel()
-	return c.conn.Write(ctx, websocket.MessageText, b)
+	return c.conn.WriteText(c.ctx, b)
 }
 
 func (c *wsConn) writeJSON(v any) error {
@@ -123,7 +121,8 @@ func (c *wsConn) writeJSON(v any) error {
 	return c.write(b)
 }
 
-func (c *wsConn) close(code websocket.StatusCode, reason string) {
+// release ends the connection's API state once: hub subscription, context, Shutdown's registry.
+func (c *wsConn) release() {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -131,79 +130,47 @@ func (c *wsConn) close(code websocket.StatusCode, reason string) {
 	}
 	c.closed = true
 	sub := c.sub
-	if c.ping != nil {
-		c.ping.Stop()
-	}
 	c.mu.Unlock()
 	if sub != nil {
 		sub.Close()
 	}
-	_ = c.conn.Close(code, reason)
 	c.cancel()
-	c.reqs.Wait()
-	c.writers.Wait()
+	c.a.connsMu.Lock()
+	delete(c.a.conns, c)
+	c.a.connsMu.Unlock()
 }
 
-func (c *wsConn) run() {
-	hello := map[string]any{
-		"epoch":   c.a.d.Hub.Epoch(),
-		"seq":     c.a.d.Hub.Latest(c.u.ID),
-		"user":    c.u,
-		"gateway": map[string]string{"state": c.a.d.Bridge.GatewayState()},
-		"limits":  c.a.d.Bridge.Limits(),
-	}
-	if err := c.writeJSON(map[string]any{"type": "event", "event": "hello", "payload": hello}); err != nil {
-		return
-	}
-	c.schedulePing()
-	for {
-		typ, data, err := c.conn.Read(c.ctx)
-		if err != nil {
-			return
-		}
-		if typ != websocket.MessageText {
-			c.close(websocket.StatusUnsupportedData, "text frames only")
-			return
-		}
-		var req wsRequest
-		if json.Unmarshal(data, &req) != nil || req.Type != "req" || req.ID == "" || len(req.ID) > 64 || req.Method == "" {
-			_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &wsError{"bad_request", "expected {\"type\":\"req\",\"id\",\"method\",\"params\"}"}})
-			continue
-		}
-		if req.Method == "subscribe" {
-			c.subscribe(req) // in order, on the reader goroutine
-			continue
-		}
-		select {
-		case c.sem <- struct{}{}:
-		default:
-			_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &wsError{"rate_limited", "too many requests in flight"}})
-			continue
-		}
-		c.reqs.Add(1)
-		go func() {
-			defer c.reqs.Done()
-			defer func() { <-c.sem }()
-			c.handle(req)
-		}()
-	}
+// close releases the API state and starts the close handshake with code.
+func (c *wsConn) close(code wsconn.StatusCode, reason string) {
+	c.release()
+	_ = c.conn.Close(code, reason)
 }
 
-func (c *wsConn) schedulePing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+// ended is the connection's OnClose.
+func (c *wsConn) ended(error) { c.release() }
+
+// onMessage handles one request; it runs on the connection's reading goroutine, so requests
+// other than subscribe (answered in order) move to their own goroutines.
+func (c *wsConn) onMessage(data []byte) {
+	var req wsRequest
+	if json.Unmarshal(data, &req) != nil || req.Type != "req" || req.ID == "" || len(req.ID) > 64 || req.Method == "" {
+		_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &wsError{"bad_request", "expected {\"type\":\"req\",\"id\",\"method\",\"params\"}"}})
 		return
 	}
-	c.ping = time.AfterFunc(c.a.d.PingInterval, func() {
-		ctx, cancel := context.WithTimeout(c.ctx, c.a.d.WriteTimeout*2)
-		defer cancel()
-		if err := c.conn.Ping(ctx); err != nil {
-			go c.close(websocket.StatusGoingAway, "ping timeout")
-			return
-		}
-		c.schedulePing()
-	})
+	if req.Method == "subscribe" {
+		c.subscribe(req)
+		return
+	}
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &wsError{"rate_limited", "too many requests in flight"}})
+		return
+	}
+	go func() {
+		defer func() { <-c.sem }()
+		c.handle(req)
+	}()
 }
 
 // wake is the hub's callback: start a writer unless the subscribe answer is still pending.
@@ -217,29 +184,32 @@ func (c *wsConn) wake() {
 		c.pendingWake = true
 		return
 	}
-	c.writers.Add(1)
 	go c.drain()
 }
 
-// drain writes pending frames until none are left; it exists only while there is work.
+// drain writes pending frames until none are left, each batch with one system call; it exists
+// only while there is work.
 func (c *wsConn) drain() {
-	defer c.writers.Done()
-	var buf []*hub.Frame
+	var frames []*hub.Frame
+	var msgs [][]byte
 	for {
 		var err error
-		buf, err = c.sub.Take(buf)
+		frames, err = c.sub.Take(frames)
 		if errors.Is(err, hub.ErrEvicted) {
-			go c.close(websocket.StatusPolicyViolation, "slow consumer: reconnect and resume")
+			c.close(wsconn.StatusPolicyViolation, "slow consumer: reconnect and resume")
 			return
 		}
-		if err != nil || len(buf) == 0 {
+		if err != nil || len(frames) == 0 {
 			return
 		}
-		for _, f := range buf {
-			if c.write(f.WS) != nil {
-				go c.close(websocket.StatusGoingAway, "write failed")
-				return
-			}
+		msgs = msgs[:0]
+		for _, f := range frames {
+			msgs = append(msgs, f.WS)
+		}
+		err = c.conn.WriteText(c.ctx, msgs...)
+		clear(msgs)
+		if err != nil {
+			return // the connection is gone; ended releases it
 		}
 	}
 }
@@ -287,7 +257,6 @@ func (c *wsConn) subscribe(req wsRequest) {
 	wake := c.pendingWake && !c.closed
 	c.pendingWake = false
 	if wake {
-		c.writers.Add(1)
 		go c.drain()
 	}
 	c.mu.Unlock()
@@ -424,4 +393,16 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 // overConnectionCap reports whether u already holds MaxConnectionsPerUser live connections.
 func (a *api) overConnectionCap(u chat.User) bool {
 	return a.d.MaxConnectionsPerUser > 0 && a.d.Hub.Connections(u.ID) >= a.d.MaxConnectionsPerUser
+}
+
+// newWSServer is the WebSocket engine of an API: one epoll instance (while connections exist)
+// for all /ws connections.
+func newWSServer(d Deps) *wsconn.Server {
+	return wsconn.NewServer(wsconn.Config{
+		ReadLimit:    d.MaxWSMessage,
+		WriteTimeout: d.WriteTimeout,
+		PingInterval: d.PingInterval,
+		PongTimeout:  2 * d.WriteTimeout,
+		Logger:       d.Logger,
+	})
 }
