@@ -89,6 +89,18 @@ type Config struct {
 	StaleRunAfter time.Duration
 	// HistoryTimeout bounds reconciliation requests (default 30s).
 	HistoryTimeout time.Duration
+
+	// Approvals turns on exec approvals for owners (the Gateway client must hold
+	// operator.approvals and the exec-approvals cap, i.e. gateway.Config.Approvals). Off, the
+	// Gateway's approval events are ignored and owners see an empty list.
+	Approvals bool
+	// Owners returns the ids of every owner account (optional). Approval events go to each of them.
+	// When nil, they go to the owners who have used this service since it started.
+	Owners func(ctx context.Context) ([]string, error)
+	// Audit records security-relevant owner actions (optional): send, abort and history read on
+	// Gateway (gw:) sessions, and approval decisions. It is called synchronously with a context
+	// that outlives the request by up to 5s; entries hold ids and outcomes, never message text.
+	Audit func(ctx context.Context, e chat.AuditEntry)
 }
 
 // Service is the chat service. All methods are safe for concurrent use.
@@ -107,6 +119,8 @@ type Service struct {
 	gwState  string
 	lastConn bool // the upstream was connected at least once
 	wg       sync.WaitGroup
+
+	appr *approvals // exec approvals (approvals.go); own lock
 }
 
 type recentRun struct {
@@ -139,7 +153,8 @@ type run struct {
 	userID    string
 	convID    string
 	messageID string
-	text      string
+	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
+	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
 	reasoning string
 	tools     map[string]*toolState
 	toolOrder []string
@@ -211,12 +226,16 @@ func New(cfg Config) (*Service, error) {
 		notOurs:  make(map[string]time.Time),
 		watch:    make(map[string]map[string]bool),
 		gwState:  "down",
+		appr:     newApprovals(),
 	}, nil
 }
 
 // Run resolves stale runs from history until ctx is done, then waits for the service's background
 // work (queued sends, reconciliations) to finish.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.Approvals {
+		s.goBackground(func() { s.runApprovals(ctx) })
+	}
 	t := time.NewTicker(max(s.cfg.StaleRunAfter/4, time.Second))
 	defer t.Stop()
 	for {
@@ -284,7 +303,12 @@ func (s *Service) gatewayLimits() Limits {
 
 // upstream calls the Gateway and maps its errors to chat sentinels.
 func (s *Service) upstream(ctx context.Context, method string, params, result any) error {
-	err := s.cfg.Upstream.Request(ctx, method, params, result)
+	return s.mapUpstreamError(ctx, method, s.cfg.Upstream.Request(ctx, method, params, result))
+}
+
+// mapUpstreamError maps an Upstream error (nil stays nil) to a chat sentinel-wrapped error whose
+// message is safe to show; the original is logged.
+func (s *Service) mapUpstreamError(ctx context.Context, method string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -320,4 +344,21 @@ func (s *Service) emitError(userID, code, msg, conv string) {
 		p["conversation"] = conv
 	}
 	s.cfg.Publisher.Publish(userID, chat.NewEvent("error", p))
+}
+
+// audit records an owner's action through Config.Audit (when set). detail is encoded as JSON and
+// must hold no secrets and no message text.
+func (s *Service) audit(ctx context.Context, u chat.User, action, target string, detail map[string]any) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	d := ""
+	if len(detail) > 0 {
+		if b, err := json.Marshal(detail); err == nil {
+			d = string(b)
+		}
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s.cfg.Audit(actx, chat.AuditEntry{At: s.cfg.Now().UTC(), Actor: u.ID, Action: action, Target: target, Detail: d})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,9 @@ func (s *Service) SetGatewayState(state string) {
 		return
 	}
 	s.cfg.Publisher.PublishAll(chat.NewEvent("gateway.status", map[string]string{"state": state}))
+	if state == StateConnected {
+		s.backfillApprovals() // after every (re)connect; a no-op without Config.Approvals
+	}
 	if reconnected {
 		s.goBackground(func() { s.reconcile(context.Background(), false) })
 	}
@@ -51,6 +55,7 @@ func (s *Service) SetGatewayState(state string) {
 // with chat.history.
 func (s *Service) EventGap() {
 	s.goBackground(func() { s.reconcile(context.Background(), false) })
+	s.backfillApprovals() // approval events may have been lost too
 }
 
 type chatPayload struct {
@@ -100,6 +105,14 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 			return
 		}
 		s.onAgent(r, &p)
+	case "exec.approval.requested":
+		if s.cfg.Approvals {
+			s.onApprovalRequested(payload)
+		}
+	case "exec.approval.resolved":
+		if s.cfg.Approvals {
+			s.onApprovalResolved(payload)
+		}
 	}
 }
 
@@ -268,25 +281,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishRun(r, "run.status", map[string]any{"phase": p.Phase})
 		}
 	case "delta":
-		snap, hasSnap := messageText(p.Message)
-		s.mu.Lock()
-		prev := r.text
-		var next string
-		replace := false
-		switch {
-		case p.DeltaText == nil:
-			next, replace = snap, true
-		case p.Replace:
-			next, replace = *p.DeltaText, true
-		case prev == "" && hasSnap:
-			next = snap
-		case hasSnap && !(len(snap)-len(*p.DeltaText) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, *p.DeltaText)):
-			next, replace = snap, true
-		default:
-			next = prev + *p.DeltaText
-		}
-		r.text = next
-		s.mu.Unlock()
+		prev, next, replace := s.applyDelta(r, p)
 		if replace {
 			s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true})
 		} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
@@ -345,6 +340,62 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		}
 		s.publishRun(r, "run.error", out)
 		s.next(r.key)
+	}
+}
+
+// applyDelta applies a delta event to the run text by the rule of openclaw-protocol.md §4.2 and
+// returns the text before and after, and whether clients must replace their text:
+//
+//	deltaText absent            → the snapshot's text, replace
+//	replace                     → deltaText, replace
+//	no text yet, snapshot       → the snapshot's text
+//	snapshot ≠ prev + deltaText → the snapshot's text, replace (resync)
+//	otherwise                   → prev + deltaText
+//
+// The common case (the snapshot is exactly prev+deltaText) is proven by snapshotIs without
+// decoding the snapshot, and the text grows in place (appendText), so a run of n deltas costs
+// O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
+// snapshot with messageText as before; a final always takes its snapshot's text. The decision is
+// made outside s.mu and committed only if a reconcile did not change the text meanwhile.
+func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool) {
+	for {
+		s.mu.Lock()
+		prev = r.text
+		s.mu.Unlock()
+		appendDelta := false
+		switch {
+		case p.DeltaText == nil:
+			next, _ = messageText(p.Message)
+			replace = true
+		case p.Replace:
+			next, replace = *p.DeltaText, true
+		case snapshotIs(p.Message, prev, *p.DeltaText):
+			appendDelta = true
+		default:
+			d := *p.DeltaText
+			snap, hasSnap := messageText(p.Message)
+			switch {
+			case prev == "" && hasSnap:
+				next = snap
+			case hasSnap && !(len(snap)-len(d) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, d)):
+				next, replace = snap, true
+			default:
+				appendDelta = true
+			}
+		}
+		s.mu.Lock()
+		if r.text != prev { // a reconcile replaced the text meanwhile (rare): decide again
+			s.mu.Unlock()
+			continue
+		}
+		if appendDelta {
+			r.appendText(*p.DeltaText)
+		} else {
+			r.setText(next)
+		}
+		next = r.text
+		s.mu.Unlock()
+		return prev, next, replace
 	}
 }
 
@@ -461,7 +512,58 @@ func (s *Service) onAgent(r *run, p *agentPayload) {
 		s.publishUsage(r, p.Data)
 	case "tool", "item":
 		s.onTool(r, p)
+	case "approval":
+		s.onRunApproval(r, p)
 	}
+}
+
+var approvalStatusRe = regexp.MustCompile(`^[a-z_-]{1,32}$`)
+
+// onRunApproval turns the in-stream approval notice of a run (agent stream "approval", phase
+// requested/resolved) into a run.tool entry named "exec approval" for the run's conversation
+// owner, so the chat shows that the run waits for (or got) a decision. It carries no command, host
+// or path: the command itself is shown to owners only, through approval.requested.
+func (s *Service) onRunApproval(r *run, p *agentPayload) {
+	var d struct {
+		Phase      string `json:"phase"`
+		Kind       string `json:"kind"`
+		Status     string `json:"status"`
+		ApprovalID string `json:"approvalId"`
+		ItemID     string `json:"itemId"`
+		ToolCallID string `json:"toolCallId"`
+	}
+	if json.Unmarshal(p.Data, &d) != nil || (d.Kind != "" && d.Kind != "exec") {
+		return
+	}
+	id := d.ApprovalID
+	if id == "" {
+		id = d.ItemID
+	}
+	if id == "" {
+		id = d.ToolCallID
+	}
+	if !approvalIDRe.MatchString(id) {
+		return
+	}
+	status := d.Status
+	if !approvalStatusRe.MatchString(status) {
+		status = ""
+	}
+	var data map[string]any
+	switch d.Phase {
+	case "requested":
+		data = map[string]any{"phase": "start", "name": "exec approval", "toolCallId": "approval:" + id}
+	case "resolved":
+		failed := status == "denied" || status == "failed" || status == "unavailable"
+		data = map[string]any{"phase": "result", "name": "exec approval", "toolCallId": "approval:" + id, "isError": failed, "result": status}
+	default:
+		return
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return
+	}
+	s.onTool(r, &agentPayload{RunID: p.RunID, SessionKey: p.SessionKey, Stream: "tool", Data: b})
 }
 
 func (s *Service) onTool(r *run, p *agentPayload) {

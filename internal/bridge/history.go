@@ -88,6 +88,14 @@ const (
 // History returns a page of one of u's conversations: limit messages (default 50, max 200) before
 // the cursor (an opaque value from a previous page; empty for the newest page).
 func (s *Service) History(ctx context.Context, u chat.User, conversation string, limit int, before string) (HistoryPage, error) {
+	page, err := s.history(ctx, u, conversation, limit, before)
+	if gatewayAction(u, conversation, err) {
+		s.audit(ctx, u, "gateway.history", conversation, map[string]any{"ok": err == nil})
+	}
+	return page, err
+}
+
+func (s *Service) history(ctx context.Context, u chat.User, conversation string, limit int, before string) (HistoryPage, error) {
 	c, err := s.lookup(ctx, u, conversation)
 	if err != nil {
 		return HistoryPage{}, err

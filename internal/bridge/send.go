@@ -85,6 +85,18 @@ func (s *Service) checkAttachments(atts []Attachment, textLen int) error {
 // message gets its own run and reply. A retry with the same client id answers duplicate with the
 // same runId and never runs twice.
 func (s *Service) Send(ctx context.Context, u chat.User, p SendParams) (SendResult, error) {
+	res, err := s.send(ctx, u, p)
+	if gatewayAction(u, p.Conversation, err) {
+		d := map[string]any{"ok": err == nil}
+		if err == nil {
+			d["runId"], d["status"] = res.RunID, res.Status
+		}
+		s.audit(ctx, u, "gateway.send", p.Conversation, d)
+	}
+	return res, err
+}
+
+func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResult, error) {
 	if len(p.Text) > s.cfg.MaxTextBytes {
 		s.emitError(u.ID, "too_large", "message too long", p.Conversation)
 		return SendResult{}, fmt.Errorf("message longer than %d bytes: %w", s.cfg.MaxTextBytes, chat.ErrTooLarge)
@@ -307,6 +319,14 @@ func (s *Service) next(key string) {
 // Abort stops u's run in a conversation: runID when given (a queued message is removed from the
 // queue), else the conversation's active run. It reports whether something was stopped.
 func (s *Service) Abort(ctx context.Context, u chat.User, conversation, runID string) (bool, error) {
+	aborted, err := s.abort(ctx, u, conversation, runID)
+	if gatewayAction(u, conversation, err) {
+		s.audit(ctx, u, "gateway.abort", conversation, map[string]any{"ok": err == nil, "runId": runID, "aborted": aborted})
+	}
+	return aborted, err
+}
+
+func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID string) (bool, error) {
 	c, err := s.lookup(ctx, u, conversation)
 	if err != nil {
 		return false, err
@@ -343,4 +363,15 @@ func (s *Service) Abort(ctx context.Context, u chat.User, conversation, runID st
 		return false, err
 	}
 	return res.Aborted, nil
+}
+
+// gatewayAction reports whether an owner's call on conversation is an authorized action on a
+// Gateway session (a gw: id), which is audited whatever its outcome. Refusals that the id did not
+// pass (not found) are not audited: nothing reached the Gateway.
+func gatewayAction(u chat.User, conversation string, err error) bool {
+	if !u.IsOwner() || errors.Is(err, chat.ErrNotFound) {
+		return false
+	}
+	_, ok := parseGatewayID(conversation)
+	return ok
 }
