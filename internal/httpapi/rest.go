@@ -324,3 +324,37 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 	a.d.Hub.Publish(u.ID, chat.NewEvent("reaction", map[string]any{"conversation": b.Session, "messageId": id, "reactions": m}))
 	writeJSON(w, http.StatusOK, map[string]any{"reactions": m})
 }
+
+// listApprovals is GET /api/approvals (owners; members get 404 like any unknown route).
+func (a *api) listApprovals(w http.ResponseWriter, r *http.Request, u chat.User) {
+	list, err := a.d.Bridge.Approvals(r.Context(), u)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if list == nil {
+		list = []bridge.Approval{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"approvals": list})
+}
+
+// resolveApproval is POST /api/approvals/{id} {"decision"} (owners only).
+func (a *api) resolveApproval(w http.ResponseWriter, r *http.Request, u chat.User) {
+	if !u.IsOwner() {
+		// Before reading the body: a member learns nothing, not even whether the body was valid.
+		writeError(w, fmt.Errorf("approval not found: %w", chat.ErrNotFound))
+		return
+	}
+	var b struct {
+		Decision string `json:"decision"`
+	}
+	if err := decodeJSON(w, r, 4<<10, &b, false); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.d.Bridge.ResolveApproval(r.Context(), u, r.PathValue("id"), b.Decision); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}

@@ -38,6 +38,8 @@ func (a *api) routes() http.Handler {
 	mux.Handle("GET /api/reactions/{key}", a.authed(a.conversationReactions))
 	mux.Handle("GET /api/messages/{id}/reactions", a.authed(a.messageReactions))
 	mux.Handle("POST /api/messages/{id}/reactions", a.authed(a.toggleReaction))
+	mux.Handle("GET /api/approvals", a.authed(a.listApprovals))
+	mux.Handle("POST /api/approvals/{id}", a.authed(a.resolveApproval))
 
 	for pattern, h := range a.d.Extra {
 		mux.Handle(pattern, h)

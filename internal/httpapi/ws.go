@@ -379,6 +379,21 @@ func (c *wsConn) handle(req wsRequest) {
 		}
 	case "agents.list":
 		payload, err = b.Agents(ctx)
+	case "approvals.list":
+		if err = strictParams(req.Params, &struct{}{}); err == nil {
+			var list []bridge.Approval
+			list, err = b.Approvals(ctx, u)
+			payload = map[string]any{"approvals": list}
+		}
+	case "approvals.resolve":
+		var p struct {
+			ID       string `json:"id"`
+			Decision string `json:"decision"`
+		}
+		if err = strictParams(req.Params, &p); err == nil {
+			err = b.ResolveApproval(ctx, u, p.ID, p.Decision)
+			payload = struct{}{}
+		}
 	default:
 		err = fmt.Errorf("unknown method: %w", chat.ErrInvalid)
 	}
