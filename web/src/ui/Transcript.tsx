@@ -23,7 +23,7 @@ const fmtMs = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1
 
 function UsageLine({ m }: { m: Message }) {
   const u = m.usage;
-  if (!u || (u.input === undefined && u.output === undefined && !u.cost)) return null;
+  if (!u || (!u.input && !u.output && !u.cost)) return null; // none, or all zero (an injected note)
   const parts = [];
   if (u.input !== undefined) parts.push(`${u.input} in`);
   if (u.output !== undefined) parts.push(`${u.output} out`);
