@@ -144,6 +144,7 @@ func (s *server) restart() {
 // browser is one headless Chromium with a fresh profile; console problems are collected.
 type browser struct {
 	ctx      context.Context
+	media    map[string]string // emulated CSS media features (screenshots)
 	mu       sync.Mutex
 	problems []string
 }

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/gateway"
+	"github.com/clawchat/clawchat/internal/ochar"
+)
+
+// TestScreenshots regenerates docs/screenshots/*.png from the real clawchat binary in front of a
+// real OpenClaw Gateway: a conversation with reasoning ([think]), markdown, a tool card ([tool])
+// and a code block, at desktop (1280×800) and mobile (390×844 @2x) sizes, light and dark, plus
+// the sign-in page. Opt-in, because it writes into the repository:
+//
+//	CLAWCHAT_SCREENSHOTS=1 go test -count=1 -run TestScreenshots ./e2e/
+//
+// optipng (apt) shrinks the files when it is installed.
+func TestScreenshots(t *testing.T) {
+	if os.Getenv("CLAWCHAT_SCREENSHOTS") != "1" {
+		t.Skip("set CLAWCHAT_SCREENSHOTS=1 to regenerate docs/screenshots")
+	}
+	out, err := filepath.Abs(filepath.Join("..", "docs", "screenshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shared Gateway's model is declared without reasoning, so OpenClaw drops what [think]
+	// streams; this Gateway declares it a reasoning model (config edited, then a restart).
+	g := ownGateway(t, ochar.Options{})
+	cfgPath := filepath.Join(g.Dir, "openclaw.json")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte(`"reasoning": false`), []byte(`"reasoning": true`), 1)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Restart(ctxT(t, 3*time.Minute)); err != nil {
+		t.Fatalf("restart the gateway with a reasoning model: %v", err)
+	}
+	srv := startServer(t, g)
+	b := newBrowser(t)
+	b.reducedMotion(t) // no sidebar slide caught mid-way when the viewport changes
+
+	b.viewport(t, 390, 844, 2, true)
+	b.colorScheme(t, "light")
+	b.do(t, "open sign-in page", chromedp.Navigate(srv.URL+"/"))
+	b.wait(t, "sign-in form", `!!document.querySelector('form input[name=username]')`, 20*time.Second)
+	b.shoot(t, filepath.Join(out, "sign-in-mobile.png"))
+
+	b.viewport(t, 1280, 800, 1, false)
+	b.signIn(t, srv.URL, "alice", alicePass)
+	conv := b.newChat(t)
+	b.send(t, "What can you show me? Use **bold**, _italics_, `inline code` and a [link](https://openclaw.ai). [think]")
+	b.wait(t, "first reply", `document.querySelectorAll('.msg.assistant').length === 1 && !document.querySelector('.typing')`, 60*time.Second)
+	b.send(t, "List the files in the workspace [tool]")
+	b.wait(t, "tool reply", `!!document.querySelector('.tool') && !document.querySelector('.typing') && !document.querySelector('.tool.running')`, 60*time.Second)
+
+	// The scripted model echoes on one line, so the code block is an assistant note appended to
+	// the same Gateway session (chat.inject, an admin method clawchat itself never uses).
+	alice := signIn(t, srv.URL, "alice", alicePass)
+	admin := startClient(t, g.URL, g.Token, func(c *gateway.Config) {
+		c.Scopes = []string{gateway.ScopeRead, gateway.ScopeWrite, "operator.admin"}
+	})
+	admin.waitState(60*time.Second, gateway.StateConnected)
+	note := "Here is a small Go program that reads a file:\n\n```go\npackage main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n\tb, err := os.ReadFile(\"notes.txt\")\n\tif err != nil {\n\t\tfmt.Fprintln(os.Stderr, err)\n\t\tos.Exit(1)\n\t}\n\tfmt.Printf(\"%d bytes\\n\", len(b))\n}\n```\n\n1. Save it as `main.go`\n2. Run `go run .`"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := admin.Request(ctx, "chat.inject", map[string]any{"sessionKey": bridge.SessionKey("main", userID(t, alice), conv), "message": note}, nil); err != nil {
+		t.Fatalf("chat.inject: %v", err)
+	}
+	b.do(t, "reload", chromedp.Reload())
+	b.wait(t, "history with the code block", `!!document.querySelector('.msg.assistant .codeblock') && document.querySelectorAll('.msg.assistant').length >= 3`, 30*time.Second)
+	b.wait(t, "the conversation in the sidebar", fmt.Sprintf(`document.querySelectorAll('.sidebar a[href="#/c/%s"]').length === 1`, conv), 20*time.Second)
+	// Open the reasoning and the tool card so that they show in the pictures.
+	b.eval(t, `document.querySelectorAll('details.reasoning, details.tool').forEach(d => d.open = true), true`)
+
+	for _, theme := range []string{"light", "dark"} {
+		b.colorScheme(t, theme)
+		b.viewport(t, 1280, 800, 1, false)
+		b.scrollTranscript(t, "top")
+		b.shoot(t, filepath.Join(out, "chat-desktop-"+theme+".png"))
+		b.viewport(t, 390, 844, 2, true)
+		b.scrollTranscript(t, "bottom")
+		b.shoot(t, filepath.Join(out, "chat-mobile-"+theme+".png"))
+	}
+	b.noConsoleProblems(t)
+}
+
+func (b *browser) viewport(t testing.TB, w, h int64, scale float64, mobile bool) {
+	t.Helper()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(scale)}
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	b.do(t, "viewport", chromedp.EmulateViewport(w, h, opts...))
+}
+
+// colorScheme emulates prefers-color-scheme (the app follows the system theme by default).
+func (b *browser) colorScheme(t testing.TB, scheme string) {
+	t.Helper()
+	b.media = map[string]string{"prefers-color-scheme": scheme, "prefers-reduced-motion": b.media["prefers-reduced-motion"]}
+	b.applyMedia(t)
+}
+
+// reducedMotion emulates prefers-reduced-motion: reduce.
+func (b *browser) reducedMotion(t testing.TB) {
+	t.Helper()
+	b.media = map[string]string{"prefers-color-scheme": b.media["prefers-color-scheme"], "prefers-reduced-motion": "reduce"}
+	b.applyMedia(t)
+}
+
+func (b *browser) applyMedia(t testing.TB) {
+	t.Helper()
+	var feats []*emulation.MediaFeature
+	for k, v := range b.media {
+		feats = append(feats, &emulation.MediaFeature{Name: k, Value: v})
+	}
+	b.do(t, "emulate media", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: feats})
+		return err
+	}))
+}
+
+func (b *browser) scrollTranscript(t testing.TB, where string) {
+	t.Helper()
+	b.eval(t, fmt.Sprintf(`(() => { const el = document.querySelector('.transcript'); if (el) el.scrollTop = %s; return true; })()`,
+		map[string]string{"top": "0", "bottom": "el.scrollHeight"}[where]))
+}
+
+// shoot waits two frames for layout and paint, then writes a viewport PNG to path (optimised
+// with optipng when it is installed).
+func (b *browser) shoot(t testing.TB, path string) {
+	t.Helper()
+	b.eval(t, `document.activeElement?.blur(), true`) // no focus ring in the pictures
+	b.wait(t, "two frames", `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, 10*time.Second)
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", path, err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if opt, err := exec.LookPath("optipng"); err == nil {
+		if out, err := exec.Command(opt, "-quiet", "-o2", "-strip", "all", path).CombinedOutput(); err != nil {
+			t.Errorf("optipng %s: %v\n%s", path, err, out)
+		}
+	}
+	t.Logf("wrote %s (%d bytes before optimisation)", path, len(png))
+}
