@@ -16,9 +16,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.Main(m)) }
 
 func freePort(t *testing.T) int {
 	t.Helper()
