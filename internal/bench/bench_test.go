@@ -270,3 +270,43 @@ func TestGatewayControlNeedsToken(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestDirectFramesReachACoderClient checks the direct baseline's hand-written WebSocket server
+// against coder/websocket as the client, for each frame length encoding, batched.
+func TestDirectFramesReachACoderClient(t *testing.T) {
+	gw, err := NewFakeGateway("t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, gw.URL()+"/direct?group=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(1 << 20)
+	if err := waitFor(ctx, 5*time.Second, func() bool { n, _ := gw.DirectClients(ctx); return n == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{0, 125, 126, 1000, 65535, 65536, 200000}
+	for _, n := range sizes {
+		if err := gw.emitDirect(ctx, 0, []byte(strings.Repeat("x", n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range sizes {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("frame of %d bytes: %v", n, err)
+		}
+		if typ != websocket.MessageText || len(b) != n {
+			t.Fatalf("got %v frame of %d bytes, want text of %d", typ, len(b), n)
+		}
+	}
+	c.CloseNow()
+	if err := waitFor(ctx, 5*time.Second, func() bool { n, _ := gw.DirectClients(ctx); return n == 0 }); err != nil {
+		t.Errorf("direct connection not released after the client left: %v", err)
+	}
+}

@@ -2,13 +2,18 @@ package bench
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +63,6 @@ type opConn struct {
 }
 
 type directConn struct {
-	c  *websocket.Conn
 	ch chan []byte
 }
 
@@ -96,11 +100,6 @@ func (g *FakeGateway) Close() {
 	g.mu.Lock()
 	for op := range g.ops {
 		_ = op.c.CloseNow()
-	}
-	for _, dcs := range g.direct {
-		for _, dc := range dcs {
-			_ = dc.c.CloseNow()
-		}
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
@@ -297,22 +296,41 @@ func (op *opConn) event(ctx context.Context, name string, payload []byte) error 
 	return op.c.Write(ctx, websocket.MessageText, b)
 }
 
+// serveDirect is the direct baseline's server: a minimal WebSocket server that writes every
+// frame queued for a connection since its last write with one write syscall (the cheapest way a
+// server can deliver), from one goroutine per connection. It never reads application data; it
+// only notices the client going away.
 func (g *FakeGateway) serveDirect(w http.ResponseWriter, r *http.Request) {
 	group, err := strconv.Atoi(r.URL.Query().Get("group"))
-	if err != nil || group < 0 {
-		http.Error(w, "group required", http.StatusBadRequest)
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if err != nil || group < 0 || key == "" || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		http.Error(w, "websocket upgrade with ?group=N required", http.StatusBadRequest)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "no hijack", http.StatusInternalServerError)
+		return
+	}
+	nc, brw, err := hj.Hijack()
 	if err != nil {
 		return
 	}
-	dc := &directConn{c: c, ch: make(chan []byte, 1024)}
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
+	if brw.Flush() != nil {
+		_ = nc.Close()
+		return
+	}
+	dc := &directConn{ch: make(chan []byte, 1024)}
 	g.mu.Lock()
 	g.direct[group] = append(g.direct[group], dc)
 	g.mu.Unlock()
 	g.ndirect.Add(1)
+	ctx, cancel := context.WithCancel(g.ctx)
 	defer func() {
+		cancel()
 		g.ndirect.Add(-1)
 		g.mu.Lock()
 		dcs := g.direct[group]
@@ -323,19 +341,49 @@ func (g *FakeGateway) serveDirect(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		g.mu.Unlock()
-		_ = c.CloseNow()
+		_ = nc.Close()
 	}()
-	ctx := c.CloseRead(g.ctx)
+	go func() { // the client only ever sends its close frame: EOF or anything else ends us
+		_, _ = io.Copy(io.Discard, brw.Reader)
+		cancel()
+		_ = nc.Close()
+	}()
+	var buf []byte
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case b := <-dc.ch:
-			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+			buf = appendFrame(buf[:0], b)
+		more:
+			for {
+				select {
+				case b := <-dc.ch:
+					buf = appendFrame(buf, b)
+				default:
+					break more
+				}
+			}
+			if _, err := nc.Write(buf); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// appendFrame appends p as one unmasked server text frame.
+func appendFrame(b, p []byte) []byte {
+	n := len(p)
+	switch {
+	case n < 126:
+		b = append(b, 0x81, byte(n))
+	case n < 1<<16:
+		b = append(b, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x81, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, p...)
 }
 
 // StreamSpec says what to stream.
