@@ -21,6 +21,7 @@ type publisher struct {
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 	notify  func(userID string, ev runEvent)
+	relay   *relay // nil on a single instance (SQLite)
 }
 
 // runEvent is the part of run.* payloads the publisher reads.
@@ -32,6 +33,9 @@ type runEvent struct {
 
 func (p *publisher) Publish(userID string, ev chat.Event) uint64 {
 	seq := p.hub.Publish(userID, ev)
+	if p.relay != nil {
+		p.relay.Forward(userID, ev) // conversation events to the other instances
+	}
 	switch ev.Name {
 	case "run.started":
 		p.metrics.RunStarted()

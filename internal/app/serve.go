@@ -45,6 +45,7 @@ type server struct {
 	gw      *gateway.Client
 	bridge  *bridge.Service
 	push    *push.Service // nil when Web Push is not configured
+	relay   *relay        // cross-instance conversation events; nil unless PostgreSQL
 	api     *httpapi.API
 	handler http.Handler
 	closers []func() error // closed after the store, in reverse order
@@ -180,7 +181,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	}
 
 	s.hub = hub.New(hub.Config{})
-	fwd := &gatewayHandler{metrics: s.metrics}
+	if s.db.Dialect() == store.DialectPostgres { // several instances may share the database
+		s.relay = newRelay(s.db, s.hub, log.With("component", "relay"))
+	}
+	fwd := &gatewayHandler{metrics: s.metrics, pairing: pairingAudit{audit: s.auditEntry}}
 	s.gw, err = gateway.New(gateway.Config{
 		URL:            cfg.Gateway.URL,
 		Token:          cfg.Gateway.Token,
@@ -221,7 +225,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	s.bridge, err = bridge.New(bridge.Config{
 		Upstream:          s.gw,
 		Store:             s.db,
-		Publisher:         &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished},
+		Publisher:         &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, relay: s.relay},
 		Logger:            log.With("component", "bridge"),
 		DefaultAgent:      defaultAgent,
 		MaxTextBytes:      cfg.Chat.MaxMessageBytes,
@@ -231,6 +235,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		SendBurst:         min(cfg.Chat.SendsPerMinute, 10),
 		CommandAllowlist:  cfg.Chat.MemberCommands,
 		GatewayLimits:     bridge.LimitsFromStatus(s.gw.Status),
+		Approvals:         cfg.Gateway.Approvals,
+		Owners:            s.ownerIDs,
+		Audit:             s.auditEntry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chat core: %w", err)
@@ -448,6 +455,9 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.bridge.Run(gctx) })
 	g.Go(func() error { return s.sweepSessions(gctx) })
+	if s.relay != nil {
+		g.Go(func() error { return s.relay.Run(gctx) })
+	}
 
 	var err error
 	select {
@@ -497,6 +507,7 @@ type gatewayHandler struct {
 	b       *bridge.Service
 	metrics *metrics.Metrics
 	last    gateway.State
+	pairing pairingAudit // audit.go
 }
 
 func (h *gatewayHandler) set(b *bridge.Service) {
@@ -523,6 +534,7 @@ func (h *gatewayHandler) HandleStatus(st gateway.Status) {
 		h.metrics.GatewayReconnect()
 	}
 	h.last = st.State
+	h.pairing.observe(st) // audit: pairing required / paired (audit.go)
 	if b := h.bridge(); b != nil {
 		b.HandleStatus(st)
 	}
