@@ -95,7 +95,7 @@ type Config struct {
 	// Gateway's approval events are ignored and owners see an empty list.
 	Approvals bool
 	// Owners returns the ids of every owner account (optional). Approval events go to each of them.
-	// When nil, they go to the owners who have used this service since it started.
+	// When nil, they go to the owners who have listed or answered approvals since the start.
 	Owners func(ctx context.Context) ([]string, error)
 	// Audit records security-relevant owner actions (optional): send, abort and history read on
 	// Gateway (gw:) sessions, and approval decisions. It is called synchronously with a context
