@@ -67,10 +67,14 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 	conn.Start(wsconn.Handler{OnMessage: c.onMessage, OnClose: c.ended})
 }
 
-// goAway sends server.restart (best effort, bounded by the write timeout) and closes with 1012.
+// goAway sends server.restart (best effort, bounded by the write timeout), closes with 1012 and
+// waits for the close handshake (bounded by the engine's close timeout).
 func (c *wsConn) goAway() {
 	_ = c.writeJSON(map[string]any{"type": "event", "event": "server.restart", "payload": struct{}{}})
 	c.close(wsconn.StatusServiceRestart, "server restart: reconnect")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.a.d.WriteTimeout)
+	defer cancel()
+	_ = c.conn.Wait(ctx)
 }
 
 // wsConn is the API state of one /ws connection.

@@ -129,6 +129,7 @@ type Conn struct {
 	awaitPong bool
 	timer     *time.Timer
 	closeErr  error
+	done      chan struct{} // made by Wait, closed by teardown
 }
 
 // Upgrade performs the opening handshake of r and takes the connection over from net/http.
@@ -337,6 +338,27 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return nil
 }
 
+// Wait blocks until the connection is closed (the close handshake finished or timed out, or
+// the connection failed), or until ctx is done.
+func (c *Conn) Wait(ctx context.Context) error {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	done := c.done
+	c.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wsconn: wait: %w", ctx.Err())
+	}
+}
+
 // CloseNow closes the connection without a close handshake.
 func (c *Conn) CloseNow() error {
 	c.teardown(ErrClosed)
@@ -399,6 +421,9 @@ func (c *Conn) teardown(err error) {
 	}
 	err = c.closeErr
 	onClose := c.h.OnClose
+	if c.done != nil {
+		close(c.done)
+	}
 	c.mu.Unlock()
 	if c.s.poll != nil {
 		c.s.poll.remove(c) // before the descriptor is closed and its number reused

@@ -469,3 +469,24 @@ func TestManyConnections(t *testing.T) {
 		e.waitClosed(t)
 	}
 }
+
+func TestWaitReturnsAfterCloseHandshake(t *testing.T) {
+	e := newEchoServer(t, Config{CloseTimeout: 200 * time.Millisecond})
+	c := e.dial(t)
+	sc := <-e.conns
+	go func() { _, _, _ = c.Read(context.Background()) }() // answers the close frame
+	_ = sc.Close(StatusServiceRestart, "restart")
+	if err := sc.Wait(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitClosed(t)
+	// A peer that never answers is cut off after the close timeout.
+	_, _ = rawDial(t, e, nil)
+	sc = <-e.conns
+	_ = sc.Close(StatusServiceRestart, "restart")
+	start := time.Now()
+	if err := sc.Wait(ctx5(t)); err != nil || time.Since(start) > 4*time.Second {
+		t.Fatalf("wait: %v after %v", err, time.Since(start))
+	}
+	e.waitClosed(t)
+}
