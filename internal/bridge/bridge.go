@@ -153,7 +153,8 @@ type run struct {
 	userID    string
 	convID    string
 	messageID string
-	text      string
+	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
+	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
 	reasoning string
 	tools     map[string]*toolState
 	toolOrder []string

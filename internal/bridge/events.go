@@ -281,25 +281,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishRun(r, "run.status", map[string]any{"phase": p.Phase})
 		}
 	case "delta":
-		snap, hasSnap := messageText(p.Message)
-		s.mu.Lock()
-		prev := r.text
-		var next string
-		replace := false
-		switch {
-		case p.DeltaText == nil:
-			next, replace = snap, true
-		case p.Replace:
-			next, replace = *p.DeltaText, true
-		case prev == "" && hasSnap:
-			next = snap
-		case hasSnap && !(len(snap)-len(*p.DeltaText) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, *p.DeltaText)):
-			next, replace = snap, true
-		default:
-			next = prev + *p.DeltaText
-		}
-		r.text = next
-		s.mu.Unlock()
+		prev, next, replace := s.applyDelta(r, p)
 		if replace {
 			s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true})
 		} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
@@ -358,6 +340,63 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		}
 		s.publishRun(r, "run.error", out)
 		s.next(r.key)
+	}
+}
+
+// applyDelta applies a delta event to the run text by the rule of openclaw-protocol.md §4.2 and
+// returns the text before and after, and whether clients must replace their text:
+//
+//	deltaText absent            → the snapshot's text, replace
+//	replace                     → deltaText, replace
+//	no text yet, snapshot       → the snapshot's text
+//	snapshot ≠ prev + deltaText → the snapshot's text, replace (resync)
+//	otherwise                   → prev + deltaText
+//
+// The common case (the snapshot is exactly prev+deltaText) is proven by snapshotIs without
+// decoding the snapshot, and the text grows in place (appendText), so a run of n deltas costs
+// O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
+// snapshot with messageText as before; a final always takes its snapshot's text. The decision is
+// made outside s.mu and committed only if a reconcile did not change the text meanwhile.
+func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool) {
+	for {
+		s.mu.Lock()
+		prev = r.text
+		s.mu.Unlock()
+		next, replace = "", false
+		appendDelta := false
+		switch {
+		case p.DeltaText == nil:
+			next, _ = messageText(p.Message)
+			replace = true
+		case p.Replace:
+			next, replace = *p.DeltaText, true
+		case snapshotIs(p.Message, prev, *p.DeltaText):
+			appendDelta = true
+		default:
+			d := *p.DeltaText
+			snap, hasSnap := messageText(p.Message)
+			switch {
+			case prev == "" && hasSnap:
+				next = snap
+			case hasSnap && !(len(snap)-len(d) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, d)):
+				next, replace = snap, true
+			default:
+				appendDelta = true
+			}
+		}
+		s.mu.Lock()
+		if r.text != prev { // a reconcile replaced the text meanwhile (rare): decide again
+			s.mu.Unlock()
+			continue
+		}
+		if appendDelta {
+			r.appendText(*p.DeltaText)
+		} else {
+			r.setText(next)
+		}
+		next = r.text
+		s.mu.Unlock()
+		return prev, next, replace
 	}
 }
 

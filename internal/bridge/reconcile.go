@@ -49,7 +49,7 @@ func (s *Service) reconcileRun(ctx context.Context, runID string) {
 		s.mu.Lock()
 		changed := raw.InFlightRun.Text != r.text && s.runs[runID] == r
 		if changed {
-			r.text = raw.InFlightRun.Text
+			r.setText(raw.InFlightRun.Text)
 		}
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
