@@ -87,7 +87,7 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 	switch name {
 	case "chat":
 		var p chatPayload
-		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
+		if decodeChat(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
 		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))

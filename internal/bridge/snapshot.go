@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -41,10 +42,11 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 	if !sc.eat('{') {
 		return false
 	}
-	// First pass over the top-level object: find "content" and "text" (later keys may come in
-	// any order); second pass: compare their text pieces.
-	content, text := span{-1, -1}, span{-1, -1}
-	textNull := false
+	// One pass over the top-level object: content's text pieces are compared as they come; "text"
+	// (used only when content has no text) is remembered and compared at the end.
+	m := matcher{a: prev, b: delta}
+	text := span{-1, -1}
+	contentSeen, textSeen := false, false
 	sc.ws()
 	if !sc.eat('}') {
 		for {
@@ -54,17 +56,34 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 				return false
 			}
 			sc.ws()
-			start := sc.i
 			switch {
 			case string(k) == "content":
-				if content.start >= 0 || !sc.skipValue() {
+				if contentSeen {
 					return false
 				}
-				content = span{start, sc.i}
+				contentSeen = true
+				switch sc.peek() {
+				case '"':
+					s, ok := sc.str()
+					if !ok || !m.feedJSON(raw[s.start:s.end]) {
+						return false
+					}
+				case '[':
+					if !blocksText(&sc, &m) {
+						return false
+					}
+				case 'n':
+					if !sc.literal("null") { // null content: no text
+						return false
+					}
+				default:
+					return false // an object or a scalar: contentParts gives "", not modelled
+				}
 			case string(k) == "text":
-				if text.start >= 0 || textNull {
+				if textSeen {
 					return false
 				}
+				textSeen = true
 				switch {
 				case sc.peek() == '"':
 					s, ok := sc.str()
@@ -73,7 +92,6 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 					}
 					text = s
 				case sc.literal("null"):
-					textNull = true
 				default:
 					return false // a non-string text fails encoding/json's decoding
 				}
@@ -97,30 +115,80 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 	if sc.i != len(sc.b) {
 		return false
 	}
-	m := matcher{a: prev, b: delta}
-	if content.start >= 0 {
-		c := jsonScan{b: raw[:content.end], i: content.start}
-		switch c.peek() {
-		case '"':
-			s, ok := c.str()
-			if !ok || !m.feedJSON(raw[s.start:s.end]) {
-				return false
-			}
-		case '[':
-			if !blocksText(&c, &m) {
-				return false
-			}
-		case 'n': // null content: no text
-		default:
-			return false // an object or a scalar: contentParts gives "", not modelled
-		}
-	}
 	if m.pos == 0 && text.start >= 0 { // no content text: messageText falls back to "text"
 		if !m.feedJSON(raw[text.start:text.end]) {
 			return false
 		}
 	}
 	return m.done()
+}
+
+// decodeChat decodes a chat event payload exactly as json.Unmarshal into chatPayload would, except
+// that encoding/json does not scan the message snapshot (the bulk of a delta): the payload is
+// split at the top-level "message" value, the rest is decoded with encoding/json, and Message is
+// the value's bytes in payload (not copied: p must not outlive payload's use). payload must be
+// valid JSON, as the Gateway client's event payloads are (json.RawMessage from its frame decoding);
+// routing fields (runId, sessionKey) always come from encoding/json. Payloads with an escaped,
+// case-folded or repeated "message" key are decoded by json.Unmarshal as a whole.
+func decodeChat(payload []byte, p *chatPayload) error {
+	start, end, ok := messageSpan(payload)
+	if !ok || end-start < 64 { // small or irregular: not worth splitting
+		return json.Unmarshal(payload, p)
+	}
+	rest := make([]byte, 0, len(payload)-(end-start)+4)
+	rest = append(rest, payload[:start]...)
+	rest = append(rest, "null"...)
+	rest = append(rest, payload[end:]...)
+	err := json.Unmarshal(rest, p)
+	p.Message = payload[start:end]
+	return err
+}
+
+// messageSpan finds the value of the one top-level "message" key of a JSON object.
+func messageSpan(b []byte) (start, end int, ok bool) {
+	sc := jsonScan{b: b}
+	sc.ws()
+	if !sc.eat('{') {
+		return 0, 0, false
+	}
+	start = -1
+	sc.ws()
+	if sc.eat('}') {
+		return 0, 0, false
+	}
+	for {
+		sc.ws()
+		k, ok := sc.key()
+		if !ok {
+			return 0, 0, false
+		}
+		sc.ws()
+		vs := sc.i
+		if !sc.skipValue() {
+			return 0, 0, false
+		}
+		switch {
+		case string(k) == "message":
+			if start >= 0 {
+				return 0, 0, false
+			}
+			start, end = vs, sc.i
+		case foldsTo(k, "message"):
+			return 0, 0, false
+		}
+		sc.ws()
+		if sc.eat('}') {
+			break
+		}
+		if !sc.eat(',') {
+			return 0, 0, false
+		}
+	}
+	sc.ws()
+	if sc.i != len(sc.b) || start < 0 {
+		return 0, 0, false
+	}
+	return start, end, true
 }
 
 // blocksText feeds the text of the "text" blocks of a content array to m, in order. It returns
@@ -278,26 +346,29 @@ func (s *jsonScan) literal(lit string) bool {
 	return false
 }
 
-// str scans a string at s.i and returns the span of its raw contents.
+// str scans a string at s.i and returns the span of its raw contents. It finds the closing
+// quote with bytes.IndexByte (the input is valid JSON, so a quote preceded by an even number of
+// backslashes ends the string).
 func (s *jsonScan) str() (span, bool) {
 	if !s.eat('"') {
 		return span{}, false
 	}
 	start := s.i
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			s.i++
-			return span{start, s.i - 1}, true
-		case c == '\\':
-			s.i += 2
-		case c < 0x20:
+	for {
+		j := bytes.IndexByte(s.b[s.i:], '"')
+		if j < 0 {
 			return span{}, false
-		default:
-			s.i++
+		}
+		end := s.i + j
+		k := end
+		for k > start && s.b[k-1] == '\\' {
+			k--
+		}
+		s.i = end + 1
+		if (end-k)%2 == 0 {
+			return span{start, end}, true
 		}
 	}
-	return span{}, false
 }
 
 // key scans an object key and the colon after it. A key with an escape fails: it may spell a
@@ -396,16 +467,12 @@ func (m *matcher) done() bool { return !m.bad && m.pos == len(m.a)+len(m.b) }
 // (invalid UTF-8, unpaired surrogates), which it does not model.
 func (m *matcher) feedJSON(raw []byte) bool {
 	for len(raw) > 0 {
-		i := 0
-		ascii := true
-		for i < len(raw) && raw[i] != '\\' {
-			if raw[i] >= utf8.RuneSelf {
-				ascii = false
-			}
-			i++
+		i := bytes.IndexByte(raw, '\\')
+		if i < 0 {
+			i = len(raw)
 		}
 		if i > 0 {
-			if !ascii && !utf8.Valid(raw[:i]) {
+			if !utf8.Valid(raw[:i]) {
 				return false
 			}
 			if !m.feed(raw[:i]) {

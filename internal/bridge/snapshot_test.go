@@ -490,3 +490,71 @@ func TestSnapshotIsExactness(t *testing.T) {
 		}
 	}
 }
+
+// decodeChat gives what json.Unmarshal gives, for the real Gateway payloads and for payloads
+// built to trip a splitter.
+func TestDecodeChatMatchesUnmarshal(t *testing.T) {
+	b, err := os.ReadFile("testdata/gateway-chat-events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads [][]byte
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		var rec struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		payloads = append(payloads, rec.Payload)
+	}
+	long := `{"role":"assistant","content":[{"type":"text","text":"` + strings.Repeat("x", 100) + `"}]}`
+	for _, s := range []string{
+		`{"runId":"r","sessionKey":"k","state":"delta","deltaText":"x","message":` + long + `}`,
+		`{"message":` + long + `,"runId":"r","sessionKey":"k","state":"delta","deltaText":"x"}`,
+		` { "runId" : "r" , "message" : ` + long + ` , "state" : "delta" } `,
+		`{"runId":"r","message":` + long + `,"Message":"other"}`,
+		`{"runId":"r","MESSAGE":` + long + `,"message":null}`,
+		`{"runId":"r","message":` + long + `,"message":` + long + `}`,
+		`{"runId":"r","m\u0065ssage":` + long + `}`,
+		`{"runId":"r","message":` + long + `,"replace":"yes"}`,
+		`{"runId":"r","message":"` + strings.Repeat("\\\"", 50) + `"}`,
+		`{"runId":"r","message":[` + long + `,1,"]}"]}`,
+		`{"runId":"r","message":` + long + `,"runId":"s"}`,
+		`[` + long + `]`,
+	} {
+		payloads = append(payloads, []byte(s))
+	}
+	for _, p := range payloads {
+		checkDecodeChat(t, p)
+	}
+}
+
+func checkDecodeChat(t *testing.T, payload []byte) {
+	t.Helper()
+	var want, got chatPayload
+	wantErr := json.Unmarshal(payload, &want)
+	gotErr := decodeChat(payload, &got)
+	if (wantErr == nil) != (gotErr == nil) {
+		t.Fatalf("%s: decodeChat error %v, json.Unmarshal error %v", payload, gotErr, wantErr)
+	}
+	wj, _ := json.Marshal(want)
+	gj, _ := json.Marshal(got)
+	if string(wj) != string(gj) || string(want.Message) != string(got.Message) {
+		t.Fatalf("%s:\ndecodeChat   %s\njson.Unmarshal %s", payload, gj, wj)
+	}
+}
+
+func FuzzDecodeChat(f *testing.F) {
+	long := strings.Repeat("y", 70)
+	f.Add(`{"runId":"r","sessionKey":"k","state":"delta","deltaText":"x","message":{"content":[{"type":"text","text":"` + long + `"}]}}`)
+	f.Add(`{"runId":"r","Message":{"a":"` + long + `"},"message":{"b":"` + long + `"}}`)
+	f.Fuzz(func(t *testing.T, payload string) {
+		if json.Valid([]byte(payload)) {
+			checkDecodeChat(t, []byte(payload))
+		} else {
+			var p chatPayload
+			_ = decodeChat([]byte(payload), &p) // must not panic
+		}
+	})
+}
