@@ -107,7 +107,12 @@ export function rpc<T = any>(method: string, params: unknown = {}): Promise<T> {
   return socket.request<T>(method, params);
 }
 
+// listRev counts local changes to the conversation lists, so that a conversations.list answer
+// requested before a change (a create, a rename event) does not overwrite it with a stale list.
+let listRev = 0;
+
 function upsertConversation(c: Conversation): void {
+  listRev++;
   const list = c.kind === 'gateway' ? gatewaySessions : conversations;
   const i = list.value.findIndex((x) => x.id === c.id);
   const next = list.value.slice();
@@ -133,6 +138,7 @@ export function handleEvent(name: string, p: any): void {
       upsertConversation(p);
       return;
     case 'conversation.deleted':
+      listRev++;
       conversations.value = conversations.value.filter((c) => c.id !== p.id);
       if (current.value === p.id) location.hash = '#/';
       return;
@@ -180,9 +186,11 @@ function onReplyFinished(id: string, text: string): void {
 
 // ---- actions ----
 
-export async function refreshList(): Promise<void> {
+export async function refreshList(attempt = 0): Promise<void> {
   try {
+    const rev = listRev;
     const r = await rpc<{ conversations: Conversation[]; gateway?: Conversation[] }>('conversations.list', {});
+    if (rev !== listRev && attempt < 3) return refreshList(attempt + 1); // changed meanwhile: ask again
     batch(() => { conversations.value = r.conversations ?? []; gatewaySessions.value = r.gateway ?? []; });
   } catch { /* reconnect will retry */ }
 }
@@ -277,6 +285,7 @@ export async function renameConversation(id: string, title: string): Promise<voi
 export async function deleteConversation(id: string): Promise<void> {
   try {
     await rpc('conversations.delete', { id });
+    listRev++;
     conversations.value = conversations.value.filter((c) => c.id !== id);
     if (current.value === id) location.hash = '#/';
   } catch (e: any) { showToast(e?.message ?? 'Delete failed'); }
