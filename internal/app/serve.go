@@ -218,26 +218,32 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		}
 	}
 
+	// Members talk to CLAWCHAT_AGENTS (default: the Gateway's default agent only); owners to
+	// CLAWCHAT_OWNER_AGENTS (default: every agent). New conversations use the first listed agent,
+	// else the Gateway's default.
 	defaultAgent := ""
-	if len(cfg.Chat.Agents) > 0 {
+	if len(cfg.Chat.Agents) > 0 && cfg.Chat.Agents[0] != "*" {
 		defaultAgent = cfg.Chat.Agents[0]
 	}
 	s.bridge, err = bridge.New(bridge.Config{
-		Upstream:          s.gw,
-		Store:             s.db,
-		Publisher:         &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, relay: s.relay},
-		Logger:            log.With("component", "bridge"),
-		DefaultAgent:      defaultAgent,
-		MaxTextBytes:      cfg.Chat.MaxMessageBytes,
-		MaxConversations:  cfg.Chat.MaxConversations,
-		MaxConcurrentRuns: cfg.Chat.MaxConcurrentRuns,
-		SendRate:          rate.Limit(float64(cfg.Chat.SendsPerMinute) / 60),
-		SendBurst:         min(cfg.Chat.SendsPerMinute, 10),
-		CommandAllowlist:  cfg.Chat.MemberCommands,
-		GatewayLimits:     bridge.LimitsFromStatus(s.gw.Status),
-		Approvals:         cfg.Gateway.Approvals,
-		Owners:            s.ownerIDs,
-		Audit:             s.auditEntry,
+		Upstream:            s.gw,
+		Store:               s.db,
+		Publisher:           &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, relay: s.relay},
+		Logger:              log.With("component", "bridge"),
+		DefaultAgent:        defaultAgent,
+		GatewayDefaultAgent: func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },
+		MemberAgents:        cfg.Chat.Agents,
+		OwnerAgents:         cfg.Chat.OwnerAgents,
+		MaxTextBytes:        cfg.Chat.MaxMessageBytes,
+		MaxConversations:    cfg.Chat.MaxConversations,
+		MaxConcurrentRuns:   cfg.Chat.MaxConcurrentRuns,
+		SendRate:            rate.Limit(float64(cfg.Chat.SendsPerMinute) / 60),
+		SendBurst:           min(cfg.Chat.SendsPerMinute, 10),
+		CommandAllowlist:    cfg.Chat.MemberCommands,
+		GatewayLimits:       bridge.LimitsFromStatus(s.gw.Status),
+		Approvals:           cfg.Gateway.Approvals,
+		Owners:              s.ownerIDs,
+		Audit:               s.auditEntry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chat core: %w", err)

@@ -66,13 +66,22 @@ type Config struct {
 	Logger    *slog.Logger
 	Now       func() time.Time // default time.Now
 
-	DefaultAgent      string     // default "main"
-	MaxTextBytes      int        // default 32 KiB
-	MaxConversations  int        // per user, default 500
-	MaxConcurrentRuns int        // per user, default 3
-	MaxQueued         int        // per conversation, default 10
-	SendRate          rate.Limit // sends per second per user, default 1
-	SendBurst         int        // default 10
+	// DefaultAgent is the agent of new conversations. Empty: the Gateway's default agent
+	// (GatewayDefaultAgent), else "main".
+	DefaultAgent string
+	// GatewayDefaultAgent returns the Gateway's default agent id (hello-ok sessionDefaults), or
+	// "" when unknown. Optional.
+	GatewayDefaultAgent func() string
+	// MemberAgents and OwnerAgents are the agents each role may talk to: empty means the default
+	// agent only, "*" means every agent of the Gateway. A conversation with any other agent is
+	// refused, and agent lists are filtered per user.
+	MemberAgents, OwnerAgents []string
+	MaxTextBytes              int        // default 32 KiB
+	MaxConversations          int        // per user, default 500
+	MaxConcurrentRuns         int        // per user, default 3
+	MaxQueued                 int        // per conversation, default 10
+	SendRate                  rate.Limit // sends per second per user, default 1
+	SendBurst                 int        // default 10
 	// CommandAllowlist lists the commands (e.g. "/think", "/model") members may send to the
 	// Gateway as commands. Everything else that would be a command is neutralised for members.
 	CommandAllowlist []string
@@ -185,10 +194,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.DefaultAgent == "" {
-		cfg.DefaultAgent = "main"
-	}
-	if !chat.ValidConversationID(cfg.DefaultAgent) {
+	if cfg.DefaultAgent != "" && !chat.ValidConversationID(cfg.DefaultAgent) {
 		return nil, fmt.Errorf("bridge: invalid default agent id %q", cfg.DefaultAgent)
 	}
 	if cfg.MaxTextBytes <= 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -138,6 +139,7 @@ func (s *Service) List(ctx context.Context, u chat.User, archived bool) ([]Conve
 	}
 	sort.SliceStable(out, func(i, j int) bool { return last(out[i]).After(last(out[j])) })
 	var gw []Conversation
+	s.noteOwner(u)
 	if u.IsOwner() && !archived {
 		gw, err = s.gatewaySessions(ctx)
 		if err != nil {
@@ -228,10 +230,11 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 		return chat.Conversation{}, fmt.Errorf("conversation ids match ^[a-z0-9][a-z0-9_-]{0,63}$: %w", chat.ErrInvalid)
 	}
 	if p.AgentID == "" {
-		p.AgentID = s.cfg.DefaultAgent
+		p.AgentID = s.defaultAgent()
 	}
-	if !agentIDRe.MatchString(p.AgentID) {
-		return chat.Conversation{}, fmt.Errorf("unknown agent: %w", chat.ErrInvalid)
+	if !agentIDRe.MatchString(p.AgentID) || !s.agentAllowed(u, p.AgentID) {
+		// The same answer for an agent that does not exist and one this user may not use.
+		return chat.Conversation{}, fmt.Errorf("agent %q is not available: %w", truncate(p.AgentID, 64), chat.ErrInvalid)
 	}
 	if len(p.Title) > maxTitle {
 		return chat.Conversation{}, fmt.Errorf("title longer than %d bytes: %w", maxTitle, chat.ErrTooLarge)
@@ -380,7 +383,7 @@ func (s *Service) Agents(ctx context.Context) (AgentList, error) {
 	}
 	out := AgentList{Agents: []Agent{}, Default: res.DefaultID}
 	if out.Default == "" {
-		out.Default = s.cfg.DefaultAgent
+		out.Default = s.defaultAgent()
 	}
 	for _, a := range res.Agents {
 		if !agentIDRe.MatchString(a.ID) {
@@ -394,6 +397,49 @@ func (s *Service) Agents(ctx context.Context) (AgentList, error) {
 			name = a.ID
 		}
 		out.Agents = append(out.Agents, Agent{ID: a.ID, Name: truncate(name, 100), Emoji: truncate(a.Identity.Emoji, 16)})
+	}
+	return out, nil
+}
+
+// defaultAgent is the agent of conversations created without one.
+func (s *Service) defaultAgent() string {
+	if s.cfg.DefaultAgent != "" {
+		return s.cfg.DefaultAgent
+	}
+	if s.cfg.GatewayDefaultAgent != nil {
+		if a := s.cfg.GatewayDefaultAgent(); agentIDRe.MatchString(a) {
+			return a
+		}
+	}
+	return "main"
+}
+
+// agentAllowed reports whether u may talk to agent (Config.MemberAgents / OwnerAgents).
+func (s *Service) agentAllowed(u chat.User, agent string) bool {
+	list := s.cfg.MemberAgents
+	if u.IsOwner() {
+		list = s.cfg.OwnerAgents
+	}
+	if len(list) == 0 {
+		return agent == s.defaultAgent()
+	}
+	return slices.Contains(list, "*") || slices.Contains(list, agent)
+}
+
+// AgentsFor is Agents filtered to the agents u may talk to.
+func (s *Service) AgentsFor(ctx context.Context, u chat.User) (AgentList, error) {
+	all, err := s.Agents(ctx)
+	if err != nil {
+		return AgentList{}, err
+	}
+	out := AgentList{Agents: []Agent{}, Default: all.Default}
+	for _, a := range all.Agents {
+		if s.agentAllowed(u, a.ID) {
+			out.Agents = append(out.Agents, a)
+		}
+	}
+	if !s.agentAllowed(u, out.Default) {
+		out.Default = s.defaultAgent()
 	}
 	return out, nil
 }

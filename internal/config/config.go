@@ -93,7 +93,8 @@ func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
 // Chat configures the chat core's policy and limits.
 type Chat struct {
-	Agents               []string      // CLAWCHAT_AGENTS: agents users may talk to (empty = the Gateway's default)
+	Agents               []string      // CLAWCHAT_AGENTS: agents members may talk to (empty = the Gateway's default; * = all)
+	OwnerAgents          []string      // CLAWCHAT_OWNER_AGENTS: agents owners may talk to (default *)
 	MemberCommands       []string      // CLAWCHAT_MEMBER_COMMANDS: slash commands members may use, e.g. /think,/model
 	MaxMessageBytes      int           // CLAWCHAT_MAX_MESSAGE_BYTES
 	MaxConcurrentRuns    int           // CLAWCHAT_MAX_CONCURRENT_RUNS per user
@@ -378,6 +379,10 @@ func Load(env Env) (Config, error) {
 	}
 
 	c.Chat.Agents = l.list("CLAWCHAT_AGENTS")
+	c.Chat.OwnerAgents = l.list("CLAWCHAT_OWNER_AGENTS")
+	if len(c.Chat.OwnerAgents) == 0 {
+		c.Chat.OwnerAgents = []string{"*"}
+	}
 	c.Chat.MemberCommands = l.list("CLAWCHAT_MEMBER_COMMANDS")
 	c.Chat.MaxMessageBytes = l.integer("CLAWCHAT_MAX_MESSAGE_BYTES", 32<<10, 1)
 	c.Chat.MaxConcurrentRuns = l.integer("CLAWCHAT_MAX_CONCURRENT_RUNS", 3, 1)
@@ -500,6 +505,7 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_OIDC_ALLOWED_USERS":       join(c.Auth.OIDC.AllowedUsers),
 		"CLAWCHAT_OIDC_OWNER_GROUPS":        join(c.Auth.OIDC.OwnerGroups),
 		"CLAWCHAT_AGENTS":                   join(c.Chat.Agents),
+		"CLAWCHAT_OWNER_AGENTS":             join(c.Chat.OwnerAgents),
 		"CLAWCHAT_MEMBER_COMMANDS":          join(c.Chat.MemberCommands),
 		"CLAWCHAT_MAX_MESSAGE_BYTES":        strconv.Itoa(c.Chat.MaxMessageBytes),
 		"CLAWCHAT_MAX_CONCURRENT_RUNS":      strconv.Itoa(c.Chat.MaxConcurrentRuns),

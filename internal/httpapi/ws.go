@@ -382,7 +382,7 @@ func (c *wsConn) handle(req wsRequest) {
 			payload = map[string]bool{"aborted": aborted}
 		}
 	case "agents.list":
-		payload, err = b.Agents(ctx)
+		payload, err = b.AgentsFor(ctx, u)
 	case "approvals.list":
 		if err = strictParams(req.Params, &struct{}{}); err == nil {
 			var list []bridge.Approval
