@@ -115,7 +115,8 @@ func TestSendStreamFinal(t *testing.T) {
 	e.event(t, "chat", map[string]any{"runId": res.RunID, "sessionKey": key, "state": "final", "message": msg("dup")})
 
 	evs := e.rec.Events("alice")
-	want := []string{"conversation.created", "run.started", "run.status", "run.delta", "run.delta", "run.delta", "run.delta", "run.reasoning", "run.tool", "run.tool", "run.usage", "run.final"}
+	// The first message names the conversation (conversation.updated).
+	want := []string{"conversation.created", "run.started", "conversation.updated", "run.status", "run.delta", "run.delta", "run.delta", "run.delta", "run.reasoning", "run.tool", "run.tool", "run.usage", "run.final"}
 	if got := e.rec.Names("alice"); !slices.Equal(got, want) {
 		t.Fatalf("events = %v\nwant %v", got, want)
 	}
@@ -512,5 +513,23 @@ func TestManyUsersConcurrent(t *testing.T) {
 				t.Fatalf("%s got %v", uid, c)
 			}
 		}
+	}
+}
+
+func TestFirstMessageNamesConversation(t *testing.T) {
+	e := newEnv(t, nil)
+	e.send(t, alice, "default", "m1", "\n  Plan   the trip to Lisbon\nwith details")
+	ups := find(t, e.rec.Events("alice"), "conversation.updated")
+	if len(ups) != 1 || ups[0]["title"] != "Plan the trip to Lisbon" {
+		t.Fatalf("conversation.updated = %v", ups)
+	}
+	c, err := e.store.Conversation(t.Context(), "alice", "default")
+	if err != nil || c.Title != "Plan the trip to Lisbon" {
+		t.Fatalf("stored title %q %v", c.Title, err)
+	}
+	// Later messages keep the title.
+	e.send(t, alice, "default", "m2", "something else entirely")
+	if n := len(find(t, e.rec.Events("alice"), "conversation.updated")); n != 1 {
+		t.Fatalf("%d conversation.updated events after a second message, want 1", n)
 	}
 }

@@ -192,7 +192,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	if err != nil {
 		return SendResult{}, err
 	}
-	s.touch(c)
+	s.touch(c, p.Text)
 	return SendResult{RunID: runID, Status: status}, nil
 }
 
@@ -264,16 +264,50 @@ func userMessage(err error) string {
 	return "the message could not be sent"
 }
 
-func (s *Service) touch(c chat.Conversation) {
+// touch records activity on c; a conversation without a title is named after its first message
+// (what users expect from a chat list), and its owner's clients learn the new title.
+func (s *Service) touch(c chat.Conversation, text string) {
 	if isGateway(c) {
 		return
 	}
 	c.LastActivityAt = s.cfg.Now().UTC()
+	named := false
+	if c.Title == "" {
+		if c.Title = titleFrom(text); c.Title != "" {
+			c.UpdatedAt, named = c.LastActivityAt, true
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {
 		s.log.Debug("touch conversation", "err", err)
+		return
 	}
+	if named {
+		s.cfg.Publisher.Publish(c.UserID, chat.NewEvent("conversation.updated", s.view(c)))
+	}
+}
+
+// titleFrom makes a conversation title from a message: its first non-empty line, spaces folded,
+// at most 60 characters (cut at a word when possible).
+func titleFrom(text string) string {
+	var line string
+	for l := range strings.SplitSeq(text, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			line = l
+			break
+		}
+	}
+	const maxRunes = 60
+	r := []rune(line)
+	if len(r) <= maxRunes {
+		return line
+	}
+	cut := string(r[:maxRunes])
+	if i := strings.LastIndexByte(cut, ' '); i > maxRunes/2 {
+		cut = cut[:i]
+	}
+	return cut + "…"
 }
 
 // endRunLocked forgets r; it reports false when r had already ended. s.mu held.
