@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/clawchat/clawchat/internal/version.Version=$(VERSION)
 TESTFLAGS ?=
 
-.PHONY: help build demo test test-unit test-web vet fmt web bench bench-quick e2e-deps clean
+.PHONY: help build demo test test-unit test-web vet fmt web bench bench-quick e2e-deps lighthouse screenshots clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -44,6 +44,12 @@ bench: ## full benchmark run, writes docs/benchmarks.md
 
 bench-quick: ## a few-second benchmark smoke run (no timing assertions)
 	$(GO) run ./cmd/clawchat-bench -quick
+
+lighthouse: ## measure the signed-in app with npm lighthouse (mobile + desktop); not part of make test
+	$(GO) test -tags lighthouse -count=1 -v -run TestLighthouse ./e2e/
+
+screenshots: ## regenerate docs/screenshots from the real server and Gateway
+	$(GO) test -tags screenshots -count=1 -run TestScreenshots ./e2e/
 
 clean:
 	rm -rf bin

@@ -1,3 +1,5 @@
+//go:build lighthouse
+
 package e2e
 
 import (
@@ -23,14 +25,11 @@ const lighthouseVersion = "13.5.0"
 // lighthouse in Debian's Chromium, mobile and desktop presets, and logs the category scores
 // and every audit below 0.9. It is a measurement, not a CI gate: opt-in with
 //
-//	CLAWCHAT_LIGHTHOUSE=1 go test -count=1 -v -run TestLighthouse ./e2e/
+//	go test -tags lighthouse -count=1 -v -run TestLighthouse ./e2e/
 //
 // CLAWCHAT_LIGHTHOUSE_MIN (e.g. 95) makes it fail below that score. Reports are left in
 // $CLAWCHAT_LIGHTHOUSE_OUT when set. lighthouse is installed once into the test cache.
 func TestLighthouse(t *testing.T) {
-	if os.Getenv("CLAWCHAT_LIGHTHOUSE") != "1" {
-		t.Skip("set CLAWCHAT_LIGHTHOUSE=1 to run lighthouse against the app")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	paths := ochar.Paths(ochar.DefaultCacheDir())

@@ -1,7 +1,8 @@
+//go:build screenshots
+
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -24,32 +25,16 @@ import (
 // and a code block, at desktop (1280×800) and mobile (390×844 @2x) sizes, light and dark, plus
 // the sign-in page. Opt-in, because it writes into the repository:
 //
-//	CLAWCHAT_SCREENSHOTS=1 go test -count=1 -run TestScreenshots ./e2e/
+//	go test -tags screenshots -count=1 -run TestScreenshots ./e2e/
 //
 // optipng (apt) shrinks the files when it is installed.
 func TestScreenshots(t *testing.T) {
-	if os.Getenv("CLAWCHAT_SCREENSHOTS") != "1" {
-		t.Skip("set CLAWCHAT_SCREENSHOTS=1 to regenerate docs/screenshots")
-	}
 	out, err := filepath.Abs(filepath.Join("..", "docs", "screenshots"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The shared Gateway's model is declared without reasoning, so OpenClaw drops what [think]
-	// streams; this Gateway declares it a reasoning model (config edited, then a restart).
-	g := ownGateway(t, ochar.Options{})
-	cfgPath := filepath.Join(g.Dir, "openclaw.json")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = bytes.Replace(cfg, []byte(`"reasoning": false`), []byte(`"reasoning": true`), 1)
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Restart(ctxT(t, 3*time.Minute)); err != nil {
-		t.Fatalf("restart the gateway with a reasoning model: %v", err)
-	}
+	// A reasoning model, so that OpenClaw streams what the scripted model's [think] produces.
+	g := ownGateway(t, ochar.Options{Reasoning: true})
 	srv := startServer(t, g)
 	b := newBrowser(t)
 	b.reducedMotion(t) // no sidebar slide caught mid-way when the viewport changes

@@ -51,7 +51,7 @@ func run() error {
 		return nil
 	}
 	fmt.Fprintln(os.Stderr, "demo: starting an OpenClaw Gateway on loopback with the scripted model (10-20 s)…")
-	gw, err := ochar.Start(ctx, ochar.Options{Install: &inst, Progress: os.Stderr, WordDelay: *delay})
+	gw, err := ochar.Start(ctx, ochar.Options{Install: &inst, Progress: os.Stderr, WordDelay: *delay, Reasoning: true})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	// WordDelay is the fake model's default delay per streamed word (default 50ms; a
 	// message's [delay=MS] directive overrides it).
 	WordDelay time.Duration
+	// Reasoning declares the scripted model a reasoning model, so the Gateway streams what its
+	// [think] directive produces as thinking (the demo shows it); off by default.
+	Reasoning bool
 	// ReadyTimeout bounds the wait for /readyz (default 180s; a fresh state dir takes about
 	// 12-17 s on two cores, more under load).
 	ReadyTimeout time.Duration
@@ -250,7 +253,7 @@ func (g *Gateway) writeConfig(modelPort int) error {
         "api": "openai-completions",
         "timeoutSeconds": 120,
         "models": [{
-          "id": "echo", "name": "Fake Echo", "reasoning": false, "input": ["text"],
+          "id": "echo", "name": "Fake Echo", "reasoning": %t, "input": ["text"],
           "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
           "contextWindow": 128000, "maxTokens": 4096
         }]
@@ -259,7 +262,7 @@ func (g *Gateway) writeConfig(modelPort int) error {
   }
 }
 `, g.Port, bind, g.Token, filepath.Join(g.Dir, "logs", "openclaw.log"),
-		filepath.Join(g.Dir, "state", "workspace"), modelPort)
+		filepath.Join(g.Dir, "state", "workspace"), modelPort, g.opts.Reasoning)
 	if err := os.WriteFile(filepath.Join(g.Dir, "openclaw.json"), []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("ochar: write config: %w", err)
 	}
