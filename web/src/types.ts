@@ -92,5 +92,6 @@ export interface Approval {
   conversation?: string;
   expiresAt?: string | number;
   expiresAtMs?: number;
+  warningText?: string;
   request?: { command?: string; commandArgv?: string[]; cwd?: string; host?: string; warningText?: string };
 }

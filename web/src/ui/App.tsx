@@ -39,7 +39,7 @@ function Approvals() {
             <div><strong>Run command?</strong> {a.host ?? a.request?.host ? <small>on {a.host ?? a.request?.host}</small> : null}</div>
             <pre>{cmd}</pre>
             {(a.cwd ?? a.request?.cwd) && <small>in {a.cwd ?? a.request?.cwd}</small>}
-            {a.request?.warningText && <p class="error">{a.request.warningText}</p>}
+            {(a.warningText ?? a.request?.warningText) && <p class="error">{a.warningText ?? a.request?.warningText}</p>}
             <div class="approval-actions">
               <button class="primary" onClick={() => resolveApproval(a.id, 'allow-once')}>Allow once</button>
               <button onClick={() => resolveApproval(a.id, 'allow-always')}>Always</button>
