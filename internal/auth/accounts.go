@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"log/slog"
 	"os"
@@ -225,8 +226,8 @@ func firstRun(ctx context.Context, st Store, h *Hasher, out io.Writer) error {
 }
 
 // UserCommand runs `clawchat user …`: add NAME [--role owner|member], passwd NAME, del NAME,
-// list, role NAME ROLE. args may start with "user". Passwords come from stdin (first line; a
-// prompt is written to stderr when stdin is a terminal, where it will echo) and never from argv;
+// list, role NAME ROLE. args may start with "user". Passwords come from stdin (first line; on a
+// terminal a prompt is written to stderr and the input is not echoed) and never from argv;
 // an empty password is an error. Changing a password or deleting a user revokes their sessions.
 // Every change is audited with actor "cli".
 func UserCommand(ctx context.Context, st Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -401,16 +402,23 @@ func userCommand(ctx context.Context, st Store, h *Hasher, args []string, stdin 
 	return usage
 }
 
-// readPassword reads one line from r. On a terminal it prompts on stderr first.
+// readPassword reads one line from r. On a terminal it prompts on stderr and reads without echo.
 func readPassword(r io.Reader, stderr io.Writer, prompt string) (string, error) {
-	if f, ok := r.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			fmt.Fprint(stderr, prompt+"(typed text is visible; pipe it in to avoid that) ")
+	var line string
+	if f, ok := r.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
 		}
-	}
-	line, err := bufio.NewReaderSize(r, MaxPasswordBytes+2).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read password: %w", err)
+		line = string(b)
+	} else {
+		var err error
+		line, err = bufio.NewReaderSize(r, MaxPasswordBytes+2).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password: %w", err)
+		}
 	}
 	pw := strings.TrimRight(line, "\r\n")
 	switch {
