@@ -71,24 +71,7 @@ func freeLoopbackPort(t testing.TB) int {
 
 func startServer(t testing.TB, g *ochar.Gateway) *server {
 	t.Helper()
-	port := freeLoopbackPort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	s := &server{
-		t: t, bin: buildClawchat(t), URL: base, log: &lockedBuffer{},
-		env: []string{
-			"PATH=" + os.Getenv("PATH"),
-			"HOME=" + t.TempDir(),
-			fmt.Sprintf("CLAWCHAT_LISTEN=127.0.0.1:%d", port),
-			"CLAWCHAT_DATA_DIR=" + t.TempDir(),
-			"CLAWCHAT_PUBLIC_URL=" + base,
-			"CLAWCHAT_LOCAL_USERS=alice:" + alicePass + ",bob:" + bobPass,
-			"OPENCLAW_GATEWAY_URL=" + g.URL,
-			"OPENCLAW_GATEWAY_TOKEN=" + g.Token,
-		},
-	}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
+	return startServerWith(t, g, g.URL)
 }
 
 func (s *server) start() {
