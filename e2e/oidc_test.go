@@ -335,8 +335,9 @@ func TestOIDCAgainstRealProvider(t *testing.T) {
 	t.Run("browser: user outside the allowlist is refused", func(t *testing.T) {
 		b := newBrowser(t)
 		st.browserSSO(t, b, "eve")
-		b.wait(t, "back on clawchat's sign-in page with auth_error=not_allowed",
-			fmt.Sprintf(`location.origin === %q && new URLSearchParams(location.search).get('auth_error') === 'not_allowed' && !!document.querySelector('a.button.oidc')`, st.srv.URL), 30*time.Second)
+		// The sign-in page reads auth_error=not_allowed, says why, and drops it from the URL.
+		b.wait(t, "back on clawchat's sign-in page saying the account is not allowed",
+			fmt.Sprintf(`location.origin === %q && !!document.querySelector('a.button.oidc') && (document.querySelector('.error[role=alert]')?.textContent ?? '').includes('not allowed')`, st.srv.URL), 30*time.Second)
 		if status := browserFetch(t, b, `fetch('/api/me').then(r => String(r.status))`); status != "401" {
 			t.Errorf("/api/me in the refused browser answers %s, want 401", status)
 		}

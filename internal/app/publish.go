@@ -63,9 +63,13 @@ func (s *server) notifyFinished(userID string, re runEvent) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		title := "clawchat"
-		if c, err := s.db.Conversation(ctx, userID, re.Conversation); err == nil && c.Title != "" {
-			title = c.Title
+		// Conversation titles come from the user's first message, so like the reply text they
+		// go into a notification only when the operator allows message text in pushes.
+		title := "New reply"
+		if s.cfg.Push.IncludeText {
+			if c, err := s.db.Conversation(ctx, userID, re.Conversation); err == nil && c.Title != "" {
+				title = c.Title
+			}
 		}
 		if err := s.push.NotifyReplyFinished(ctx, userID, re.Conversation, re.RunID, title, re.Text); err != nil {
 			s.log.Warn("push notification failed", "user_id", userID, "err", err)
