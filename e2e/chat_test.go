@@ -251,20 +251,28 @@ func eventText(evs []sseEvent, name, runID string) string {
 	return ""
 }
 
-// streamedText rebuilds a run's text from its deltas the way a client does.
+// streamedText rebuilds a run's text from its deltas the way a client does: a snapshot replaces
+// the text, and a delta whose rev the text already reflects is dropped.
 func streamedText(evs []sseEvent, runID string) string {
 	var text string
+	var rev float64
 	for _, e := range runEvents(evs, runID) {
+		r, _ := e.Data["rev"].(float64)
 		switch e.Name {
 		case "run.delta":
+			if r != 0 && r <= rev {
+				continue
+			}
 			d, _ := e.Data["text"].(string)
-			if r, _ := e.Data["replace"].(bool); r {
+			if rp, _ := e.Data["replace"].(bool); rp {
 				text = d
 			} else {
 				text += d
 			}
+			rev = r
 		case "run.snapshot":
 			text, _ = e.Data["text"].(string)
+			rev = r
 		}
 	}
 	return text

@@ -163,6 +163,7 @@ type run struct {
 	convID    string
 	messageID string
 	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
+	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
 	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
 	reasoning string
 	tools     map[string]*toolState

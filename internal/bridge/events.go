@@ -281,11 +281,13 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishRun(r, "run.status", map[string]any{"phase": p.Phase})
 		}
 	case "delta":
-		prev, next, replace := s.applyDelta(r, p)
+		// "rev" numbers the run's text changes, so a client that also got a run.snapshot (which
+		// carries the rev it reflects) can drop deltas the snapshot already holds.
+		prev, next, replace, rev := s.applyDelta(r, p)
 		if replace {
-			s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true})
+			s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true, "rev": rev})
 		} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
-			s.publishRun(r, "run.delta", map[string]any{"text": inc})
+			s.publishRun(r, "run.delta", map[string]any{"text": inc, "rev": rev})
 		}
 		if len(p.Usage) > 0 {
 			s.publishUsage(r, p.Usage)
@@ -357,7 +359,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 // O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
 // snapshot with messageText as before; a final always takes its snapshot's text. The decision is
 // made outside s.mu and committed only if a reconcile did not change the text meanwhile.
-func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool) {
+func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool, rev uint64) {
 	for {
 		s.mu.Lock()
 		prev = r.text
@@ -394,9 +396,9 @@ func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace
 		} else {
 			r.setText(next)
 		}
-		next = r.text
+		next, rev = r.text, r.textRev
 		s.mu.Unlock()
-		return prev, next, replace
+		return prev, next, replace, rev
 	}
 }
 
@@ -655,7 +657,7 @@ func (s *Service) Snapshot(u chat.User) []chat.Event {
 			tools = append(tools, *r.tools[id])
 		}
 		out = append(out, chat.NewEvent("run.snapshot", map[string]any{
-			"conversation": r.convID, "runId": r.id, "text": r.text, "reasoning": r.reasoning,
+			"conversation": r.convID, "runId": r.id, "text": r.text, "rev": r.textRev, "reasoning": r.reasoning,
 			"tools": tools, "state": "running",
 		}))
 	}

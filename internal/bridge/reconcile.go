@@ -48,13 +48,15 @@ func (s *Service) reconcileRun(ctx context.Context, runID string) {
 	if raw.InFlightRun != nil && raw.InFlightRun.RunID == runID {
 		s.mu.Lock()
 		changed := raw.InFlightRun.Text != r.text && s.runs[runID] == r
+		var rev uint64
 		if changed {
 			r.setText(raw.InFlightRun.Text)
+			rev = r.textRev
 		}
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
 		if changed {
-			s.publishRun(r, "run.delta", map[string]any{"text": raw.InFlightRun.Text, "replace": true})
+			s.publishRun(r, "run.delta", map[string]any{"text": raw.InFlightRun.Text, "replace": true, "rev": rev})
 		}
 		return
 	}

@@ -557,6 +557,7 @@ func hex4(b []byte) (rune, bool) {
 
 // setText replaces the run text (a resync, a replace, a reconcile). The caller holds s.mu.
 func (r *run) setText(s string) {
+	r.textRev++
 	r.text = s
 	r.textBuf.Reset() // never reused: strings handed out still point into it
 }
@@ -569,6 +570,7 @@ func (r *run) appendText(inc string) {
 	if inc == "" {
 		return
 	}
+	r.textRev++
 	// Equal strings that share their bytes compare in O(1); r.text is normally the buffer's view.
 	if r.textBuf.Len() != len(r.text) || r.textBuf.String() != r.text {
 		r.textBuf.Reset()

@@ -53,7 +53,7 @@ func msgJSON(text string) json.RawMessage {
 // fails on any difference in the text or the replace flag.
 func checkAgainstOld(t *testing.T, s *Service, r *run, oldText *string, p *chatPayload, what string) {
 	t.Helper()
-	prev, next, replace := s.applyDelta(r, p)
+	prev, next, replace, _ := s.applyDelta(r, p)
 	wantNext, wantReplace := oldDelta(*oldText, p)
 	if prev != *oldText || next != wantNext || replace != wantReplace || r.text != wantNext {
 		t.Fatalf("%s: new (prev %q → %q, replace %v), reference (prev %q → %q, replace %v)", what, prev, next, replace, *oldText, wantNext, wantReplace)

@@ -57,10 +57,10 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
 		return
 	}
-	if res.Resync {
-		if !write(a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).SSE) {
-			return
-		}
+	if res.Resync && !write(a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).SSE) {
+		return
+	}
+	if res.Resync || since.Epoch == "" { // see the WebSocket subscribe: snapshots of running replies
 		for _, ev := range a.d.Bridge.Snapshot(u) {
 			if !write(a.d.Hub.Unsequenced(ev, res.Seq).SSE) {
 				return

@@ -250,8 +250,13 @@ func (c *wsConn) subscribe(req wsRequest) {
 		return
 	}
 	c.respond(req.ID, map[string]any{"epoch": c.a.d.Hub.Epoch(), "seq": res.Seq, "replayed": res.Replayed, "resync": res.Resync}, nil)
+	// A client that resyncs, or starts afresh (a new tab, a reload), gets the cumulative state of
+	// the user's running replies; the deltas that follow carry "rev", so the client drops the ones
+	// the snapshot already holds (the snapshot is taken after subscribing: nothing falls between).
 	if res.Resync {
 		_ = c.write(c.a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).WS)
+	}
+	if res.Resync || cur.Epoch == "" {
 		for _, ev := range c.a.d.Bridge.Snapshot(c.u) {
 			_ = c.write(c.a.d.Hub.Unsequenced(ev, res.Seq).WS)
 		}

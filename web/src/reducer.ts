@@ -86,9 +86,16 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
     case 'run.status':
       if (!runId) return s;
       return upsertRun(s, runId, (m) => ({ ...m, phase: p.phase }));
-    case 'run.delta':
+    case 'run.delta': {
       if (!runId) return s;
-      return upsertRun(s, runId, (m) => ({ ...m, streaming: true, text: p.replace ? (p.text ?? '') : m.text + (p.text ?? '') }));
+      // A delta whose rev the text already reflects (it came with a run.snapshot) is dropped.
+      const cur = s.messages.find((m) => m.role === 'assistant' && m.runId === runId);
+      if (typeof p.rev === 'number' && typeof cur?.textRev === 'number' && p.rev <= cur.textRev) return s;
+      return upsertRun(s, runId, (m) => ({
+        ...m, streaming: true, text: p.replace ? (p.text ?? '') : m.text + (p.text ?? ''),
+        textRev: typeof p.rev === 'number' ? p.rev : m.textRev,
+      }));
+    }
     case 'run.reasoning':
       if (!runId) return s;
       return upsertRun(s, runId, (m) => ({ ...m, reasoning: (m.reasoning ?? '') + (p.text ?? '') }));
@@ -103,6 +110,7 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
       return {
         ...upsertRun(s, runId, (m) => ({
           ...m, text: p.text ?? '', reasoning: p.reasoning ?? '', streaming: p.state !== 'done',
+          textRev: typeof p.rev === 'number' ? p.rev : m.textRev,
           tools: Array.isArray(p.tools) ? p.tools.map((t: any) => ({ ...t, id: String(t.id ?? t.toolCallId ?? ''), status: t.status ?? (t.result !== undefined ? (t.error ? 'error' : 'done') : 'running') })) : m.tools,
         })),
         running: p.state !== 'done', runId,

@@ -43,6 +43,8 @@ export interface Message {
   runId?: string | null;
   // client-only
   streaming?: boolean;
+  /** The run text revision this message reflects (run.delta and run.snapshot "rev"). */
+  textRev?: number;
   pending?: boolean;
   queuedPosition?: number;
   phase?: string;

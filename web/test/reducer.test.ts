@@ -43,6 +43,21 @@ describe('run reducer', () => {
     expect(s.messages[0].text).toBe('full so far!');
   });
 
+  it('drops deltas a snapshot already holds (rev), so a fresh page after a reload has no gap and no duplicate', () => {
+    // A reload mid-stream: the new page gets a snapshot of the running reply at rev 5, and the
+    // deltas around it arrive as well; only those after rev 5 are appended.
+    const s = run(emptyConv(), [
+      ['run.delta', { runId: 'r1', text: ' w5', rev: 5 }],
+      ['run.snapshot', { runId: 'r1', text: 'Echo: w1 w2 w3 w4 w5', rev: 5, state: 'running' }],
+      ['run.delta', { runId: 'r1', text: ' w5', rev: 5 }],
+      ['run.delta', { runId: 'r1', text: ' w6', rev: 6 }],
+      ['run.delta', { runId: 'r1', text: ' w6', rev: 6 }],
+      ['run.delta', { runId: 'r1', text: ' w7', rev: 7 }],
+    ]);
+    expect(s.messages.length).toBe(1);
+    expect(s.messages[0].text).toBe('Echo: w1 w2 w3 w4 w5 w6 w7');
+  });
+
   it('tracks tool calls, reasoning and usage', () => {
     const s = run(emptyConv(), [
       ['run.reasoning', { runId: 'r', text: 'think ' }],
