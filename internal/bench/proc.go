@@ -85,7 +85,8 @@ func FindModuleRoot(dir string) (string, error) {
 // BuildClawchat builds ./cmd/clawchat of the module at root into dir and returns the binary path.
 func BuildClawchat(ctx context.Context, root, dir string) (string, error) {
 	out := filepath.Join(dir, "clawchat")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/clawchat")
+	// The same flags as `make build` and the Dockerfile: measure what is shipped.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/clawchat")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
