@@ -10,7 +10,11 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/metrics"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func scrape(t *testing.T, m *metrics.Metrics) string {
 	t.Helper()

@@ -11,7 +11,11 @@ import (
 	webpush "github.com/SherClockHolmes/webpush-go"
 
 	"github.com/clawchat/clawchat/internal/push/pushtest"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // recTB records the fake's complaints instead of failing the test.
 type recTB struct {
