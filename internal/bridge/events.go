@@ -293,13 +293,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishUsage(r, p.Usage)
 		}
 	case "final":
-		text, ok := messageText(p.Message)
-		s.mu.Lock()
-		if !ok {
-			text = r.text
-		}
-		ended := s.endRunLocked(r)
-		s.mu.Unlock()
+		text, ended := s.endWithText(r, p)
 		if !ended {
 			return
 		}
@@ -313,13 +307,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		s.publishRun(r, "run.final", out)
 		s.next(r.key)
 	case "aborted":
-		text, ok := messageText(p.Message)
-		s.mu.Lock()
-		if !ok {
-			text = r.text
-		}
-		ended := s.endRunLocked(r)
-		s.mu.Unlock()
+		text, ended := s.endWithText(r, p)
 		if !ended {
 			return
 		}
@@ -359,6 +347,18 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 // O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
 // snapshot with messageText as before; a final always takes its snapshot's text. The decision is
 // made outside s.mu and committed only if a reconcile did not change the text meanwhile.
+// endWithText ends r and returns the text to report with its terminal event: the event's
+// message, else what had streamed. ended is false when r had already ended.
+func (s *Service) endWithText(r *run, p *chatPayload) (text string, ended bool) {
+	text, ok := messageText(p.Message)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok {
+		text = r.text
+	}
+	return text, s.endRunLocked(r)
+}
+
 func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool, rev uint64) {
 	for {
 		s.mu.Lock()
