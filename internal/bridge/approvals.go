@@ -62,8 +62,9 @@ type Approval struct {
 	// Conversation is set only when the request comes from one of this owner's conversations
 	// (its id) or from a Gateway session (gw:<key>); never for another user's conversation.
 	Conversation string `json:"conversation,omitempty"`
-	// RequestedBy is the clawchat user whose conversation raised the request (absent for
-	// Gateway sessions), and ConversationTitle that conversation's title: who asked, and where.
+	// RequestedBy names the clawchat user whose message raised the request (their display name;
+	// absent for Gateway sessions), and ConversationTitle that conversation's title: who asked,
+	// and where.
 	RequestedBy       string `json:"requestedBy,omitempty"`
 	ConversationTitle string `json:"conversationTitle,omitempty"`
 	CreatedAtMs       int64  `json:"createdAtMs,omitempty"`
@@ -87,6 +88,7 @@ type approval struct {
 	id, command, cwd, host, agentID, warning string
 	sessionKey                               string
 	convUser, convID, convTitle              string // owner, id and title when sessionKey is a clawchat conversation
+	requester                                string // display name of whoever sent the run's message (else convUser)
 	gw                                       bool   // sessionKey is a Gateway session outside clawchat's namespace
 	createdAtMs, expiresAtMs                 int64
 	gen                                      uint64 // approvals.gen when it was added
@@ -126,7 +128,7 @@ func (s *Service) approvalView(a *approval, ownerID string) Approval {
 		v.Conversation = GatewayPrefix + a.sessionKey
 	}
 	if a.convUser != "" {
-		v.RequestedBy, v.ConversationTitle = a.convUser, a.convTitle
+		v.RequestedBy, v.ConversationTitle = a.requester, a.convTitle
 	}
 	return v
 }
@@ -189,6 +191,7 @@ type rawApproval struct {
 		Host        string   `json:"host"`
 		AgentID     string   `json:"agentId"`
 		SessionKey  string   `json:"sessionKey"`
+		RunID       string   `json:"runId"`
 		WarningText string   `json:"warningText"`
 	} `json:"request"`
 	CreatedAtMs int64 `json:"createdAtMs"`
@@ -228,6 +231,12 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 		cancel()
 		if err == nil && c.SessionKey == key && c.UserID != "" {
 			a.sessionKey, a.convUser, a.convID, a.convTitle = key, c.UserID, c.ID, truncate(c.Title, maxTitle)
+			a.requester = c.UserID
+			s.mu.Lock()
+			if r := s.runs[r.Request.RunID]; r != nil && r.key == key && r.sender != "" {
+				a.requester = cleanName(r.sender)
+			}
+			s.mu.Unlock()
 		}
 	case gwKeyRe.MatchString(key):
 		a.sessionKey, a.gw = key, true

@@ -174,6 +174,7 @@ type run struct {
 	userID    string
 	convID    string
 	messageID string
+	sender    string          // display name of the user who sent the message (approval cards)
 	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
 	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
 	textBuf   strings.Builder // backs text while deltas append to it; never copy a run

@@ -211,7 +211,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 func (s *Service) startRunLocked(cs *convState, q queued) *run {
 	now := s.cfg.Now()
 	r := &run{
-		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID,
+		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID, sender: q.sender.Name,
 		tools: map[string]*toolState{}, started: now, lastEvent: now,
 	}
 	cs.active = r
