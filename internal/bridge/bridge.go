@@ -86,9 +86,6 @@ type Config struct {
 	// Gateway as commands. Every other member message is sent with suppressCommandInterpretation,
 	// so the Gateway interprets nothing in it (policy.go).
 	CommandAllowlist []string
-	// NeutraliseOwnerCommands sends owners' messages with suppressCommandInterpretation too
-	// (default: owners' commands work).
-	NeutraliseOwnerCommands bool
 	// MemberPolicy returns the session policy of members' conversations with an agent
 	// (default DefaultMemberPolicy: read-only, no web search). Owners' conversations get none:
 	// the agent's own configuration applies.

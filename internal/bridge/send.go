@@ -156,7 +156,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	}
 
 	q := queued{runID: runID, messageID: clientID, text: p.Text, atts: p.Attachments, sender: u}
-	if !u.IsOwner() || s.cfg.NeutraliseOwnerCommands {
+	if !u.IsOwner() {
 		q.suppress = !isAllowedCommand(p.Text, s.cfg.CommandAllowlist)
 	}
 	if !u.IsOwner() && !isGateway(c) {
