@@ -299,3 +299,29 @@ func TestMemberSafetyGuardedApprovals(t *testing.T) {
 		t.Fatalf("approved command ran %d times (%v), want exactly once", len(runs), err)
 	}
 }
+
+// TestMemberSafetyFailsClosedWithoutAdmin: without operator.admin the Gateway would read members'
+// text as commands, so members cannot send; owners still chat and clawchat stays ready.
+func TestMemberSafetyFailsClosedWithoutAdmin(t *testing.T) {
+	g := sharedGateway(t)
+	srv := safetyServer(t, g, "CLAWCHAT_GATEWAY_ADMIN=false")
+	alice, olga := signIn(t, srv.URL, "alice", alicePass), signIn(t, srv.URL, "olga", olgaPass)
+	var ans struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if st := alice.do("POST", "/api/sessions/noadmin/send", map[string]string{"message": "\ufeff/status"}, &ans); st != http.StatusServiceUnavailable || !strings.Contains(ans.Error.Message, "members cannot send") {
+		t.Fatalf("member send without admin: %d %+v", st, ans)
+	}
+	os_ := olga.events("")
+	if _, end, text := reply(t, olga, os_, "owner-ok", "hello"); end != "run.final" || text != "Echo: hello" {
+		t.Fatalf("owner send without admin: %s %q", end, text)
+	}
+	res, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz = %d, want ready for owners", res.StatusCode)
+	}
+}
