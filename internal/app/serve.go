@@ -410,11 +410,13 @@ func (s *server) ready() (bool, string) {
 	if st.Ready {
 		return true, ""
 	}
-	return false, readyReason(st.State)
+	return false, readyReason(st)
 }
 
-func readyReason(st gateway.State) string {
-	switch st {
+func readyReason(s gateway.Status) string {
+	switch st := s.State; st {
+	case gateway.StateIncompatible:
+		return gateway.ProtocolMismatchReason(s.GatewayProtocol)
 	case gateway.StatePairingRequired:
 		return "gateway pairing required: approve this device on the Gateway host (the command is in the log and in `clawchat gateway status`)"
 	case gateway.StateAuthFailed:
@@ -426,7 +428,7 @@ func readyReason(st gateway.State) string {
 	case gateway.StateConnecting:
 		return "connecting to the gateway"
 	default:
-		return "gateway " + string(st)
+		return "gateway " + string(s.State)
 	}
 }
 
