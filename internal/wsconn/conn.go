@@ -17,6 +17,12 @@
 //
 // Keepalive pings and the close handshake's timeout use one runtime timer per connection (no
 // goroutine while waiting).
+//
+// Violations (RFC 6455 §7.1.7): one that loses the frame boundaries (1002, or a malformed close
+// frame) fails the connection: the close frame is sent and TCP is closed at once. One that
+// leaves the stream in sync (1003 binary, 1007 invalid UTF-8, 1009 too big) starts the close
+// handshake instead: further data frames are skipped unread, and the connection closes as soon
+// as the peer's close frame arrives (or after CloseTimeout).
 package wsconn
 
 import (
@@ -241,14 +247,10 @@ func (c *Conn) consume(b []byte) bool {
 		return true
 	}
 	var ce *CloseError
-	if errors.As(err, &ce) && !c.p.closeGot {
-		// Protocol violation: close with its code, keep reading (and discarding) until the
-		// peer answers or the close timeout ends it.
-		_ = c.Close(ce.Code, ce.Reason)
-		return !c.isDead()
-	}
-	if c.p.closeGot && errors.As(err, &ce) {
-		// An invalid close frame: answer with the violation and end.
+	if errors.As(err, &ce) {
+		// A violation that loses the frame boundaries, or an invalid close frame: fail the
+		// connection (RFC 6455 §7.1.7): send the close frame, then close TCP at once, since
+		// the peer's answer could not be found in the stream anyway.
 		_, _ = c.sendClose(ce.Code, ce.Reason)
 		c.teardown(ce)
 		return false
@@ -263,8 +265,18 @@ func (c *Conn) isDead() bool {
 	return c.dead
 }
 
-func (c *Conn) emit(op byte, payload []byte) error {
+func (c *Conn) emit(op int, payload []byte) error {
 	switch op {
+	case opFail:
+		// A violation that keeps the stream in sync (1003, 1007, 1009): start the close
+		// handshake; the parser drains data frames until the peer's close frame arrives.
+		code := StatusCode(uint16(payload[0])<<8 | uint16(payload[1]))
+		if err := c.Close(code, string(payload[2:])); err != nil {
+			return err
+		}
+		if c.isDead() {
+			return ErrClosed
+		}
 	case opText:
 		if !c.closing.Load() && c.h.OnMessage != nil {
 			c.h.OnMessage(payload)
