@@ -62,6 +62,9 @@ func serve(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	log := newLogger(cfg.Log, io)
+	for _, n := range cfg.Notices {
+		log.Warn(n)
+	}
 	// Listen first: /healthz answers while the services are built (store migrations, OIDC
 	// discovery, password hashing), and /readyz says "starting".
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -354,6 +357,8 @@ func (s *server) routes() http.Handler {
 	})
 	extra := map[string]http.Handler{
 		"GET /api/config":         http.HandlerFunc(s.publicConfig),
+		"GET /api/login-options":  http.HandlerFunc(s.loginOptions), // miso-chat
+		"GET /api/auth":           http.HandlerFunc(s.authStatus),   // miso-chat
 		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
 		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
 		"GET /metrics":            metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
@@ -380,7 +385,7 @@ func (s *server) routes() http.Handler {
 		Login:     http.HandlerFunc(s.auth.Login),
 		Logout:    http.HandlerFunc(s.auth.Logout),
 		Extra:     extra,
-		Public:    []string{"GET /api/config"},
+		Public:    []string{"GET /api/config", "GET /api/login-options", "GET /api/auth"},
 		Logger:    s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)
