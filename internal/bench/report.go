@@ -108,6 +108,17 @@ func rows(r *Report) []Row {
 	if len(r.Memory.Conns) == 0 {
 		out = append(out, Row{Metric: "RSS per idle connection", Target: "≤ 8 KiB", Clawchat: na})
 	}
+	if r.Memory.SSEBaseline > 0 {
+		out = append(out, Row{Metric: fmt.Sprintf("RSS after %d SSE connections came and went (fresh process; baseline of the SSE cost)", r.Config.SSEMemConns[0]), Clawchat: fmtMiB(r.Memory.SSEBaseline)})
+	}
+	for i, cm := range r.Memory.SSEConns {
+		out = append(out, Row{Metric: fmt.Sprintf("RSS with %d idle SSE connections (GET /api/events)", cm.N), Clawchat: fmtMiB(cm.RSS)})
+		per := Row{Metric: fmt.Sprintf("  bytes per idle SSE connection at %d (marginal since the previous count)", cm.N), Clawchat: fmtKiB(cm.PerConn) + " (" + fmtKiB(cm.Marginal) + ")"}
+		if i == len(r.Memory.SSEConns)-1 {
+			per.Target, per.Result = "≤ 8 KiB", passFail(max(cm.PerConn, cm.Marginal) <= targetPerConnBytes)
+		}
+		out = append(out, per)
+	}
 	if r.Memory.Streaming > 0 {
 		out = append(out, Row{Metric: fmt.Sprintf("RSS peak with %d concurrent streaming runs, %d clients (fresh process; before the first delta)", r.Memory.StreamingRuns, r.Memory.StreamingConn),
 			Clawchat: fmtMiB(r.Memory.Streaming) + " (" + fmtMiB(r.Memory.StreamingBefore) + ")"})
