@@ -471,6 +471,16 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	if s.relay != nil {
 		g.Go(func() error { return s.relay.Run(gctx) })
 	}
+	// Start-up (and the first round of the background work above) touched code all over the
+	// binary; once it has settled, let go of those pages (pages_linux.go).
+	settled := time.AfterFunc(startupSettle, func() {
+		if n, err := releaseStartupPages(); err != nil {
+			s.log.Warn("could not release start-up pages", "err", err)
+		} else {
+			s.log.Debug("released start-up pages of the executable", "mapped_kib", n>>10)
+		}
+	})
+	defer settled.Stop()
 
 	var err error
 	select {
@@ -495,6 +505,9 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	s.log.Info("stopped")
 	return err
 }
+
+// startupSettle is how long after start-up the pages only start-up needed are released.
+const startupSettle = 5 * time.Second
 
 // sweepSessions removes expired sessions once an hour.
 func (s *server) sweepSessions(ctx context.Context) error {

@@ -206,7 +206,9 @@ type Report struct {
 	Direct   Side      `json:"direct"`
 	Clawchat Side      `json:"clawchat"`
 	Memory   Memory    `json:"memory"`
-	Startup  Startup   `json:"startup"`
+	// BinaryBytes is the size of the clawchat binary measured (stripped, as shipped).
+	BinaryBytes int64   `json:"binaryBytes,omitempty"`
+	Startup     Startup `json:"startup"`
 	// ClawchatError says why the clawchat side is missing or incomplete.
 	ClawchatError string `json:"clawchatError,omitempty"`
 	Rows          []Row  `json:"results"`
@@ -415,6 +417,9 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 			return nil, nil, err
 		}
 	}
+	if fi, err := os.Stat(bin); err == nil {
+		r.rep.BinaryBytes = fi.Size()
+	}
 	if err := r.startup(ctx, bin); err != nil {
 		return nil, nil, fmt.Errorf("start-up: %w", err)
 	}
@@ -441,6 +446,11 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 	pid := srv.PID()
 	t := Target{Base: srv.Base, Client: r.client}
 	mem := &r.rep.Memory
+	// Idle means settled: clawchat lets go of the pages only start-up needed 5 s after start
+	// (internal/app/pages_linux.go); miso-chat's baseline was also read 10 s after ready.
+	if err := sleepCtx(ctx, idleAfterReady); err != nil {
+		return nil, nil, err
+	}
 	if mem.Idle, err = settledRSS(ctx, pid); err != nil {
 		return nil, nil, err
 	}
@@ -859,6 +869,9 @@ func stats(h *Histogram) LatencyStats {
 	return LatencyStats{Samples: h.Count(), P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)),
 		P999: ms(h.Quantile(0.999)), Max: ms(h.Max())}
 }
+
+// idleAfterReady is how long after /readyz the idle RSS is read.
+const idleAfterReady = 10 * time.Second
 
 // settledRSS samples pid's RSS every 250 ms until two consecutive samples differ by under 1%
 // (at most 5 s) and returns the last.
