@@ -107,15 +107,24 @@ func TestSSEIdleMemory(t *testing.T) {
 func TestSSEStreamLifecycle(t *testing.T) {
 	e := newEnv(t, hub.Config{Epoch: "ep"})
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	// Twenty idle streams hold no goroutine each: at most the shared poll loop is added.
 	base := runtime.NumGoroutine()
+	for range 20 {
+		c, _, err := sseClient(addr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	waitConnections(t, e.hub, 20)
+	if g := runtime.NumGoroutine(); g > base+3 {
+		t.Errorf("%d goroutines with 20 idle streams, %d before", g, base)
+	}
 	nc, br, err := sseClient(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitConnections(t, e.hub, 1)
-	if g := runtime.NumGoroutine(); g > base {
-		t.Errorf("%d goroutines with one idle stream, %d before", g, base)
-	}
+	waitConnections(t, e.hub, 21)
 	next := func(br *bufio.Reader) []string {
 		t.Helper()
 		var rec []string
@@ -143,7 +152,7 @@ func TestSSEStreamLifecycle(t *testing.T) {
 		t.Fatalf("second event %q", got)
 	}
 	nc.Close()
-	waitConnections(t, e.hub, 0)
+	waitConnections(t, e.hub, 20)
 
 	// Resume after ep-1: only ep-2 is replayed.
 	nc, br, err = sseClient(addr, "ep-1")
@@ -161,5 +170,5 @@ func TestSSEStreamLifecycle(t *testing.T) {
 	if _, err := br.ReadString('\n'); err != io.EOF {
 		t.Fatalf("after server.restart: %v, want EOF", err)
 	}
-	waitConnections(t, e.hub, 0)
+	waitConnections(t, e.hub, 0) // Shutdown ended the twenty too
 }
