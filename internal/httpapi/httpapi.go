@@ -113,10 +113,10 @@ func (x *API) Shutdown() {
 		streams = append(streams, s)
 	}
 	a.connsMu.Unlock()
-	for _, s := range streams {
-		s.goAway()
-	}
 	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Go(s.goAway)
+	}
 	for _, c := range conns {
 		wg.Add(1)
 		go func() {
