@@ -11,8 +11,8 @@ import (
 )
 
 // ErrNoHijack is returned by Stream when the connection cannot be taken over from net/http
-// (HTTP/2, or a ResponseWriter without Hijack). Nothing has been written: the caller can serve
-// the stream the ordinary way.
+// (HTTP/2, a HEAD request, or a ResponseWriter without Hijack). Nothing has been written: the
+// caller can serve the stream the ordinary way.
 var ErrNoHijack = errors.New("wsconn: connection cannot be hijacked")
 
 // Stream takes over r's connection for a long-lived plain HTTP response, such as server-sent
@@ -25,7 +25,7 @@ var ErrNoHijack = errors.New("wsconn: connection cannot be hijacked")
 // Bytes the client sends are discarded; its EOF or a failed write ends the connection.
 // Close and CloseNow end it at once. The returned Conn reads nothing until Start.
 func (s *Server) Stream(w http.ResponseWriter, r *http.Request, status int, body, ping []byte) (*Conn, error) {
-	if r.ProtoMajor != 1 {
+	if r.ProtoMajor != 1 || r.Method == http.MethodHead { // HEAD: net/http drops the body itself
 		return nil, ErrNoHijack
 	}
 	conn, _, err := http.NewResponseController(w).Hijack()

@@ -148,4 +148,7 @@ func TestStreamNoHijack(t *testing.T) {
 	if _, err := s.Stream(w, r, 200, []byte("x"), nil); !errors.Is(err, ErrNoHijack) {
 		t.Fatalf("HTTP/2: err = %v", err)
 	}
+	if _, err := s.Stream(w, httptest.NewRequest("HEAD", "/events", nil), 200, []byte("x"), nil); !errors.Is(err, ErrNoHijack) {
+		t.Fatalf("HEAD: err = %v", err)
+	}
 }
