@@ -121,7 +121,8 @@ func TestSecretsNeverLeave(t *testing.T) {
 	ev := alice.events("")
 	ev.waitFor(90*time.Second, "final", hasEvent("run.final", r.RunID))
 	for _, p := range []string{"/", "/healthz", "/readyz", "/api/health", "/api/config", "/api/me", "/api/sessions",
-		"/api/sessions/secrets/history", "/metrics", "/api/sessions/nope/history", "/api/reactions/secrets"} {
+		"/api/sessions/secrets/history", "/metrics", "/api/sessions/nope/history", "/api/reactions/secrets",
+		"/api/auth", "/api/login-options"} {
 		record("GET", p, nil, withCookie)
 	}
 	record("POST", "/login", strings.NewReader(`{"username":"alice","password":"wrong-`+alicePass+`"}`), map[string]string{"Content-Type": "application/json"})

@@ -83,6 +83,9 @@ func Run(ctx context.Context, args []string, io IO) error {
 			return err
 		}
 		fmt.Fprintln(io.Stdout, strings.Join(cfg.Redacted(), "\n"))
+		for _, n := range cfg.Notices { // miso-chat variables (docs/migrate-from-miso.md)
+			fmt.Fprintln(io.Stderr, "clawchat: "+n)
+		}
 		return nil
 	case "healthcheck":
 		return healthcheck(ctx, io)

@@ -107,6 +107,9 @@ func gatewayStatus(ctx context.Context, io IO) error {
 	if st.Reason != "" {
 		fmt.Fprintf(io.Stdout, "reason:   %s\n", st.Reason)
 	}
+	if st.GatewayProtocol != 0 {
+		fmt.Fprintf(io.Stdout, "protocol: the Gateway speaks %d, clawchat speaks %d\n", st.GatewayProtocol, gateway.Protocol)
+	}
 	if st.ServerVersion != "" {
 		fmt.Fprintf(io.Stdout, "version:  %s\n", st.ServerVersion)
 	}

@@ -63,6 +63,9 @@ func serve(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	log := newLogger(cfg.Log, io)
+	for _, n := range cfg.Notices {
+		log.Warn(n)
+	}
 	// Listen first: /healthz answers while the services are built (store migrations, OIDC
 	// discovery, password hashing), and /readyz says "starting".
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -385,6 +388,8 @@ func (s *server) routes() http.Handler {
 	})
 	extra := map[string]http.Handler{
 		"GET /api/config":         http.HandlerFunc(s.publicConfig),
+		"GET /api/login-options":  http.HandlerFunc(s.loginOptions), // miso-chat
+		"GET /api/auth":           http.HandlerFunc(s.authStatus),   // miso-chat
 		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
 		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
 		"GET /metrics":            metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
@@ -411,7 +416,7 @@ func (s *server) routes() http.Handler {
 		Login:     http.HandlerFunc(s.auth.Login),
 		Logout:    http.HandlerFunc(s.auth.Logout),
 		Extra:     extra,
-		Public:    []string{"GET /api/config"},
+		Public:    []string{"GET /api/config", "GET /api/login-options", "GET /api/auth"},
 		Logger:    s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)
@@ -441,11 +446,13 @@ func (s *server) ready() (bool, string) {
 	if st.Ready {
 		return true, ""
 	}
-	return false, readyReason(st.State)
+	return false, readyReason(st)
 }
 
-func readyReason(st gateway.State) string {
-	switch st {
+func readyReason(s gateway.Status) string {
+	switch st := s.State; st {
+	case gateway.StateIncompatible:
+		return gateway.ProtocolMismatchReason(s.GatewayProtocol)
 	case gateway.StatePairingRequired:
 		return "gateway pairing required: approve this device on the Gateway host (the command is in the log and in `clawchat gateway status`)"
 	case gateway.StateAuthFailed:
@@ -457,7 +464,7 @@ func readyReason(st gateway.State) string {
 	case gateway.StateConnecting:
 		return "connecting to the gateway"
 	default:
-		return "gateway " + string(st)
+		return "gateway " + string(s.State)
 	}
 }
 
@@ -514,6 +521,16 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	if s.relay != nil {
 		g.Go(func() error { return s.relay.Run(gctx) })
 	}
+	// Start-up (and the first round of the background work above) touched code all over the
+	// binary; once it has settled, let go of those pages (pages_linux.go).
+	settled := time.AfterFunc(startupSettle, func() {
+		if n, err := releaseStartupPages(); err != nil {
+			s.log.Warn("could not release start-up pages", "err", err)
+		} else {
+			s.log.Debug("released start-up pages of the executable", "mapped_kib", n>>10)
+		}
+	})
+	defer settled.Stop()
 
 	var err error
 	select {
@@ -538,6 +555,9 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	s.log.Info("stopped")
 	return err
 }
+
+// startupSettle is how long after start-up the pages only start-up needed are released.
+const startupSettle = 5 * time.Second
 
 // sweepSessions removes expired sessions once an hour.
 func (s *server) sweepSessions(ctx context.Context) error {

@@ -271,11 +271,14 @@ type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Next     string `json:"next"`
+	// ReturnTo is miso-chat's name for Next (used when Next is empty).
+	ReturnTo string `json:"return_to"`
 }
 
 // Login handles POST /login: a form or JSON body {"username","password","next"?}. Success → 200
-// {"ok":true,"user":{…}} with a fresh session cookie, or for a browser form post 303 to the
-// same-site next (from the body or the query). Wrong password and unknown user get the same 401
+// {"ok":true,"user":{…}} with a fresh session cookie, or for a form post 302 (as miso-chat
+// answers) to the same-site next (from the body or the query; miso-chat's return_to is accepted
+// as an alias, and like next passes SafeNext). Wrong password and unknown user get the same 401
 // body after the same amount of work; too many failures per account or client IP → 429 with
 // Retry-After.
 func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
@@ -288,8 +291,10 @@ func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
 		websec.WriteError(w, http.StatusBadRequest, "bad_request", "username and password required")
 		return
 	}
-	if req.Next == "" {
-		req.Next = r.URL.Query().Get("next")
+	for _, alt := range []string{req.ReturnTo, r.URL.Query().Get("next"), r.URL.Query().Get("return_to")} {
+		if req.Next == "" {
+			req.Next = alt
+		}
 	}
 	ctx := r.Context()
 	ip := websec.ClientIP(r, s.cfg.TrustedProxies)
@@ -325,7 +330,7 @@ func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
 	s.audit(ctx, chat.AuditEntry{Action: "login.success", Actor: acc.ID, Target: acc.Username, IP: ip.String(), Detail: "local"})
 	if form {
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, SafeNext(req.Next), http.StatusSeeOther)
+		http.Redirect(w, r, SafeNext(req.Next), http.StatusFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "user": acc.User()})
@@ -376,7 +381,8 @@ func parseLogin(w http.ResponseWriter, r *http.Request) (loginRequest, bool, err
 		if err := r.ParseMultipartForm(64 << 10); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 			return req, false, err
 		}
-		req = loginRequest{Username: r.PostFormValue("username"), Password: r.PostFormValue("password"), Next: r.PostFormValue("next")}
+		req = loginRequest{Username: r.PostFormValue("username"), Password: r.PostFormValue("password"),
+			Next: r.PostFormValue("next"), ReturnTo: r.PostFormValue("return_to")}
 	default:
 		return req, false, errors.New("unsupported content type")
 	}

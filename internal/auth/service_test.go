@@ -235,15 +235,28 @@ func TestFormLoginRedirect(t *testing.T) {
 	}
 	for next, want := range cases {
 		w := e.loginForm("alice", "correct horse battery", next)
-		if w.Code != 303 || w.Header().Get("Location") != want {
+		if w.Code != 302 || w.Header().Get("Location") != want {
 			t.Errorf("next %q: %d Location %q, want %q", next, w.Code, w.Header().Get("Location"), want)
 		}
 	}
 	// next from the query string works too.
 	v := "username=alice&password=correct+horse+battery"
 	w := e.do("POST", "/login?next=/c/x", strings.NewReader(v), "application/x-www-form-urlencoded", withHeader("Accept", "text/html"))
-	if w.Code != 303 || w.Header().Get("Location") != "/c/x" {
+	if w.Code != 302 || w.Header().Get("Location") != "/c/x" {
 		t.Fatalf("query next: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	// miso-chat's return_to (form body and query), through the same SafeNext.
+	for _, tc := range []struct{ body, query, want string }{
+		{"&return_to=%2Fc%2Fy", "", "/c/y"},
+		{"&return_to=https%3A%2F%2Fevil.com", "", "/"},
+		{"&return_to=%2F%2Fevil.com", "", "/"},
+		{"", "?return_to=/c/z", "/c/z"},
+		{"&next=%2Fc%2Fn&return_to=%2Fc%2Fr", "", "/c/n"},
+	} {
+		w := e.do("POST", "/login"+tc.query, strings.NewReader(v+tc.body), "application/x-www-form-urlencoded")
+		if w.Code != 302 || w.Header().Get("Location") != tc.want {
+			t.Errorf("return_to %q%q: %d %q, want 302 %q", tc.body, tc.query, w.Code, w.Header().Get("Location"), tc.want)
+		}
 	}
 	// A failed form sign-in still answers 401 like JSON.
 	if w := e.loginForm("alice", "nope", "/x"); w.Code != 401 {

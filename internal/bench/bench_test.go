@@ -197,7 +197,7 @@ func TestQuickBench(t *testing.T) {
 	if c.Latency.Samples == 0 || c.LatencySSE.Samples == 0 || len(c.Steps) == 0 {
 		t.Errorf("clawchat latency/throughput missing: %+v", c)
 	}
-	if rep.Memory.Idle <= 0 || len(rep.Memory.Conns) != len(cfg.MemConns) || rep.Memory.Streaming <= 0 {
+	if rep.Memory.Idle <= 0 || len(rep.Memory.Conns) != len(cfg.MemConns) || len(rep.Memory.SSEConns) != len(cfg.SSEMemConns) || rep.Memory.Streaming <= 0 {
 		t.Errorf("memory missing: %+v", rep.Memory)
 	}
 	if rep.Startup.HealthzMs <= 0 || rep.Startup.ReadyzMs < rep.Startup.HealthzMs {

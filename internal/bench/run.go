@@ -57,8 +57,11 @@ type Config struct {
 	// in order, for StepDuration each, until one fails.
 	Throughput   []float64
 	StepDuration time.Duration
-	// MemConns are the idle connection counts whose RSS is measured, ascending.
+	// MemConns are the idle WebSocket connection counts whose RSS is measured, ascending.
 	MemConns []int
+	// SSEMemConns are the idle SSE (GET /api/events) connection counts whose RSS is measured, in
+	// a process of their own, ascending (none: skipped).
+	SSEMemConns []int
 	// StartupRuns is how many fresh starts are timed.
 	StartupRuns int
 	// TempDir holds the binary and data directories (os.TempDir when empty).
@@ -75,6 +78,7 @@ func FullConfig() Config {
 		Throughput:   []float64{25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3},
 		StepDuration: 2 * time.Second,
 		MemConns:     []int{1000, 5000, 10000},
+		SSEMemConns:  []int{1000, 5000},
 		StartupRuns:  5,
 	}
 }
@@ -88,6 +92,7 @@ func QuickConfig() Config {
 		Throughput:   []float64{2e3, 8e3},
 		StepDuration: 300 * time.Millisecond,
 		MemConns:     []int{100, 200},
+		SSEMemConns:  []int{100, 200},
 		StartupRuns:  1,
 	}
 }
@@ -142,9 +147,12 @@ type Memory struct {
 	Idle     int64 `json:"idleRssBytes"`
 	SignedIn int64 `json:"signedInRssBytes"`
 	// Baseline is RSS after connections came and went: the reference for per-connection cost.
-	Baseline  int64     `json:"baselineRssBytes"`
-	Conns     []ConnMem `json:"idleConnections"`
-	Streaming int64     `json:"streamingRssBytes"`
+	Baseline int64     `json:"baselineRssBytes"`
+	Conns    []ConnMem `json:"idleConnections"`
+	// SSEBaseline and SSEConns are the same for idle SSE connections, measured in a fresh process.
+	SSEBaseline int64     `json:"sseBaselineRssBytes,omitempty"`
+	SSEConns    []ConnMem `json:"idleSSEConnections,omitempty"`
+	Streaming   int64     `json:"streamingRssBytes"`
 	// StreamingBefore is RSS of the (fresh) streaming process with its clients connected, before
 	// the first delta.
 	StreamingBefore int64 `json:"streamingBeforeRssBytes"`
@@ -198,7 +206,9 @@ type Report struct {
 	Direct   Side      `json:"direct"`
 	Clawchat Side      `json:"clawchat"`
 	Memory   Memory    `json:"memory"`
-	Startup  Startup   `json:"startup"`
+	// BinaryBytes is the size of the clawchat binary measured (stripped, as shipped).
+	BinaryBytes int64   `json:"binaryBytes,omitempty"`
+	Startup     Startup `json:"startup"`
 	// ClawchatError says why the clawchat side is missing or incomplete.
 	ClawchatError string `json:"clawchatError,omitempty"`
 	Rows          []Row  `json:"results"`
@@ -215,6 +225,7 @@ type Params struct {
 	LatencySecs  float64 `json:"latencySeconds"`
 	StepSecs     float64 `json:"throughputStepSeconds"`
 	MemConns     []int   `json:"memoryConnections"`
+	SSEMemConns  []int   `json:"sseMemoryConnections,omitempty"`
 	StartupRuns  int     `json:"startupRuns"`
 	ClawchatArgs string  `json:"clawchatEnvironment"`
 }
@@ -263,7 +274,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer r.client.CloseIdleConnections()
 	r.rep.Config = Params{Clients: cfg.Clients, Users: cfg.Users, SSEShare: cfg.SSEShare, Runs: cfg.Runs, RunLength: cfg.RunLength,
 		LatencyRate: cfg.LatencyRate, LatencySecs: cfg.LatencyDuration.Seconds(), StepSecs: cfg.StepDuration.Seconds(),
-		MemConns: cfg.MemConns, StartupRuns: cfg.StartupRuns, ClawchatArgs: strings.Join(r.env(tmp, cfg.Users, true), " ")}
+		MemConns: cfg.MemConns, SSEMemConns: cfg.SSEMemConns, StartupRuns: cfg.StartupRuns, ClawchatArgs: strings.Join(r.env(tmp, cfg.Users, true), " ")}
 
 	if err := r.run(ctx); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -406,6 +417,9 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 			return nil, nil, err
 		}
 	}
+	if fi, err := os.Stat(bin); err == nil {
+		r.rep.BinaryBytes = fi.Size()
+	}
 	if err := r.startup(ctx, bin); err != nil {
 		return nil, nil, fmt.Errorf("start-up: %w", err)
 	}
@@ -432,6 +446,11 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 	pid := srv.PID()
 	t := Target{Base: srv.Base, Client: r.client}
 	mem := &r.rep.Memory
+	// Idle means settled: clawchat lets go of the pages only start-up needed 5 s after start
+	// (internal/app/pages_linux.go); miso-chat's baseline was also read 10 s after ready.
+	if err := sleepCtx(ctx, idleAfterReady); err != nil {
+		return nil, nil, err
+	}
 	if mem.Idle, err = settledRSS(ctx, pid); err != nil {
 		return nil, nil, err
 	}
@@ -462,8 +481,41 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 		return nil, nil, err
 	}
 	r.log.Info("clawchat: baseline", "signed_in_mib", mib(mem.SignedIn), "after_churn_mib", mib(mem.Baseline))
-	if err := r.idleConnections(ctx, t, cookies, pid); err != nil {
+	dialWS := func(f *Fleet) func(ctx context.Context, cookie string) error {
+		return func(ctx context.Context, cookie string) error { return f.DialWS(ctx, t, cookie, &Sink{}) }
+	}
+	if mem.Conns, err = r.idleConnections(ctx, "WebSocket", pid, mem.Baseline, r.cfg.MemConns, cookies, dialWS); err != nil {
 		return nil, nil, err
+	}
+	if len(r.cfg.SSEMemConns) > 0 {
+		// Idle SSE streams in a process of their own, measured the same way.
+		srv.Stop(10 * time.Second)
+		next, nt, npid, err := r.freshServer(ctx, bin, "data-sse", cookies)
+		if err != nil {
+			ok = true // nothing left to stop
+			return nil, nil, err
+		}
+		srv, t, pid = next, nt, npid
+		churn := NewFleet(ctx)
+		err = dialMany(ctx, r.cfg.SSEMemConns[0], 64, func(ctx context.Context, i int) error {
+			return churn.DialSSE(ctx, t, cookies[i%r.cfg.Users], &Sink{})
+		})
+		churn.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("churn SSE connections: %w", err)
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return nil, nil, err
+		}
+		if mem.SSEBaseline, err = settledRSS(ctx, pid); err != nil {
+			return nil, nil, err
+		}
+		dialSSE := func(f *Fleet) func(ctx context.Context, cookie string) error {
+			return func(ctx context.Context, cookie string) error { return f.DialSSE(ctx, t, cookie, &Sink{}) }
+		}
+		if mem.SSEConns, err = r.idleConnections(ctx, "SSE", pid, mem.SSEBaseline, r.cfg.SSEMemConns, cookies, dialSSE); err != nil {
+			return nil, nil, err
+		}
 	}
 
 	// A fresh process for the streaming phases, so that their memory is not mixed up with the
@@ -537,31 +589,58 @@ func (r *runner) clawchatPath(ctx context.Context) (p *path, stop func(), err er
 	return p, func() { srv.Stop(10 * time.Second) }, nil
 }
 
-// idleConnections measures RSS with each of cfg.MemConns idle WebSocket connections.
-func (r *runner) idleConnections(ctx context.Context, t Target, cookies []string, pid int) error {
-	mem := &r.rep.Memory
+// idleConnections measures RSS with each of counts idle connections of one kind, opened by the
+// function dial returns for a fleet, against baseline.
+func (r *runner) idleConnections(ctx context.Context, kind string, pid int, baseline int64, counts []int, cookies []string,
+	dial func(*Fleet) func(ctx context.Context, cookie string) error) ([]ConnMem, error) {
 	idle := NewFleet(ctx)
 	defer idle.Close()
-	discard := &Sink{}
-	prev := ConnMem{RSS: mem.Baseline}
-	for _, n := range r.cfg.MemConns {
+	open := dial(idle)
+	var out []ConnMem
+	prev := ConnMem{RSS: baseline}
+	for _, n := range counts {
 		have := idle.Len()
 		err := dialMany(ctx, n-have, 64, func(ctx context.Context, i int) error {
-			return idle.DialWS(ctx, t, cookies[(have+i)%r.cfg.Users], discard)
+			return open(ctx, cookies[(have+i)%r.cfg.Users])
 		})
 		if err != nil {
-			return fmt.Errorf("%d idle connections: %w", n, err)
+			return out, fmt.Errorf("%d idle %s connections: %w", n, kind, err)
 		}
 		rss, err := settledRSS(ctx, pid)
 		if err != nil {
-			return err
+			return out, err
 		}
-		cm := ConnMem{N: n, RSS: rss, PerConn: (rss - mem.Baseline) / int64(n), Marginal: (rss - prev.RSS) / int64(n-prev.N)}
-		mem.Conns = append(mem.Conns, cm)
+		cm := ConnMem{N: n, RSS: rss, PerConn: (rss - baseline) / int64(n), Marginal: (rss - prev.RSS) / int64(n-prev.N)}
+		out = append(out, cm)
 		prev = cm
-		r.log.Info("clawchat: idle connections", "n", n, "rss_mib", mib(rss), "per_conn", cm.PerConn, "marginal", cm.Marginal)
+		r.log.Info("clawchat: idle connections", "kind", kind, "n", n, "rss_mib", mib(rss), "per_conn", cm.PerConn, "marginal", cm.Marginal)
 	}
-	return nil
+	return out, nil
+}
+
+// freshServer starts clawchat with a new data directory, waits for /readyz and signs every
+// bench user in (cookies is filled in).
+func (r *runner) freshServer(ctx context.Context, bin, dataDir string, cookies []string) (*Server, Target, int, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, Target{}, 0, err
+	}
+	srv, err := StartServer(bin, port, r.env(filepath.Join(r.tmp, dataDir), r.cfg.Users, false))
+	if err != nil {
+		return nil, Target{}, 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	_, err = srv.WaitStatus(wctx, r.client, "/readyz")
+	cancel()
+	t := Target{Base: srv.Base, Client: r.client}
+	for i := 0; err == nil && i < r.cfg.Users; i++ {
+		cookies[i], err = t.Login(ctx, userName(i), password(i))
+	}
+	if err != nil {
+		srv.Stop(10 * time.Second)
+		return nil, Target{}, 0, err
+	}
+	return srv, t, srv.PID(), nil
 }
 
 // latency measures every path in interleaved rounds (direct, clawchat, direct, …) so that both
@@ -790,6 +869,9 @@ func stats(h *Histogram) LatencyStats {
 	return LatencyStats{Samples: h.Count(), P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)),
 		P999: ms(h.Quantile(0.999)), Max: ms(h.Max())}
 }
+
+// idleAfterReady is how long after /readyz the idle RSS is read.
+const idleAfterReady = 10 * time.Second
 
 // settledRSS samples pid's RSS every 250 ms until two consecutive samples differ by under 1%
 // (at most 5 s) and returns the last.

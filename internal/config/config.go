@@ -5,6 +5,9 @@
 // OPENCLAW_GATEWAY_PASSWORD). Every secret may instead be given as <NAME>_FILE, the path of a file
 // holding it (Docker and Kubernetes secrets); a trailing newline is trimmed.
 //
+// miso-chat's variables are accepted in place of unset clawchat ones (miso.go), each with a
+// one-line notice in Config.Notices.
+//
 // Load collects every problem at once and reports each with the variable's name, what is wrong and
 // how to fix it, so a bad deployment fails fast with one readable message. The package has no
 // state: callers pass the environment in.
@@ -36,9 +39,12 @@ type Config struct {
 	Chat            Chat
 	Push            Push
 	Metrics         Metrics
-	RedisURL        string         // CLAWCHAT_REDIS_URL or REDIS_URL
+	RedisURL        string         // CLAWCHAT_REDIS_URL (or miso-chat's REDIS_URL)
 	TrustedProxies  []netip.Prefix // CLAWCHAT_TRUSTED_PROXIES
 	TrustedOrigins  []string       // CLAWCHAT_TRUSTED_ORIGINS
+	// Notices are one-line deprecation notices for miso-chat variables that were used in place of
+	// clawchat's (or ignored); the caller logs them at start (docs/migrate-from-miso.md).
+	Notices []string
 }
 
 // Log configures logging.
@@ -295,8 +301,9 @@ func (l *loader) prefixes(name string) []netip.Prefix {
 
 // Load reads the configuration from env and validates it. The error lists every problem found.
 func Load(env Env) (Config, error) {
+	env, notices := withMisoAliases(env)
 	l := &loader{env: env}
-	var c Config
+	c := Config{Notices: notices}
 	c.Listen = l.str("CLAWCHAT_LISTEN", DefaultListen)
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		l.fail("CLAWCHAT_LISTEN", "%q is not host:port (examples: :8080, 127.0.0.1:8080)", c.Listen)
@@ -359,7 +366,7 @@ func Load(env Env) (Config, error) {
 	if c.Auth.SessionIdle > c.Auth.SessionMaxAge {
 		l.fail("CLAWCHAT_SESSION_IDLE_TIMEOUT", "must not exceed CLAWCHAT_SESSION_MAX_AGE (%s)", c.Auth.SessionMaxAge)
 	}
-	c.RedisURL = l.str("CLAWCHAT_REDIS_URL", l.str("REDIS_URL", ""))
+	c.RedisURL = l.str("CLAWCHAT_REDIS_URL", "")
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		l.fail("CLAWCHAT_REDIS_URL", "%q is not a redis:// or rediss:// URL", c.RedisURL)
 	}

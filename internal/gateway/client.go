@@ -162,6 +162,11 @@ func (c *Client) Run(ctx context.Context) error {
 		if out.minDelay > delay {
 			delay = min(out.minDelay, 5*time.Minute)
 		}
+		if out.state == StateIncompatible {
+			// Retrying sooner cannot help: the Gateway has to be upgraded first. Slow and
+			// steady (no jitter growth), so an upgrade is picked up within one delay.
+			delay = out.minDelay
+		}
 		attempt := bo.attempt
 		c.setStatus(func(s *Status) {
 			s.State = out.state
@@ -170,6 +175,7 @@ func (c *Client) Run(ctx context.Context) error {
 			s.Attempt = attempt
 			s.RetryIn = delay
 			s.PairingRequestID = out.pairingID
+			s.GatewayProtocol = out.gatewayProtocol
 			s.ApproveCommand = ""
 			if out.pairingID != "" {
 				s.ApproveCommand = "openclaw devices approve " + out.pairingID
@@ -228,6 +234,8 @@ type outcome struct {
 	healthy   bool
 	closeCode int
 	pairingID string
+	// gatewayProtocol is the Gateway's protocol version in StateIncompatible.
+	gatewayProtocol int
 }
 
 // connectOnce dials, handshakes and serves one connection until it ends.
@@ -398,9 +406,17 @@ func (c *Client) connectFailed(e *Error, usedDeviceToken bool) outcome {
 		out.reason = "gateway refused authentication (" + e.DetailsCode + "): " + e.Message
 	case strings.HasPrefix(e.DetailsCode, "DEVICE_"):
 		out.reason = "gateway rejected the device identity (" + e.DetailsCode + "): check the clock (±120 s) or report a bug: " + e.Message
-	case e.DetailsCode == DetailsProtocolMismatch:
-		out.state = StateDisconnected
-		out.reason = "gateway speaks another protocol version than 4: upgrade clawchat or the gateway"
+	case isProtocolMismatch(e):
+		proto := e.detailInt("expectedProtocol")
+		out.state = StateIncompatible
+		out.gatewayProtocol = proto
+		out.reason = ProtocolMismatchReason(proto)
+		out.minDelay = IncompatibleRetryDelay
+		c.log.Error("gateway refused clawchat's protocol version", slog.String("gateway_message", e.Message),
+			slog.String("code", e.Code), slog.String("details_code", e.DetailsCode),
+			slog.Int("gateway_protocol", proto), slog.Int("client_protocol", Protocol),
+			slog.String("action", out.reason), slog.Duration("retry_in", out.minDelay))
+		return out
 	case e.Code == CodeUnavailable:
 		out.state = StateDisconnected
 		out.reason = "gateway unavailable: " + e.Message
@@ -409,7 +425,7 @@ func (c *Client) connectFailed(e *Error, usedDeviceToken bool) outcome {
 		out.reason = e.Error()
 	}
 	c.log.Warn("gateway connect refused", slog.String("code", e.Code), slog.String("details_code", e.DetailsCode),
-		slog.Duration("retry_after", e.RetryAfter))
+		slog.String("gateway_message", e.Message), slog.Duration("retry_after", e.RetryAfter))
 	return out
 }
 

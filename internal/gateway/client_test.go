@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -763,5 +765,42 @@ func TestConnectionOutlivesHandshakeTimeout(t *testing.T) {
 	}
 	if n := h.rec.countState(gateway.StateDisconnected); n != 0 {
 		t.Errorf("%d disconnects", n)
+	}
+}
+
+// TestProtocolMismatchIsIncompatible: both refusal forms (the protocol-3 form of OpenClaw
+// before 2026.5.12, with details.expectedProtocol and no details.code, and the newer
+// PROTOCOL_MISMATCH form) end in StateIncompatible with an actionable reason, the Gateway's
+// message in the log, and a slow retry.
+func TestProtocolMismatchIsIncompatible(t *testing.T) {
+	for _, tc := range []struct {
+		proto      int
+		wantResult string
+		wantReason string
+	}{
+		{3, "INVALID_REQUEST", "the Gateway speaks protocol 3; upgrade OpenClaw to 2026.5.12 or later"},
+		{5, "PROTOCOL_MISMATCH", "the Gateway speaks protocol 5; upgrade clawchat (it speaks protocol 4)"},
+	} {
+		t.Run(strconv.Itoa(tc.proto), func(t *testing.T) {
+			srv := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken, Protocol: tc.proto})
+			var logs syncBuffer
+			h := start(t, srv, func(c *gateway.Config) {
+				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			st := h.rec.waitState(t, gateway.StateIncompatible)
+			if st.Reason != tc.wantReason || st.GatewayProtocol != tc.proto || st.Ready {
+				t.Errorf("status = %+v", st)
+			}
+			if st.RetryIn != gateway.IncompatibleRetryDelay {
+				t.Errorf("retry in %v, want %v", st.RetryIn, gateway.IncompatibleRetryDelay)
+			}
+			recs := srv.Connects()
+			if len(recs) != 1 || recs[0].Result != tc.wantResult {
+				t.Errorf("connects = %+v", recs)
+			}
+			if l := logs.String(); !strings.Contains(l, `gateway_message="protocol mismatch"`) || !strings.Contains(l, "gateway_protocol="+strconv.Itoa(tc.proto)) {
+				t.Errorf("log does not carry the Gateway's message and version:\n%s", l)
+			}
+		})
 	}
 }

@@ -74,6 +74,11 @@
 //   - StateAuthFailed: wrong token/password, rate limited, device proof rejected, device
 //     token rejected. Reason is operator-readable and never contains a secret.
 //   - StateRevoked: the Gateway closed with 4001 (device removed, auth changed).
+//   - StateIncompatible: the Gateway refused protocol 4, in either form: details.code
+//     PROTOCOL_MISMATCH (2026.5.12 and later) or, from protocol-3 Gateways (OpenClaw before
+//     2026.5.12), details {expectedProtocol: 3} with no details.code, then close 1002.
+//     Status.GatewayProtocol is the Gateway's version; Reason says what to upgrade; the
+//     Gateway's message is logged; retries are every IncompatibleRetryDelay (2 min).
 //   - StateDisconnected: anything transient (dial error, drop, restart, UNAVAILABLE).
 //   - StateStopped: Run returned.
 //

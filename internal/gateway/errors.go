@@ -98,6 +98,50 @@ func (e *Error) detailString(key string) string {
 	return s
 }
 
+// detailInt returns details[key] when it is an integer (0 otherwise).
+func (e *Error) detailInt(key string) int {
+	if len(e.Details) == 0 {
+		return 0
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(e.Details, &m) != nil {
+		return 0
+	}
+	var n int
+	if json.Unmarshal(m[key], &n) != nil {
+		return 0
+	}
+	return n
+}
+
+// IncompatibleRetryDelay is how long the client waits between connect attempts while the
+// Gateway refuses its protocol version: an upgrade is needed first, so hammering it is useless.
+const IncompatibleRetryDelay = 2 * time.Minute
+
+// isProtocolMismatch recognises both forms of a protocol refusal: details.code
+// PROTOCOL_MISMATCH (OpenClaw 2026.5.12 and later), and the older protocol-3 form, which has
+// details.expectedProtocol but no details.code (observed on 2026.4.29; then close 1002).
+func isProtocolMismatch(e *Error) bool {
+	if e.DetailsCode == DetailsProtocolMismatch {
+		return true
+	}
+	return e.DetailsCode == "" && e.detailInt("expectedProtocol") > 0
+}
+
+// ProtocolMismatchReason says what to upgrade when the Gateway speaks protocol gw (0 = it did
+// not say) instead of clawchat's Protocol. The text holds only numbers and fixed words, so it
+// is safe on /readyz.
+func ProtocolMismatchReason(gw int) string {
+	switch {
+	case gw > 0 && gw < Protocol:
+		return fmt.Sprintf("the Gateway speaks protocol %d; upgrade OpenClaw to 2026.5.12 or later", gw)
+	case gw > Protocol:
+		return fmt.Sprintf("the Gateway speaks protocol %d; upgrade clawchat (it speaks protocol %d)", gw, Protocol)
+	default:
+		return fmt.Sprintf("the Gateway refused protocol %d; use OpenClaw 2026.5.12 or later, or upgrade clawchat", Protocol)
+	}
+}
+
 // PairingRequestID returns details.requestId of a PAIRING_REQUIRED error ("" otherwise).
 func (e *Error) PairingRequestID() string {
 	if e.DetailsCode != DetailsPairingRequired {

@@ -411,3 +411,59 @@ func TestCancelledAndTimedOutRequestsLeaveNoPendingEntry(t *testing.T) {
 		<-done
 	})
 }
+
+// TestProtocol3GatewayRetriesSlowly: a protocol-3 Gateway (OpenClaw before 2026.5.12) refuses
+// connect with details {expectedProtocol: 3} and no details.code, then closes 1002. The client
+// recognises it and waits IncompatibleRetryDelay between attempts instead of the normal backoff.
+func TestProtocol3GatewayRetriesSlowly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var dials []time.Time
+		c := newTestClient(t, func(ctx context.Context, url string) (transport, error) {
+			mu.Lock()
+			dials = append(dials, time.Now())
+			mu.Unlock()
+			p := newPipe()
+			go func() {
+				p.toClient <- []byte(`{"type":"event","event":"connect.challenge","payload":{"nonce":"n-1","ts":1}}`)
+				var req struct {
+					ID string `json:"id"`
+				}
+				select {
+				case b := <-p.fromClient:
+					_ = json.Unmarshal(b, &req)
+				case <-p.closed:
+					return
+				}
+				p.toClient <- []byte(`{"type":"res","id":"` + req.ID + `","ok":false,"error":{"code":"INVALID_REQUEST","message":"protocol mismatch","details":{"expectedProtocol":3}}}`)
+				p.Close(1002, "protocol mismatch")
+			}()
+			return p, nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(10*time.Minute + time.Second)
+		synctest.Wait()
+		st := c.Status()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if st.State != StateIncompatible || st.GatewayProtocol != 3 ||
+			st.Reason != "the Gateway speaks protocol 3; upgrade OpenClaw to 2026.5.12 or later" {
+			t.Errorf("status = %+v", st)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// Attempts at 0, 2, 4, 6, 8, 10 minutes: six, never the normal backoff's dozens.
+		if len(dials) != 6 {
+			t.Fatalf("%d attempts in 10 minutes, want 6", len(dials))
+		}
+		for i := 1; i < len(dials); i++ {
+			if gap := dials[i].Sub(dials[i-1]); gap != IncompatibleRetryDelay {
+				t.Errorf("gap %d = %v, want %v", i, gap, IncompatibleRetryDelay)
+			}
+		}
+	})
+}

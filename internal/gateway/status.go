@@ -33,6 +33,11 @@ const (
 	// StateRevoked: the Gateway closed the connection with 4001 (device removed, gateway
 	// auth changed, access closed). The client keeps retrying; expect pairing next.
 	StateRevoked State = "revoked"
+	// StateIncompatible: the Gateway refused the connect because it speaks another protocol
+	// version (PROTOCOL_MISMATCH, or the details.expectedProtocol-only form of protocol-3
+	// Gateways before OpenClaw 2026.5.12). Status.GatewayProtocol is its version when it said
+	// so, and Status.Reason says what to upgrade. The client retries slowly (IncompatibleRetryDelay).
+	StateIncompatible State = "incompatible"
 	// StateStopped: Run returned.
 	StateStopped State = "stopped"
 )
@@ -72,6 +77,9 @@ type Status struct {
 	ServerVersion string
 	ConnID        string
 	BootID        string
+	// GatewayProtocol is the protocol version the Gateway said it speaks when it refused ours
+	// (StateIncompatible; 0 when unknown or not refused).
+	GatewayProtocol int
 	// CloseCode is the WebSocket close code of the last dropped connection (0 if none).
 	CloseCode int
 	// Attempt counts consecutive failed connection attempts (0 after a healthy one).

@@ -81,8 +81,9 @@ type api struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	connsMu      sync.Mutex
-	conns        map[*wsConn]struct{} // live WebSockets, closed with 1012 by Shutdown
-	wsServer     *wsconn.Server       // reads every /ws connection (ws.go)
+	conns        map[*wsConn]struct{}    // live WebSockets, closed with 1012 by Shutdown
+	streams      map[*sseStream]struct{} // live SSE streams on the event loop, ended by Shutdown
+	wsServer     *wsconn.Server          // reads every /ws connection (ws.go)
 }
 
 // API is the HTTP handler of the API. It is safe for concurrent use.
@@ -107,8 +108,15 @@ func (x *API) Shutdown() {
 	for c := range a.conns {
 		conns = append(conns, c)
 	}
+	streams := make([]*sseStream, 0, len(a.streams))
+	for s := range a.streams {
+		streams = append(streams, s)
+	}
 	a.connsMu.Unlock()
 	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Go(s.goAway)
+	}
 	for _, c := range conns {
 		wg.Add(1)
 		go func() {
@@ -143,7 +151,7 @@ func New(d Deps) *API {
 	if d.MaxWSInFlight <= 0 {
 		d.MaxWSInFlight = 4
 	}
-	a := &api{d: d, log: d.Logger, shutdown: make(chan struct{}), conns: map[*wsConn]struct{}{}}
+	a := &api{d: d, log: d.Logger, shutdown: make(chan struct{}), conns: map[*wsConn]struct{}{}, streams: map[*sseStream]struct{}{}}
 	a.wsServer = newWSServer(d)
 	return &API{a: a, h: a.routes()}
 }

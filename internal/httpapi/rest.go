@@ -9,6 +9,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/version"
 )
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -31,13 +32,18 @@ func (a *api) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
+// health is GET /api/health, public: "healthy" while this process serves (as miso-chat answers;
+// readiness is /readyz), the version, and the Gateway state in clawchat's words (gateway) and
+// miso-chat's (gatewayWs.connected, realtime.state). No addresses, no error texts.
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
 	st := a.d.Bridge.GatewayState()
-	status := "ok"
-	if st != bridge.StateConnected {
-		status = "degraded"
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": status, "gateway": st})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":    "healthy",
+		"version":   version.String(),
+		"gateway":   st,
+		"gatewayWs": map[string]bool{"connected": st == bridge.StateConnected},
+		"realtime":  map[string]string{"state": misoRealtimeState(st)},
+	})
 }
 
 func (a *api) me(w http.ResponseWriter, _ *http.Request, u chat.User) {
@@ -58,7 +64,7 @@ func (a *api) listSessions(w http.ResponseWriter, r *http.Request, u chat.User) 
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": misoSessions(list)})
 }
 
 type createBody struct {
@@ -139,11 +145,13 @@ func (a *api) history(w http.ResponseWriter, r *http.Request, u chat.User) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, misoHistoryPage(key, page))
 }
 
 type sendBody struct {
-	Message     string              `json:"message"`
+	Message string `json:"message"`
+	// Text is miso-chat's alternative name for Message (used when Message is empty).
+	Text        string              `json:"text"`
 	ID          string              `json:"id"`
 	Attachments []bridge.Attachment `json:"attachments"`
 }
@@ -159,6 +167,9 @@ func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
 		writeError(w, err)
 		return
 	}
+	if b.Message == "" {
+		b.Message = b.Text
+	}
 	if !utf8.ValidString(b.Message) {
 		writeError(w, fmt.Errorf("message must be UTF-8: %w", chat.ErrInvalid))
 		return
@@ -170,7 +181,8 @@ func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"ok": true, "runId": res.RunID, "status": res.Status})
+	// success and sessionKey are what miso-chat's clients and smoke scripts read.
+	writeJSON(w, http.StatusAccepted, map[string]any{"ok": true, "success": true, "sessionKey": key, "runId": res.RunID, "status": res.Status})
 }
 
 type abortBody struct {
@@ -225,7 +237,7 @@ func (a *api) conversationReactions(w http.ResponseWriter, r *http.Request, u ch
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reactions": reactionsMap(rs, u.Name)})
+	writeJSON(w, http.StatusOK, map[string]any{"sessionKey": key, "reactions": reactionsMap(rs, u.Name)})
 }
 
 var messageIDOK = func(id string) bool {
@@ -241,7 +253,11 @@ var messageIDOK = func(id string) bool {
 }
 
 func (a *api) messageReactions(w http.ResponseWriter, r *http.Request, u chat.User) {
-	a.answerMessageReactions(w, r, u, r.URL.Query().Get("session"))
+	key := r.URL.Query().Get("session")
+	if key == "" {
+		key = r.URL.Query().Get("sessionKey") // miso-chat's name
+	}
+	a.answerMessageReactions(w, r, u, key)
 }
 
 func (a *api) answerMessageReactions(w http.ResponseWriter, r *http.Request, u chat.User, key string) {
@@ -263,12 +279,14 @@ func (a *api) answerMessageReactions(w http.ResponseWriter, r *http.Request, u c
 	if m == nil {
 		m = map[string][]string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reactions": m})
+	writeJSON(w, http.StatusOK, map[string]any{"messageId": id, "sessionKey": key, "reactions": m})
 }
 
 type reactionBody struct {
 	Session string `json:"session"`
-	Emoji   string `json:"emoji"`
+	// SessionKey is miso-chat's name for Session (used when Session is empty).
+	SessionKey string `json:"sessionKey"`
+	Emoji      string `json:"emoji"`
 }
 
 func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -277,6 +295,9 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 	if err := decodeJSON(w, r, 4<<10, &b, false); err != nil {
 		writeError(w, err)
 		return
+	}
+	if b.Session == "" {
+		b.Session = b.SessionKey
 	}
 	if a.d.Reactions == nil || !chat.ValidConversationID(b.Session) || !messageIDOK(id) {
 		writeError(w, errNotFoundRoute)
@@ -322,7 +343,13 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 		m = map[string][]string{}
 	}
 	a.d.Hub.Publish(u.ID, chat.NewEvent("reaction", map[string]any{"conversation": b.Session, "messageId": id, "reactions": m}))
-	writeJSON(w, http.StatusOK, map[string]any{"reactions": m})
+	// success, messageId, action and emoji are miso-chat's toggle answer.
+	action := "added"
+	if has {
+		action = "removed"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "messageId": id, "sessionKey": b.Session,
+		"action": action, "emoji": b.Emoji, "reactions": m})
 }
 
 // listApprovals is GET /api/approvals (owners; members get 404 like any unknown route).

@@ -24,7 +24,8 @@ func parseEventID(s string) hub.Cursor {
 }
 
 // events is GET /api/events: the user's events as server-sent events, resumable with
-// Last-Event-ID, a ": ping" comment every PingInterval.
+// Last-Event-ID, a ": ping" comment every PingInterval. Over HTTP/1.1 the stream is served on the
+// shared event loop without a goroutine (sse_stream.go); otherwise by this handler.
 func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if a.overConnectionCap(u) {
 		writeError(w, errTooManyConns)
@@ -35,6 +36,10 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if since.Epoch == "" {
 		since = parseEventID(r.URL.Query().Get("lastEventId"))
 	}
+	if a.streamEvents(w, r, u, since) {
+		return // served on the shared event loop (sse_stream.go)
+	}
+	// HTTP/2 or no Hijack: one goroutine per stream.
 	wake := make(chan struct{}, 1)
 	sub, res := a.d.Hub.Subscribe(u.ID, since, func() {
 		select {

@@ -27,11 +27,11 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		if sw.hijacked {
+		stream := strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream")
+		if sw.hijacked && !stream { // an SSE stream is hijacked after its 200 head
 			status = http.StatusSwitchingProtocols
-			d = -1
 		}
-		if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+		if sw.hijacked || stream {
 			d = -1
 		}
 		m.ObserveHTTP(r.Pattern, status, d)

@@ -23,15 +23,15 @@
 //
 // The schema lives in embedded, versioned SQL files (migrations/postgres and migrations/sqlite,
 // the same versions with the same statements except where a dialect forces a difference: today
-// only the audit_log identity column). They are applied by goose v3 in library mode
-// (goose.NewProvider, no global registry), one transaction per migration. On PostgreSQL the whole
-// run holds a session-level advisory lock (pg_advisory_lock with a clawchat-specific id, taken on a
-// dedicated connection), so replicas that start at the same time migrate one after the other; we
-// take that lock ourselves instead of using goose's session locker, which polls no faster than
-// once a second. We use goose rather than a hand-written runner because version bookkeeping,
-// out-of-order detection and transactional application are exactly the parts that are easy to get
-// subtly wrong, and goose v3.28.0 was verified here against SQLite and
-// against PostgreSQL with two concurrent migrators (docs/dependencies.md). Open refuses to start
+// only the audit_log identity column), annotated the way goose writes them ("-- +goose Up",
+// StatementBegin/End). migrate.go applies them: each pending migration and its version row in one
+// transaction, versions recorded in goose's goose_db_version table with goose's layout (clawchat
+// used goose v3 until 2026-12; it was replaced by these ~150 lines to keep the binary under 20 MB,
+// and databases it created carry on unchanged). On PostgreSQL the whole run holds a session-level
+// advisory lock (pg_advisory_lock with a clawchat-specific id, taken on a dedicated connection), so
+// replicas that start at the same time migrate one after the other; concurrent SQLite openers
+// retry, and the loser's transaction rolls back whole. The contract tests cover both dialects,
+// concurrent migrators and reopening. Open refuses to start
 // when the database has a schema version newer than the migrations compiled into the binary (a
 // rollback to an older clawchat must not run against a schema it does not understand).
 //

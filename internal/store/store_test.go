@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"go.uber.org/goleak"
 
 	"github.com/clawchat/clawchat/internal/chat"
@@ -66,5 +69,64 @@ func TestOpenSQLiteForms(t *testing.T) {
 	}
 	if _, err := store.Open(ctx, "", nil); !errors.Is(err, chat.ErrInvalid) {
 		t.Errorf("Open(\"\") = %v, want ErrInvalid", err)
+	}
+}
+
+// TestDatabasesMadeByGooseCarryOn: clawchat migrated its schema with goose v3 until 2026-12.
+// A database that goose migrated (SQLite and PostgreSQL) opens with today's runner: nothing is
+// applied twice, the data stays, and the version bookkeeping is the same. goose is a test-only
+// dependency now.
+func TestDatabasesMadeByGooseCarryOn(t *testing.T) {
+	for _, tc := range []struct {
+		dialect string
+		goose   goose.Dialect
+		dsn     func(testing.TB) string
+		driver  string
+	}{
+		{"sqlite", goose.DialectSQLite3, func(t testing.TB) string { return filepath.Join(t.TempDir(), "old.db") }, "sqlite"},
+		{"postgres", goose.DialectPostgres, storetest.PostgresURL, "pgx"},
+	} {
+		t.Run(tc.dialect, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := tc.dsn(t)
+			raw, err := sql.Open(tc.driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			files, err := fs.Sub(os.DirFS("migrations"), tc.dialect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := goose.NewProvider(tc.goose, raw, files, goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatalf("goose up: %v", err)
+			}
+			if _, err := raw.ExecContext(ctx, `INSERT INTO accounts (id, username, username_key, role, created_at, updated_at, password_changed_at)
+				VALUES ('a1', 'old', 'old', 'member', 1, 1, 1)`); err != nil {
+				t.Fatal(err)
+			}
+			db, err := store.Open(ctx, dsn, storetest.Logger(t))
+			if err != nil {
+				t.Fatalf("Open a goose-made database: %v", err)
+			}
+			defer db.Close()
+			if a, err := db.Account(ctx, "a1"); err != nil || a.Username != "old" {
+				t.Fatalf("account from before: %+v %v", a, err)
+			}
+			var rows, maxV int64
+			if err := raw.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version_id) FROM goose_db_version`).Scan(&rows, &maxV); err != nil {
+				t.Fatal(err)
+			}
+			if maxV != store.SchemaVersion() || rows != store.SchemaVersion()+1 { // version 0 plus one row per migration
+				t.Fatalf("goose_db_version: %d rows, max %d", rows, maxV)
+			}
+			if v, err := p.GetDBVersion(ctx); err != nil || v != store.SchemaVersion() {
+				t.Fatalf("goose reads version %d, %v", v, err)
+			}
+		})
 	}
 }

@@ -17,6 +17,12 @@
 //
 // Keepalive pings and the close handshake's timeout use one runtime timer per connection (no
 // goroutine while waiting).
+//
+// Violations (RFC 6455 §7.1.7): one that loses the frame boundaries (1002, or a malformed close
+// frame) fails the connection: the close frame is sent and TCP is closed at once. One that
+// leaves the stream in sync (1003 binary, 1007 invalid UTF-8, 1009 too big) starts the close
+// handshake instead: further data frames are skipped unread, and the connection closes as soon
+// as the peer's close frame arrives (or after CloseTimeout).
 package wsconn
 
 import (
@@ -119,6 +125,12 @@ type Conn struct {
 
 	p  parser // read side: one reader at a time
 	id uint32 // epoll registration (guarded by the poller's mutex)
+
+	// stream is set for a plain HTTP response stream (Server.Stream, e.g. server-sent events):
+	// writes go out unframed, whatever the client sends is discarded, ping is written as the
+	// keepalive and no answer is awaited, and Close closes at once (there is no close handshake).
+	stream bool
+	ping   []byte
 
 	wmu     sync.Mutex // serialises writes
 	closing atomic.Bool
@@ -236,19 +248,18 @@ func (c *Conn) readReady() {
 
 // consume parses b; it reports whether the connection should keep reading.
 func (c *Conn) consume(b []byte) bool {
+	if c.stream {
+		return true // a stream's client has nothing to say; only its end (EOF) matters
+	}
 	err := c.p.feed(b, c.emit)
 	if err == nil {
 		return true
 	}
 	var ce *CloseError
-	if errors.As(err, &ce) && !c.p.closeGot {
-		// Protocol violation: close with its code, keep reading (and discarding) until the
-		// peer answers or the close timeout ends it.
-		_ = c.Close(ce.Code, ce.Reason)
-		return !c.isDead()
-	}
-	if c.p.closeGot && errors.As(err, &ce) {
-		// An invalid close frame: answer with the violation and end.
+	if errors.As(err, &ce) {
+		// A violation that loses the frame boundaries, or an invalid close frame: fail the
+		// connection (RFC 6455 §7.1.7): send the close frame, then close TCP at once, since
+		// the peer's answer could not be found in the stream anyway.
 		_, _ = c.sendClose(ce.Code, ce.Reason)
 		c.teardown(ce)
 		return false
@@ -263,8 +274,18 @@ func (c *Conn) isDead() bool {
 	return c.dead
 }
 
-func (c *Conn) emit(op byte, payload []byte) error {
+func (c *Conn) emit(op int, payload []byte) error {
 	switch op {
+	case opFail:
+		// A violation that keeps the stream in sync (1003, 1007, 1009): start the close
+		// handshake; the parser drains data frames until the peer's close frame arrives.
+		code := StatusCode(uint16(payload[0])<<8 | uint16(payload[1]))
+		if err := c.Close(code, string(payload[2:])); err != nil {
+			return err
+		}
+		if c.isDead() {
+			return ErrClosed
+		}
 	case opText:
 		if !c.closing.Load() && c.h.OnMessage != nil {
 			c.h.OnMessage(payload)
@@ -318,6 +339,18 @@ func (c *Conn) sendClose(code StatusCode, reason string) (bool, error) {
 // writes fail with ErrClosed. It returns the error of writing the close frame; the connection
 // is then closed at once.
 func (c *Conn) Close(code StatusCode, reason string) error {
+	if c.stream {
+		c.mu.Lock()
+		if c.closeErr == nil {
+			c.closeErr = &CloseError{Code: code, Reason: reason}
+		}
+		c.mu.Unlock()
+		c.wmu.Lock() // after writes in progress
+		c.closing.Store(true)
+		c.wmu.Unlock()
+		c.teardown(ErrClosed)
+		return nil
+	}
 	c.closing.Store(true)
 	sent, err := c.sendClose(code, reason)
 	if err != nil {
@@ -389,13 +422,25 @@ func (c *Conn) onTimer() {
 		c.mu.Unlock()
 		_ = c.Close(StatusGoingAway, "ping timeout")
 	default:
-		c.awaitPong = true
-		c.resetTimer(c.s.cfg.PongTimeout)
+		op := byte(opPing)
+		if c.stream {
+			// A stream's keepalive is a write that needs no answer: a dead peer shows up as a
+			// failed write, or as EOF on the socket.
+			op = 0
+			c.resetTimer(c.s.cfg.PingInterval)
+		} else {
+			c.awaitPong = true
+			c.resetTimer(c.s.cfg.PongTimeout)
+		}
 		c.mu.Unlock()
 		c.wmu.Lock()
 		err := ErrClosed
 		if !c.closing.Load() {
-			err = c.writeFrame(opPing, nil, time.Now().Add(c.s.cfg.WriteTimeout))
+			if c.stream {
+				err = c.writeFrame(op, c.ping, time.Now().Add(c.s.cfg.WriteTimeout))
+			} else {
+				err = c.writeFrame(op, nil, time.Now().Add(c.s.cfg.WriteTimeout))
+			}
 		}
 		c.wmu.Unlock()
 		if err != nil && err != ErrClosed {
@@ -435,7 +480,8 @@ func (c *Conn) teardown(err error) {
 }
 
 // WriteText writes msgs as text messages, in order, with one write system call (frames are
-// copied into one pooled buffer, or gathered with writev when large). It returns ErrClosed once
+// copied into one pooled buffer, or gathered with writev when large). On a stream (Server.Stream)
+// msgs are written as they are, unframed. It returns ErrClosed once
 // the connection is closing. The write must finish within the Server's WriteTimeout or ctx's
 // deadline, whichever is earlier; ctx's cancellation is checked before writing. A failed write
 // closes the connection (a frame may be cut). Concurrent calls are serialised.
@@ -479,7 +525,11 @@ func (c *Conn) writeFrames(op byte, msgs [][]byte, deadline time.Time) error {
 		bp := c.s.wbuf.Get().(*[]byte)
 		b := (*bp)[:0]
 		for _, m := range msgs {
-			b = appendFrame(b, op, m)
+			if c.stream {
+				b = append(b, m...)
+			} else {
+				b = appendFrame(b, op, m)
+			}
 		}
 		_, err := c.nc.Write(b)
 		if cap(b) <= maxWriteCopy {
@@ -491,6 +541,10 @@ func (c *Conn) writeFrames(op byte, msgs [][]byte, deadline time.Time) error {
 	hdrs := make([]byte, 0, 10*len(msgs))
 	bufs := make(net.Buffers, 0, 2*len(msgs))
 	for _, m := range msgs {
+		if c.stream {
+			bufs = append(bufs, m)
+			continue
+		}
 		start := len(hdrs)
 		hdrs = appendHeader(hdrs, op, len(m))
 		bufs = append(bufs, hdrs[start:], m)

@@ -328,11 +328,97 @@ func TestRawClient(t *testing.T) {
 		if op != opClose || len(p) < 2 || StatusCode(binary.BigEndian.Uint16(p)) != StatusProtocolError {
 			t.Fatalf("want close 1002, got %d %q", op, p)
 		}
-		nc.Write(clientFrame(true, opClose, p[:2], true))
 		if _, err := br.ReadByte(); err != io.EOF {
-			t.Fatalf("after close handshake: %v, want EOF", err)
+			t.Fatalf("after close 1002: %v, want EOF", err)
 		}
 		e.waitClosed(t)
+	})
+}
+
+// TestFailClosesTCPAtOnce: after a violation that loses the frame boundaries (1002), the server
+// fails the connection (RFC 6455 §7.1.7): close frame, then TCP closed at once, without waiting
+// for the client's close frame (which it could not find in the stream anyway).
+func TestFailClosesTCPAtOnce(t *testing.T) {
+	modes(t, func(t *testing.T, cfg Config) {
+		cfg.CloseTimeout = time.Hour // waiting for it would fail the test (10 s deadline)
+		e := newEchoServer(t, cfg)
+		for _, bad := range [][]byte{
+			clientFrame(true, opText, []byte("naked"), false),                 // unmasked
+			clientFrame(true, 0x3, nil, true),                                 // unknown opcode
+			clientFrame(true, opContinuation, []byte("x"), true),              // continuation first
+			clientFrame(true, opClose, []byte{0x03, 0xE7}, true),              // invalid close code
+			append(clientFrame(true, opText, []byte("ok"), true), 0xF1, 0x80), // reserved bits after a good frame
+		} {
+			nc, br := rawDial(t, e, nil)
+			start := time.Now()
+			nc.Write(bad)
+			var op byte
+			for op = opText; op == opText; op, _ = readFrame(t, br) {
+			}
+			if op != opClose {
+				t.Fatalf("%x: frame %d, want close", bad, op)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("%x: after close: %v, want EOF", bad, err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("%x: TCP closed after %v", bad, d)
+			}
+			var ce *CloseError
+			if err := e.waitClosed(t); !errors.As(err, &ce) || ce.Code != StatusProtocolError {
+				t.Errorf("%x: OnClose(%v), want 1002", bad, err)
+			}
+		}
+	})
+}
+
+// TestInSyncViolationCompletesCloseHandshake: after a violation that leaves the stream in sync
+// (1007 invalid UTF-8, 1009 too big, 1003 binary), the server sends its close frame, skips the
+// client's further data frames, and closes TCP as soon as the client's close frame arrives
+// (not after CloseTimeout).
+func TestInSyncViolationCompletesCloseHandshake(t *testing.T) {
+	modes(t, func(t *testing.T, cfg Config) {
+		cfg.CloseTimeout = time.Hour // waiting for it would fail the test (10 s deadline)
+		cfg.ReadLimit = 1 << 10
+		e := newEchoServer(t, cfg)
+		big := clientFrame(true, opText, make([]byte, 4<<10), true)
+		for _, tc := range []struct {
+			name       string
+			first, mid []byte // mid is sent after the server's close frame arrived
+			want       StatusCode
+		}{
+			{"invalid utf-8", clientFrame(true, opText, []byte{0xff, 0xfe}, true), nil, StatusInvalidPayload},
+			{"binary", clientFrame(true, opBinary, []byte("x"), true), nil, StatusUnsupportedData},
+			// The header and the first bytes go first; the rest of the payload after the close.
+			{"too big", big[:100], big[100:], StatusMessageTooBig},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				nc, br := rawDial(t, e, nil)
+				nc.Write(tc.first)
+				op, p := readFrame(t, br)
+				if op != opClose || len(p) < 2 || StatusCode(binary.BigEndian.Uint16(p)) != tc.want {
+					t.Fatalf("want close %d, got %d %q", tc.want, op, p)
+				}
+				// The client still has frames in flight, then answers the close.
+				rest := append(tc.mid, clientFrame(true, opText, []byte("in flight"), true)...)
+				rest = append(rest, clientFrame(true, opText, []byte{0xC3}, true)...)
+				rest = append(rest, clientFrame(true, opClose, p[:2], true)...)
+				start := time.Now()
+				if _, err := nc.Write(rest); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := br.ReadByte(); err != io.EOF {
+					t.Fatalf("after the close handshake: %v, want EOF", err)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("TCP closed %v after the client's close frame", d)
+				}
+				var ce *CloseError
+				if err := e.waitClosed(t); !errors.As(err, &ce) || ce.Code != tc.want {
+					t.Errorf("OnClose(%v), want our %d", err, tc.want)
+				}
+			})
+		}
 	})
 }
 

@@ -14,6 +14,11 @@ const (
 	opClose        = 0x8
 	opPing         = 0x9
 	opPong         = 0xA
+
+	// opFail is not on the wire: the parser emits it (payload: a close frame's payload) for a
+	// violation that leaves the byte stream in sync (1003, 1007, 1009), then keeps parsing and
+	// discards data frames, so that the peer's close frame is still seen.
+	opFail = 0x100
 )
 
 // StatusCode is a WebSocket close status code (RFC 6455 §7.4).
@@ -84,15 +89,21 @@ type parser struct {
 	ctrl     []byte // a control payload split across chunks
 	failed   *CloseError
 	closeGot bool // a close frame was received; nothing after it is parsed
+	// drain: a violation that keeps the stream in sync was reported (opFail); data frames are
+	// now skipped unread (no limit, order or UTF-8 checks), control frames still parsed.
+	drain bool
 }
 
-// emitFunc receives a complete text message (op = opText) or a control frame (opClose, opPing,
-// opPong). payload is valid only during the call. A non-nil error stops parsing and is returned
+// emitFunc receives a complete text message (op = opText), a control frame (opClose, opPing,
+// opPong), or opFail with the close payload of a violation after which the stream is still in
+// sync. payload is valid only during the call. A non-nil error stops parsing and is returned
 // by feed.
-type emitFunc func(op byte, payload []byte) error
+type emitFunc func(op int, payload []byte) error
 
-// feed parses b (which it unmasks in place). It returns the first protocol violation as a
-// *CloseError, or an error from emit.
+// feed parses b (which it unmasks in place). It returns the first violation that loses the
+// frame boundaries (1002, or any violation inside a close frame) as a *CloseError, or an error
+// from emit. Violations that keep the stream in sync (1003, 1007, 1009 in data frames) are
+// emitted as opFail once; parsing goes on in drain mode.
 func (p *parser) feed(b []byte, emit emitFunc) error {
 	if p.failed != nil {
 		return p.failed
@@ -101,7 +112,10 @@ func (p *parser) feed(b []byte, emit emitFunc) error {
 		if !p.inFrame {
 			var err error
 			if b, err = p.header(b); err != nil {
-				return p.fail(err)
+				if err := p.violation(err, emit); err != nil {
+					return err
+				}
+				continue
 			}
 			if !p.inFrame {
 				return nil // need more header bytes
@@ -111,7 +125,9 @@ func (p *parser) feed(b []byte, emit emitFunc) error {
 			}
 			// An empty payload completes at once.
 			if err := p.complete(nil, emit); err != nil {
-				return p.fail(err)
+				if err := p.violation(err, emit); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -121,6 +137,12 @@ func (p *parser) feed(b []byte, emit emitFunc) error {
 		}
 		chunk := b[:n]
 		b = b[n:]
+		if p.drain && p.op < opClose {
+			// Skipped unread: only the frame boundaries matter now.
+			p.remain -= n
+			p.inFrame = p.remain > 0
+			continue
+		}
 		p.unmask(chunk)
 		p.remain -= n
 		if p.remain > 0 {
@@ -134,10 +156,29 @@ func (p *parser) feed(b []byte, emit emitFunc) error {
 			continue
 		}
 		if err := p.complete(chunk, emit); err != nil {
-			return p.fail(err)
+			if err := p.violation(err, emit); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// violation handles a violation found by header or complete. One that leaves the stream in
+// sync (a *CloseError other than 1002, outside a close frame) is emitted as opFail the first
+// time and turns on drain mode; the current frame, if any, is then skipped. Anything else is
+// returned, and the parser fails for good.
+func (p *parser) violation(err error, emit emitFunc) error {
+	ce, ok := err.(*CloseError)
+	if !ok || p.closeGot || ce.Code == StatusProtocolError {
+		return p.fail(err)
+	}
+	p.msg, p.msgOp, p.ctrl = nil, 0, nil
+	if p.drain {
+		return nil
+	}
+	p.drain = true
+	return emit(opFail, closePayload(ce.Code, ce.Reason))
 }
 
 func (p *parser) fail(err error) error {
@@ -167,11 +208,11 @@ func (p *parser) header(b []byte) ([]byte, error) {
 		op := b0 & 0x0F
 		switch op {
 		case opContinuation:
-			if p.msgOp == 0 {
+			if p.msgOp == 0 && !p.drain {
 				return b, protocolError("continuation without a message")
 			}
 		case opText, opBinary:
-			if p.msgOp != 0 {
+			if p.msgOp != 0 && !p.drain {
 				return b, protocolError("new message inside a fragmented one")
 			}
 		case opClose, opPing, opPong:
@@ -212,15 +253,17 @@ func (p *parser) header(b []byte) ([]byte, error) {
 	}
 	p.fin = p.hdr[0]&0x80 != 0
 	p.op = p.hdr[0] & 0x0F
-	if p.op < opClose && length > uint64(p.limit)-uint64(len(p.msg)) {
-		return b, &CloseError{Code: StatusMessageTooBig, Reason: "message too big"}
-	}
+	tooBig := !p.drain && p.op < opClose && length > uint64(p.limit)-uint64(len(p.msg))
 	copy(p.key[:], p.hdr[total-4:total])
 	p.keyPos = 0
 	p.remain = length
 	p.whole = true
 	p.inFrame = true
 	p.hdrN = 0
+	if tooBig {
+		// The frame is set up so that its payload can be skipped (drain mode).
+		return b, &CloseError{Code: StatusMessageTooBig, Reason: "message too big"}
+	}
 	return b, nil
 }
 
@@ -271,7 +314,7 @@ func (p *parser) complete(last []byte, emit emitFunc) error {
 				}
 			}
 		}
-		return emit(p.op, payload)
+		return emit(int(p.op), payload)
 	}
 	if p.op != opContinuation {
 		p.msgOp = p.op

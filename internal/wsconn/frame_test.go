@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -10,7 +11,7 @@ import (
 )
 
 type event struct {
-	Op      byte
+	Op      int
 	Payload string
 }
 
@@ -20,7 +21,11 @@ func parseAll(limit int64, data []byte, sizes []int) ([]event, error) {
 	p := parser{limit: limit}
 	data = bytes.Clone(data)
 	var evs []event
-	emit := func(op byte, payload []byte) error {
+	emit := func(op int, payload []byte) error {
+		if op == opFail {
+			evs = append(evs, event{op, string(payload)})
+			return nil
+		}
 		if int64(len(payload)) > limit {
 			return fmt.Errorf("payload of %d bytes over the limit", len(payload))
 		}
@@ -53,6 +58,17 @@ func closeCode(err error) StatusCode {
 	return 0
 }
 
+// violationCode is the close code of the first violation: an in-sync one reported as an
+// opFail event, or the error that stopped the parser.
+func violationCode(evs []event, err error) StatusCode {
+	for _, e := range evs {
+		if e.Op == opFail {
+			return StatusCode(binary.BigEndian.Uint16([]byte(e.Payload)))
+		}
+	}
+	return closeCode(err)
+}
+
 func TestParserViolations(t *testing.T) {
 	masked := func(fin bool, op byte, p []byte) []byte { return clientFrame(fin, op, p, true) }
 	for _, tc := range []struct {
@@ -79,8 +95,8 @@ func TestParserViolations(t *testing.T) {
 		{"close reason not utf-8", masked(true, opClose, []byte{0x03, 0xE8, 0xFF}), StatusInvalidPayload},
 	} {
 		for _, sizes := range [][]int{nil, {1}, {3, 1}} {
-			_, err := parseAll(100, tc.data, sizes)
-			if got := closeCode(err); got != tc.want {
+			evs, err := parseAll(100, tc.data, sizes)
+			if got := violationCode(evs, err); got != tc.want {
 				t.Errorf("%s (chunks %v): %v, want close %d", tc.name, sizes, err, tc.want)
 			}
 		}
@@ -110,6 +126,48 @@ func TestParserMessages(t *testing.T) {
 	}
 }
 
+// TestParserDrainsAfterInSyncViolation: after a violation that keeps the frame boundaries
+// (1003, 1007, 1009), the parser reports it once, skips data frames (even ones that would be
+// violations themselves) and still delivers the peer's control frames, above all its close.
+// After a 1002 it stops for good.
+func TestParserDrainsAfterInSyncViolation(t *testing.T) {
+	masked := func(fin bool, op byte, p []byte) []byte { return clientFrame(fin, op, p, true) }
+	tail := append(masked(true, opText, []byte("dropped")), masked(true, opBinary, []byte("also dropped"))...)
+	tail = append(tail, masked(true, opContinuation, make([]byte, 300))...)
+	tail = append(tail, masked(true, opPing, []byte("p"))...)
+	tail = append(tail, masked(true, opClose, []byte{0x03, 0xE8})...)
+	for _, tc := range []struct {
+		name  string
+		first []byte
+		want  StatusCode
+	}{
+		{"too big", masked(true, opText, make([]byte, 200)), StatusMessageTooBig},
+		{"too big fragmented", append(masked(false, opText, make([]byte, 60)), masked(false, opContinuation, make([]byte, 60))...), StatusMessageTooBig},
+		{"binary", masked(true, opBinary, []byte("x")), StatusUnsupportedData},
+		{"bad utf-8", masked(true, opText, []byte{0xC3}), StatusInvalidPayload},
+	} {
+		want := []event{{opFail, string(closePayload(tc.want, ""))[:2]}, {opPing, "p"}, {opClose, "\x03\xe8"}}
+		for _, sizes := range [][]int{nil, {1}, {5, 2}} {
+			got, err := parseAll(100, append(bytes.Clone(tc.first), tail...), sizes)
+			if err != nil {
+				t.Fatalf("%s (chunks %v): %v", tc.name, sizes, err)
+			}
+			// Compare the code only: the reason is for humans.
+			if len(got) > 0 && got[0].Op == opFail {
+				got[0].Payload = got[0].Payload[:2]
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("%s (chunks %v): (-want +got)\n%s", tc.name, sizes, d)
+			}
+		}
+	}
+	// 1002: the stream is out of sync; nothing after it is parsed.
+	got, err := parseAll(100, append(clientFrame(true, opText, []byte("x"), false), tail...), nil)
+	if closeCode(err) != StatusProtocolError || len(got) != 0 {
+		t.Errorf("after 1002: %v, events %v", err, got)
+	}
+}
+
 func TestWriteFrameHeaders(t *testing.T) {
 	for _, n := range []int{0, 125, 126, 65535, 65536} {
 		b := appendFrame(nil, opText, make([]byte, n))
@@ -119,7 +177,7 @@ func TestWriteFrameHeaders(t *testing.T) {
 		hl := len(b) - n
 		b = append(b[:hl:hl], append([]byte{0, 0, 0, 0}, b[hl:]...)...)
 		var got int = -1
-		if err := p.feed(b, func(op byte, payload []byte) error { got = len(payload); return nil }); err != nil || got != n {
+		if err := p.feed(b, func(op int, payload []byte) error { got = len(payload); return nil }); err != nil || got != n {
 			t.Fatalf("length %d: got %d, %v", n, got, err)
 		}
 	}

@@ -96,6 +96,12 @@ type Options struct {
 	StrictMethods bool
 	// SkipSignatureCheck disables device signature verification.
 	SkipSignatureCheck bool
+	// Protocol is the protocol version the fake speaks (default 4). A connect whose
+	// min..max range excludes it is refused INVALID_REQUEST "protocol mismatch" and closed
+	// 1002. With Protocol 3 the refusal has the form of OpenClaw releases before 2026.5.12:
+	// details {expectedProtocol: 3} and no details.code. Otherwise details carry
+	// code PROTOCOL_MISMATCH, as 2026.5.12 and later send.
+	Protocol int
 }
 
 // Call is one request received by the fake.
@@ -184,6 +190,9 @@ type serverConn struct {
 // NewServer starts a fake Gateway; it is closed when the test ends.
 func NewServer(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if opts.Protocol == 0 {
+		opts.Protocol = 4
+	}
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 25 << 20
 	}
@@ -708,9 +717,15 @@ func detailsJSON(m map[string]any) json.RawMessage {
 func (s *Server) admit(c *serverConn, p *gateway.ConnectParams, nonce string) (map[string]any, *gateway.Error, websocket.StatusCode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.MinProtocol > 4 || p.MaxProtocol < 4 {
-		return nil, &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "protocol mismatch",
-			Details: detailsJSON(map[string]any{"code": "PROTOCOL_MISMATCH", "expectedProtocol": 4})}, 1002
+	if proto := s.opts.Protocol; p.MinProtocol > proto || p.MaxProtocol < proto {
+		details := map[string]any{"expectedProtocol": proto}
+		if proto >= 4 {
+			details["code"] = "PROTOCOL_MISMATCH"
+			details["clientMinProtocol"] = p.MinProtocol
+			details["clientMaxProtocol"] = p.MaxProtocol
+			details["minimumProbeProtocol"] = 3
+		}
+		return nil, &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "protocol mismatch", Details: detailsJSON(details)}, 1002
 	}
 	if p.Client.ID != "gateway-client" || p.Client.Mode != "backend" || p.Client.Version == "" || p.Client.Platform == "" {
 		return nil, &gateway.Error{Code: gateway.CodeInvalidRequest, Message: "invalid connect params: client"}, 1008
@@ -828,7 +843,7 @@ func (s *Server) admit(c *serverConn, p *gateway.ConnectParams, nonce string) (m
 	}
 	hello := map[string]any{
 		"type":     "hello-ok",
-		"protocol": 4,
+		"protocol": s.opts.Protocol,
 		"server":   map[string]any{"version": s.opts.ServerVersion, "bootId": s.bootID, "connId": c.connID},
 		"features": map[string]any{"methods": []string{"health", "chat.send", "chat.history", "chat.abort", "sessions.list"}, "events": []string{"chat", "agent", "tick", "shutdown"}, "capabilities": []string{}},
 		"snapshot": map[string]any{
