@@ -482,7 +482,7 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_SHUTDOWN_TIMEOUT":         c.ShutdownTimeout.String(),
 		"CLAWCHAT_LOG_FORMAT":               c.Log.Format,
 		"CLAWCHAT_LOG_LEVEL":                c.Log.Level,
-		"OPENCLAW_GATEWAY_URL":              c.Gateway.URL,
+		"OPENCLAW_GATEWAY_URL":              redactURL(c.Gateway.URL),
 		"OPENCLAW_GATEWAY_TOKEN":            sec(c.Gateway.Token),
 		"OPENCLAW_GATEWAY_PASSWORD":         sec(c.Gateway.Password),
 		"CLAWCHAT_GATEWAY_ALLOW_INSECURE":   strconv.FormatBool(c.Gateway.AllowInsecure),
@@ -530,10 +530,16 @@ func (c Config) Redacted() []string {
 	return out
 }
 
-// redactURL hides the password of a URL such as postgres://user:pw@host/db.
+// redactURL hides the secrets of a URL or connection string: the userinfo password and every
+// query parameter whose name suggests a secret (password, sslpassword, passwd, pwd, *secret*,
+// *token*, *key* — see secretParam). libpq keyword/value strings ("host=db password=x") get the
+// same treatment. Anything it cannot parse is hidden whole.
 func redactURL(s string) string {
 	if s == "" {
 		return ""
+	}
+	if !strings.Contains(s, "://") {
+		return redactKeywordDSN(s)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -542,5 +548,87 @@ func redactURL(s string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "REDACTED")
 	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "(set, unparsable query, redacted)"
+		}
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	if u.Fragment != "" {
+		u.Fragment = "REDACTED"
+	}
 	return u.String()
+}
+
+// redactKeywordDSN redacts a libpq keyword/value connection string or a SQLite file path
+// (whose ?query may carry options such as _pragma=key).
+func redactKeywordDSN(s string) string {
+	if path, query, ok := strings.Cut(s, "?"); ok && !strings.Contains(path, "=") {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return path + "?(redacted)"
+		}
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		return path + "?" + q.Encode()
+	}
+	if !strings.Contains(s, "=") {
+		return s // a plain file path
+	}
+	// Values may be quoted and contain spaces: redact from a secret key's "=" to the end of its
+	// (possibly quoted) value.
+	var b strings.Builder
+	rest := s
+	for rest != "" {
+		eq := strings.IndexByte(rest, '=')
+		if eq < 0 {
+			b.WriteString(rest)
+			break
+		}
+		key := strings.TrimSpace(rest[:eq])
+		b.WriteString(rest[:eq+1])
+		rest = rest[eq+1:]
+		end := 0
+		if strings.HasPrefix(rest, "'") {
+			end = 1
+			for end < len(rest) && rest[end] != '\'' {
+				if rest[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			end = min(end+1, len(rest))
+		} else if i := strings.IndexAny(rest, " \t\n"); i >= 0 {
+			end = i
+		} else {
+			end = len(rest)
+		}
+		if secretParam(key) {
+			b.WriteString("REDACTED")
+		} else {
+			b.WriteString(rest[:end])
+		}
+		rest = rest[end:]
+	}
+	return b.String()
+}
+
+// secretParam reports whether a URL query or DSN parameter name may hold a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"password", "passwd", "secret", "token", "key", "credential", "auth"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return n == "pwd" || n == "pass"
 }

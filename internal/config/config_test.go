@@ -111,3 +111,42 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		t.Errorf("redirect URL default missing:\n%s", out)
 	}
 }
+
+// Regression (issue 16, item 8): passwords given as query parameters or in a libpq
+// keyword/value string were printed by `clawchat config`.
+func TestRedactedHidesQueryAndKeywordPasswords(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u@db/clawchat?password=q-pass-1&sslmode=require",
+		"postgres://u@db/clawchat?sslmode=verify-full&sslpassword=q-pass-1",
+		"postgres://u@db/clawchat?api_token=q-pass-1",
+	} {
+		c, err := Load(envOf(map[string]string{
+			"OPENCLAW_GATEWAY_TOKEN": "t",
+			"CLAWCHAT_DATABASE_URL":  dsn,
+		}, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+		out := strings.Join(c.Redacted(), "\n")
+		if strings.Contains(out, "q-pass-1") || strings.Contains(out, "pass-1") {
+			t.Errorf("Redacted() leaks the password of %q:\n%s", dsn, out)
+		}
+		if !strings.Contains(out, "REDACTED") {
+			t.Errorf("Redacted() of %q does not say REDACTED", dsn)
+		}
+	}
+	for _, dsn := range []string{"host=db user=u password=q-pass-1 dbname=clawchat", "host=db password='q pass-1 x' dbname=c"} {
+		if got := redactURL(dsn); strings.Contains(got, "pass-1") || !strings.Contains(got, "dbname=c") {
+			t.Errorf("redactURL(%q) = %q", dsn, got)
+		}
+	}
+	for in, want := range map[string]string{
+		"postgres://u@db/x?sslmode=require": "postgres://u@db/x?sslmode=require",
+		"host=db dbname=x":                  "host=db dbname=x",
+		"/var/lib/clawchat/clawchat.db":     "/var/lib/clawchat/clawchat.db",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want it unchanged", in, got)
+		}
+	}
+}
