@@ -288,18 +288,20 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 			IPFailures:      cfg.Auth.LoginMaxIP,
 		},
 		OIDC: auth.OIDCConfig{
-			Issuer:        cfg.Auth.OIDC.Issuer,
-			ClientID:      cfg.Auth.OIDC.ClientID,
-			ClientSecret:  cfg.Auth.OIDC.ClientSecret,
-			RedirectURL:   cfg.Auth.OIDC.RedirectURL,
-			Scopes:        cfg.Auth.OIDC.Scopes,
-			Label:         cfg.Auth.OIDC.Label,
-			AllowedUsers:  cfg.Auth.OIDC.AllowedUsers,
-			AllowedEmails: cfg.Auth.OIDC.AllowedEmails,
-			// Members of an owner group may sign in too (they would expect to).
-			AllowedGroups: append(append([]string(nil), cfg.Auth.OIDC.AllowedGroups...), cfg.Auth.OIDC.OwnerGroups...),
-			GroupsClaim:   cfg.Auth.OIDC.GroupsClaim,
-			OwnerGroups:   cfg.Auth.OIDC.OwnerGroups,
+			Issuer:       cfg.Auth.OIDC.Issuer,
+			ClientID:     cfg.Auth.OIDC.ClientID,
+			ClientSecret: cfg.Auth.OIDC.ClientSecret,
+			RedirectURL:  cfg.Auth.OIDC.RedirectURL,
+			Scopes:       cfg.Auth.OIDC.Scopes,
+			Label:        cfg.Auth.OIDC.Label,
+			// Owners by subject, e-mail or group may sign in too (they would expect to).
+			AllowedSubjects: append(append([]string(nil), cfg.Auth.OIDC.AllowedSubjects...), cfg.Auth.OIDC.OwnerSubjects...),
+			AllowedEmails:   append(append([]string(nil), cfg.Auth.OIDC.AllowedEmails...), cfg.Auth.OIDC.OwnerEmails...),
+			AllowedGroups:   append(append([]string(nil), cfg.Auth.OIDC.AllowedGroups...), cfg.Auth.OIDC.OwnerGroups...),
+			GroupsClaim:     cfg.Auth.OIDC.GroupsClaim,
+			OwnerSubjects:   cfg.Auth.OIDC.OwnerSubjects,
+			OwnerEmails:     cfg.Auth.OIDC.OwnerEmails,
+			OwnerGroups:     cfg.Auth.OIDC.OwnerGroups,
 		},
 	}
 	if cfg.Auth.ProxyHeader != "" {

@@ -107,8 +107,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 			return nil, err
 		}
 		s.oidc = o
-		if len(cfg.OIDC.AllowedUsers)+len(cfg.OIDC.AllowedEmails)+len(cfg.OIDC.AllowedGroups) == 0 {
-			s.log.Warn("auth: OIDC is enabled but no allowlist is set, so nobody can sign in with it; set CLAWCHAT_OIDC_ALLOWED_USERS, _EMAILS or _GROUPS")
+		if len(cfg.OIDC.AllowedSubjects)+len(cfg.OIDC.AllowedEmails)+len(cfg.OIDC.AllowedGroups) == 0 {
+			s.log.Warn("auth: OIDC is enabled but no allowlist is set, so nobody can sign in with it; set CLAWCHAT_OIDC_ALLOWED_SUBJECTS, _EMAILS or _GROUPS")
+		}
+		if len(cfg.Owners) > 0 {
+			// Before issue 16 CLAWCHAT_OWNERS also matched OIDC preferred_username; say loudly
+			// that it no longer does, so nobody silently loses (or keeps relying on) it.
+			s.log.Warn("auth: CLAWCHAT_OWNERS names local and trusted-proxy accounts only; it does not make OIDC users owners (preferred_username is not trustworthy). Use CLAWCHAT_OIDC_OWNER_SUBJECTS, CLAWCHAT_OIDC_OWNER_EMAILS or CLAWCHAT_OIDC_OWNER_GROUPS, and check `clawchat user list` for OIDC accounts that are owners by mistake",
+				"owners", cfg.Owners)
 		}
 	}
 	return s, nil

@@ -75,17 +75,19 @@ type Auth struct {
 
 // OIDC configures OpenID Connect sign-in. Enabled when Issuer is set.
 type OIDC struct {
-	Issuer        string   // CLAWCHAT_OIDC_ISSUER
-	ClientID      string   // CLAWCHAT_OIDC_CLIENT_ID
-	ClientSecret  string   // CLAWCHAT_OIDC_CLIENT_SECRET(_FILE); secret
-	RedirectURL   string   // CLAWCHAT_OIDC_REDIRECT_URL (default PUBLIC_URL/auth/oidc/callback)
-	Scopes        []string // CLAWCHAT_OIDC_SCOPES (default openid profile email)
-	Label         string   // CLAWCHAT_OIDC_LABEL, the button text ("Sign in with …")
-	AllowedUsers  []string // CLAWCHAT_OIDC_ALLOWED_USERS (preferred_username or sub)
-	AllowedEmails []string // CLAWCHAT_OIDC_ALLOWED_EMAILS (addresses or @domain)
-	AllowedGroups []string // CLAWCHAT_OIDC_ALLOWED_GROUPS
-	OwnerGroups   []string // CLAWCHAT_OIDC_OWNER_GROUPS
-	GroupsClaim   string   // CLAWCHAT_OIDC_GROUPS_CLAIM (default groups)
+	Issuer          string   // CLAWCHAT_OIDC_ISSUER
+	ClientID        string   // CLAWCHAT_OIDC_CLIENT_ID
+	ClientSecret    string   // CLAWCHAT_OIDC_CLIENT_SECRET(_FILE); secret
+	RedirectURL     string   // CLAWCHAT_OIDC_REDIRECT_URL (default PUBLIC_URL/auth/oidc/callback)
+	Scopes          []string // CLAWCHAT_OIDC_SCOPES (default openid profile email)
+	Label           string   // CLAWCHAT_OIDC_LABEL, the button text ("Sign in with …")
+	AllowedSubjects []string // CLAWCHAT_OIDC_ALLOWED_SUBJECTS (the sub claim at this issuer)
+	AllowedEmails   []string // CLAWCHAT_OIDC_ALLOWED_EMAILS (verified addresses or @domain)
+	AllowedGroups   []string // CLAWCHAT_OIDC_ALLOWED_GROUPS
+	OwnerSubjects   []string // CLAWCHAT_OIDC_OWNER_SUBJECTS
+	OwnerEmails     []string // CLAWCHAT_OIDC_OWNER_EMAILS (verified addresses)
+	OwnerGroups     []string // CLAWCHAT_OIDC_OWNER_GROUPS
+	GroupsClaim     string   // CLAWCHAT_OIDC_GROUPS_CLAIM (default groups)
 }
 
 // Enabled reports whether OIDC sign-in is configured.
@@ -351,10 +353,17 @@ func Load(env Env) (Config, error) {
 		o.Scopes = []string{"openid", "profile", "email"}
 	}
 	o.Label = l.str("CLAWCHAT_OIDC_LABEL", "SSO")
-	o.AllowedUsers = l.list("CLAWCHAT_OIDC_ALLOWED_USERS")
+	o.AllowedSubjects = l.list("CLAWCHAT_OIDC_ALLOWED_SUBJECTS")
 	o.AllowedEmails = l.list("CLAWCHAT_OIDC_ALLOWED_EMAILS")
 	o.AllowedGroups = l.list("CLAWCHAT_OIDC_ALLOWED_GROUPS")
+	o.OwnerSubjects = l.list("CLAWCHAT_OIDC_OWNER_SUBJECTS")
+	o.OwnerEmails = l.list("CLAWCHAT_OIDC_OWNER_EMAILS")
 	o.OwnerGroups = l.list("CLAWCHAT_OIDC_OWNER_GROUPS")
+	if len(l.list("CLAWCHAT_OIDC_ALLOWED_USERS")) > 0 {
+		// It matched preferred_username, which an IdP user may be able to choose: refuse to start
+		// rather than silently change who gets in (docs/security.md, "Migrating OIDC allowlists").
+		l.fail("CLAWCHAT_OIDC_ALLOWED_USERS", "no longer supported: it matched preferred_username, which is not unique and often chosen by the user; list the users' subjects (the sub claim) in CLAWCHAT_OIDC_ALLOWED_SUBJECTS, or use CLAWCHAT_OIDC_ALLOWED_EMAILS / CLAWCHAT_OIDC_ALLOWED_GROUPS")
+	}
 	o.GroupsClaim = l.str("CLAWCHAT_OIDC_GROUPS_CLAIM", "groups")
 	if o.Enabled() {
 		if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -373,8 +382,8 @@ func Load(env Env) (Config, error) {
 				o.RedirectURL = c.PublicURL.String() + "/auth/oidc/callback"
 			}
 		}
-		if len(o.AllowedUsers)+len(o.AllowedEmails)+len(o.AllowedGroups)+len(o.OwnerGroups) == 0 {
-			l.fail("CLAWCHAT_OIDC_ALLOWED_GROUPS", "OIDC is on but nobody may sign in: set CLAWCHAT_OIDC_ALLOWED_GROUPS, CLAWCHAT_OIDC_ALLOWED_EMAILS or CLAWCHAT_OIDC_ALLOWED_USERS")
+		if len(o.AllowedSubjects)+len(o.AllowedEmails)+len(o.AllowedGroups)+len(o.OwnerSubjects)+len(o.OwnerEmails)+len(o.OwnerGroups) == 0 {
+			l.fail("CLAWCHAT_OIDC_ALLOWED_GROUPS", "OIDC is on but nobody may sign in: set CLAWCHAT_OIDC_ALLOWED_GROUPS, CLAWCHAT_OIDC_ALLOWED_EMAILS or CLAWCHAT_OIDC_ALLOWED_SUBJECTS")
 		}
 	}
 
@@ -502,7 +511,9 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_OIDC_REDIRECT_URL":        c.Auth.OIDC.RedirectURL,
 		"CLAWCHAT_OIDC_ALLOWED_GROUPS":      join(c.Auth.OIDC.AllowedGroups),
 		"CLAWCHAT_OIDC_ALLOWED_EMAILS":      join(c.Auth.OIDC.AllowedEmails),
-		"CLAWCHAT_OIDC_ALLOWED_USERS":       join(c.Auth.OIDC.AllowedUsers),
+		"CLAWCHAT_OIDC_ALLOWED_SUBJECTS":    join(c.Auth.OIDC.AllowedSubjects),
+		"CLAWCHAT_OIDC_OWNER_SUBJECTS":      join(c.Auth.OIDC.OwnerSubjects),
+		"CLAWCHAT_OIDC_OWNER_EMAILS":        join(c.Auth.OIDC.OwnerEmails),
 		"CLAWCHAT_OIDC_OWNER_GROUPS":        join(c.Auth.OIDC.OwnerGroups),
 		"CLAWCHAT_AGENTS":                   join(c.Chat.Agents),
 		"CLAWCHAT_OWNER_AGENTS":             join(c.Chat.OwnerAgents),
