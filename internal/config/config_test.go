@@ -88,15 +88,15 @@ func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
 
 func TestRedactedHidesSecrets(t *testing.T) {
 	c, err := Load(envOf(map[string]string{
-		"OPENCLAW_GATEWAY_TOKEN":      "gw-token-123",
-		"CLAWCHAT_LOCAL_USERS":        "alice:pw-456",
-		"CLAWCHAT_DATABASE_URL":       "postgres://u:db-pass-789@db/clawchat",
-		"CLAWCHAT_OIDC_ISSUER":        "https://idp.example",
-		"CLAWCHAT_OIDC_CLIENT_ID":     "c",
-		"CLAWCHAT_OIDC_CLIENT_SECRET": "oidc-secret-000",
-		"CLAWCHAT_OIDC_ALLOWED_USERS": "alice",
-		"CLAWCHAT_PUBLIC_URL":         "https://chat.example/",
-		"CLAWCHAT_REDIS_URL":          "redis://:redis-pass-111@r:6379/0",
+		"OPENCLAW_GATEWAY_TOKEN":         "gw-token-123",
+		"CLAWCHAT_LOCAL_USERS":           "alice:pw-456",
+		"CLAWCHAT_DATABASE_URL":          "postgres://u:db-pass-789@db/clawchat",
+		"CLAWCHAT_OIDC_ISSUER":           "https://idp.example",
+		"CLAWCHAT_OIDC_CLIENT_ID":        "c",
+		"CLAWCHAT_OIDC_CLIENT_SECRET":    "oidc-secret-000",
+		"CLAWCHAT_OIDC_ALLOWED_SUBJECTS": "alice",
+		"CLAWCHAT_PUBLIC_URL":            "https://chat.example/",
+		"CLAWCHAT_REDIS_URL":             "redis://:redis-pass-111@r:6379/0",
 	}, nil))
 	if err != nil {
 		t.Fatal(err)
