@@ -302,14 +302,26 @@ func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
 	ipKey := ipThrottleKey(ip)
 	name := NormalizeUsername(req.Username)
 	acctKey := "u:" + name
+	// Reserve the attempt on both keys before the queued hash, so parallel guesses cannot all
+	// pass a check that only counts settled failures.
 	now := s.now()
-	if d := max(s.ipThr.retryAfter(ipKey, now), s.acctThr.retryAfter(acctKey, now)); d > 0 {
+	d, ok := s.ipThr.reserve(ipKey, now)
+	if ok {
+		var da time.Duration
+		if da, ok = s.acctThr.reserve(acctKey, now); !ok {
+			s.ipThr.release(ipKey)
+			d = da
+		}
+	}
+	if !ok {
 		s.audit(ctx, chat.AuditEntry{Action: "login.throttled", Target: truncate(name, 64), IP: ip.String()})
 		writeRateLimited(w, d)
 		return
 	}
 	acc, ok, err := s.checkPassword(ctx, name, req.Password)
 	if err != nil {
+		s.ipThr.release(ipKey)
+		s.acctThr.release(acctKey)
 		s.log.Error("auth: sign-in", "err", err)
 		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-in failed")
 		return
@@ -323,6 +335,7 @@ func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.acctThr.succeed(acctKey)
+	s.ipThr.release(ipKey)
 	if err := s.startSession(ctx, w, r, acc, ""); err != nil {
 		s.log.Error("auth: sign-in", "err", err)
 		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-in failed")
