@@ -355,8 +355,18 @@ func TestOwnerGatewaySessions(t *testing.T) {
 	if n := len(find(t, e.rec.Events("olga"), "run.delta")); n != 1 {
 		t.Fatalf("owner deltas = %d", n)
 	}
-	if _, err := e.svc.History(ctx, owner, "gw:agent:main:clawchat:alice:default", 10, ""); !errors.Is(err, chat.ErrNotFound) {
-		t.Fatalf("owner reading a member's conversation through gw: %v", err)
+	// Regression (issue 16, item 6): the Gateway lowercases keys, so an upper-case namespace
+	// named the same member conversation.
+	for _, id := range []string{"gw:agent:main:clawchat:alice:default", "gw:agent:main:CLAWCHAT:alice:default", "gw:agent:main:ClawChat:ALICE:Default"} {
+		if _, err := e.svc.History(ctx, owner, id, 10, ""); !errors.Is(err, chat.ErrNotFound) {
+			t.Fatalf("owner reading a member's conversation through %s: %v", id, err)
+		}
+		if _, err := e.svc.Send(ctx, owner, bridge.SendParams{Conversation: id, ID: "m-" + id, Text: "hi"}); !errors.Is(err, chat.ErrNotFound) {
+			t.Fatalf("owner sending into a member's conversation through %s: %v", id, err)
+		}
+	}
+	if n := len(e.up.Calls("chat.history")); n != 0 {
+		t.Fatalf("chat.history reached the Gateway %d times for refused ids", n)
 	}
 }
 
