@@ -195,8 +195,11 @@ func (s *Service) session(r *http.Request) (chat.Session, chat.Account, bool) {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return chat.Session{}, chat.Account{}, false
 	}
-	ctx := r.Context()
-	id := hashToken(c.Value)
+	return s.sessionByID(r.Context(), hashToken(c.Value))
+}
+
+// sessionByID is session for a session id (the hash of the cookie token).
+func (s *Service) sessionByID(ctx context.Context, id string) (chat.Session, chat.Account, bool) {
 	sess, err := s.store.Session(ctx, id)
 	if err != nil {
 		if !errors.Is(err, chat.ErrNotFound) {
@@ -224,6 +227,39 @@ func (s *Service) session(r *http.Request) (chat.Session, chat.Account, bool) {
 		}
 	}
 	return sess, acc, true
+}
+
+// Credential names what authenticated r, for Revalidate: "s:" and the session id (never the
+// cookie token itself) for a session cookie, "p:" and the account id for a trusted-proxy user,
+// "" when r is not signed in. Long-lived connections keep it instead of the user and role they
+// had at upgrade.
+func (s *Service) Credential(r *http.Request) string {
+	if sess, _, ok := s.session(r); ok {
+		return "s:" + sess.ID
+	}
+	if acc, ok := s.proxyUser(r); ok {
+		return "p:" + acc.ID
+	}
+	return ""
+}
+
+// Revalidate returns the current user behind a Credential: false once the session ended (signed
+// out, revoked, expired) or the account is disabled or deleted; the role and name are read now,
+// so a role change shows. It costs what authenticating a request costs (a session and an account
+// read).
+func (s *Service) Revalidate(ctx context.Context, cred string) (chat.User, bool) {
+	switch {
+	case strings.HasPrefix(cred, "s:"):
+		if _, acc, ok := s.sessionByID(ctx, cred[2:]); ok {
+			return acc.User(), true
+		}
+	case strings.HasPrefix(cred, "p:") && s.cfg.ProxyAuth.Enabled():
+		acc, err := s.store.Account(ctx, cred[2:])
+		if err == nil && !acc.Disabled {
+			return acc.User(), true
+		}
+	}
+	return chat.User{}, false
 }
 
 // Authenticate returns the user of r from its session cookie, or from trusted-proxy headers when

@@ -53,3 +53,63 @@ type combined struct {
 func Combine(accounts AccountStore, sessions SessionStore) Store {
 	return combined{AccountStore: accounts, SessionStore: sessions}
 }
+
+// WithChangeHook returns st with changed called after every successful change that can end a
+// session or alter what a signed-in user may do: DeleteSession (sign-out; the session's user is
+// read first), DeleteUserSessions (revocation, password change), UpdateAccount (role, disabled,
+// password) and DeleteAccount. changed runs synchronously with a context that is not cancelled
+// with the caller's; it must be quick (the composition root records the change in the feed every
+// process polls and re-checks local connections). Every writer (the server, Bootstrap, the
+// `clawchat user` command) goes through it, so none can forget to.
+func WithChangeHook(st Store, changed func(ctx context.Context, userID string)) Store {
+	if changed == nil {
+		return st
+	}
+	return &hooked{Store: st, changed: changed}
+}
+
+type hooked struct {
+	Store
+	changed func(ctx context.Context, userID string)
+}
+
+func (h *hooked) notify(ctx context.Context, userID string) {
+	if userID != "" {
+		h.changed(context.WithoutCancel(ctx), userID)
+	}
+}
+
+func (h *hooked) DeleteSession(ctx context.Context, id string) error {
+	sess, lookErr := h.Store.Session(ctx, id)
+	if err := h.Store.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	if lookErr == nil {
+		h.notify(ctx, sess.UserID)
+	}
+	return nil
+}
+
+func (h *hooked) DeleteUserSessions(ctx context.Context, userID string) error {
+	if err := h.Store.DeleteUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	h.notify(ctx, userID)
+	return nil
+}
+
+func (h *hooked) UpdateAccount(ctx context.Context, a chat.Account) error {
+	if err := h.Store.UpdateAccount(ctx, a); err != nil {
+		return err
+	}
+	h.notify(ctx, a.ID)
+	return nil
+}
+
+func (h *hooked) DeleteAccount(ctx context.Context, id string) error {
+	if err := h.Store.DeleteAccount(ctx, id); err != nil {
+		return err
+	}
+	h.notify(ctx, id)
+	return nil
+}

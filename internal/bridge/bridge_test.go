@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -541,5 +542,69 @@ func TestFirstMessageNamesConversation(t *testing.T) {
 	e.send(t, alice, "default", "m2", "something else entirely")
 	if n := len(find(t, e.rec.Events("alice"), "conversation.updated")); n != 1 {
 		t.Fatalf("%d conversation.updated events after a second message, want 1", n)
+	}
+}
+
+// Regression (issue 16, item 3): the watch list of Gateway sessions was never pruned and events
+// were delivered without checking the current role, so an owner demoted to member kept receiving
+// the run events (text included) of a Gateway session they had opened while owner.
+func TestDemotedOwnerStopsReceivingGatewayEvents(t *testing.T) {
+	var mu sync.Mutex
+	owners := map[string]bool{"olga": true}
+	now := time.Unix(1_800_000_000, 0)
+	e := newEnv(t, func(c *bridge.Config) {
+		c.Owners = func(context.Context) ([]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var ids []string
+			for id, ok := range owners {
+				if ok {
+					ids = append(ids, id)
+				}
+			}
+			return ids, nil
+		}
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	ctx := context.Background()
+	owner := chat.User{ID: "olga", Name: "Olga", Role: chat.RoleOwner}
+	if _, err := e.svc.History(ctx, owner, "gw:agent:main:main", 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	deltas := func() int { return len(find(t, e.rec.Events("olga"), "run.delta")) }
+	e.event(t, "chat", map[string]any{"runId": "chan-1", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 1"})
+	if deltas() != 1 {
+		t.Fatalf("owner did not receive the Gateway session's run")
+	}
+	// Demoted while a run goes on, without the service being told: the next delivery after the
+	// cache's few seconds checks the role again.
+	mu.Lock()
+	owners["olga"] = false
+	now = now.Add(5 * time.Second)
+	mu.Unlock()
+	e.event(t, "chat", map[string]any{"runId": "chan-1", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 2"})
+	if n := deltas(); n != 1 {
+		t.Fatalf("demoted owner got %d deltas of a running Gateway run, want no more than the 1 before", n)
+	}
+	// Told at once (the composition root calls UserChanged): the watch list forgets them, and a
+	// new run in that session is not routed to them.
+	e.svc.UserChanged("olga")
+	e.event(t, "chat", map[string]any{"runId": "chan-2", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 3"})
+	for _, ev := range e.rec.Events("olga") {
+		if strings.Contains(string(ev.Payload), "secret 2") || strings.Contains(string(ev.Payload), "secret 3") || strings.Contains(string(ev.Payload), "chan-2") {
+			t.Fatalf("demoted owner received %s %s", ev.Name, ev.Payload)
+		}
+	}
+	// Promoted again and reopening the session: events flow again.
+	mu.Lock()
+	owners["olga"] = true
+	mu.Unlock()
+	e.svc.UserChanged("olga")
+	if _, err := e.svc.History(ctx, owner, "gw:agent:main:main", 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.event(t, "chat", map[string]any{"runId": "chan-3", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "hello again"})
+	if n := deltas(); n != 2 {
+		t.Fatalf("re-promoted owner deltas = %d, want 2", n)
 	}
 }

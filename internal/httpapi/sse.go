@@ -26,10 +26,25 @@ func parseEventID(s string) hub.Cursor {
 // events is GET /api/events: the user's events as server-sent events, resumable with
 // Last-Event-ID, a ": ping" comment every PingInterval.
 func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
-	if a.overConnectionCap(u) {
+	cred := ""
+	if a.d.Credential != nil {
+		if cred = a.d.Credential(r); cred == "" {
+			writeError(w, errUnauthorized)
+			return
+		}
+	}
+	ended := make(chan endReason, 1)
+	lc, ok := a.admit(u, cred, func(why endReason) {
+		select {
+		case ended <- why:
+		default:
+		}
+	})
+	if !ok {
 		writeError(w, errTooManyConns)
 		return
 	}
+	defer a.forget(lc)
 	rc := http.NewResponseController(w)
 	since := parseEventID(r.Header.Get("Last-Event-ID"))
 	if since.Epoch == "" {
@@ -80,6 +95,16 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 		case <-a.shutdown:
 			// The stream ends; EventSource reconnects and resumes with Last-Event-ID.
 			_ = write([]byte("event: server.restart\ndata: {}\n\n"))
+			_ = rc.Flush()
+			return
+		case why := <-ended:
+			// Signed out, revoked or deleted: EventSource reconnects and gets 401. Role changed: it
+			// reconnects with the new role.
+			ev := "event: session.ended\ndata: {}\n\n"
+			if why == endAccountChanged {
+				ev = "event: account.changed\ndata: {}\n\n"
+			}
+			_ = write([]byte(ev))
 			_ = rc.Flush()
 			return
 		case <-ping.C:

@@ -1,0 +1,93 @@
+package bridge
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ownerCacheTTL bounds how long a role read from Config.Owners is believed when delivering Gateway
+// session events. UserChanged drops the cache at once; the TTL only covers a change this process
+// was not told about.
+const ownerCacheTTL = 2 * time.Second
+
+// ownerCache holds the owner ids last read from Config.Owners.
+type ownerCache struct {
+	mu  sync.Mutex
+	ids map[string]bool
+	at  time.Time // zero: must be read again
+}
+
+// isOwnerNow reports whether userID holds the owner role now, for delivering Gateway (gw:)
+// session events: a demoted owner must stop receiving them even for a session they opened while
+// owner (issue 16). With Config.Owners the answer is at most ownerCacheTTL old (or fresh after
+// UserChanged); when the store cannot be read it is false (fail closed). Without Config.Owners
+// (tests) there is no source of truth and every watcher counts as an owner; UserChanged still
+// prunes the watch lists.
+func (s *Service) isOwnerNow(userID string) bool {
+	if s.cfg.Owners == nil {
+		return true
+	}
+	c := &s.ownerCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.cfg.Now()
+	if c.at.IsZero() || now.Sub(c.at) >= ownerCacheTTL || now.Before(c.at) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ids, err := s.cfg.Owners(ctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("read owners for Gateway session events failed; withholding them", "err", err)
+			c.ids, c.at = nil, time.Time{}
+			return false
+		}
+		c.ids = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			c.ids[id] = true
+		}
+		c.at = now
+	}
+	return c.ids[userID]
+}
+
+// UserChanged tells the service that userID's account or sessions changed (role change, sign-out,
+// revocation, deletion): the cached owner list is dropped, and userID is removed from every
+// Gateway session's watch list, so Gateway runs are no longer routed to them. An owner who still
+// is one is added back the next time they open or write to the session.
+func (s *Service) UserChanged(userID string) {
+	s.ownerCache.mu.Lock()
+	s.ownerCache.at = time.Time{}
+	s.ownerCache.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, m := range s.watch {
+		delete(m, userID)
+		if len(m) == 0 {
+			delete(s.watch, key)
+		}
+	}
+}
+
+// gatewayWatchersLocked returns the watchers of Gateway session key who are owners now, and
+// drops the others from the list; s.mu held.
+func (s *Service) gatewayWatchersLocked(key string) []string {
+	var users []string
+	for u := range s.watch[key] {
+		if s.isOwnerNow(u) {
+			users = append(users, u)
+		} else {
+			delete(s.watch[key], u)
+		}
+	}
+	if len(s.watch[key]) == 0 {
+		delete(s.watch, key)
+	}
+	return users
+}
+
+// deliverable reports whether r's events may go to r.userID now: always for clawchat's own
+// conversations (the user owns them), and for Gateway sessions only while the user is an owner.
+func (s *Service) deliverable(r *run) bool {
+	return !strings.HasPrefix(r.convID, GatewayPrefix) || s.isOwnerNow(r.userID)
+}
