@@ -275,7 +275,9 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 			sessions = auth.NewRedisSessions(rc, "clawchat:", cfg.Auth.SessionIdle)
 		}
 	}
-	st := auth.Combine(s.db, sessions)
+	// Every sign-out, revocation, role change and deletion, whoever makes it, is written to the
+	// change feed and re-checks this process's open connections of that user (authwatch.go).
+	st := auth.WithChangeHook(auth.Combine(s.db, sessions), s.authChanged)
 	ac := auth.Config{
 		SessionIdle:     cfg.Auth.SessionIdle,
 		SessionAbsolute: cfg.Auth.SessionMaxAge,
@@ -378,12 +380,15 @@ func (s *server) routes() http.Handler {
 			}
 			return ok, d
 		}),
-		Reactions: s.db,
-		Login:     http.HandlerFunc(s.auth.Login),
-		Logout:    http.HandlerFunc(s.auth.Logout),
-		Extra:     extra,
-		Public:    []string{"GET /api/config"},
-		Logger:    s.log.With("component", "http"),
+		Credential:            s.auth.Credential,
+		Revalidate:            s.auth.Revalidate,
+		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
+		Reactions:             s.db,
+		Login:                 http.HandlerFunc(s.auth.Login),
+		Logout:                http.HandlerFunc(s.auth.Logout),
+		Extra:                 extra,
+		Public:                []string{"GET /api/config"},
+		Logger:                s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)
 	h = accessLog(h, s.log.With("component", "http"), clientIP)
@@ -463,6 +468,7 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.bridge.Run(gctx) })
 	g.Go(func() error { return s.sweepSessions(gctx) })
+	g.Go(func() error { return s.watchAuthChanges(gctx, time.Second) })
 	if s.relay != nil {
 		g.Go(func() error { return s.relay.Run(gctx) })
 	}
@@ -500,6 +506,9 @@ func (s *server) sweepSessions(ctx context.Context) error {
 			s.log.Warn("session cleanup failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired sessions removed", "count", n)
+		}
+		if err := s.db.PruneAuthChanges(ctx, time.Now().Add(-time.Hour)); err != nil && ctx.Err() == nil {
+			s.log.Warn("auth change feed cleanup failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
