@@ -76,7 +76,13 @@ export function startSocket(): void {
   socket = new Socket({
     onState: (s) => { conn.value = s; if (s === 'unauthorized') signOutLocal(); },
     onHello: (h) => batch(() => {
+      const before = me.value?.role;
       me.value = h.user ?? me.value;
+      if (before && me.value && me.value.role !== before) {
+        // The role changed while connected (the server closed with 4012): drop what the old role
+        // could see, and load what the new one may.
+        if (me.value.role !== 'owner') { approvals.value = []; gatewaySessions.value = []; } else loadApprovals();
+      }
       gateway.value = h.gateway?.state ?? 'connected';
       limits.value = h.limits ?? {};
     }),
