@@ -391,6 +391,7 @@ func (s *server) routes() http.Handler {
 		Logger:                s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)
+	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
 	h = accessLog(h, s.log.With("component", "http"), clientIP)
 	cross, err := websec.CrossOrigin(trusted)
 	if err != nil {
