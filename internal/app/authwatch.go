@@ -2,7 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/clawchat/clawchat/internal/auth"
+	"github.com/clawchat/clawchat/internal/store"
 )
 
 // How sign-outs, revocations, role changes and deletions reach open connections (issue 16):
@@ -18,13 +23,34 @@ import (
 //     session closes it with 4401, a changed role with 4012 (the client reconnects with the new
 //     role). Independently, every WebSocket request is authorized with the revalidated user.
 
-// authChanged is the auth store's change hook: record the change for every process, and act on
-// it here at once.
-func (s *server) authChanged(ctx context.Context, userID string) {
-	if err := s.db.NoteAuthChange(ctx, userID); err != nil {
-		s.log.Warn("auth change feed: write failed; other instances learn of the change at their connections' next request", "err", err)
+// authChanged is the auth store's change hook: record the change for every process, drop the
+// push subscriptions of ended sessions, and act on it here at once.
+func (s *server) authChanged(ctx context.Context, c auth.Change) {
+	if err := noteAuthChange(ctx, s.db, c); err != nil {
+		s.log.Warn("auth change feed", "err", err)
 	}
-	s.applyAuthChange(ctx, userID)
+	s.applyAuthChange(ctx, c.UserID)
+}
+
+// noteAuthChange writes c to the change feed and deletes the push subscriptions registered by
+// the sessions that ended (a shared device must not keep getting the previous user's
+// notifications). The server and `clawchat user` both use it.
+func noteAuthChange(ctx context.Context, db *store.DB, c auth.Change) error {
+	var errs []error
+	if err := db.NoteAuthChange(ctx, c.UserID); err != nil {
+		errs = append(errs, fmt.Errorf("running servers were not told (%w); the user's open connections close at their next request", err))
+	}
+	switch {
+	case c.AllSessions:
+		if err := db.DeleteUserPushSubscriptions(ctx, c.UserID); err != nil {
+			errs = append(errs, err)
+		}
+	case c.SessionID != "":
+		if err := db.DeleteSessionPushSubscriptions(ctx, c.SessionID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // applyAuthChange re-checks userID's open connections and tells the chat core (which prunes

@@ -43,9 +43,9 @@ func userCommand(ctx context.Context, args []string, io IO) error {
 		defer rc.Close()
 		st = auth.Combine(db, auth.NewRedisSessions(rc, "clawchat:", 0))
 	}
-	st = auth.WithChangeHook(st, func(ctx context.Context, userID string) {
-		if err := db.NoteAuthChange(ctx, userID); err != nil {
-			fmt.Fprintf(io.Stderr, "warning: running servers were not told (%v); the user's open connections may stay open until they reconnect\n", err)
+	st = auth.WithChangeHook(st, func(ctx context.Context, c auth.Change) {
+		if err := noteAuthChange(ctx, db, c); err != nil {
+			fmt.Fprintf(io.Stderr, "warning: %v\n", err)
 		}
 	})
 	return auth.UserCommand(ctx, st, args, io.Stdin, io.Stdout, io.Stderr)

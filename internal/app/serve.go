@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,6 +213,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 			Store:        s.db,
 			Logger:       log.With("component", "push"),
 			Recorder:     s.metrics,
+			SessionID: func(r *http.Request) string {
+				id, _ := strings.CutPrefix(s.auth.Credential(r), "s:")
+				return id
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("CLAWCHAT_VAPID_*: %w", err)
@@ -510,6 +515,11 @@ func (s *server) sweepSessions(ctx context.Context) error {
 		}
 		if err := s.db.PruneAuthChanges(ctx, time.Now().Add(-time.Hour)); err != nil && ctx.Err() == nil {
 			s.log.Warn("auth change feed cleanup failed", "err", err)
+		}
+		if s.cfg.Auth.SessionStore == "sql" { // sessions in this database: expired ones' push subscriptions go too
+			if _, err := s.db.DeleteOrphanPushSubscriptions(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("push subscription cleanup failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

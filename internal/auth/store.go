@@ -54,14 +54,25 @@ func Combine(accounts AccountStore, sessions SessionStore) Store {
 	return combined{AccountStore: accounts, SessionStore: sessions}
 }
 
+// Change is one change reported by WithChangeHook.
+type Change struct {
+	UserID string
+	// SessionID is set when one session ended (sign-out, or a dead session removed).
+	SessionID string
+	// AllSessions is set when every session of the user ended (revocation, password change,
+	// deletion).
+	AllSessions bool
+}
+
 // WithChangeHook returns st with changed called after every successful change that can end a
 // session or alter what a signed-in user may do: DeleteSession (sign-out; the session's user is
 // read first), DeleteUserSessions (revocation, password change), UpdateAccount (role, disabled,
 // password) and DeleteAccount. changed runs synchronously with a context that is not cancelled
 // with the caller's; it must be quick (the composition root records the change in the feed every
-// process polls and re-checks local connections). Every writer (the server, Bootstrap, the
-// `clawchat user` command) goes through it, so none can forget to.
-func WithChangeHook(st Store, changed func(ctx context.Context, userID string)) Store {
+// process polls, re-checks local connections and drops the sessions' push subscriptions). Every
+// writer (the server, Bootstrap, the `clawchat user` command) goes through it, so none can forget
+// to.
+func WithChangeHook(st Store, changed func(ctx context.Context, c Change)) Store {
 	if changed == nil {
 		return st
 	}
@@ -70,12 +81,12 @@ func WithChangeHook(st Store, changed func(ctx context.Context, userID string)) 
 
 type hooked struct {
 	Store
-	changed func(ctx context.Context, userID string)
+	changed func(ctx context.Context, c Change)
 }
 
-func (h *hooked) notify(ctx context.Context, userID string) {
-	if userID != "" {
-		h.changed(context.WithoutCancel(ctx), userID)
+func (h *hooked) notify(ctx context.Context, c Change) {
+	if c.UserID != "" {
+		h.changed(context.WithoutCancel(ctx), c)
 	}
 }
 
@@ -85,7 +96,7 @@ func (h *hooked) DeleteSession(ctx context.Context, id string) error {
 		return err
 	}
 	if lookErr == nil {
-		h.notify(ctx, sess.UserID)
+		h.notify(ctx, Change{UserID: sess.UserID, SessionID: id})
 	}
 	return nil
 }
@@ -94,7 +105,7 @@ func (h *hooked) DeleteUserSessions(ctx context.Context, userID string) error {
 	if err := h.Store.DeleteUserSessions(ctx, userID); err != nil {
 		return err
 	}
-	h.notify(ctx, userID)
+	h.notify(ctx, Change{UserID: userID, AllSessions: true})
 	return nil
 }
 
@@ -102,7 +113,7 @@ func (h *hooked) UpdateAccount(ctx context.Context, a chat.Account) error {
 	if err := h.Store.UpdateAccount(ctx, a); err != nil {
 		return err
 	}
-	h.notify(ctx, a.ID)
+	h.notify(ctx, Change{UserID: a.ID})
 	return nil
 }
 
@@ -110,6 +121,6 @@ func (h *hooked) DeleteAccount(ctx context.Context, id string) error {
 	if err := h.Store.DeleteAccount(ctx, id); err != nil {
 		return err
 	}
-	h.notify(ctx, id)
+	h.notify(ctx, Change{UserID: id, AllSessions: true})
 	return nil
 }

@@ -4,7 +4,7 @@ import { batch, computed, signal } from '@preact/signals';
 import { api } from './api';
 import { RequestError, Socket, type ConnState } from './socket';
 import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
-import { chime, foregroundNotify } from './notify';
+import { chime, foregroundNotify, syncPush } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
 import type { Attachment } from './attachments';
 
@@ -88,7 +88,12 @@ export function startSocket(): void {
     }),
     onReady: (reload) => {
       refreshList();
-      if (firstReady) { loadAgents(); if (isOwner.value) loadApprovals(); }
+      if (firstReady) {
+        loadAgents();
+        if (isOwner.value) loadApprovals();
+        const vapid = config.value?.push?.vapidPublicKey;
+        if (vapid) syncPush(vapid).catch(() => {});
+      }
       if ((firstReady || reload) && current.value) loadConversation(current.value, true);
       if (reload) {
         // other conversations' cached state is stale: drop it so it reloads on open
