@@ -71,6 +71,8 @@ func (s *server) watchAuthChanges(ctx context.Context, interval time.Duration) e
 	last := int64(-1)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	full := time.NewTicker(recheckAllEvery)
+	defer full.Stop()
 	for {
 		users, pos, err := s.db.AuthChangesSince(ctx, last)
 		switch {
@@ -85,7 +87,16 @@ func (s *server) watchAuthChanges(ctx context.Context, interval time.Duration) e
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-full.C:
+			// What no change announces: sessions reaching their absolute lifetime or idle
+			// timeout, stores edited by hand.
+			if s.api != nil {
+				s.api.RecheckAll(ctx)
+			}
 		case <-t.C:
 		}
 	}
 }
+
+// recheckAllEvery is how often every open connection is revalidated regardless of the feed.
+const recheckAllEvery = 5 * time.Minute

@@ -383,7 +383,7 @@ func (s *Service) oidcAccount(ctx context.Context, issuer string, cl oidcClaims,
 				acc.Role, changed = role, true
 			}
 		}
-		if cl.Email != "" && acc.Email != cl.Email {
+		if cl.Email != "" && cl.EmailVerified && acc.Email != cl.Email { // only addresses the IdP vouches for
 			acc.Email, changed = cl.Email, true
 		}
 		if cl.Name != "" && acc.DisplayName != cl.Name {
@@ -410,8 +410,12 @@ func (s *Service) oidcAccount(ctx context.Context, issuer string, cl oidcClaims,
 		// an IdP user who picks it gets a suffixed one.
 		base = strings.Trim(truncate(base, 50)+"-"+NewAccountID()[:6], "-")
 	}
+	email := ""
+	if cl.EmailVerified {
+		email = cl.Email
+	}
 	acc = chat.Account{ID: NewAccountID(), DisplayName: cl.Name, Role: role, OIDCIssuer: issuer, OIDCSubject: cl.Subject,
-		Email: cl.Email, CreatedAt: now, UpdatedAt: now}
+		Email: email, CreatedAt: now, UpdatedAt: now}
 	for i := range 5 {
 		acc.Username = base
 		if i > 0 || base == "" {

@@ -529,7 +529,9 @@ func (s *Service) proxyUser(r *http.Request) (chat.Account, bool) {
 	acc, err := s.store.AccountByUsername(ctx, name)
 	switch {
 	case err == nil:
-		if acc.Disabled {
+		if acc.Disabled || acc.OIDCSubject != "" {
+			// An account made by single sign-on carries a username its IdP user chose: a proxy
+			// asserting the same name is another person (issue 16, sibling of item 1).
 			return chat.Account{}, false
 		}
 		return acc, true

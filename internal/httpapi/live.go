@@ -110,6 +110,25 @@ func (x *API) Recheck(ctx context.Context, userID string) {
 	}
 }
 
+// RecheckAll revalidates every open connection, spread over time by ctx's caller: it catches
+// what no change announced (a session that reached its absolute lifetime, a store edited by
+// hand). The composition root runs it every few minutes.
+func (x *API) RecheckAll(ctx context.Context) {
+	a := x.a
+	a.liveMu.Lock()
+	users := make([]string, 0, len(a.live))
+	for u := range a.live {
+		users = append(users, u)
+	}
+	a.liveMu.Unlock()
+	for _, u := range users {
+		if ctx.Err() != nil {
+			return
+		}
+		x.Recheck(ctx, u)
+	}
+}
+
 // LiveConnections returns how many WebSocket and SSE connections userID holds (for tests and
 // metrics).
 func (x *API) LiveConnections(userID string) int {
