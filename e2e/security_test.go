@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -335,4 +336,31 @@ func TestSecurityReviewOIDCAndOpenConnections(t *testing.T) {
 			t.Fatalf("/api/me after deletion: %d, want 401", status)
 		}
 	})
+}
+
+// Issue 16 item 2, across instances: a sign-out on instance A closes the same session's socket and
+// SSE stream held by instance B (the store's change feed, polled every second).
+func TestSignOutReachesOtherInstance(t *testing.T) {
+	a, b := startPair(t)
+	onA := signIn(t, a.URL, "alice", alicePass)
+	jar, _ := cookiejar.New(nil)
+	name, value, _ := strings.Cut(onA.cookie, "=")
+	for _, base := range []string{a.URL, b.URL} {
+		u, _ := url.Parse(base)
+		jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value}})
+	}
+	ws := dialLive(t, b.URL, jar)
+	if r := ws.call("conversations.list", map[string]any{}); r == nil || r["ok"] != true {
+		t.Fatalf("conversations.list on B: %v", r)
+	}
+	sse := openSSE(t, b.URL, jar)
+	if st := onA.do("POST", "/logout", nil, nil); st != http.StatusOK {
+		t.Fatalf("POST /logout on A: %d", st)
+	}
+	if code := ws.waitClosed(10 * time.Second); code != 4401 {
+		t.Fatalf("B's socket: close code %d, want 4401", code)
+	}
+	if last := sseEndsWith(t, sse, 10*time.Second); last != "session.ended" {
+		t.Fatalf("B's SSE stream ended after %q, want session.ended", last)
+	}
 }
