@@ -364,3 +364,20 @@ func TestSignOutReachesOtherInstance(t *testing.T) {
 		t.Fatalf("B's SSE stream ended after %q, want session.ended", last)
 	}
 }
+
+// Issue 16 item 2, in the browser: when the session is revoked while the app is open (here by
+// `clawchat user passwd` in another process), the server closes the socket with 4401 and the app
+// shows the sign-in page instead of reconnecting.
+func TestBrowserGoesToSignInWhenSessionRevoked(t *testing.T) {
+	g := sharedGateway(t)
+	srv := startServer(t, g)
+	b := newBrowser(t)
+	b.signIn(t, srv.URL, "alice", alicePass)
+	cmd := exec.CommandContext(t.Context(), srv.bin, "user", "passwd", "alice")
+	cmd.Env = srv.env
+	cmd.Stdin = strings.NewReader("a-new-password-for-alice-1\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clawchat user passwd: %v\n%s", err, out)
+	}
+	b.wait(t, "the sign-in page after the revocation", `!document.querySelector('.app') && !!document.querySelector('form input[name=username]')`, 15*time.Second)
+}
