@@ -143,9 +143,7 @@ func (s *Service) owners(key string) (convID string, users []string) {
 		}
 		return c.ID, []string{c.UserID}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return GatewayPrefix + key, s.gatewayWatchersLocked(key)
+	return GatewayPrefix + key, s.gatewayWatchers(key)
 }
 
 func (s *Service) watchLocked(key, userID string) {

@@ -22,7 +22,9 @@ type ownerCache struct {
 // isOwnerNow reports whether userID holds the owner role now, for delivering Gateway (gw:)
 // session events: a demoted owner must stop receiving them even for a session they opened while
 // owner (issue 16). With Config.Owners the answer is at most ownerCacheTTL old (or fresh after
-// UserChanged); when the store cannot be read it is false (fail closed). Without Config.Owners
+// UserChanged); when the store cannot be read it is false (fail closed). A stale cache is read
+// again synchronously; routing (gatewayWatchers) does that before taking s.mu, so the lock does
+// not wait on the store. Without Config.Owners
 // (tests) there is no source of truth and every watcher counts as an owner; UserChanged still
 // prunes the watch lists.
 func (s *Service) isOwnerNow(userID string) bool {
@@ -59,6 +61,7 @@ func (s *Service) UserChanged(userID string) {
 	s.ownerCache.mu.Lock()
 	s.ownerCache.at = time.Time{}
 	s.ownerCache.mu.Unlock()
+	s.isOwnerNow(userID) // read the owners now, here, rather than on a delivery path
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, m := range s.watch {
@@ -69,19 +72,33 @@ func (s *Service) UserChanged(userID string) {
 	}
 }
 
-// gatewayWatchersLocked returns the watchers of Gateway session key who are owners now, and
-// drops the others from the list; s.mu held.
-func (s *Service) gatewayWatchersLocked(key string) []string {
-	var users []string
+// gatewayWatchers returns the watchers of Gateway session key who are owners now, and drops the
+// others from the list. It takes s.mu itself and never holds it while reading the owners (a
+// store read when the cache is stale), so the chat core's lock never waits on the database.
+func (s *Service) gatewayWatchers(key string) []string {
+	s.mu.Lock()
+	var watchers []string
 	for u := range s.watch[key] {
+		watchers = append(watchers, u)
+	}
+	s.mu.Unlock()
+	var users, gone []string
+	for _, u := range watchers {
 		if s.isOwnerNow(u) {
 			users = append(users, u)
 		} else {
-			delete(s.watch[key], u)
+			gone = append(gone, u)
 		}
 	}
-	if len(s.watch[key]) == 0 {
-		delete(s.watch, key)
+	if len(gone) > 0 {
+		s.mu.Lock()
+		for _, u := range gone {
+			delete(s.watch[key], u)
+		}
+		if len(s.watch[key]) == 0 {
+			delete(s.watch, key)
+		}
+		s.mu.Unlock()
 	}
 	return users
 }
