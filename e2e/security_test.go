@@ -205,6 +205,11 @@ func (st *oidcStack) cli(t *testing.T, args ...string) string {
 
 func TestSecurityReviewOIDCAndOpenConnections(t *testing.T) {
 	st := startOIDCStack(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("clawchat log:\n%s", st.srv.log.String())
+		}
+	})
 
 	t.Run("an IdP user who picks an owner's username is a member", func(t *testing.T) {
 		// Repro of the review: sub mallory-sub, preferred_username alice, group staff, against
@@ -269,6 +274,16 @@ func TestSecurityReviewOIDCAndOpenConnections(t *testing.T) {
 				t.Fatalf("chat.send: %v", err)
 			}
 			direct.waitTerminal(runTimeout, runID)
+			// The session is idle once the agent's lifecycle ended: a message sent before that
+			// would join this turn instead of starting its own.
+			direct.waitFor(30*time.Second, "agent lifecycle end", func(ev []gateway.Event, _ []gateway.Status) bool {
+				for _, a := range agentEvents(ev, runID) {
+					if a.Stream == "lifecycle" && a.Phase() == "end" {
+						return true
+					}
+				}
+				return false
+			})
 			return runID
 		}
 		sendDirect("create the session")
@@ -311,7 +326,7 @@ func TestSecurityReviewOIDCAndOpenConnections(t *testing.T) {
 		if r := sam.call("send", map[string]any{"conversation": gwID, "id": "sam-1", "text": "marker"}); r == nil || r["ok"] != true {
 			t.Fatalf("sam's send: %v", r)
 		}
-		sam.waitFrame("sam's run.final", func(f map[string]any) bool {
+		sam.waitFrame("oscar's run.final", func(f map[string]any) bool {
 			p, _ := f["payload"].(map[string]any)
 			return f["event"] == "run.final" && p["conversation"] == gwID
 		})

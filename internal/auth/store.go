@@ -66,8 +66,8 @@ type Change struct {
 
 // WithChangeHook returns st with changed called after every successful change that can end a
 // session or alter what a signed-in user may do: DeleteSession (sign-out; the session's user is
-// read first), DeleteUserSessions (revocation, password change), UpdateAccount (role, disabled,
-// password) and DeleteAccount. changed runs synchronously with a context that is not cancelled
+// read first), DeleteUserSessions (revocation, password change), CreateAccount and UpdateAccount
+// (role, disabled, password) and DeleteAccount. changed runs synchronously with a context that is not cancelled
 // with the caller's; it must be quick (the composition root records the change in the feed every
 // process polls, re-checks local connections and drops the sessions' push subscriptions). Every
 // writer (the server, Bootstrap, the `clawchat user` command) goes through it, so none can forget
@@ -106,6 +106,14 @@ func (h *hooked) DeleteUserSessions(ctx context.Context, userID string) error {
 		return err
 	}
 	h.notify(ctx, Change{UserID: userID, AllSessions: true})
+	return nil
+}
+
+func (h *hooked) CreateAccount(ctx context.Context, a chat.Account) error {
+	if err := h.Store.CreateAccount(ctx, a); err != nil {
+		return err
+	}
+	h.notify(ctx, Change{UserID: a.ID}) // a new owner is known everywhere at once
 	return nil
 }
 

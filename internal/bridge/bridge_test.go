@@ -607,4 +607,18 @@ func TestDemotedOwnerStopsReceivingGatewayEvents(t *testing.T) {
 	if n := deltas(); n != 2 {
 		t.Fatalf("re-promoted owner deltas = %d, want 2", n)
 	}
+	// An owner created after the owners were last read (nobody told the service) still gets the
+	// events of a Gateway session they open: a "no" is read again.
+	mu.Lock()
+	owners["oscar"] = true
+	now = now.Add(300 * time.Millisecond)
+	mu.Unlock()
+	oscar := chat.User{ID: "oscar", Name: "Oscar", Role: chat.RoleOwner}
+	if _, err := e.svc.History(ctx, oscar, "gw:agent:main:other", 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.event(t, "chat", map[string]any{"runId": "chan-4", "sessionKey": "agent:main:other", "state": "delta", "deltaText": "for oscar"})
+	if n := len(find(t, e.rec.Events("oscar"), "run.delta")); n != 1 {
+		t.Fatalf("new owner deltas = %d, want 1", n)
+	}
 }

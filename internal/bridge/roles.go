@@ -12,6 +12,9 @@ import (
 // was not told about.
 const ownerCacheTTL = 2 * time.Second
 
+// ownerRecheck is how old the cache may be before a "not an owner" answer is read again.
+const ownerRecheck = 250 * time.Millisecond
+
 // ownerCache holds the owner ids last read from Config.Owners.
 type ownerCache struct {
 	mu  sync.Mutex
@@ -35,7 +38,12 @@ func (s *Service) isOwnerNow(userID string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := s.cfg.Now()
-	if c.at.IsZero() || now.Sub(c.at) >= ownerCacheTTL || now.Before(c.at) {
+	age := now.Sub(c.at)
+	stale := c.at.IsZero() || age >= ownerCacheTTL || age < 0
+	// A "no" is confirmed with a fresher read (at most every ownerRecheck): a run routed to a
+	// user was authorized for an owner moments ago, and an owner created or promoted since the
+	// last read must not lose their events for the rest of the TTL.
+	if stale || (!c.ids[userID] && age >= ownerRecheck) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		ids, err := s.cfg.Owners(ctx)
 		cancel()
