@@ -572,6 +572,8 @@ func TestDemotedOwnerStopsReceivingGatewayEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	deltas := func() int { return len(find(t, e.rec.Events("olga"), "run.delta")) }
+	// A change that leaves olga an owner (a sign-in, another device signing out) keeps her watch.
+	e.svc.UserChanged("olga")
 	e.event(t, "chat", map[string]any{"runId": "chan-1", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 1"})
 	if deltas() != 1 {
 		t.Fatalf("owner did not receive the Gateway session's run")

@@ -62,14 +62,19 @@ func (s *Service) isOwnerNow(userID string) bool {
 }
 
 // UserChanged tells the service that userID's account or sessions changed (role change, sign-out,
-// revocation, deletion): the cached owner list is dropped, and userID is removed from every
-// Gateway session's watch list, so Gateway runs are no longer routed to them. An owner who still
-// is one is added back the next time they open or write to the session.
+// revocation, deletion, creation): the owners are read again, and when userID is no longer an
+// owner (or there is no source of roles, Config.Owners nil) they are removed from every Gateway
+// session's watch list, so Gateway runs are no longer routed to them. A re-promoted owner is
+// added back the next time they open or write to the session.
 func (s *Service) UserChanged(userID string) {
 	s.ownerCache.mu.Lock()
 	s.ownerCache.at = time.Time{}
 	s.ownerCache.mu.Unlock()
-	s.isOwnerNow(userID) // read the owners now, here, rather than on a delivery path
+	// Read the owners now, here, rather than on a delivery path. A change that left the user an
+	// owner (a sign-in, a sign-out of one device, a new password) keeps their watches.
+	if s.cfg.Owners != nil && s.isOwnerNow(userID) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, m := range s.watch {
