@@ -150,3 +150,34 @@ func TestRedactedHidesQueryAndKeywordPasswords(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16, item 1: CLAWCHAT_OIDC_ALLOWED_USERS matched preferred_username; a configuration that
+// still sets it must not start with a silently different meaning.
+func TestOIDCAllowedUsersRefused(t *testing.T) {
+	base := map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN":      "t",
+		"CLAWCHAT_PUBLIC_URL":         "https://chat.example",
+		"CLAWCHAT_OIDC_ISSUER":        "https://idp.example",
+		"CLAWCHAT_OIDC_CLIENT_ID":     "c",
+		"CLAWCHAT_OIDC_CLIENT_SECRET": "s",
+	}
+	env := map[string]string{"CLAWCHAT_OIDC_ALLOWED_USERS": "alice"}
+	for k, v := range base {
+		env[k] = v
+	}
+	_, err := Load(envOf(env, nil))
+	if err == nil || !strings.Contains(err.Error(), "CLAWCHAT_OIDC_ALLOWED_USERS") || !strings.Contains(err.Error(), "CLAWCHAT_OIDC_ALLOWED_SUBJECTS") {
+		t.Fatalf("Load with CLAWCHAT_OIDC_ALLOWED_USERS: %v, want a refusal naming the replacement", err)
+	}
+	env = map[string]string{"CLAWCHAT_OIDC_OWNER_SUBJECTS": "sub-1", "CLAWCHAT_OIDC_OWNER_EMAILS": "boss@example.com"}
+	for k, v := range base {
+		env[k] = v
+	}
+	c, err := Load(envOf(env, nil))
+	if err != nil {
+		t.Fatalf("owner subjects/e-mails as the only allowlist: %v", err)
+	}
+	if len(c.Auth.OIDC.OwnerSubjects) != 1 || len(c.Auth.OIDC.OwnerEmails) != 1 {
+		t.Fatalf("owner lists not loaded: %+v", c.Auth.OIDC)
+	}
+}
