@@ -221,6 +221,8 @@ func TestSecurityReviewOIDCAndOpenConnections(t *testing.T) {
 		if u.Name == "alice" {
 			t.Errorf("the IdP user got the username alice, reserved by CLAWCHAT_OWNERS for the local account")
 		}
+		// The operator was told at start that CLAWCHAT_OWNERS no longer reaches OIDC users.
+		st.waitLog(t, "does not make OIDC users owners")
 		// The local alice is still the owner and a different account.
 		local := signIn(t, st.srv.URL, "alice", alicePass)
 		if id := userID(t, local); id == u.ID {
