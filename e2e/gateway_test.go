@@ -23,7 +23,7 @@ func TestGatewayHandshakeGrantsRequestedScopes(t *testing.T) {
 	g := sharedGateway(t)
 	c := startClient(t, g.URL, g.Token)
 	st := c.waitState(connectTimeout, gateway.StateConnected)
-	want := []string{"operator.read", "operator.write"}
+	want := []string{"operator.read", "operator.write", "operator.admin"}
 	if !slices.Equal(st.Scopes, want) {
 		t.Errorf("scopes %v, want %v", st.Scopes, want)
 	}

@@ -26,7 +26,7 @@ func TestGatewayDevicePairingFromRemote(t *testing.T) {
 	}
 	t.Parallel() // own gateway: overlaps with the other own-gateway tests
 	g := ownGateway(t, ochar.Options{Netns: true})
-	want := []string{"operator.read", "operator.write"}
+	want := []string{"operator.read", "operator.write", "operator.admin"} // clawchat's default request (docs/security.md)
 
 	t.Run("no device: no scopes", func(t *testing.T) {
 		// The client always sends a device identity, so this case uses raw frames.

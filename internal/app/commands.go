@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/clawchat/clawchat/internal/auth"
@@ -92,7 +93,7 @@ func gatewayStatus(ctx context.Context, io IO) error {
 	h := &statusWatcher{done: done}
 	c, err := gateway.New(gateway.Config{
 		URL: cfg.Gateway.URL, Token: cfg.Gateway.Token, Password: cfg.Gateway.Password,
-		AllowInsecure: cfg.Gateway.AllowInsecure, Approvals: cfg.Gateway.Approvals,
+		AllowInsecure: cfg.Gateway.AllowInsecure, Approvals: cfg.Gateway.Approvals, NoAdmin: !cfg.Gateway.Admin,
 		StateDir: filepath.Join(dir, "gateway"), ClientVersion: version.String(), DisplayName: "clawchat",
 		Handler: h,
 	})
@@ -117,6 +118,11 @@ func gatewayStatus(ctx context.Context, io IO) error {
 		fmt.Fprintf(io.Stdout, "version:  %s\n", st.ServerVersion)
 	}
 	fmt.Fprintf(io.Stdout, "scopes:   %v\nauth:     %s\ndevice:   %s\n", st.Scopes, st.AuthMethod, st.DeviceID)
+	if st.Ready && !slices.Contains(st.Scopes, gateway.ScopeAdmin) {
+		fmt.Fprintf(io.Stdout, "members:  cannot send: operator.admin was not granted, and clawchat needs it to keep members' messages from being read as Gateway commands\nfix:      approve the scope upgrade for device %s (openclaw devices approve <requestId>), or set CLAWCHAT_GATEWAY_ADMIN=true with a token that may hold it (docs/security.md)\n", st.DeviceID)
+	} else if st.Ready {
+		fmt.Fprintf(io.Stdout, "members:  permission mode %s (CLAWCHAT_MEMBER_PERMISSION_MODE)\n", cfg.Chat.MemberPermissionMode)
+	}
 	if st.ApproveCommand != "" {
 		fmt.Fprintf(io.Stdout, "pairing:  request %s is waiting for approval\napprove:  %s   (on the Gateway host)\n", st.PairingRequestID, st.ApproveCommand)
 	}

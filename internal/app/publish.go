@@ -21,7 +21,16 @@ type publisher struct {
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 	notify  func(userID string, ev runEvent)
-	relay   *relay // nil on a single instance (SQLite)
+	// approval asks for a push to an owner who was told of a pending exec approval.
+	approval func(ownerID string, a approvalEvent)
+	relay    *relay // nil on a single instance (SQLite)
+}
+
+// approvalEvent is the part of approval.requested payloads the publisher reads.
+type approvalEvent struct {
+	ID          string `json:"id"`
+	Command     string `json:"command"`
+	RequestedBy string `json:"requestedBy"`
 }
 
 // runEvent is the part of run.* payloads the publisher reads.
@@ -37,6 +46,11 @@ func (p *publisher) Publish(userID string, ev chat.Event) uint64 {
 		p.relay.Forward(userID, ev) // conversation events to the other instances
 	}
 	switch ev.Name {
+	case "approval.requested":
+		var a approvalEvent
+		if p.approval != nil && json.Unmarshal(ev.Payload, &a) == nil && a.ID != "" {
+			p.approval(userID, a)
+		}
 	case "run.started":
 		p.metrics.RunStarted()
 	case "run.final", "run.aborted", "run.error":
@@ -73,6 +87,21 @@ func (s *server) notifyFinished(userID string, re runEvent) {
 		}
 		if err := s.push.NotifyReplyFinished(ctx, userID, re.Conversation, re.RunID, title, re.Text); err != nil {
 			s.log.Warn("push notification failed", "user_id", userID, "err", err)
+		}
+	}()
+}
+
+// notifyApproval pushes a pending exec approval to an owner, whether or not their app is open:
+// approvals expire, and a member waits on it.
+func (s *server) notifyApproval(ownerID string, a approvalEvent) {
+	if s.push == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.push.NotifyApproval(ctx, ownerID, a.ID, a.RequestedBy, a.Command); err != nil {
+			s.log.Warn("approval push failed", "user_id", ownerID, "err", err)
 		}
 	}()
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,6 +193,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		Password:       cfg.Gateway.Password,
 		AllowInsecure:  cfg.Gateway.AllowInsecure,
 		Approvals:      cfg.Gateway.Approvals,
+		NoAdmin:        !cfg.Gateway.Admin,
 		StateDir:       filepath.Join(dir, "gateway"),
 		ClientVersion:  version.String(),
 		DisplayName:    "clawchat",
@@ -233,7 +235,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	s.bridge, err = bridge.New(bridge.Config{
 		Upstream:            s.gw,
 		Store:               s.db,
-		Publisher:           &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, relay: s.relay},
+		Publisher:           &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, approval: s.notifyApproval, relay: s.relay},
 		Logger:              log.With("component", "bridge"),
 		DefaultAgent:        defaultAgent,
 		GatewayDefaultAgent: func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },
@@ -245,6 +247,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		SendRate:            rate.Limit(float64(cfg.Chat.SendsPerMinute) / 60),
 		SendBurst:           min(cfg.Chat.SendsPerMinute, 10),
 		CommandAllowlist:    cfg.Chat.MemberCommands,
+		MemberPolicy:        memberPolicy(cfg.Chat),
+		HasAdminScope:       func() bool { return slices.Contains(s.gw.Status().Scopes, gateway.ScopeAdmin) },
 		GatewayLimits:       bridge.LimitsFromStatus(s.gw.Status),
 		Approvals:           cfg.Gateway.Approvals,
 		Owners:              s.ownerIDs,
@@ -258,6 +262,33 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	s.handler = s.routes()
 	ok = true
 	return s, nil
+}
+
+// memberPolicy is the Gateway session policy of members' conversations per agent
+// (CLAWCHAT_MEMBER_PERMISSION_MODE, CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES,
+// CLAWCHAT_MEMBER_WEB_SEARCH, CLAWCHAT_MEMBER_DENY_MCP_SERVERS; docs/security.md).
+func memberPolicy(c config.Chat) func(agentID string) bridge.Policy {
+	return func(agentID string) bridge.Policy {
+		p := bridge.Policy{Mode: c.MemberPermissionMode}
+		if m, ok := c.AgentMemberPermissionModes[agentID]; ok {
+			p.Mode = m
+		}
+		t := &gateway.ToolOverrides{}
+		if !c.MemberWebSearch {
+			no := false
+			t.WebSearch = &no
+		}
+		for _, name := range c.MemberDenyMCPServers {
+			if t.McpServers == nil {
+				t.McpServers = map[string]bool{}
+			}
+			t.McpServers[name] = false
+		}
+		if !t.IsZero() {
+			p.Tools = t
+		}
+		return p
+	}
 }
 
 func (s *server) buildAuth(ctx context.Context, io IO) error {
@@ -462,11 +493,30 @@ func (s *server) publicConfig(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// logMemberPolicy states what members' messages can make the agent do, loudly when it is more
+// than the safe default.
+func (s *server) logMemberPolicy() {
+	c := s.cfg.Chat
+	modes := []string{c.MemberPermissionMode}
+	for _, m := range c.AgentMemberPermissionModes {
+		modes = append(modes, m)
+	}
+	s.log.Info("member session policy", "permission_mode", c.MemberPermissionMode, "per_agent", c.AgentMemberPermissionModes,
+		"web_search", c.MemberWebSearch, "commands", c.MemberCommands)
+	if slices.Contains(modes, "full") {
+		s.log.Warn("MEMBERS HAVE FULL ACCESS: members' messages can make the agent run any command on the Gateway host and read every file it can, including other users' transcripts and the Gateway's credentials (CLAWCHAT_MEMBER_ALLOW_FULL=true)")
+	}
+	if !s.cfg.Gateway.Admin {
+		s.log.Warn("CLAWCHAT_GATEWAY_ADMIN=false: clawchat does not ask for operator.admin, so members cannot send messages (only owners can chat)")
+	}
+}
+
 // run serves until ctx is cancelled, then shuts down in order: not ready → stop accepting →
 // close browser connections → stop the Gateway client and the chat core.
 func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveErr <-chan error) error {
 	s.log.Info("clawchat listening", "addr", addr, "version", version.String(),
 		"gateway", s.cfg.Gateway.URL, "store", s.db.Dialect())
+	s.logMemberPolicy()
 
 	bg, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer bgCancel()

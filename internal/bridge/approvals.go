@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,15 +62,33 @@ type Approval struct {
 	// Conversation is set only when the request comes from one of this owner's conversations
 	// (its id) or from a Gateway session (gw:<key>); never for another user's conversation.
 	Conversation string `json:"conversation,omitempty"`
-	ExpiresAtMs  int64  `json:"expiresAtMs"`
-	WarningText  string `json:"warningText,omitempty"`
+	// RequestedBy names the clawchat user whose message raised the request (their display name;
+	// absent for Gateway sessions), and ConversationTitle that conversation's title: who asked,
+	// and where.
+	RequestedBy       string `json:"requestedBy,omitempty"`
+	ConversationTitle string `json:"conversationTitle,omitempty"`
+	CreatedAtMs       int64  `json:"createdAtMs,omitempty"`
+	ExpiresAtMs       int64  `json:"expiresAtMs"`
+	WarningText       string `json:"warningText,omitempty"`
+}
+
+// RunApproval is the run.approval payload: the conversation's own user learns that a command of
+// theirs waits for an owner's decision, and then how it was decided. It never names the owner.
+type RunApproval struct {
+	Conversation string `json:"conversation"`
+	ID           string `json:"id"`
+	// State is waiting, then allow-once, allow-always, deny or expired.
+	State       string `json:"state"`
+	Command     string `json:"command,omitempty"`
+	ExpiresAtMs int64  `json:"expiresAtMs,omitempty"`
 }
 
 // approval is one pending request as the bridge keeps it.
 type approval struct {
 	id, command, cwd, host, agentID, warning string
 	sessionKey                               string
-	convUser, convID                         string // owner and id when sessionKey is a clawchat conversation
+	convUser, convID, convTitle              string // owner, id and title when sessionKey is a clawchat conversation
+	requester                                string // display name of whoever sent the run's message (else convUser)
 	gw                                       bool   // sessionKey is a Gateway session outside clawchat's namespace
 	createdAtMs, expiresAtMs                 int64
 	gen                                      uint64 // approvals.gen when it was added
@@ -100,12 +119,16 @@ func (a *approvals) poke() {
 }
 
 func (s *Service) approvalView(a *approval, ownerID string) Approval {
-	v := Approval{ID: a.id, Command: a.command, Cwd: a.cwd, Host: a.host, AgentID: a.agentID, ExpiresAtMs: a.expiresAtMs, WarningText: a.warning}
+	v := Approval{ID: a.id, Command: a.command, Cwd: a.cwd, Host: a.host, AgentID: a.agentID,
+		CreatedAtMs: a.createdAtMs, ExpiresAtMs: a.expiresAtMs, WarningText: a.warning}
 	switch {
 	case a.convUser != "" && a.convUser == ownerID:
 		v.Conversation = a.convID
 	case a.gw:
 		v.Conversation = GatewayPrefix + a.sessionKey
+	}
+	if a.convUser != "" {
+		v.RequestedBy, v.ConversationTitle = a.requester, a.convTitle
 	}
 	return v
 }
@@ -168,6 +191,7 @@ type rawApproval struct {
 		Host        string   `json:"host"`
 		AgentID     string   `json:"agentId"`
 		SessionKey  string   `json:"sessionKey"`
+		RunID       string   `json:"runId"`
 		WarningText string   `json:"warningText"`
 	} `json:"request"`
 	CreatedAtMs int64 `json:"createdAtMs"`
@@ -206,7 +230,13 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 		c, err := s.cfg.Store.ConversationByKey(ctx, key)
 		cancel()
 		if err == nil && c.SessionKey == key && c.UserID != "" {
-			a.sessionKey, a.convUser, a.convID = key, c.UserID, c.ID
+			a.sessionKey, a.convUser, a.convID, a.convTitle = key, c.UserID, c.ID, truncate(c.Title, maxTitle)
+			a.requester = c.UserID
+			s.mu.Lock()
+			if r := s.runs[r.Request.RunID]; r != nil && r.key == key && r.sender != "" {
+				a.requester = cleanName(r.sender)
+			}
+			s.mu.Unlock()
 		}
 	case gwKeyRe.MatchString(key):
 		a.sessionKey, a.gw = key, true
@@ -265,17 +295,26 @@ func (s *Service) addLocked(a *approval, owners []string) {
 	a.gen = s.appr.gen
 	s.appr.pending[a.id] = a
 	s.publishRequestedLocked(a, owners)
+	if a.convUser != "" && !slices.Contains(owners, a.convUser) {
+		s.cfg.Publisher.Publish(a.convUser, chat.NewEvent("run.approval", RunApproval{
+			Conversation: a.convID, ID: a.id, State: "waiting", Command: a.command, ExpiresAtMs: a.expiresAtMs,
+		}))
+	}
 	s.appr.poke()
 }
 
 // removeLocked forgets id and tells owners once; s.appr.mu held. It reports whether id was pending.
 func (s *Service) removeLocked(id, decision string, owners []string) bool {
 	s.appr.resolved[id] = s.cfg.Now()
-	if _, ok := s.appr.pending[id]; !ok {
+	a, ok := s.appr.pending[id]
+	if !ok {
 		return false
 	}
 	delete(s.appr.pending, id)
 	s.publishResolvedLocked(id, decision, owners)
+	if a.convUser != "" && !slices.Contains(owners, a.convUser) {
+		s.cfg.Publisher.Publish(a.convUser, chat.NewEvent("run.approval", RunApproval{Conversation: a.convID, ID: id, State: decision}))
+	}
 	return true
 }
 

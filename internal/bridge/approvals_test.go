@@ -87,12 +87,20 @@ func TestApprovalOwnersOnlyAndResolve(t *testing.T) {
 		t.Fatalf("olga got %d approval.requested: %v", len(got), got)
 	}
 	want := map[string]any{"id": "a1", "command": "rm -rf /tmp/x", "cwd": "/home/claw/work", "host": "gateway", "agentId": "main",
-		"conversation": "work", "expiresAtMs": float64(exp), "warningText": "deletes files"}
+		"conversation": "work", "expiresAtMs": float64(exp), "warningText": "deletes files",
+		"requestedBy": "olga", "conversationTitle": "hi", "createdAtMs": float64(1)}
 	if d := cmp.Diff(want, got[0]); d != "" {
 		t.Fatalf("approval.requested payload (-want +got):\n%s", d)
 	}
 	if _, ok := got[1]["conversation"]; ok {
-		t.Fatalf("another user's conversation leaked to the owner: %v", got[1])
+		t.Fatalf("another user's conversation id leaked to the owner: %v", got[1])
+	}
+	if got[1]["requestedBy"] != "alice" || got[1]["conversationTitle"] != "hi" {
+		t.Fatalf("the card does not say who asked, where: %v", got[1])
+	}
+	// The member learns that their command waits for an owner, then the outcome.
+	if w := find(t, e.rec.Events("alice"), "run.approval"); len(w) != 1 || w[0]["state"] != "waiting" || w[0]["conversation"] != "notes" {
+		t.Fatalf("member's run.approval = %v", w)
 	}
 	if got[2]["conversation"] != "gw:agent:main:main" {
 		t.Fatalf("gateway session conversation = %v", got[2]["conversation"])

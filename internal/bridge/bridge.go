@@ -83,10 +83,17 @@ type Config struct {
 	SendRate                  rate.Limit // sends per second per user, default 1
 	SendBurst                 int        // default 10
 	// CommandAllowlist lists the commands (e.g. "/think", "/model") members may send to the
-	// Gateway as commands. Everything else that would be a command is neutralised for members.
+	// Gateway as commands. Every other member message is sent with suppressCommandInterpretation,
+	// so the Gateway interprets nothing in it (policy.go).
 	CommandAllowlist []string
-	// OwnerCommandPolicy neutralises owners' commands too when true (default: pass-through).
-	NeutraliseOwnerCommands bool
+	// MemberPolicy returns the session policy of members' conversations with an agent
+	// (default DefaultMemberPolicy: read-only, no web search). Owners' conversations get none:
+	// the agent's own configuration applies.
+	MemberPolicy func(agentID string) Policy
+	// HasAdminScope reports whether the Gateway connection holds operator.admin, which members'
+	// sends need (suppressCommandInterpretation). Optional; nil means "assume yes" (a refusal by
+	// the Gateway still fails the send closed).
+	HasAdminScope func() bool
 	// GatewayLimits returns the current hello-ok attachment policy (optional).
 	GatewayLimits func() Limits
 	// ClassifyError maps an Upstream error to a chat sentinel-wrapped error safe to show (optional;
@@ -152,9 +159,11 @@ type convState struct {
 type queued struct {
 	runID     string
 	messageID string
-	text      string // as typed (shown to clients)
-	wire      string // after the command policy
+	text      string // exactly as typed: what the Gateway, the transcript and the model get
 	atts      []Attachment
+	sender    chat.User // who sent it (identity for the agent)
+	suppress  bool      // send with suppressCommandInterpretation (members, unless allowlisted)
+	policy    *Policy   // the session policy the send is conditional on (members); nil: none
 }
 
 // run is one Gateway turn the bridge tracks.
@@ -164,6 +173,7 @@ type run struct {
 	userID    string
 	convID    string
 	messageID string
+	sender    string          // display name of the user who sent the message (approval cards)
 	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
 	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
 	textBuf   strings.Builder // backs text while deltas append to it; never copy a run

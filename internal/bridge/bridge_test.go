@@ -249,47 +249,6 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestMemberCommandsNeutralised(t *testing.T) {
-	e := newEnv(t, func(c *bridge.Config) { c.CommandAllowlist = []string{"/think"}; c.MaxConcurrentRuns = 100 })
-	cases := []struct {
-		u    chat.User
-		text string
-		pass bool
-	}{
-		{alice, "/new", false},
-		{alice, "  /reset now", false},
-		{alice, "!rm -rf /", false},
-		{alice, "stop", false},
-		{alice, "Stop run!", false},
-		{alice, "please stop.", false},
-		{alice, "/think high", true},
-		{alice, "stop the car at the corner", true},
-		{alice, "hello /new", true},
-		{owner, "/new", true},
-		{owner, "stop", true},
-	}
-	for i, tc := range cases {
-		conv := fmt.Sprint("c", i)
-		e.send(t, tc.u, conv, "m", tc.text)
-		calls := e.up.Calls("chat.send")
-		got := calls[len(calls)-1].Params["message"].(string)
-		if tc.pass && got != tc.text {
-			t.Errorf("%q from %s: sent %q, want unchanged", tc.text, tc.u.ID, got)
-		}
-		if !tc.pass && (got == tc.text || strings.TrimPrefix(got, "\u200b") != tc.text) {
-			t.Errorf("%q from %s: sent %q, want neutralised", tc.text, tc.u.ID, got)
-		}
-	}
-	// History shows what the user typed.
-	e.up.Handle("chat.history", func(map[string]any) (any, error) {
-		return map[string]any{"messages": []any{map[string]any{"role": "user", "content": "\u200b/new"}}}, nil
-	})
-	page, err := e.svc.History(context.Background(), alice, "c0", 0, "")
-	if err != nil || page.Messages[0].Text != "/new" {
-		t.Fatalf("history = %+v %v", page, err)
-	}
-}
-
 func TestCrossUserRefused(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
@@ -445,9 +404,9 @@ func TestDelete(t *testing.T) {
 	if err := e.svc.Delete(ctx, alice, "default"); err != nil {
 		t.Fatal(err)
 	}
-	p := e.up.Calls("sessions.patch")
+	p := e.up.Calls("sessions.patch") // the member policy at creation, then archived
 	d := e.up.Calls("sessions.delete")
-	if len(p) != 1 || p[0].Params["archived"] != true || len(d) != 1 || d[0].Params["archivedOnly"] != true {
+	if len(p) != 2 || p[1].Params["archived"] != true || len(d) != 1 || d[0].Params["archivedOnly"] != true {
 		t.Fatalf("patch %v delete %v", p, d)
 	}
 	if _, err := e.svc.Get(ctx, alice, "default"); !errors.Is(err, chat.ErrNotFound) {

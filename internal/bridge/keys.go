@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strings"
-	"unicode"
 )
 
 // Namespace is the session-key segment that marks clawchat's own conversations:
@@ -76,57 +75,11 @@ func idempotencyKey(userID, convKey, clientID string) string {
 	return "cc-" + hex.EncodeToString(h[:16])
 }
 
-// zwsp is prefixed to member text that the Gateway would otherwise interpret as a command. It is
-// invisible, the model reads the text unchanged, and it survives the Gateway's JavaScript trim()
-// and \s normalisation (U+200B is not white space), so neither the slash-command parser nor the
-// abort-phrase matcher sees a command. History rendering strips it again.
+// zwsp is what clawchat before 2026-12 put in front of members' text that the Gateway would
+// have read as a command. Members' messages are now sent with suppressCommandInterpretation and
+// kept as typed (policy.go); older transcripts still hold the prefix, which display strips.
 const zwsp = "\u200b"
 
-// abortTriggers mirrors the Gateway's bare abort phrases (abort-trigger-text, OpenClaw 2026.9).
-var abortTriggers = map[string]bool{
-	"stop": true, "esc": true, "abort": true, "exit": true, "interrupt": true, "detente": true,
-	"deten": true, "detén": true, "arrete": true, "arrête": true, "停止": true, "停下来": true,
-	"暂停": true, "やめて": true, "止めて": true, "रुको": true, "توقف": true, "стоп": true,
-	"остановись": true, "останови": true, "остановить": true, "прекрати": true, "halt": true,
-	"anhalten": true, "aufhören": true, "hoer auf": true, "stopp": true, "pare": true,
-	"stop openclaw": true, "openclaw stop": true, "stop action": true, "stop current action": true,
-	"stop run": true, "stop current run": true, "stop agent": true, "stop the agent": true,
-	"stop don't do anything": true, "stop dont do anything": true, "stop do not do anything": true,
-	"stop doing anything": true, "do not do that": true, "please stop": true, "stop please": true,
-}
-
-const trailingAbortPunct = ".!?！？…,，。;；:：'\"’”)]}"
-
-func isAbortTrigger(text string) bool {
-	t := strings.ToLower(text)
-	t = strings.NewReplacer("’", "'", "`", "'").Replace(t)
-	t = strings.Join(strings.Fields(t), " ")
-	t = strings.TrimRight(t, trailingAbortPunct)
-	t = strings.TrimSpace(t)
-	return abortTriggers[t]
-}
-
-// applyCommandPolicy returns the text to send to the Gateway. Commands (/…, !…) and bare abort
-// phrases are neutralised unless pass is true or the command is on the allowlist.
-func applyCommandPolicy(text string, pass bool, allow []string) string {
-	if pass {
-		return text
-	}
-	trimmed := strings.TrimLeftFunc(text, unicode.IsSpace)
-	if strings.HasPrefix(trimmed, "/") || strings.HasPrefix(trimmed, "!") {
-		cmd := strings.ToLower(strings.Fields(trimmed)[0])
-		for _, a := range allow {
-			if strings.EqualFold(a, cmd) {
-				return text
-			}
-		}
-		return zwsp + text
-	}
-	if isAbortTrigger(text) {
-		return zwsp + text
-	}
-	return text
-}
-
-// displayUserText undoes applyCommandPolicy for display.
+// displayUserText strips the zero-width space older clawchat versions put before members'
+// commands.
 func displayUserText(s string) string { return strings.TrimPrefix(s, zwsp) }

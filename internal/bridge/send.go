@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Attachment is a file sent with a message; Content is base64.
@@ -157,8 +158,18 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
 	}
 
-	pass := u.IsOwner() && !s.cfg.NeutraliseOwnerCommands
-	q := queued{runID: runID, messageID: clientID, text: p.Text, wire: applyCommandPolicy(p.Text, pass, s.cfg.CommandAllowlist), atts: p.Attachments}
+	q := queued{runID: runID, messageID: clientID, text: p.Text, atts: p.Attachments, sender: u}
+	if !u.IsOwner() {
+		q.suppress = !isAllowedCommand(p.Text, s.cfg.CommandAllowlist)
+	}
+	if !u.IsOwner() && !isGateway(c) {
+		pol := s.memberPolicy(c.AgentID)
+		q.policy = &pol
+	}
+	if (q.suppress || q.policy != nil) && !s.canSuppress() {
+		s.emitError(u.ID, "unavailable", userMessage(errNoAdmin), c.ID)
+		return SendResult{}, errNoAdmin
+	}
 
 	s.mu.Lock()
 	if isGateway(c) {
@@ -203,7 +214,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 func (s *Service) startRunLocked(cs *convState, q queued) *run {
 	now := s.cfg.Now()
 	r := &run{
-		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID,
+		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID, sender: q.sender.Name,
 		tools: map[string]*toolState{}, started: now, lastEvent: now,
 	}
 	cs.active = r
@@ -219,19 +230,8 @@ func (s *Service) startRunLocked(cs *convState, q queued) *run {
 
 // dispatch sends an already-registered run to the Gateway. On failure the run ends with run.error.
 func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error) {
-	params := map[string]any{"sessionKey": r.key, "message": q.wire, "idempotencyKey": r.id}
-	if len(q.atts) > 0 {
-		atts := make([]map[string]any, 0, len(q.atts))
-		for _, a := range q.atts {
-			atts = append(atts, map[string]any{"fileName": a.Name, "mimeType": a.MimeType, "content": a.Content})
-		}
-		params["attachments"] = atts
-	}
-	var ack struct {
-		RunID  string `json:"runId"`
-		Status string `json:"status"`
-	}
-	err := s.upstream(ctx, "chat.send", params, &ack)
+	var ack gateway.ChatSendResult
+	err := s.sendChecked(ctx, r, q, &ack)
 	if err != nil {
 		s.mu.Lock()
 		ended := s.endRunLocked(r)
@@ -259,9 +259,95 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 	return StatusStarted, nil
 }
 
+// sendParams is q's chat.send request (docs/security.md "Members and the agent's tools").
+func (s *Service) sendParams(r *run, q queued) gateway.ChatSendParams {
+	p := gateway.ChatSendParams{
+		SessionKey: r.key, Message: q.text, IdempotencyKey: r.id,
+		SuppressCommandInterpretation: q.suppress,
+	}
+	for _, a := range q.atts {
+		p.Attachments = append(p.Attachments, gateway.ChatAttachment{FileName: a.Name, MimeType: a.MimeType, Content: a.Content})
+	}
+	if s.canSuppress() && q.sender.ID != "" {
+		// Identity for the agent: admin-only fields, so only sent when the scope is there.
+		p.SystemInputProvenance = &gateway.InputProvenance{Kind: "external_user", SourceChannel: "clawchat"}
+		p.SystemProvenanceReceipt = senderReceipt(q.sender)
+	}
+	if q.policy != nil {
+		mode := q.policy.Mode
+		p.ExpectedPermissionMode = &mode
+		p.ExpectedToolOverrides = &gateway.ToolOverridesOrNone{V: q.policy.Tools}
+	}
+	return p
+}
+
+// sendChecked sends q, conditional on its session policy. A session without any policy gets it
+// and the send is tried once more; a session whose policy differs is refused (errPolicyDrift) and
+// the owners are told. Errors come back mapped to chat sentinels.
+func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
+	params := s.sendParams(r, q)
+	err := s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
+	if err != nil && q.policy != nil && isSettingsChanged(err) {
+		var st policyState
+		if st, err = s.sessionPolicy(ctx, r.key, *q.policy); err != nil {
+			return err
+		}
+		if st == policyDrifted {
+			s.policyDrift(ctx, r, q)
+			return errPolicyDrift
+		}
+		if st == policyUnset {
+			if err := s.applyPolicy(ctx, r.key, *q.policy); err != nil {
+				return err
+			}
+		}
+		err = s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
+		if err != nil && isSettingsChanged(err) {
+			s.policyDrift(ctx, r, q)
+			return errPolicyDrift
+		}
+	}
+	if err != nil && (q.suppress || q.policy != nil) && isAdminRefused(err) {
+		s.log.Error("the Gateway refused a member's send for lack of operator.admin; members cannot send until clawchat's connection holds it", "err", err)
+		return errNoAdmin
+	}
+	return s.mapUpstreamError(ctx, gateway.MethodChatSend, err)
+}
+
+// PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
+// because its Gateway session's policy was changed outside clawchat.
+type PolicyDrift struct {
+	User     string `json:"user"`
+	AgentID  string `json:"agentId"`
+	Expected string `json:"expectedMode"`
+	Message  string `json:"message"`
+}
+
+// policyDrift tells the owners and the audit log that q's session policy drifted.
+func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
+	agent := agentOfKey(r.key)
+	s.log.Warn("refused a member's send: the session's policy was changed outside clawchat",
+		"user_id", r.userID, "agent_id", agent, "expected_mode", q.policy.Mode)
+	s.audit(ctx, q.sender, "policy.drift", r.key, map[string]any{"expectedMode": q.policy.Mode})
+	ev := chat.NewEvent("policy.drift", PolicyDrift{
+		User: r.userID, AgentID: agent, Expected: q.policy.Mode,
+		Message: "A member's conversation was refused: its Gateway session's permission settings were changed outside clawchat (for example in the Control UI). clawchat never runs a member's message under changed settings.",
+	})
+	for _, o := range s.ownerIDs() {
+		s.cfg.Publisher.Publish(o, ev)
+	}
+}
+
+// agentOfKey is the agent id of a session key agent:<id>:….
+func agentOfKey(key string) string {
+	rest, _ := strings.CutPrefix(key, "agent:")
+	id, _, _ := strings.Cut(rest, ":")
+	return id
+}
+
 func userMessage(err error) string {
 	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i > 0 && (errors.Is(err, chat.ErrUnavailable) || errors.Is(err, chat.ErrConflict)) {
+	if i := strings.LastIndex(msg, ": "); i > 0 && (errors.Is(err, chat.ErrUnavailable) || errors.Is(err, chat.ErrConflict) || errors.Is(err, chat.ErrForbidden)) {
 		return msg[:i]
 	}
 	return "the message could not be sent"

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ type Gateway struct {
 	Password      string // OPENCLAW_GATEWAY_PASSWORD(_FILE); secret
 	AllowInsecure bool   // CLAWCHAT_GATEWAY_ALLOW_INSECURE: plaintext ws:// to a public host
 	Approvals     bool   // CLAWCHAT_GATEWAY_APPROVALS: request operator.approvals
+	Admin         bool   // CLAWCHAT_GATEWAY_ADMIN: request operator.admin (default true; members need it)
 }
 
 // Auth configures sign-in.
@@ -95,16 +97,26 @@ func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
 // Chat configures the chat core's policy and limits.
 type Chat struct {
-	Agents               []string      // CLAWCHAT_AGENTS: agents members may talk to (empty = the Gateway's default; * = all)
-	OwnerAgents          []string      // CLAWCHAT_OWNER_AGENTS: agents owners may talk to (default *)
-	MemberCommands       []string      // CLAWCHAT_MEMBER_COMMANDS: slash commands members may use, e.g. /think,/model
-	MaxMessageBytes      int           // CLAWCHAT_MAX_MESSAGE_BYTES
-	MaxConcurrentRuns    int           // CLAWCHAT_MAX_CONCURRENT_RUNS per user
-	MaxConversations     int           // CLAWCHAT_MAX_CONVERSATIONS per user
-	SendsPerMinute       int           // CLAWCHAT_SENDS_PER_MINUTE per user
-	MaxConnectionsPerUsr int           // CLAWCHAT_MAX_CONNECTIONS_PER_USER (0 = no cap)
-	APIRequestsPerMinute int           // CLAWCHAT_API_REQUESTS_PER_MINUTE per user
-	RequestTimeout       time.Duration // CLAWCHAT_GATEWAY_REQUEST_TIMEOUT
+	Agents         []string // CLAWCHAT_AGENTS: agents members may talk to (empty = the Gateway's default; * = all)
+	OwnerAgents    []string // CLAWCHAT_OWNER_AGENTS: agents owners may talk to (default *)
+	MemberCommands []string // CLAWCHAT_MEMBER_COMMANDS: slash commands members may use, e.g. /think,/model
+	// MemberPermissionMode is the Gateway permission mode of members' sessions
+	// (CLAWCHAT_MEMBER_PERMISSION_MODE: read-only | guarded | workspace | full; default read-only,
+	// guarded when CLAWCHAT_GATEWAY_APPROVALS is on). full needs CLAWCHAT_MEMBER_ALLOW_FULL=true.
+	MemberPermissionMode string
+	// AgentMemberPermissionModes overrides it per agent (CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES,
+	// "agent=mode,agent=mode").
+	AgentMemberPermissionModes map[string]string
+	MemberAllowFull            bool          // CLAWCHAT_MEMBER_ALLOW_FULL: permit full for members (logged loudly)
+	MemberWebSearch            bool          // CLAWCHAT_MEMBER_WEB_SEARCH: members' sessions may search the web (default false)
+	MemberDenyMCPServers       []string      // CLAWCHAT_MEMBER_DENY_MCP_SERVERS: MCP servers switched off in members' sessions
+	MaxMessageBytes            int           // CLAWCHAT_MAX_MESSAGE_BYTES
+	MaxConcurrentRuns          int           // CLAWCHAT_MAX_CONCURRENT_RUNS per user
+	MaxConversations           int           // CLAWCHAT_MAX_CONVERSATIONS per user
+	SendsPerMinute             int           // CLAWCHAT_SENDS_PER_MINUTE per user
+	MaxConnectionsPerUsr       int           // CLAWCHAT_MAX_CONNECTIONS_PER_USER (0 = no cap)
+	APIRequestsPerMinute       int           // CLAWCHAT_API_REQUESTS_PER_MINUTE per user
+	RequestTimeout             time.Duration // CLAWCHAT_GATEWAY_REQUEST_TIMEOUT
 }
 
 // Push configures Web Push. Enabled when both keys are set.
@@ -228,6 +240,34 @@ func (l *loader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// permissionMode validates a member permission mode; full is refused without allowFull.
+func (l *loader) permissionMode(name, mode string, allowFull bool) string {
+	switch mode {
+	case "read-only", "guarded", "workspace":
+		return mode
+	case "full":
+		if !allowFull {
+			l.fail(name, "full gives members the agent's unrestricted tools (shell, files, other sessions); set CLAWCHAT_MEMBER_ALLOW_FULL=true as well if that is really meant")
+		}
+		return mode
+	}
+	l.fail(name, "%q is not a permission mode: use read-only, guarded, workspace or full", mode)
+	return "read-only"
+}
+
+// joinModes prints agent=mode pairs sorted by agent.
+func joinModes(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + m[k]
+	}
+	return strings.Join(keys, ",")
+}
+
 func (l *loader) list(name string) []string {
 	var out []string
 	for _, f := range strings.FieldsFunc(l.env.Getenv(name), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
@@ -301,6 +341,7 @@ func Load(env Env) (Config, error) {
 	}
 	c.Gateway.AllowInsecure = l.boolean("CLAWCHAT_GATEWAY_ALLOW_INSECURE", false)
 	c.Gateway.Approvals = l.boolean("CLAWCHAT_GATEWAY_APPROVALS", false)
+	c.Gateway.Admin = l.boolean("CLAWCHAT_GATEWAY_ADMIN", true)
 
 	c.Auth.LocalUsers, c.Auth.LocalUsersFile = l.secret("CLAWCHAT_LOCAL_USERS")
 	c.Auth.Owners = l.list("CLAWCHAT_OWNERS")
@@ -393,6 +434,24 @@ func Load(env Env) (Config, error) {
 		c.Chat.OwnerAgents = []string{"*"}
 	}
 	c.Chat.MemberCommands = l.list("CLAWCHAT_MEMBER_COMMANDS")
+	defMode := "read-only"
+	if c.Gateway.Approvals {
+		defMode = "guarded"
+	}
+	c.Chat.MemberAllowFull = l.boolean("CLAWCHAT_MEMBER_ALLOW_FULL", false)
+	c.Chat.MemberPermissionMode = l.permissionMode("CLAWCHAT_MEMBER_PERMISSION_MODE", l.str("CLAWCHAT_MEMBER_PERMISSION_MODE", defMode), c.Chat.MemberAllowFull)
+	c.Chat.AgentMemberPermissionModes = map[string]string{}
+	for _, kv := range l.list("CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES") {
+		agent, mode, ok := strings.Cut(kv, "=")
+		agent, mode = strings.ToLower(strings.TrimSpace(agent)), strings.TrimSpace(mode)
+		if !ok || agent == "" {
+			l.fail("CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES", "%q is not agent=mode (example: research=guarded,main=read-only)", kv)
+			continue
+		}
+		c.Chat.AgentMemberPermissionModes[agent] = l.permissionMode("CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES", mode, c.Chat.MemberAllowFull)
+	}
+	c.Chat.MemberWebSearch = l.boolean("CLAWCHAT_MEMBER_WEB_SEARCH", false)
+	c.Chat.MemberDenyMCPServers = l.list("CLAWCHAT_MEMBER_DENY_MCP_SERVERS")
 	c.Chat.MaxMessageBytes = l.integer("CLAWCHAT_MAX_MESSAGE_BYTES", 32<<10, 1)
 	c.Chat.MaxConcurrentRuns = l.integer("CLAWCHAT_MAX_CONCURRENT_RUNS", 3, 1)
 	c.Chat.MaxConversations = l.integer("CLAWCHAT_MAX_CONVERSATIONS", 500, 1)
@@ -484,54 +543,60 @@ func (c Config) Redacted() []string {
 		db = redactURL(c.DatabaseURL)
 	}
 	m := map[string]string{
-		"CLAWCHAT_LISTEN":                   c.Listen,
-		"CLAWCHAT_DATA_DIR":                 c.DataDir,
-		"CLAWCHAT_DATABASE_URL":             db,
-		"CLAWCHAT_PUBLIC_URL":               pub,
-		"CLAWCHAT_SHUTDOWN_TIMEOUT":         c.ShutdownTimeout.String(),
-		"CLAWCHAT_LOG_FORMAT":               c.Log.Format,
-		"CLAWCHAT_LOG_LEVEL":                c.Log.Level,
-		"OPENCLAW_GATEWAY_URL":              redactURL(c.Gateway.URL),
-		"OPENCLAW_GATEWAY_TOKEN":            sec(c.Gateway.Token),
-		"OPENCLAW_GATEWAY_PASSWORD":         sec(c.Gateway.Password),
-		"CLAWCHAT_GATEWAY_ALLOW_INSECURE":   strconv.FormatBool(c.Gateway.AllowInsecure),
-		"CLAWCHAT_GATEWAY_APPROVALS":        strconv.FormatBool(c.Gateway.Approvals),
-		"CLAWCHAT_LOCAL_USERS":              sec(c.Auth.LocalUsers),
-		"CLAWCHAT_OWNERS":                   join(c.Auth.Owners),
-		"CLAWCHAT_COOKIE_SECURE":            strconv.FormatBool(c.Auth.CookieSecure),
-		"CLAWCHAT_COOKIE_SAMESITE":          c.Auth.CookieSameSite,
-		"CLAWCHAT_SESSION_IDLE_TIMEOUT":     c.Auth.SessionIdle.String(),
-		"CLAWCHAT_SESSION_MAX_AGE":          c.Auth.SessionMaxAge.String(),
-		"CLAWCHAT_SESSION_STORE":            c.Auth.SessionStore,
-		"CLAWCHAT_REDIS_URL":                redactURL(c.RedisURL),
-		"CLAWCHAT_PROXY_AUTH_HEADER":        c.Auth.ProxyHeader,
-		"CLAWCHAT_OIDC_ISSUER":              c.Auth.OIDC.Issuer,
-		"CLAWCHAT_OIDC_CLIENT_ID":           c.Auth.OIDC.ClientID,
-		"CLAWCHAT_OIDC_CLIENT_SECRET":       sec(c.Auth.OIDC.ClientSecret),
-		"CLAWCHAT_OIDC_REDIRECT_URL":        c.Auth.OIDC.RedirectURL,
-		"CLAWCHAT_OIDC_ALLOWED_GROUPS":      join(c.Auth.OIDC.AllowedGroups),
-		"CLAWCHAT_OIDC_ALLOWED_EMAILS":      join(c.Auth.OIDC.AllowedEmails),
-		"CLAWCHAT_OIDC_ALLOWED_SUBJECTS":    join(c.Auth.OIDC.AllowedSubjects),
-		"CLAWCHAT_OIDC_OWNER_SUBJECTS":      join(c.Auth.OIDC.OwnerSubjects),
-		"CLAWCHAT_OIDC_OWNER_EMAILS":        join(c.Auth.OIDC.OwnerEmails),
-		"CLAWCHAT_OIDC_OWNER_GROUPS":        join(c.Auth.OIDC.OwnerGroups),
-		"CLAWCHAT_AGENTS":                   join(c.Chat.Agents),
-		"CLAWCHAT_OWNER_AGENTS":             join(c.Chat.OwnerAgents),
-		"CLAWCHAT_MEMBER_COMMANDS":          join(c.Chat.MemberCommands),
-		"CLAWCHAT_MAX_MESSAGE_BYTES":        strconv.Itoa(c.Chat.MaxMessageBytes),
-		"CLAWCHAT_MAX_CONCURRENT_RUNS":      strconv.Itoa(c.Chat.MaxConcurrentRuns),
-		"CLAWCHAT_MAX_CONVERSATIONS":        strconv.Itoa(c.Chat.MaxConversations),
-		"CLAWCHAT_SENDS_PER_MINUTE":         strconv.Itoa(c.Chat.SendsPerMinute),
-		"CLAWCHAT_MAX_CONNECTIONS_PER_USER": strconv.Itoa(c.Chat.MaxConnectionsPerUsr),
-		"CLAWCHAT_VAPID_PUBLIC_KEY":         c.Push.PublicKey,
-		"CLAWCHAT_VAPID_PRIVATE_KEY":        sec(c.Push.PrivateKey),
-		"CLAWCHAT_VAPID_SUBJECT":            c.Push.Subject,
-		"CLAWCHAT_PUSH_INCLUDE_TEXT":        strconv.FormatBool(c.Push.IncludeText),
-		"CLAWCHAT_PUSH_ALLOWED_HOSTS":       join(c.Push.ExtraHosts),
-		"CLAWCHAT_METRICS_ALLOW":            pfx(c.Metrics.Allow),
-		"CLAWCHAT_METRICS_LISTEN":           c.Metrics.Listen,
-		"CLAWCHAT_TRUSTED_PROXIES":          pfx(c.TrustedProxies),
-		"CLAWCHAT_TRUSTED_ORIGINS":          join(c.TrustedOrigins),
+		"CLAWCHAT_LISTEN":                        c.Listen,
+		"CLAWCHAT_DATA_DIR":                      c.DataDir,
+		"CLAWCHAT_DATABASE_URL":                  db,
+		"CLAWCHAT_PUBLIC_URL":                    pub,
+		"CLAWCHAT_SHUTDOWN_TIMEOUT":              c.ShutdownTimeout.String(),
+		"CLAWCHAT_LOG_FORMAT":                    c.Log.Format,
+		"CLAWCHAT_LOG_LEVEL":                     c.Log.Level,
+		"OPENCLAW_GATEWAY_URL":                   redactURL(c.Gateway.URL),
+		"OPENCLAW_GATEWAY_TOKEN":                 sec(c.Gateway.Token),
+		"OPENCLAW_GATEWAY_PASSWORD":              sec(c.Gateway.Password),
+		"CLAWCHAT_GATEWAY_ALLOW_INSECURE":        strconv.FormatBool(c.Gateway.AllowInsecure),
+		"CLAWCHAT_GATEWAY_APPROVALS":             strconv.FormatBool(c.Gateway.Approvals),
+		"CLAWCHAT_GATEWAY_ADMIN":                 strconv.FormatBool(c.Gateway.Admin),
+		"CLAWCHAT_MEMBER_PERMISSION_MODE":        c.Chat.MemberPermissionMode,
+		"CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES": joinModes(c.Chat.AgentMemberPermissionModes),
+		"CLAWCHAT_MEMBER_ALLOW_FULL":             strconv.FormatBool(c.Chat.MemberAllowFull),
+		"CLAWCHAT_MEMBER_WEB_SEARCH":             strconv.FormatBool(c.Chat.MemberWebSearch),
+		"CLAWCHAT_MEMBER_DENY_MCP_SERVERS":       join(c.Chat.MemberDenyMCPServers),
+		"CLAWCHAT_LOCAL_USERS":                   sec(c.Auth.LocalUsers),
+		"CLAWCHAT_OWNERS":                        join(c.Auth.Owners),
+		"CLAWCHAT_COOKIE_SECURE":                 strconv.FormatBool(c.Auth.CookieSecure),
+		"CLAWCHAT_COOKIE_SAMESITE":               c.Auth.CookieSameSite,
+		"CLAWCHAT_SESSION_IDLE_TIMEOUT":          c.Auth.SessionIdle.String(),
+		"CLAWCHAT_SESSION_MAX_AGE":               c.Auth.SessionMaxAge.String(),
+		"CLAWCHAT_SESSION_STORE":                 c.Auth.SessionStore,
+		"CLAWCHAT_REDIS_URL":                     redactURL(c.RedisURL),
+		"CLAWCHAT_PROXY_AUTH_HEADER":             c.Auth.ProxyHeader,
+		"CLAWCHAT_OIDC_ISSUER":                   c.Auth.OIDC.Issuer,
+		"CLAWCHAT_OIDC_CLIENT_ID":                c.Auth.OIDC.ClientID,
+		"CLAWCHAT_OIDC_CLIENT_SECRET":            sec(c.Auth.OIDC.ClientSecret),
+		"CLAWCHAT_OIDC_REDIRECT_URL":             c.Auth.OIDC.RedirectURL,
+		"CLAWCHAT_OIDC_ALLOWED_GROUPS":           join(c.Auth.OIDC.AllowedGroups),
+		"CLAWCHAT_OIDC_ALLOWED_EMAILS":           join(c.Auth.OIDC.AllowedEmails),
+		"CLAWCHAT_OIDC_ALLOWED_SUBJECTS":         join(c.Auth.OIDC.AllowedSubjects),
+		"CLAWCHAT_OIDC_OWNER_SUBJECTS":           join(c.Auth.OIDC.OwnerSubjects),
+		"CLAWCHAT_OIDC_OWNER_EMAILS":             join(c.Auth.OIDC.OwnerEmails),
+		"CLAWCHAT_OIDC_OWNER_GROUPS":             join(c.Auth.OIDC.OwnerGroups),
+		"CLAWCHAT_AGENTS":                        join(c.Chat.Agents),
+		"CLAWCHAT_OWNER_AGENTS":                  join(c.Chat.OwnerAgents),
+		"CLAWCHAT_MEMBER_COMMANDS":               join(c.Chat.MemberCommands),
+		"CLAWCHAT_MAX_MESSAGE_BYTES":             strconv.Itoa(c.Chat.MaxMessageBytes),
+		"CLAWCHAT_MAX_CONCURRENT_RUNS":           strconv.Itoa(c.Chat.MaxConcurrentRuns),
+		"CLAWCHAT_MAX_CONVERSATIONS":             strconv.Itoa(c.Chat.MaxConversations),
+		"CLAWCHAT_SENDS_PER_MINUTE":              strconv.Itoa(c.Chat.SendsPerMinute),
+		"CLAWCHAT_MAX_CONNECTIONS_PER_USER":      strconv.Itoa(c.Chat.MaxConnectionsPerUsr),
+		"CLAWCHAT_VAPID_PUBLIC_KEY":              c.Push.PublicKey,
+		"CLAWCHAT_VAPID_PRIVATE_KEY":             sec(c.Push.PrivateKey),
+		"CLAWCHAT_VAPID_SUBJECT":                 c.Push.Subject,
+		"CLAWCHAT_PUSH_INCLUDE_TEXT":             strconv.FormatBool(c.Push.IncludeText),
+		"CLAWCHAT_PUSH_ALLOWED_HOSTS":            join(c.Push.ExtraHosts),
+		"CLAWCHAT_METRICS_ALLOW":                 pfx(c.Metrics.Allow),
+		"CLAWCHAT_METRICS_LISTEN":                c.Metrics.Listen,
+		"CLAWCHAT_TRUSTED_PROXIES":               pfx(c.TrustedProxies),
+		"CLAWCHAT_TRUSTED_ORIGINS":               join(c.TrustedOrigins),
 	}
 	out := make([]string, 0, len(m))
 	for k, v := range m {

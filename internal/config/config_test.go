@@ -181,3 +181,40 @@ func TestOIDCAllowedUsersRefused(t *testing.T) {
 		t.Fatalf("owner lists not loaded: %+v", c.Auth.OIDC)
 	}
 }
+
+func TestMemberPermissionMode(t *testing.T) {
+	load := func(vars map[string]string) (Config, error) {
+		vars["OPENCLAW_GATEWAY_TOKEN"] = "tok"
+		return Load(envOf(vars, nil))
+	}
+	c, err := load(map[string]string{})
+	if err != nil || c.Chat.MemberPermissionMode != "read-only" || c.Chat.MemberWebSearch || !c.Gateway.Admin {
+		t.Fatalf("defaults: %+v %v", c.Chat, err)
+	}
+	if c, _ := load(map[string]string{"CLAWCHAT_GATEWAY_APPROVALS": "true"}); c.Chat.MemberPermissionMode != "guarded" {
+		t.Errorf("with approvals: %q, want guarded", c.Chat.MemberPermissionMode)
+	}
+	c, err = load(map[string]string{"CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES": "Research=workspace, main=read-only"})
+	if err != nil || c.Chat.AgentMemberPermissionModes["research"] != "workspace" || c.Chat.AgentMemberPermissionModes["main"] != "read-only" {
+		t.Errorf("per agent: %v %v", c.Chat.AgentMemberPermissionModes, err)
+	}
+	for _, bad := range []map[string]string{
+		{"CLAWCHAT_MEMBER_PERMISSION_MODE": "full"},
+		{"CLAWCHAT_MEMBER_PERMISSION_MODE": "admin"},
+		{"CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES": "main=full"},
+		{"CLAWCHAT_AGENT_MEMBER_PERMISSION_MODES": "main"},
+	} {
+		var name string
+		for k := range bad {
+			name = k
+		}
+		_, err := load(bad)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: err = %v, want one naming %s", bad, err, name)
+		}
+	}
+	c, err = load(map[string]string{"CLAWCHAT_MEMBER_PERMISSION_MODE": "full", "CLAWCHAT_MEMBER_ALLOW_FULL": "true"})
+	if err != nil || c.Chat.MemberPermissionMode != "full" {
+		t.Errorf("full with opt-in: %v", err)
+	}
+}

@@ -20,6 +20,9 @@
 // OpenClaw wraps the user's text as "[Sat 2026-11-21 15:17 UTC] <text>\n\nRuntime: …" and
 // appends a second user message holding only <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>; the
 // model skips that message and strips the wrapper, so the echo is exactly what the user typed.
+// clawchat puts a sender line ("[clawchat sender] Alice (…)" and a blank line) before every
+// message; the echo leaves it out, and GET /requests lists the latest user turns with their
+// sender line and the tools offered, so tests can check what reached the model.
 package fakemodel
 
 import (
@@ -33,6 +36,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -71,7 +75,23 @@ type handler struct {
 	opts Options
 	seq  atomic.Int64
 	mux  *http.ServeMux
+
+	mu   sync.Mutex
+	seen []Seen // the latest user turns, oldest first (at most maxSeen)
 }
+
+// Seen is one user turn as the model received it: GET /requests lists the latest ones, so that
+// tests can check what reached the model (the sender line clawchat adds, the exact text).
+type Seen struct {
+	// Sender is clawchat's identity line ("[clawchat sender] …"), "" when there was none.
+	Sender string `json:"sender"`
+	// Text is the user's text as the model got it, the envelope and sender line removed.
+	Text string `json:"text"`
+	// Tools are the names of the tools the Gateway offered the model for this turn.
+	Tools []string `json:"tools"`
+}
+
+const maxSeen = 200
 
 // New returns the model's HTTP handler. It is safe for concurrent use; every request is
 // independent except for a request counter used in ids.
@@ -87,6 +107,12 @@ func New(opts Options) http.Handler {
 	h.mux.HandleFunc("POST /chat/completions", h.chat)
 	h.mux.HandleFunc("GET /v1/models", h.models)
 	h.mux.HandleFunc("GET /models", h.models)
+	h.mux.HandleFunc("GET /requests", func(w http.ResponseWriter, _ *http.Request) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(h.seen)
+	})
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
@@ -155,14 +181,29 @@ func contentText(raw json.RawMessage) string {
 // timestamp envelope and the Runtime suffix removed. ok is false for OpenClaw's internal-context
 // message, which is not the user's.
 func UserText(content string) (text string, ok bool) {
+	_, text, ok = splitUserContent(content)
+	return text, ok
+}
+
+// senderPrefix starts the identity line clawchat puts before every message it sends
+// (chat.send systemProvenanceReceipt, bridge/policy.go); the Gateway joins it to the message with
+// a blank line.
+const senderPrefix = "[clawchat sender]"
+
+// splitUserContent returns the sender line and the user's text of a user message.
+func splitUserContent(content string) (sender, text string, ok bool) {
 	t := strings.TrimSpace(content)
 	if strings.HasPrefix(t, internalContextMarker) {
-		return "", false
+		return "", "", false
 	}
 	if k := strings.Index(t, "\n\nRuntime: "); k >= 0 {
 		t = t[:k]
 	}
-	return reEnvelope.ReplaceAllString(t, ""), true
+	t = reEnvelope.ReplaceAllString(t, "")
+	if strings.HasPrefix(t, senderPrefix) {
+		sender, t, _ = strings.Cut(t, "\n\n")
+	}
+	return sender, t, true
 }
 
 // lastUserTurn returns the latest user text and its index (-1 when there is none).
@@ -296,6 +337,30 @@ func pickTool(req *request) string {
 	return ""
 }
 
+// record keeps the request's latest user turn for GET /requests.
+func (h *handler) record(req *request) {
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		if req.Messages[i].Role != "user" {
+			continue
+		}
+		sender, text, ok := splitUserContent(contentText(req.Messages[i].Content))
+		if !ok {
+			continue
+		}
+		seen := Seen{Sender: sender, Text: text, Tools: []string{}}
+		for _, t := range req.Tools {
+			seen.Tools = append(seen.Tools, t.Function.Name)
+		}
+		h.mu.Lock()
+		if len(h.seen) >= maxSeen {
+			h.seen = h.seen[1:]
+		}
+		h.seen = append(h.seen, seen)
+		h.mu.Unlock()
+		return
+	}
+}
+
 func (h *handler) models(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{
@@ -312,6 +377,7 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := h.makePlan(&req)
+	h.record(&req)
 	log.Info("fakemodel: request", "stream", req.Stream, "messages", len(req.Messages),
 		"tools", len(req.Tools), "mode", p.mode, "words", len(p.words), "delay", p.delay)
 	if p.errCode != 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,25 @@ func TestStartRefusesNonLoopback(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+func TestSenderLineIsRecordedNotEchoed(t *testing.T) {
+	h := New(Options{})
+	content := "[Thu 2026-12-03 14:00 UTC] [clawchat sender] Alice (clawchat user id \"alice\", role member).\n\n/status [words=1]\n\nRuntime: x"
+	body := `{"model":"echo","messages":[{"role":"user","content":` + strconv.Quote(content) + `}],"tools":[{"function":{"name":"read"}}]}`
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body)))
+	if !strings.Contains(rec.Body.String(), "Echo: /status w1") || strings.Contains(rec.Body.String(), "clawchat sender") {
+		t.Fatalf("reply = %s", rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/requests", nil))
+	var seen []Seen
+	if err := json.Unmarshal(rec.Body.Bytes(), &seen); err != nil || len(seen) != 1 {
+		t.Fatalf("requests = %s (%v)", rec.Body.String(), err)
+	}
+	if seen[0].Sender != `[clawchat sender] Alice (clawchat user id "alice", role member).` || seen[0].Text != "/status [words=1]" || seen[0].Tools[0] != "read" {
+		t.Fatalf("seen = %+v", seen[0])
 	}
 }

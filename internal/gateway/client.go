@@ -519,14 +519,21 @@ func (c *Client) applyHello(h *HelloOK, cn *conn) {
 		}
 	}
 	state, reason := StateConnected, ""
-	if !covers(h.Auth.Scopes, c.cfg.Scopes) {
+	// operator.admin is wanted, not required: without it owners still chat, and clawchat refuses
+	// members' messages (it cannot suppress command interpretation for them).
+	required := slices.DeleteFunc(slices.Clone(c.cfg.Scopes), func(s string) bool { return s == ScopeAdmin })
+	if slices.Contains(c.cfg.Scopes, ScopeAdmin) && !slices.Contains(h.Auth.Scopes, ScopeAdmin) && covers(h.Auth.Scopes, required) {
+		c.log.Warn("gateway did not grant operator.admin: members cannot send messages until it does; approve the scope upgrade for device "+c.dev.id+" (openclaw devices approve <requestId>) or see docs/security.md",
+			slog.Any("granted", h.Auth.Scopes))
+	}
+	if !covers(h.Auth.Scopes, required) {
 		state = StateNotReady
 		if len(h.Auth.Scopes) == 0 {
 			reason = "gateway granted no operator scopes: this connection is not local; pair the device (device " + c.dev.id +
 				") with `openclaw devices approve <requestId>` on the gateway host, or connect over loopback"
 		} else {
 			var missing []string
-			for _, s := range c.cfg.Scopes {
+			for _, s := range required {
 				if !slices.Contains(h.Auth.Scopes, s) {
 					missing = append(missing, s)
 				}

@@ -28,7 +28,7 @@ func TestHandshake(t *testing.T) {
 	if !st.Ready || st.ServerVersion != "2026.9.6" || st.ConnID == "" || st.BootID != srv.BootID() {
 		t.Errorf("status = %+v", st)
 	}
-	if diff := cmp.Diff([]string{"operator.read", "operator.write"}, st.Scopes); diff != "" {
+	if diff := cmp.Diff([]string{"operator.read", "operator.write", "operator.admin"}, st.Scopes); diff != "" {
 		t.Errorf("scopes (-want +got):\n%s", diff)
 	}
 	if st.Policy.MaxPayload != 25<<20 || st.Policy.TickInterval != 30*time.Second || st.Policy.AttachmentMaxImageBytes != 6<<20 {
@@ -75,7 +75,7 @@ func TestApprovalsScopesAndCaps(t *testing.T) {
 	h := start(t, srv, func(c *gateway.Config) { c.Approvals = true })
 	h.rec.waitState(t, gateway.StateConnected)
 	p := srv.Connects()[0].Params
-	if diff := cmp.Diff([]string{"operator.read", "operator.write", "operator.approvals"}, p.Scopes); diff != "" {
+	if diff := cmp.Diff([]string{"operator.read", "operator.write", "operator.admin", "operator.approvals"}, p.Scopes); diff != "" {
 		t.Errorf("scopes: %s", diff)
 	}
 	if diff := cmp.Diff([]string{"tool-events", "exec-approvals"}, p.Caps); diff != "" {
@@ -113,6 +113,27 @@ func TestPartialScopesIsNotReady(t *testing.T) {
 	st := h.rec.waitState(t, gateway.StateNotReady)
 	if !strings.Contains(st.Reason, "operator.write") {
 		t.Errorf("reason %q", st.Reason)
+	}
+}
+
+// TestAdminScopeIsOptional: a Gateway that does not grant operator.admin still makes the
+// connection ready (owners chat); only members' sends depend on it (bridge/policy.go).
+func TestAdminScopeIsOptional(t *testing.T) {
+	srv := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken, GrantScopes: []string{"operator.read", "operator.write"}})
+	h := start(t, srv, nil)
+	st := h.rec.waitState(t, gateway.StateConnected)
+	if !st.Ready || slices.Contains(st.Scopes, gateway.ScopeAdmin) {
+		t.Errorf("status = %+v", st)
+	}
+	if p := srv.Connects()[0].Params; !slices.Contains(p.Scopes, gateway.ScopeAdmin) {
+		t.Errorf("operator.admin was not requested: %v", p.Scopes)
+	}
+	// NoAdmin leaves it out of the request.
+	srv2 := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken})
+	h2 := start(t, srv2, func(c *gateway.Config) { c.NoAdmin = true })
+	h2.rec.waitState(t, gateway.StateConnected)
+	if p := srv2.Connects()[0].Params; slices.Contains(p.Scopes, gateway.ScopeAdmin) {
+		t.Errorf("NoAdmin still requested operator.admin: %v", p.Scopes)
 	}
 }
 
@@ -514,7 +535,7 @@ func TestPairingFlow(t *testing.T) {
 		Scopes      []string
 	}
 	_ = json.Unmarshal(b, &saved)
-	if saved.DeviceToken != srv.DeviceToken(h.client.DeviceID()) || len(saved.Scopes) != 2 {
+	if saved.DeviceToken != srv.DeviceToken(h.client.DeviceID()) || len(saved.Scopes) != 3 {
 		t.Errorf("saved = %+v", saved)
 	}
 	// next connection uses the device token only
@@ -727,7 +748,7 @@ func TestScopeUpgradeUsesSharedSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = h2.rec.waitState(t, gateway.StateConnected)
-	if len(st.Scopes) != 3 {
+	if len(st.Scopes) != 4 {
 		t.Errorf("scopes %v", st.Scopes)
 	}
 }

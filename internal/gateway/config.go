@@ -24,6 +24,9 @@ const (
 	ScopeRead      = "operator.read"
 	ScopeWrite     = "operator.write"
 	ScopeApprovals = "operator.approvals"
+	// ScopeAdmin lets clawchat send members' messages with suppressCommandInterpretation and
+	// set their sessions' tool overlays (docs/security.md "Why clawchat holds operator.admin").
+	ScopeAdmin = "operator.admin"
 
 	// preHelloReadLimit bounds inbound frames before hello-ok tells us policy.maxPayload.
 	// hello-ok itself is ~17 KB and grows with the gateway's state.
@@ -45,9 +48,12 @@ type Config struct {
 	Password string
 	// AllowInsecure permits plaintext ws:// to any host.
 	AllowInsecure bool
-	// Scopes are the operator scopes requested. Default: operator.read, operator.write,
-	// plus operator.approvals when Approvals is set.
+	// Scopes are the operator scopes requested. Default: operator.read, operator.write and
+	// operator.admin (unless NoAdmin), plus operator.approvals when Approvals is set.
 	Scopes []string
+	// NoAdmin leaves operator.admin out of the default scopes. Without it the Gateway refuses
+	// suppressCommandInterpretation, so clawchat refuses members' messages (owners still chat).
+	NoAdmin bool
 	// Approvals asks for operator.approvals and advertises the exec-approvals capability,
 	// so the Gateway sends exec.approval.* events.
 	Approvals bool
@@ -116,6 +122,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{ScopeRead, ScopeWrite}
+		if !c.NoAdmin {
+			c.Scopes = append(c.Scopes, ScopeAdmin)
+		}
 	} else {
 		c.Scopes = slices.Clone(c.Scopes)
 	}

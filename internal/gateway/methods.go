@@ -40,6 +40,70 @@ type ChatSendParams struct {
 	Attachments    []ChatAttachment `json:"attachments,omitempty"`
 	Thinking       string           `json:"thinking,omitempty"`
 	TimeoutMs      int64            `json:"timeoutMs,omitempty"`
+
+	// SuppressCommandInterpretation makes the Gateway treat the whole message as text for the
+	// model: no slash commands, inline directives (/exec, /model, …), abort phrases or
+	// approval commands, whatever prefix (BOM, timestamp envelope, line breaks) they hide
+	// behind. Needs operator.admin (INVALID_REQUEST "system provenance fields require admin
+	// scope" otherwise). Verified on OpenClaw 2026.9.6 (docs/member-policy.md).
+	SuppressCommandInterpretation bool `json:"suppressCommandInterpretation,omitempty"`
+	// SystemInputProvenance marks where the input came from (admin only); recorded on the
+	// transcript's user message as "provenance".
+	SystemInputProvenance *InputProvenance `json:"systemInputProvenance,omitempty"`
+	// SystemProvenanceReceipt is text the Gateway puts before the message for the agent only
+	// ("receipt\n\nmessage"); the transcript keeps the message alone (admin only).
+	SystemProvenanceReceipt string `json:"systemProvenanceReceipt,omitempty"`
+	// ExpectedPermissionMode and ExpectedToolOverrides make the send conditional: when the
+	// session's stored permissionMode / toolOverrides differ, the Gateway refuses it with
+	// INVALID_REQUEST "Session settings changed before send. Retry." and runs nothing.
+	ExpectedPermissionMode *string              `json:"expectedPermissionMode,omitempty"`
+	ExpectedToolOverrides  *ToolOverridesOrNone `json:"expectedToolOverrides,omitempty"`
+}
+
+// Session permission modes (sessions.patch permissionMode). What each does on 2026.9.6:
+// read-only denies exec and confines file tools to the agent workspace, read-only; guarded
+// turns exec into an approval request (exec.approval.requested) and confines file tools to the
+// workspace; workspace runs exec without approval inside the workspace; full is the agent's
+// unrestricted configuration (needs operator.admin to set).
+const (
+	PermissionReadOnly  = "read-only"
+	PermissionGuarded   = "guarded"
+	PermissionWorkspace = "workspace"
+	PermissionFull      = "full"
+)
+
+// ToolOverrides are a session's tool overlays (sessions.patch toolOverrides, closed schema):
+// MCP servers switched on/off, MCP tools denied per server, skills on/off, web search off.
+// The Gateway normalises them (sorted, empty maps dropped); compare with Equal.
+type ToolOverrides struct {
+	McpServers   map[string]bool     `json:"mcpServers,omitempty"`
+	McpToolsDeny map[string][]string `json:"mcpToolsDeny,omitempty"`
+	Skills       map[string]bool     `json:"skills,omitempty"`
+	WebSearch    *bool               `json:"webSearch,omitempty"`
+}
+
+// IsZero reports whether o overlays nothing (the Gateway stores no toolOverrides then).
+func (o *ToolOverrides) IsZero() bool {
+	return o == nil || (len(o.McpServers) == 0 && len(o.McpToolsDeny) == 0 && len(o.Skills) == 0 && (o.WebSearch == nil || *o.WebSearch))
+}
+
+// ToolOverridesOrNone is a toolOverrides value that is sent as JSON null when V overlays
+// nothing: "expect none" in chat.send, "clear" in sessions.patch.
+type ToolOverridesOrNone struct{ V *ToolOverrides }
+
+// MarshalJSON implements json.Marshaler.
+func (o ToolOverridesOrNone) MarshalJSON() ([]byte, error) {
+	if o.V.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(o.V)
+}
+
+// InputProvenance is chat.send systemInputProvenance. Kind: external_user, inter_session or
+// internal_system.
+type InputProvenance struct {
+	Kind          string `json:"kind"`
+	SourceChannel string `json:"sourceChannel,omitempty"`
 }
 
 // ChatSendResult is the chat.send ack. Status: started, in_flight, ok, timeout.
@@ -139,6 +203,9 @@ type SessionRow struct {
 	Archived           bool     `json:"archived,omitempty"`
 	HasActiveRun       bool     `json:"hasActiveRun,omitempty"`
 	ActiveRunIDs       []string `json:"activeRunIds,omitempty"`
+	// PermissionMode is the session's permission mode ("" = none set: the agent's own policy).
+	PermissionMode string         `json:"permissionMode,omitempty"`
+	ToolOverrides  *ToolOverrides `json:"toolOverrides,omitempty"`
 }
 
 // SessionsListResult is the sessions.list result.
@@ -166,6 +233,11 @@ type SessionsPatchParams struct {
 	ExpectedSessionID string  `json:"expectedSessionId,omitempty"`
 	Label             *string `json:"label,omitempty"`
 	Archived          *bool   `json:"archived,omitempty"`
+	// PermissionMode sets the session's permission mode (write scope for every mode but full).
+	PermissionMode *string `json:"permissionMode,omitempty"`
+	// ToolOverrides replaces the session's tool overlays (needs operator.admin); a non-nil
+	// ToolOverridesOrNone without a value clears them.
+	ToolOverrides *ToolOverridesOrNone `json:"toolOverrides,omitempty"`
 }
 
 // SessionsPatchResult is the sessions.patch result (the entry is kept raw: it holds

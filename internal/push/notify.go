@@ -32,7 +32,7 @@ const (
 type Payload struct {
 	Title        string `json:"title"`
 	Body         string `json:"body,omitempty"`
-	Conversation string `json:"conversation"`
+	Conversation string `json:"conversation,omitempty"`
 	URL          string `json:"url"`
 	Tag          string `json:"tag"`
 }
@@ -49,6 +49,34 @@ func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationI
 	if userID == "" || conversationID == "" || runID == "" {
 		return fmt.Errorf("push: notify: %w: user, conversation and run are required", chat.ErrInvalid)
 	}
+	p := Payload{
+		Title:        title,
+		Conversation: conversationID,
+		URL:          "/#/c/" + url.PathEscape(conversationID),
+		Tag:          "clawchat:" + conversationID,
+	}
+	return s.notify(ctx, userID, "push:"+runID, p, text, topicFor(userID, conversationID), runID)
+}
+
+// NotifyApproval tells owner ownerID's browsers that a command waits for an owner's approval
+// (every owner gets one, whether or not the app is open: an approval expires). requester is the
+// clawchat user whose conversation asked (empty for a Gateway session); command goes into the
+// body only when IncludeText is set. At most once per (approval, owner) across instances.
+func (s *Service) NotifyApproval(ctx context.Context, ownerID, approvalID, requester, command string) error {
+	if ownerID == "" || approvalID == "" {
+		return fmt.Errorf("push: notify approval: %w: owner and approval are required", chat.ErrInvalid)
+	}
+	title := "Approval needed"
+	if requester != "" {
+		title = "Approval needed: " + requester + " asks to run a command"
+	}
+	p := Payload{Title: title, URL: "/#/approvals", Tag: "clawchat:approval:" + approvalID}
+	return s.notify(ctx, ownerID, "push:approval:"+approvalID+":"+ownerID, p, command, topicFor(ownerID, "approval:"+approvalID), approvalID)
+}
+
+// notify sends p (body text only with IncludeText) to every subscription of userID, once across
+// instances per claim key.
+func (s *Service) notify(ctx context.Context, userID, claim string, p Payload, text, topic, logID string) error {
 	subs, err := s.cfg.Store.PushSubscriptions(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("push: notify: list: %w", err)
@@ -56,20 +84,14 @@ func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationI
 	if len(subs) == 0 {
 		return nil
 	}
-	won, err := s.cfg.Store.ClaimOnce(ctx, "push:"+runID, s.cfg.ClaimTTL)
+	won, err := s.cfg.Store.ClaimOnce(ctx, claim, s.cfg.ClaimTTL)
 	if err != nil {
 		return fmt.Errorf("push: notify: claim: %w", err)
 	}
 	if !won {
 		return nil // another instance (or an earlier call) sends this one
 	}
-
-	p := Payload{
-		Title:        truncateRunes(strings.TrimSpace(title), maxTitleRunes),
-		Conversation: conversationID,
-		URL:          "/#/c/" + url.PathEscape(conversationID),
-		Tag:          "clawchat:" + conversationID,
-	}
+	p.Title = truncateRunes(strings.TrimSpace(p.Title), maxTitleRunes)
 	if p.Title == "" {
 		p.Title = "clawchat"
 	}
@@ -80,7 +102,6 @@ func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationI
 	if err != nil {
 		return fmt.Errorf("push: notify: encode: %w", err)
 	}
-	topic := topicFor(userID, conversationID)
 
 	sem := make(chan struct{}, s.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -93,7 +114,7 @@ func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationI
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			s.deliver(ctx, sub, msg, topic, runID)
+			s.deliver(ctx, sub, msg, topic, logID)
 		})
 	}
 	wg.Wait()

@@ -83,6 +83,10 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
       if (runId) next = upsertRun(next, runId, (m) => m);
       return next;
     }
+    case 'run.approval':
+      // A command of this conversation waits for an owner (or was decided): shown on the running reply.
+      if (!s.runId) return s;
+      return upsertRun(s, s.runId, (m) => ({ ...m, approval: p.state }));
     case 'run.status':
       if (!runId) return s;
       return upsertRun(s, runId, (m) => ({ ...m, phase: p.phase }));

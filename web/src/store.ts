@@ -172,6 +172,9 @@ export function handleEvent(name: string, p: any): void {
     case 'error':
       showToast(p.message || p.code || 'Something went wrong');
       return;
+    case 'policy.drift':
+      showToast(`${p.user}'s conversation was refused: its permission settings were changed outside clawchat.`);
+      return;
     case 'server.restart':
       return;
   }

@@ -49,6 +49,8 @@ export interface Message {
   queuedPosition?: number;
   phase?: string;
   stopReason?: string;
+  /** run.approval: waiting for an owner's decision on a command, then its outcome. */
+  approval?: 'waiting' | 'allow-once' | 'allow-always' | 'deny' | 'expired' | string;
   attachments?: { name: string; mimeType: string }[];
   /** ConvState.rev when this message last changed locally */
   rev?: number;
@@ -95,5 +97,8 @@ export interface Approval {
   expiresAt?: string | number;
   expiresAtMs?: number;
   warningText?: string;
+  requestedBy?: string;
+  conversationTitle?: string;
+  createdAtMs?: number;
   request?: { command?: string; commandArgv?: string[]; cwd?: string; host?: string; warningText?: string };
 }

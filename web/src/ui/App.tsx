@@ -1,4 +1,4 @@
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import {
   abort, announce, approvals, authState, conn, conversations, createConversation, current, currentConv, gateway,
   gatewaySessions, isOwner, loadConversation, resolveApproval, sidebarOpen, toast, updateAvailable,
@@ -28,6 +28,13 @@ function Status() {
   );
 }
 
+function TimeLeft({ at }: { at: number }) {
+  const left = Math.max(0, Math.round((at - Date.now()) / 1000));
+  const [, tick] = useState(0);
+  useEffect(() => { const t = setInterval(() => tick((n) => n + 1), 1000); return () => clearInterval(t); }, []);
+  return <span>{left >= 60 ? `${Math.floor(left / 60)} min ${left % 60} s left` : `${left} s left`}</span>;
+}
+
 function Approvals() {
   if (!isOwner.value || !approvals.value.length) return null;
   return (
@@ -37,13 +44,20 @@ function Approvals() {
         return (
           <div class="approval" key={a.id} role="alertdialog" aria-label="Exec approval requested">
             <div><strong>Run command?</strong> {a.host ?? a.request?.host ? <small>on {a.host ?? a.request?.host}</small> : null}</div>
+            <small class="approval-who">
+              {a.requestedBy ? <>Asked by <b>{a.requestedBy}</b></> : 'Asked from a Gateway session'}
+              {a.conversationTitle ? <> in “{a.conversationTitle}”</> : null}
+              {a.agentId ? <> · agent {a.agentId}</> : null}
+              {a.expiresAtMs ? <> · <TimeLeft at={a.expiresAtMs} /></> : null}
+            </small>
             <pre>{cmd}</pre>
             {(a.cwd ?? a.request?.cwd) && <small>in {a.cwd ?? a.request?.cwd}</small>}
             {(a.warningText ?? a.request?.warningText) && <p class="error">{a.warningText ?? a.request?.warningText}</p>}
+            {/* Nothing is highlighted or focused by default: allowing is the destructive choice. */}
             <div class="approval-actions">
-              <button class="primary" onClick={() => resolveApproval(a.id, 'allow-once')}>Allow once</button>
-              <button onClick={() => resolveApproval(a.id, 'allow-always')}>Always</button>
-              <button class="danger" onClick={() => resolveApproval(a.id, 'deny')}>Deny</button>
+              <button onClick={() => resolveApproval(a.id, 'deny')}>Deny</button>
+              <button class="danger" onClick={() => resolveApproval(a.id, 'allow-once')}>Allow once</button>
+              <button class="danger" onClick={() => resolveApproval(a.id, 'allow-always')}>Always allow</button>
             </div>
           </div>
         );

@@ -69,12 +69,22 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
         {m.queuedPosition !== undefined && <span>queued #{m.queuedPosition}</span>}
         {m.aborted && <span class="badge">stopped</span>}
         {m.error && <span class="badge err" role="status">⚠ {m.error}</span>}
+        {m.approval && <span class={m.approval === 'deny' || m.approval === 'expired' ? 'badge err' : 'badge'} role="status">{approvalText(m.approval)}</span>}
         {m.at && <time dateTime={m.at}>{new Date(m.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>}
         <UsageLine m={m} />
       </footer>
       <Reactions conv={conv} m={m} />
     </article>
   );
+}
+
+function approvalText(state: string): string {
+  switch (state) {
+    case 'waiting': return "⏳ Waiting for an owner's approval to run a command";
+    case 'allow-once': case 'allow-always': return 'An owner approved the command';
+    case 'deny': return 'An owner denied the command';
+    default: return 'No owner answered in time; the command did not run';
+  }
 }
 
 export function Transcript() {
