@@ -42,7 +42,8 @@ type oidcStack struct {
 // startOIDCStack starts the provider (its client's redirect URI points at a port chosen for
 // clawchat) and then clawchat, which discovers the provider at start-up.
 //
-// Allowlist: group staff, group admins (owners), and the e-mail mia@example.org / una@example.org.
+// Allowlist: group staff, group admins (owners), the e-mail mia@example.org / una@example.org,
+// and the subject sam-sub (owner). CLAWCHAT_OWNERS=alice names the local account alice only.
 func startOIDCStack(t *testing.T) *oidcStack {
 	t.Helper()
 	g := sharedGateway(t)
@@ -65,6 +66,10 @@ func startOIDCStack(t *testing.T) *oidcStack {
 			{Subject: "iss", Username: "iss", Groups: staff, Tamper: oidctest.Tamper{Issuer: "http://127.0.0.1:9/another-issuer"}},
 			{Subject: "old", Username: "old", Groups: staff, Tamper: oidctest.Tamper{ExpiredBy: 10 * time.Minute}},
 			{Subject: "replay", Username: "replay", Groups: staff, Tamper: oidctest.Tamper{ReplayNonce: true}},
+			// Issue 16: an IdP user who picks the username of a clawchat owner (CLAWCHAT_OWNERS=alice)
+			// and an owner named by subject.
+			{Subject: "mallory-sub", Username: "alice", Groups: staff},
+			{Subject: "sam-sub", Username: "sam"},
 		},
 	})
 	st.srv = &server{
@@ -76,6 +81,7 @@ func startOIDCStack(t *testing.T) *oidcStack {
 			"CLAWCHAT_DATA_DIR=" + t.TempDir(),
 			"CLAWCHAT_PUBLIC_URL=" + base,
 			"CLAWCHAT_LOCAL_USERS=alice:" + alicePass,
+			"CLAWCHAT_OWNERS=alice",
 			"OPENCLAW_GATEWAY_URL=" + g.URL,
 			"OPENCLAW_GATEWAY_TOKEN=" + g.Token,
 			"CLAWCHAT_OIDC_ISSUER=" + st.p.Issuer,
@@ -84,6 +90,7 @@ func startOIDCStack(t *testing.T) *oidcStack {
 			"CLAWCHAT_OIDC_SCOPES=openid,profile,email,groups",
 			"CLAWCHAT_OIDC_ALLOWED_GROUPS=staff",
 			"CLAWCHAT_OIDC_OWNER_GROUPS=admins",
+			"CLAWCHAT_OIDC_OWNER_SUBJECTS=sam-sub",
 			"CLAWCHAT_OIDC_ALLOWED_EMAILS=mia@example.org,una@example.org",
 			"CLAWCHAT_OIDC_LABEL=" + oidcLabel,
 		},

@@ -16,8 +16,10 @@ import (
 	"github.com/clawchat/clawchat/internal/version"
 )
 
-// userCommand manages local accounts in CLAWCHAT_DATA_DIR (or CLAWCHAT_DATABASE_URL). It works
-// while the server is stopped; the server picks the accounts up at its next start.
+// userCommand manages local accounts in CLAWCHAT_DATA_DIR (or CLAWCHAT_DATABASE_URL), while the
+// server runs or not. Every change that ends sessions or changes a role is also written to the
+// store's change feed, which running servers poll every second: the user's open WebSocket and
+// SSE connections are re-checked and closed or given the new role (see authWatch).
 func userCommand(ctx context.Context, args []string, io IO) error {
 	dsn, err := storeDSN(io.Env)
 	if err != nil {
@@ -42,6 +44,11 @@ func userCommand(ctx context.Context, args []string, io IO) error {
 		defer rc.Close()
 		st = auth.Combine(db, auth.NewRedisSessions(rc, "clawchat:", 0))
 	}
+	st = auth.WithChangeHook(st, func(ctx context.Context, c auth.Change) {
+		if err := noteAuthChange(ctx, db, c); err != nil {
+			fmt.Fprintf(io.Stderr, "warning: %v\n", err)
+		}
+	})
 	return auth.UserCommand(ctx, st, args, io.Stdin, io.Stdout, io.Stderr)
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,6 +218,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 			Store:        s.db,
 			Logger:       log.With("component", "push"),
 			Recorder:     s.metrics,
+			SessionID: func(r *http.Request) string {
+				id, _ := strings.CutPrefix(s.auth.Credential(r), "s:")
+				return id
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("CLAWCHAT_VAPID_*: %w", err)
@@ -309,7 +314,9 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 			sessions = auth.NewRedisSessions(rc, "clawchat:", cfg.Auth.SessionIdle)
 		}
 	}
-	st := auth.Combine(s.db, sessions)
+	// Every sign-out, revocation, role change and deletion, whoever makes it, is written to the
+	// change feed and re-checks this process's open connections of that user (authwatch.go).
+	st := auth.WithChangeHook(auth.Combine(s.db, sessions), s.authChanged)
 	ac := auth.Config{
 		SessionIdle:     cfg.Auth.SessionIdle,
 		SessionAbsolute: cfg.Auth.SessionMaxAge,
@@ -322,18 +329,20 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 			IPFailures:      cfg.Auth.LoginMaxIP,
 		},
 		OIDC: auth.OIDCConfig{
-			Issuer:        cfg.Auth.OIDC.Issuer,
-			ClientID:      cfg.Auth.OIDC.ClientID,
-			ClientSecret:  cfg.Auth.OIDC.ClientSecret,
-			RedirectURL:   cfg.Auth.OIDC.RedirectURL,
-			Scopes:        cfg.Auth.OIDC.Scopes,
-			Label:         cfg.Auth.OIDC.Label,
-			AllowedUsers:  cfg.Auth.OIDC.AllowedUsers,
-			AllowedEmails: cfg.Auth.OIDC.AllowedEmails,
-			// Members of an owner group may sign in too (they would expect to).
-			AllowedGroups: append(append([]string(nil), cfg.Auth.OIDC.AllowedGroups...), cfg.Auth.OIDC.OwnerGroups...),
-			GroupsClaim:   cfg.Auth.OIDC.GroupsClaim,
-			OwnerGroups:   cfg.Auth.OIDC.OwnerGroups,
+			Issuer:       cfg.Auth.OIDC.Issuer,
+			ClientID:     cfg.Auth.OIDC.ClientID,
+			ClientSecret: cfg.Auth.OIDC.ClientSecret,
+			RedirectURL:  cfg.Auth.OIDC.RedirectURL,
+			Scopes:       cfg.Auth.OIDC.Scopes,
+			Label:        cfg.Auth.OIDC.Label,
+			// Owners by subject, e-mail or group may sign in too (they would expect to).
+			AllowedSubjects: append(append([]string(nil), cfg.Auth.OIDC.AllowedSubjects...), cfg.Auth.OIDC.OwnerSubjects...),
+			AllowedEmails:   append(append([]string(nil), cfg.Auth.OIDC.AllowedEmails...), cfg.Auth.OIDC.OwnerEmails...),
+			AllowedGroups:   append(append([]string(nil), cfg.Auth.OIDC.AllowedGroups...), cfg.Auth.OIDC.OwnerGroups...),
+			GroupsClaim:     cfg.Auth.OIDC.GroupsClaim,
+			OwnerSubjects:   cfg.Auth.OIDC.OwnerSubjects,
+			OwnerEmails:     cfg.Auth.OIDC.OwnerEmails,
+			OwnerGroups:     cfg.Auth.OIDC.OwnerGroups,
 		},
 	}
 	if cfg.Auth.ProxyHeader != "" {
@@ -412,14 +421,18 @@ func (s *server) routes() http.Handler {
 			}
 			return ok, d
 		}),
-		Reactions: s.db,
-		Login:     http.HandlerFunc(s.auth.Login),
-		Logout:    http.HandlerFunc(s.auth.Logout),
-		Extra:     extra,
-		Public:    []string{"GET /api/config", "GET /api/login-options", "GET /api/auth"},
-		Logger:    s.log.With("component", "http"),
+		Credential:            s.auth.Credential,
+		Revalidate:            s.auth.Revalidate,
+		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
+		Reactions:             s.db,
+		Login:                 http.HandlerFunc(s.auth.Login),
+		Logout:                http.HandlerFunc(s.auth.Logout),
+		Extra:                 extra,
+		Public:                []string{"GET /api/config", "GET /api/login-options", "GET /api/auth"},
+		Logger:                s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)
+	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
 	h = accessLog(h, s.log.With("component", "http"), clientIP)
 	cross, err := websec.CrossOrigin(trusted)
 	if err != nil {
@@ -518,6 +531,7 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.bridge.Run(gctx) })
 	g.Go(func() error { return s.sweepSessions(gctx) })
+	g.Go(func() error { return s.watchAuthChanges(gctx, time.Second) })
 	if s.relay != nil {
 		g.Go(func() error { return s.relay.Run(gctx) })
 	}
@@ -568,6 +582,14 @@ func (s *server) sweepSessions(ctx context.Context) error {
 			s.log.Warn("session cleanup failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired sessions removed", "count", n)
+		}
+		if err := s.db.PruneAuthChanges(ctx, time.Now().Add(-time.Hour)); err != nil && ctx.Err() == nil {
+			s.log.Warn("auth change feed cleanup failed", "err", err)
+		}
+		if s.cfg.Auth.SessionStore == "sql" { // sessions in this database: expired ones' push subscriptions go too
+			if _, err := s.db.DeleteOrphanPushSubscriptions(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("push subscription cleanup failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -142,6 +142,11 @@ func bootstrap(ctx context.Context, st Store, h *Hasher, users []LocalUser, owne
 		if err != nil {
 			return fmt.Errorf("auth: bootstrap %s: %w", u.Username, err)
 		}
+		if acc.OIDCSubject != "" {
+			// The name was taken by a single-sign-on account (an IdP user may pick their
+			// username): never give it a password nor the owner role.
+			return fmt.Errorf("auth: bootstrap %s: the username belongs to a single-sign-on account; rename the local user", u.Username)
+		}
 		changed, revoke := false, false
 		if ok, _, err := h.Verify(ctx, u.Password, acc.PasswordHash); err != nil {
 			return err
@@ -175,6 +180,11 @@ func bootstrap(ctx context.Context, st Store, h *Hasher, users []LocalUser, owne
 		}
 		acc, err := st.AccountByUsername(ctx, o)
 		if err != nil || acc.Role == chat.RoleOwner {
+			continue
+		}
+		if acc.OIDCSubject != "" {
+			// CLAWCHAT_OWNERS names local accounts; an IdP user may have picked this username.
+			log.Warn("auth: CLAWCHAT_OWNERS names a single-sign-on account; not made owner (use CLAWCHAT_OIDC_OWNER_SUBJECTS)", "user", o)
 			continue
 		}
 		audit(chat.AuditEntry{Action: "role.change", Target: acc.Username, Detail: fmt.Sprintf("%s -> owner", acc.Role)})

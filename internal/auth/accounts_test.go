@@ -273,3 +273,30 @@ func TestRehashOnLogin(t *testing.T) {
 		t.Fatal("weak hash not upgraded")
 	}
 }
+
+// Sibling of issue 16 item 1: a username chosen at the IdP must not collect a local password or
+// the owner role from CLAWCHAT_LOCAL_USERS / CLAWCHAT_OWNERS.
+func TestBootstrapLeavesSSOAccountsAlone(t *testing.T) {
+	ctx := context.Background()
+	st := NewMemoryStore()
+	h := fastHasher(t)
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now().UTC()
+	sso := chat.Account{ID: NewAccountID(), Username: "boss", Role: chat.RoleMember, OIDCIssuer: "https://idp", OIDCSubject: "mallory", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateAccount(ctx, sso); err != nil {
+		t.Fatal(err)
+	}
+	if err := bootstrap(ctx, st, h, nil, []string{"boss"}, log); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := st.AccountByUsername(ctx, "boss"); a.Role != chat.RoleMember {
+		t.Fatal("CLAWCHAT_OWNERS made a single-sign-on account owner")
+	}
+	users, _ := ParseLocalUsers("boss:pw-boss", false)
+	if err := bootstrap(ctx, st, h, users, []string{"boss"}, log); err == nil || !strings.Contains(err.Error(), "single-sign-on") {
+		t.Fatalf("bootstrap over a single-sign-on account: %v, want a refusal", err)
+	}
+	if a, _ := st.AccountByUsername(ctx, "boss"); a.PasswordHash != "" || a.Role != chat.RoleMember {
+		t.Fatal("CLAWCHAT_LOCAL_USERS gave a single-sign-on account a password or the owner role")
+	}
+}

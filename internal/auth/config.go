@@ -47,8 +47,9 @@ type Config struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For/-Proto are believed (client IP for
 	// throttling and audit) [CLAWCHAT_TRUSTED_PROXIES].
 	TrustedProxies []netip.Prefix
-	// Owners are usernames that get the owner role when provisioned from the environment, OIDC or
-	// a trusted proxy [CLAWCHAT_OWNERS].
+	// Owners are usernames that get the owner role when provisioned from the environment or a
+	// trusted proxy [CLAWCHAT_OWNERS]. They never apply to OIDC sign-ins: an IdP user may be able
+	// to choose their preferred_username (see OIDCConfig.OwnerSubjects and OwnerEmails).
 	Owners []string
 	// ProxyAuth is trusted-proxy sign-in (off unless Headers and CIDRs are both set).
 	ProxyAuth ProxyAuthConfig
@@ -93,23 +94,34 @@ type OIDCConfig struct {
 	Scopes []string
 	// Label is the button text, e.g. "Authentik" [CLAWCHAT_OIDC_LABEL].
 	Label string
-	// AllowedUsers (preferred_username or sub), AllowedEmails (exact address, or "@example.com"
-	// for a domain; only verified e-mails count) and AllowedGroups decide who may sign in. With
-	// none set nobody can [CLAWCHAT_OIDC_ALLOWED_USERS, _EMAILS, _GROUPS].
-	AllowedUsers  []string
-	AllowedEmails []string
-	AllowedGroups []string
+	// AllowedSubjects (the ID token's sub at this issuer), AllowedEmails (exact address, or
+	// "@example.com" for a domain; only verified e-mails count) and AllowedGroups decide who may
+	// sign in. With none set nobody can [CLAWCHAT_OIDC_ALLOWED_SUBJECTS, _EMAILS, _GROUPS].
+	// Nothing is ever matched against preferred_username or another name claim: they are not
+	// unique and often chosen by the user.
+	AllowedSubjects []string
+	AllowedEmails   []string
+	AllowedGroups   []string
 	// GroupsClaim names the ID-token claim holding groups (default "groups") [CLAWCHAT_OIDC_GROUPS_CLAIM].
 	GroupsClaim string
-	// OwnerGroups map to the owner role, e.g. clawchat-owners. When set, the role is recomputed at
-	// every sign-in [CLAWCHAT_OIDC_OWNER_GROUPS].
-	OwnerGroups []string
-	// UsernameClaim is the claim used as login name (default preferred_username, then email).
+	// OwnerSubjects, OwnerEmails (verified, exact addresses) and OwnerGroups map to the owner role.
+	// When any is set, the role is recomputed from the claims at every sign-in
+	// [CLAWCHAT_OIDC_OWNER_SUBJECTS, _EMAILS, _GROUPS].
+	OwnerSubjects []string
+	OwnerEmails   []string
+	OwnerGroups   []string
+	// UsernameClaim is the claim used for the new account's username, a display handle only
+	// (default preferred_username, then email). It grants nothing.
 	UsernameClaim string
 }
 
 // Enabled reports whether OIDC is configured.
 func (o OIDCConfig) Enabled() bool { return o.Issuer != "" }
+
+// ownerRules reports whether any OIDC owner rule is configured.
+func (o OIDCConfig) ownerRules() bool {
+	return len(o.OwnerSubjects)+len(o.OwnerEmails)+len(o.OwnerGroups) > 0
+}
 
 // ThrottleConfig limits failed sign-ins per account name and per client IP. Exceeding either
 // answers 429 with Retry-After; repeated lockouts double in length up to MaxLockout.

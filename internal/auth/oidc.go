@@ -315,12 +315,11 @@ func (o *oidcClient) claims(idt *oidc.IDToken) (oidcClaims, error) {
 	return cl, nil
 }
 
-// allowed applies the allowlists; with none configured nobody is allowed.
+// allowed applies the allowlists; with none configured nobody is allowed. Only the subject, a
+// verified e-mail and groups count; never a name claim.
 func (o *oidcClient) allowed(cl oidcClaims) bool {
-	for _, u := range o.cfg.AllowedUsers {
-		if u == cl.Subject || (cl.Username != "" && NormalizeUsername(u) == cl.Username) {
-			return true
-		}
+	if cl.Subject != "" && slices.Contains(o.cfg.AllowedSubjects, cl.Subject) {
+		return true
 	}
 	if cl.Email != "" && cl.EmailVerified {
 		for _, e := range o.cfg.AllowedEmails {
@@ -342,14 +341,23 @@ func (o *oidcClient) allowed(cl oidcClaims) bool {
 	return false
 }
 
-// oidcRole maps claims to a role: owner when the username is in Owners or a group is in
-// OwnerGroups.
+// oidcRole maps claims to a role: owner when the subject is in OwnerSubjects, the verified e-mail
+// in OwnerEmails or a group in OwnerGroups. CLAWCHAT_OWNERS (usernames) is deliberately not
+// consulted: preferred_username is not unique and often user-editable.
 func (s *Service) oidcRole(cl oidcClaims) chat.Role {
-	if cl.Username != "" && slices.Contains(s.cfg.Owners, cl.Username) {
+	o := s.cfg.OIDC
+	if cl.Subject != "" && slices.Contains(o.OwnerSubjects, cl.Subject) {
 		return chat.RoleOwner
 	}
+	if cl.Email != "" && cl.EmailVerified {
+		for _, e := range o.OwnerEmails {
+			if strings.ToLower(strings.TrimSpace(e)) == cl.Email {
+				return chat.RoleOwner
+			}
+		}
+	}
 	for _, g := range cl.Groups {
-		if slices.Contains(s.cfg.OIDC.OwnerGroups, g) {
+		if slices.Contains(o.OwnerGroups, g) {
 			return chat.RoleOwner
 		}
 	}
@@ -368,14 +376,14 @@ func (s *Service) oidcAccount(ctx context.Context, issuer string, cl oidcClaims,
 			return chat.Account{}, fmt.Errorf("auth: account disabled: %w", chat.ErrForbidden)
 		}
 		changed := false
-		if len(s.cfg.OIDC.OwnerGroups) > 0 || role == chat.RoleOwner {
+		if s.cfg.OIDC.ownerRules() || role == chat.RoleOwner {
 			if acc.Role != role {
 				s.audit(ctx, chat.AuditEntry{Action: "role.change", Actor: acc.ID, Target: acc.Username, IP: ip,
 					Detail: fmt.Sprintf("oidc claims: %s -> %s", acc.Role, role)})
 				acc.Role, changed = role, true
 			}
 		}
-		if cl.Email != "" && acc.Email != cl.Email {
+		if cl.Email != "" && cl.EmailVerified && acc.Email != cl.Email { // only addresses the IdP vouches for
 			acc.Email, changed = cl.Email, true
 		}
 		if cl.Name != "" && acc.DisplayName != cl.Name {
@@ -397,8 +405,17 @@ func (s *Service) oidcAccount(ctx context.Context, issuer string, cl oidcClaims,
 		base = cl.Email
 	}
 	base = sanitizeUsername(base)
+	if slices.Contains(s.cfg.Owners, base) {
+		// A username listed in CLAWCHAT_OWNERS belongs to a local account, existing or to come:
+		// an IdP user who picks it gets a suffixed one.
+		base = strings.Trim(truncate(base, 50)+"-"+NewAccountID()[:6], "-")
+	}
+	email := ""
+	if cl.EmailVerified {
+		email = cl.Email
+	}
 	acc = chat.Account{ID: NewAccountID(), DisplayName: cl.Name, Role: role, OIDCIssuer: issuer, OIDCSubject: cl.Subject,
-		Email: cl.Email, CreatedAt: now, UpdatedAt: now}
+		Email: email, CreatedAt: now, UpdatedAt: now}
 	for i := range 5 {
 		acc.Username = base
 		if i > 0 || base == "" {

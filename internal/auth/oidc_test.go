@@ -337,8 +337,9 @@ func TestOIDCAllowlist(t *testing.T) {
 		{"unverified email", nil, map[string]any{"email_verified": false}, false},
 		{"string email_verified", nil, map[string]any{"email_verified": "true"}, true},
 		{"nothing configured", func(o *OIDCConfig) { o.AllowedEmails = nil }, nil, false},
-		{"user by name", func(o *OIDCConfig) { o.AllowedEmails = nil; o.AllowedUsers = []string{"Alice"} }, map[string]any{"email_verified": false}, true},
-		{"user by sub", func(o *OIDCConfig) { o.AllowedEmails = nil; o.AllowedUsers = []string{"sub-alice"} }, nil, true},
+		// Issue 16: preferred_username is chosen by the user at many IdPs; it never admits anyone.
+		{"subject list ignores the username", func(o *OIDCConfig) { o.AllowedEmails = nil; o.AllowedSubjects = []string{"alice"} }, map[string]any{"email_verified": false}, false},
+		{"user by sub", func(o *OIDCConfig) { o.AllowedEmails = nil; o.AllowedSubjects = []string{"sub-alice"} }, nil, true},
 		{"group", func(o *OIDCConfig) { o.AllowedEmails = nil; o.AllowedGroups = []string{"chat"} }, map[string]any{"groups": []string{"x", "chat"}}, true},
 		{"wrong group", func(o *OIDCConfig) { o.AllowedEmails = nil; o.AllowedGroups = []string{"chat"} }, map[string]any{"groups": []string{"x"}}, false},
 		{"custom groups claim", func(o *OIDCConfig) {
@@ -402,6 +403,52 @@ func TestOIDCRoleMappingAndLinking(t *testing.T) {
 	// Google-style: no groups claim at all → member.
 	if u3 := signIn(map[string]any{"sub": "google-123", "preferred_username": nil, "email": "bob@example.com"}); u3.Role != chat.RoleMember {
 		t.Fatalf("no groups: %+v", u3)
+	}
+}
+
+// Regression (issue 16, item 1): an IdP account whose preferred_username matched CLAWCHAT_OWNERS
+// signed in as owner. Owners come from the subject, a verified e-mail or a group only.
+func TestOIDCOwnerNotByUsername(t *testing.T) {
+	cases := []struct {
+		name   string
+		cfg    func(*OIDCConfig)
+		claims map[string]any
+		want   chat.Role
+	}{
+		{"CLAWCHAT_OWNERS names the username", nil, map[string]any{"sub": "mallory-sub", "preferred_username": "alice"}, chat.RoleMember},
+		{"owner subject", func(o *OIDCConfig) { o.OwnerSubjects = []string{"sub-alice"} }, nil, chat.RoleOwner},
+		{"owner subject is not a username", func(o *OIDCConfig) { o.OwnerSubjects = []string{"alice"} }, map[string]any{"sub": "mallory-sub", "preferred_username": "alice"}, chat.RoleMember},
+		{"owner e-mail, verified", func(o *OIDCConfig) { o.OwnerEmails = []string{"Alice@Example.com"} }, nil, chat.RoleOwner},
+		{"owner e-mail, unverified", func(o *OIDCConfig) {
+			o.OwnerEmails = []string{"alice@example.com"}
+			o.AllowedSubjects = []string{"sub-alice"}
+		}, map[string]any{"email_verified": false}, chat.RoleMember},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clock := newClock()
+			idp := newFakeIdP(t, clock)
+			oc := OIDCConfig{Issuer: idp.srv.URL, ClientID: testClientID, ClientSecret: testClientSecret,
+				RedirectURL: "http://localhost:8080/auth/oidc/callback", AllowedEmails: []string{"@example.com"}}
+			if c.cfg != nil {
+				c.cfg(&oc)
+			}
+			e := newEnvClock(t, Config{Owners: []string{"alice"}, OIDC: oc}, clock)
+			fl := e.startOIDC(t, "/")
+			w := e.callback(fl.state, idp.authorize(fl, c.claims), fl.cookie)
+			if w.Code != 303 || w.Header().Get("Location") != "/" {
+				t.Fatalf("sign-in %d %q", w.Code, w.Header().Get("Location"))
+			}
+			var me struct{ User chat.User }
+			json.Unmarshal(e.do("GET", "/api/me", nil, "", withCookie(sessionCookie(t, w).Value)).Body.Bytes(), &me)
+			if me.User.Role != c.want {
+				t.Fatalf("role %q, want %q", me.User.Role, c.want)
+			}
+			acc, _ := e.store.Account(context.Background(), me.User.ID)
+			if acc.Username == "alice" {
+				t.Fatal("an IdP user took the username alice, which CLAWCHAT_OWNERS reserves for a local account")
+			}
+		})
 	}
 }
 

@@ -58,3 +58,17 @@ func TestProxyAuth(t *testing.T) {
 	}
 	_ = chat.RoleOwner
 }
+
+// Sibling of issue 16 item 1: a username chosen at the IdP must not be reachable by a proxy
+// header naming the same user.
+func TestProxyAuthNeverSignsIntoSSOAccounts(t *testing.T) {
+	e := newEnv(t, Config{ProxyAuth: ProxyAuthConfig{Headers: []string{"Remote-User"}, CIDRs: mustPrefixes("10.0.0.0/8")}})
+	now := e.clock.Now().UTC()
+	if err := e.store.CreateAccount(context.Background(), chat.Account{ID: NewAccountID(), Username: "carol", Role: chat.RoleOwner,
+		OIDCIssuer: "https://idp", OIDCSubject: "carol-sub", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.do("GET", "/api/me", nil, "", withRemote("10.1.2.3:1"), withHeader("Remote-User", "carol")); w.Code != 401 {
+		t.Fatalf("proxy header naming a single-sign-on account: %d %s, want 401", w.Code, w.Body)
+	}
+}

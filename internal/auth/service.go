@@ -107,8 +107,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 			return nil, err
 		}
 		s.oidc = o
-		if len(cfg.OIDC.AllowedUsers)+len(cfg.OIDC.AllowedEmails)+len(cfg.OIDC.AllowedGroups) == 0 {
-			s.log.Warn("auth: OIDC is enabled but no allowlist is set, so nobody can sign in with it; set CLAWCHAT_OIDC_ALLOWED_USERS, _EMAILS or _GROUPS")
+		if len(cfg.OIDC.AllowedSubjects)+len(cfg.OIDC.AllowedEmails)+len(cfg.OIDC.AllowedGroups) == 0 {
+			s.log.Warn("auth: OIDC is enabled but no allowlist is set, so nobody can sign in with it; set CLAWCHAT_OIDC_ALLOWED_SUBJECTS, _EMAILS or _GROUPS")
+		}
+		if len(cfg.Owners) > 0 {
+			// Before issue 16 CLAWCHAT_OWNERS also matched OIDC preferred_username; say loudly
+			// that it no longer does, so nobody silently loses (or keeps relying on) it.
+			s.log.Warn("auth: CLAWCHAT_OWNERS names local and trusted-proxy accounts only; it does not make OIDC users owners (preferred_username is not trustworthy). Use CLAWCHAT_OIDC_OWNER_SUBJECTS, CLAWCHAT_OIDC_OWNER_EMAILS or CLAWCHAT_OIDC_OWNER_GROUPS, and check `clawchat user list` for OIDC accounts that are owners by mistake",
+				"owners", cfg.Owners)
 		}
 	}
 	return s, nil
@@ -189,8 +195,11 @@ func (s *Service) session(r *http.Request) (chat.Session, chat.Account, bool) {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return chat.Session{}, chat.Account{}, false
 	}
-	ctx := r.Context()
-	id := hashToken(c.Value)
+	return s.sessionByID(r.Context(), hashToken(c.Value))
+}
+
+// sessionByID is session for a session id (the hash of the cookie token).
+func (s *Service) sessionByID(ctx context.Context, id string) (chat.Session, chat.Account, bool) {
 	sess, err := s.store.Session(ctx, id)
 	if err != nil {
 		if !errors.Is(err, chat.ErrNotFound) {
@@ -218,6 +227,39 @@ func (s *Service) session(r *http.Request) (chat.Session, chat.Account, bool) {
 		}
 	}
 	return sess, acc, true
+}
+
+// Credential names what authenticated r, for Revalidate: "s:" and the session id (never the
+// cookie token itself) for a session cookie, "p:" and the account id for a trusted-proxy user,
+// "" when r is not signed in. Long-lived connections keep it instead of the user and role they
+// had at upgrade.
+func (s *Service) Credential(r *http.Request) string {
+	if sess, _, ok := s.session(r); ok {
+		return "s:" + sess.ID
+	}
+	if acc, ok := s.proxyUser(r); ok {
+		return "p:" + acc.ID
+	}
+	return ""
+}
+
+// Revalidate returns the current user behind a Credential: false once the session ended (signed
+// out, revoked, expired) or the account is disabled or deleted; the role and name are read now,
+// so a role change shows. It costs what authenticating a request costs (a session and an account
+// read).
+func (s *Service) Revalidate(ctx context.Context, cred string) (chat.User, bool) {
+	switch {
+	case strings.HasPrefix(cred, "s:"):
+		if _, acc, ok := s.sessionByID(ctx, cred[2:]); ok {
+			return acc.User(), true
+		}
+	case strings.HasPrefix(cred, "p:") && s.cfg.ProxyAuth.Enabled():
+		acc, err := s.store.Account(ctx, cred[2:])
+		if err == nil && !acc.Disabled {
+			return acc.User(), true
+		}
+	}
+	return chat.User{}, false
 }
 
 // Authenticate returns the user of r from its session cookie, or from trusted-proxy headers when
@@ -301,14 +343,26 @@ func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
 	ipKey := ipThrottleKey(ip)
 	name := NormalizeUsername(req.Username)
 	acctKey := "u:" + name
+	// Reserve the attempt on both keys before the queued hash, so parallel guesses cannot all
+	// pass a check that only counts settled failures.
 	now := s.now()
-	if d := max(s.ipThr.retryAfter(ipKey, now), s.acctThr.retryAfter(acctKey, now)); d > 0 {
+	d, ok := s.ipThr.reserve(ipKey, now)
+	if ok {
+		var da time.Duration
+		if da, ok = s.acctThr.reserve(acctKey, now); !ok {
+			s.ipThr.release(ipKey)
+			d = da
+		}
+	}
+	if !ok {
 		s.audit(ctx, chat.AuditEntry{Action: "login.throttled", Target: truncate(name, 64), IP: ip.String()})
 		writeRateLimited(w, d)
 		return
 	}
 	acc, ok, err := s.checkPassword(ctx, name, req.Password)
 	if err != nil {
+		s.ipThr.release(ipKey)
+		s.acctThr.release(acctKey)
 		s.log.Error("auth: sign-in", "err", err)
 		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-in failed")
 		return
@@ -322,6 +376,7 @@ func (s *Service) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.acctThr.succeed(acctKey)
+	s.ipThr.release(ipKey)
 	if err := s.startSession(ctx, w, r, acc, ""); err != nil {
 		s.log.Error("auth: sign-in", "err", err)
 		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-in failed")
@@ -480,7 +535,9 @@ func (s *Service) proxyUser(r *http.Request) (chat.Account, bool) {
 	acc, err := s.store.AccountByUsername(ctx, name)
 	switch {
 	case err == nil:
-		if acc.Disabled {
+		if acc.Disabled || acc.OIDCSubject != "" {
+			// An account made by single sign-on carries a username its IdP user chose: a proxy
+			// asserting the same name is another person (issue 16, sibling of item 1).
 			return chat.Account{}, false
 		}
 		return acc, true

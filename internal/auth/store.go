@@ -53,3 +53,82 @@ type combined struct {
 func Combine(accounts AccountStore, sessions SessionStore) Store {
 	return combined{AccountStore: accounts, SessionStore: sessions}
 }
+
+// Change is one change reported by WithChangeHook.
+type Change struct {
+	UserID string
+	// SessionID is set when one session ended (sign-out, or a dead session removed).
+	SessionID string
+	// AllSessions is set when every session of the user ended (revocation, password change,
+	// deletion).
+	AllSessions bool
+}
+
+// WithChangeHook returns st with changed called after every successful change that can end a
+// session or alter what a signed-in user may do: DeleteSession (sign-out; the session's user is
+// read first), DeleteUserSessions (revocation, password change), CreateAccount and UpdateAccount
+// (role, disabled, password) and DeleteAccount. changed runs synchronously with a context that is not cancelled
+// with the caller's; it must be quick (the composition root records the change in the feed every
+// process polls, re-checks local connections and drops the sessions' push subscriptions). Every
+// writer (the server, Bootstrap, the `clawchat user` command) goes through it, so none can forget
+// to.
+func WithChangeHook(st Store, changed func(ctx context.Context, c Change)) Store {
+	if changed == nil {
+		return st
+	}
+	return &hooked{Store: st, changed: changed}
+}
+
+type hooked struct {
+	Store
+	changed func(ctx context.Context, c Change)
+}
+
+func (h *hooked) notify(ctx context.Context, c Change) {
+	if c.UserID != "" {
+		h.changed(context.WithoutCancel(ctx), c)
+	}
+}
+
+func (h *hooked) DeleteSession(ctx context.Context, id string) error {
+	sess, lookErr := h.Store.Session(ctx, id)
+	if err := h.Store.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	if lookErr == nil {
+		h.notify(ctx, Change{UserID: sess.UserID, SessionID: id})
+	}
+	return nil
+}
+
+func (h *hooked) DeleteUserSessions(ctx context.Context, userID string) error {
+	if err := h.Store.DeleteUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	h.notify(ctx, Change{UserID: userID, AllSessions: true})
+	return nil
+}
+
+func (h *hooked) CreateAccount(ctx context.Context, a chat.Account) error {
+	if err := h.Store.CreateAccount(ctx, a); err != nil {
+		return err
+	}
+	h.notify(ctx, Change{UserID: a.ID}) // a new owner is known everywhere at once
+	return nil
+}
+
+func (h *hooked) UpdateAccount(ctx context.Context, a chat.Account) error {
+	if err := h.Store.UpdateAccount(ctx, a); err != nil {
+		return err
+	}
+	h.notify(ctx, Change{UserID: a.ID})
+	return nil
+}
+
+func (h *hooked) DeleteAccount(ctx context.Context, id string) error {
+	if err := h.Store.DeleteAccount(ctx, id); err != nil {
+		return err
+	}
+	h.notify(ctx, Change{UserID: id, AllSessions: true})
+	return nil
+}

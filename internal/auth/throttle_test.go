@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,9 +110,76 @@ func TestThrottleMemoryBound(t *testing.T) {
 	th.maxKeys = 100
 	now := time.Now()
 	for i := range 1000 {
-		th.fail(fmt.Sprint(i), now)
+		if _, ok := th.reserve(fmt.Sprint(i), now); ok {
+			th.fail(fmt.Sprint(i), now)
+		}
 	}
 	if len(th.entries) > 100 {
 		t.Fatalf("%d entries", len(th.entries))
+	}
+}
+
+// Regression (issue 16, item 4): the throttle was checked before the queued hash and counted only
+// afterwards, so 40 parallel wrong passwords all got a verdict (401) and the correct password
+// right after was accepted. Attempts are reserved first: at most the limit get a verdict.
+func TestThrottleHoldsUnderConcurrency(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	const n = 40
+	codes := make(chan int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			// Many client IPs, so that only the per-account limit (10) applies.
+			codes <- e.loginJSON("alice", "guess", withRemote(fmt.Sprintf("198.51.100.%d:1", i))).Code
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[401] > DefaultAccountFailures || got[401]+got[429] != n {
+		t.Fatalf("40 parallel wrong passwords: %v; want at most %d × 401 and the rest 429", got, DefaultAccountFailures)
+	}
+	if got[401] == 0 {
+		t.Fatalf("no attempt got a verdict: %v", got)
+	}
+	// Finish the failures the burst did not reach (those refused while others were in flight).
+	for i := got[401]; i < DefaultAccountFailures; i++ {
+		e.loginJSON("alice", "guess", withRemote("203.0.113.9:1"))
+	}
+	if w := e.loginJSON("alice", "correct horse battery", withRemote("203.0.113.1:1")); w.Code != 429 {
+		t.Fatalf("correct password while locked: %d, want 429", w.Code)
+	}
+}
+
+// Same for the per-IP limit: one client, many account names.
+func TestIPThrottleHoldsUnderConcurrency(t *testing.T) {
+	e := newEnv(t, Config{})
+	const n = 60
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- e.loginJSON(fmt.Sprintf("user%d", i), "guess", withRemote("198.51.100.7:1")).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[401] > DefaultIPFailures || got[401]+got[429] != n {
+		t.Fatalf("%d parallel failures from one IP: %v; want at most %d × 401", n, got, DefaultIPFailures)
 	}
 }

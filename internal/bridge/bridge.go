@@ -137,6 +137,8 @@ type Service struct {
 	wg       sync.WaitGroup
 
 	appr *approvals // exec approvals (approvals.go); own lock
+
+	ownerCache ownerCache // current owners, for Gateway session events (roles.go); own lock
 }
 
 type recentRun struct {

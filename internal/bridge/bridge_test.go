@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -314,8 +315,18 @@ func TestOwnerGatewaySessions(t *testing.T) {
 	if n := len(find(t, e.rec.Events("olga"), "run.delta")); n != 1 {
 		t.Fatalf("owner deltas = %d", n)
 	}
-	if _, err := e.svc.History(ctx, owner, "gw:agent:main:clawchat:alice:default", 10, ""); !errors.Is(err, chat.ErrNotFound) {
-		t.Fatalf("owner reading a member's conversation through gw: %v", err)
+	// Regression (issue 16, item 6): the Gateway lowercases keys, so an upper-case namespace
+	// named the same member conversation.
+	for _, id := range []string{"gw:agent:main:clawchat:alice:default", "gw:agent:main:CLAWCHAT:alice:default", "gw:agent:main:ClawChat:ALICE:Default"} {
+		if _, err := e.svc.History(ctx, owner, id, 10, ""); !errors.Is(err, chat.ErrNotFound) {
+			t.Fatalf("owner reading a member's conversation through %s: %v", id, err)
+		}
+		if _, err := e.svc.Send(ctx, owner, bridge.SendParams{Conversation: id, ID: "m-" + id, Text: "hi"}); !errors.Is(err, chat.ErrNotFound) {
+			t.Fatalf("owner sending into a member's conversation through %s: %v", id, err)
+		}
+	}
+	if n := len(e.up.Calls("chat.history")); n != 0 {
+		t.Fatalf("chat.history reached the Gateway %d times for refused ids", n)
 	}
 }
 
@@ -490,5 +501,85 @@ func TestFirstMessageNamesConversation(t *testing.T) {
 	e.send(t, alice, "default", "m2", "something else entirely")
 	if n := len(find(t, e.rec.Events("alice"), "conversation.updated")); n != 1 {
 		t.Fatalf("%d conversation.updated events after a second message, want 1", n)
+	}
+}
+
+// Regression (issue 16, item 3): the watch list of Gateway sessions was never pruned and events
+// were delivered without checking the current role, so an owner demoted to member kept receiving
+// the run events (text included) of a Gateway session they had opened while owner.
+func TestDemotedOwnerStopsReceivingGatewayEvents(t *testing.T) {
+	var mu sync.Mutex
+	owners := map[string]bool{"olga": true}
+	now := time.Unix(1_800_000_000, 0)
+	e := newEnv(t, func(c *bridge.Config) {
+		c.Owners = func(context.Context) ([]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var ids []string
+			for id, ok := range owners {
+				if ok {
+					ids = append(ids, id)
+				}
+			}
+			return ids, nil
+		}
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	ctx := context.Background()
+	owner := chat.User{ID: "olga", Name: "Olga", Role: chat.RoleOwner}
+	if _, err := e.svc.History(ctx, owner, "gw:agent:main:main", 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	deltas := func() int { return len(find(t, e.rec.Events("olga"), "run.delta")) }
+	// A change that leaves olga an owner (a sign-in, another device signing out) keeps her watch.
+	e.svc.UserChanged("olga")
+	e.event(t, "chat", map[string]any{"runId": "chan-1", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 1"})
+	if deltas() != 1 {
+		t.Fatalf("owner did not receive the Gateway session's run")
+	}
+	// Demoted while a run goes on, without the service being told: the next delivery after the
+	// cache's few seconds checks the role again.
+	mu.Lock()
+	owners["olga"] = false
+	now = now.Add(5 * time.Second)
+	mu.Unlock()
+	e.event(t, "chat", map[string]any{"runId": "chan-1", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 2"})
+	if n := deltas(); n != 1 {
+		t.Fatalf("demoted owner got %d deltas of a running Gateway run, want no more than the 1 before", n)
+	}
+	// Told at once (the composition root calls UserChanged): the watch list forgets them, and a
+	// new run in that session is not routed to them.
+	e.svc.UserChanged("olga")
+	e.event(t, "chat", map[string]any{"runId": "chan-2", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "secret 3"})
+	for _, ev := range e.rec.Events("olga") {
+		if strings.Contains(string(ev.Payload), "secret 2") || strings.Contains(string(ev.Payload), "secret 3") || strings.Contains(string(ev.Payload), "chan-2") {
+			t.Fatalf("demoted owner received %s %s", ev.Name, ev.Payload)
+		}
+	}
+	// Promoted again and reopening the session: events flow again.
+	mu.Lock()
+	owners["olga"] = true
+	mu.Unlock()
+	e.svc.UserChanged("olga")
+	if _, err := e.svc.History(ctx, owner, "gw:agent:main:main", 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.event(t, "chat", map[string]any{"runId": "chan-3", "sessionKey": "agent:main:main", "state": "delta", "deltaText": "hello again"})
+	if n := deltas(); n != 2 {
+		t.Fatalf("re-promoted owner deltas = %d, want 2", n)
+	}
+	// An owner created after the owners were last read (nobody told the service) still gets the
+	// events of a Gateway session they open: a "no" is read again.
+	mu.Lock()
+	owners["oscar"] = true
+	now = now.Add(300 * time.Millisecond)
+	mu.Unlock()
+	oscar := chat.User{ID: "oscar", Name: "Oscar", Role: chat.RoleOwner}
+	if _, err := e.svc.History(ctx, oscar, "gw:agent:main:other", 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.event(t, "chat", map[string]any{"runId": "chan-4", "sessionKey": "agent:main:other", "state": "delta", "deltaText": "for oscar"})
+	if n := len(find(t, e.rec.Events("oscar"), "run.delta")); n != 1 {
+		t.Fatalf("new owner deltas = %d, want 1", n)
 	}
 }

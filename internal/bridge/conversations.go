@@ -239,6 +239,9 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 	if len(p.Title) > maxTitle {
 		return chat.Conversation{}, fmt.Errorf("title longer than %d bytes: %w", maxTitle, chat.ErrTooLarge)
 	}
+	if err := noNUL("title", p.Title); err != nil {
+		return chat.Conversation{}, err
+	}
 	n, err := s.cfg.Store.CountConversations(ctx, u.ID)
 	if err != nil {
 		return chat.Conversation{}, fmt.Errorf("bridge: count conversations: %w", err)
@@ -289,6 +292,9 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 	if p.Title != nil {
 		if len(*p.Title) > maxTitle {
 			return Conversation{}, fmt.Errorf("title longer than %d bytes: %w", maxTitle, chat.ErrTooLarge)
+		}
+		if err := noNUL("title", *p.Title); err != nil {
+			return Conversation{}, err
 		}
 		c.Title = strings.TrimSpace(*p.Title)
 	}
@@ -449,4 +455,13 @@ func (s *Service) AgentsFor(ctx context.Context, u chat.User) (AgentList, error)
 		out.Default = s.defaultAgent()
 	}
 	return out, nil
+}
+
+// noNUL refuses text with a NUL character (chat.ErrInvalid, a 400): the Gateway and PostgreSQL
+// refuse it later, after clawchat has accepted the request.
+func noNUL(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s contains a NUL character: %w", what, chat.ErrInvalid)
+	}
+	return nil
 }

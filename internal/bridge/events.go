@@ -143,12 +143,7 @@ func (s *Service) owners(key string) (convID string, users []string) {
 		}
 		return c.ID, []string{c.UserID}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for u := range s.watch[key] {
-		users = append(users, u)
-	}
-	return GatewayPrefix + key, users
+	return GatewayPrefix + key, s.gatewayWatchers(key)
 }
 
 func (s *Service) watchLocked(key, userID string) {
@@ -205,10 +200,8 @@ func (s *Service) routeRun(runID, key string) *run {
 	cs.active = r
 	s.runs[runID] = r
 	s.userRuns[r.userID]++
-	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", map[string]any{
-		"conversation": r.convID, "runId": r.id, "messageId": "", "text": "",
-		"at": r.started.UTC().Format(time.RFC3339Nano),
-	}))
+	s.publishRun(r, "run.started", map[string]any{"messageId": "", "text": "",
+		"at": r.started.UTC().Format(time.RFC3339Nano)})
 	return r
 }
 
@@ -268,7 +261,12 @@ func contentParts(raw json.RawMessage) (text, reasoning string, tools []block) {
 	return tb.String(), rb.String(), tools
 }
 
+// publishRun sends a run event to the run's user, unless the run is in a Gateway session and the
+// user is no longer an owner (checked at every delivery: issue 16).
 func (s *Service) publishRun(r *run, name string, p map[string]any) {
+	if !s.deliverable(r) {
+		return
+	}
 	p["conversation"] = r.convID
 	p["runId"] = r.id
 	s.cfg.Publisher.Publish(r.userID, chat.NewEvent(name, p))

@@ -32,6 +32,9 @@ func SessionKey(agentID, userID, convID string) string {
 
 // isOwnNamespace reports whether key is in clawchat's namespace (for any agent).
 func isOwnNamespace(key string) bool {
+	// The Gateway lowercases session keys, so AGENT:x:CLAWCHAT:… names the same session as
+	// agent:x:clawchat:… (issue 16): compare case-insensitively.
+	key = strings.ToLower(key)
 	rest, ok := strings.CutPrefix(key, "agent:")
 	if !ok {
 		return false
@@ -40,14 +43,15 @@ func isOwnNamespace(key string) bool {
 	return ok && strings.HasPrefix(rest, Namespace+":")
 }
 
-// parseGatewayID returns the Gateway session key of a gw:<key> conversation id, or false when id
-// is not one or names a key in clawchat's own namespace.
+// parseGatewayID returns the Gateway session key of a gw:<key> conversation id, lower-cased as
+// the Gateway stores it, or false when id is not one or names a key in clawchat's own namespace
+// (in any letter case).
 func parseGatewayID(id string) (string, bool) {
 	key, ok := strings.CutPrefix(id, GatewayPrefix)
 	if !ok || !gwKeyRe.MatchString(key) || isOwnNamespace(key) {
 		return "", false
 	}
-	return key, true
+	return strings.ToLower(key), true
 }
 
 // newConversationID returns c-<random>.

@@ -105,6 +105,9 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	if strings.TrimSpace(p.Text) == "" && len(p.Attachments) == 0 {
 		return SendResult{}, fmt.Errorf("message is empty: %w", chat.ErrInvalid)
 	}
+	if err := noNUL("message", p.Text); err != nil { // the Gateway refuses them after the 202
+		return SendResult{}, err
+	}
 	if p.ID != "" && !clientIDRe.MatchString(p.ID) {
 		return SendResult{}, fmt.Errorf("message id must match [A-Za-z0-9._:-]{1,128}: %w", chat.ErrInvalid)
 	}

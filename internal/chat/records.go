@@ -52,10 +52,14 @@ type Reaction struct {
 
 // PushSubscription is a browser's Web Push subscription (RFC 8030/8291) for one user.
 type PushSubscription struct {
-	UserID     string
-	Endpoint   string // unique; host checked against the push-service allowlist before storing
-	P256dh     string
-	Auth       string // secret
+	UserID   string
+	Endpoint string // unique; host checked against the push-service allowlist before storing
+	P256dh   string
+	Auth     string // secret
+	// SessionID is the sign-in session that registered it (the hash id, never the cookie token);
+	// the subscription is deleted when that session ends. Empty for subscriptions made before
+	// issue 16 or without a cookie session (trusted-proxy sign-in).
+	SessionID  string
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 }

@@ -83,17 +83,19 @@ type Auth struct {
 
 // OIDC configures OpenID Connect sign-in. Enabled when Issuer is set.
 type OIDC struct {
-	Issuer        string   // CLAWCHAT_OIDC_ISSUER
-	ClientID      string   // CLAWCHAT_OIDC_CLIENT_ID
-	ClientSecret  string   // CLAWCHAT_OIDC_CLIENT_SECRET(_FILE); secret
-	RedirectURL   string   // CLAWCHAT_OIDC_REDIRECT_URL (default PUBLIC_URL/auth/oidc/callback)
-	Scopes        []string // CLAWCHAT_OIDC_SCOPES (default openid profile email)
-	Label         string   // CLAWCHAT_OIDC_LABEL, the button text ("Sign in with …")
-	AllowedUsers  []string // CLAWCHAT_OIDC_ALLOWED_USERS (preferred_username or sub)
-	AllowedEmails []string // CLAWCHAT_OIDC_ALLOWED_EMAILS (addresses or @domain)
-	AllowedGroups []string // CLAWCHAT_OIDC_ALLOWED_GROUPS
-	OwnerGroups   []string // CLAWCHAT_OIDC_OWNER_GROUPS
-	GroupsClaim   string   // CLAWCHAT_OIDC_GROUPS_CLAIM (default groups)
+	Issuer          string   // CLAWCHAT_OIDC_ISSUER
+	ClientID        string   // CLAWCHAT_OIDC_CLIENT_ID
+	ClientSecret    string   // CLAWCHAT_OIDC_CLIENT_SECRET(_FILE); secret
+	RedirectURL     string   // CLAWCHAT_OIDC_REDIRECT_URL (default PUBLIC_URL/auth/oidc/callback)
+	Scopes          []string // CLAWCHAT_OIDC_SCOPES (default openid profile email)
+	Label           string   // CLAWCHAT_OIDC_LABEL, the button text ("Sign in with …")
+	AllowedSubjects []string // CLAWCHAT_OIDC_ALLOWED_SUBJECTS (the sub claim at this issuer)
+	AllowedEmails   []string // CLAWCHAT_OIDC_ALLOWED_EMAILS (verified addresses or @domain)
+	AllowedGroups   []string // CLAWCHAT_OIDC_ALLOWED_GROUPS
+	OwnerSubjects   []string // CLAWCHAT_OIDC_OWNER_SUBJECTS
+	OwnerEmails     []string // CLAWCHAT_OIDC_OWNER_EMAILS (verified addresses)
+	OwnerGroups     []string // CLAWCHAT_OIDC_OWNER_GROUPS
+	GroupsClaim     string   // CLAWCHAT_OIDC_GROUPS_CLAIM (default groups)
 }
 
 // Enabled reports whether OIDC sign-in is configured.
@@ -399,10 +401,17 @@ func Load(env Env) (Config, error) {
 		o.Scopes = []string{"openid", "profile", "email"}
 	}
 	o.Label = l.str("CLAWCHAT_OIDC_LABEL", "SSO")
-	o.AllowedUsers = l.list("CLAWCHAT_OIDC_ALLOWED_USERS")
+	o.AllowedSubjects = l.list("CLAWCHAT_OIDC_ALLOWED_SUBJECTS")
 	o.AllowedEmails = l.list("CLAWCHAT_OIDC_ALLOWED_EMAILS")
 	o.AllowedGroups = l.list("CLAWCHAT_OIDC_ALLOWED_GROUPS")
+	o.OwnerSubjects = l.list("CLAWCHAT_OIDC_OWNER_SUBJECTS")
+	o.OwnerEmails = l.list("CLAWCHAT_OIDC_OWNER_EMAILS")
 	o.OwnerGroups = l.list("CLAWCHAT_OIDC_OWNER_GROUPS")
+	if len(l.list("CLAWCHAT_OIDC_ALLOWED_USERS")) > 0 {
+		// It matched preferred_username, which an IdP user may be able to choose: refuse to start
+		// rather than silently change who gets in (docs/security.md, "Migrating OIDC allowlists").
+		l.fail("CLAWCHAT_OIDC_ALLOWED_USERS", "no longer supported: it matched preferred_username, which is not unique and often chosen by the user; list the users' subjects (the sub claim) in CLAWCHAT_OIDC_ALLOWED_SUBJECTS, or use CLAWCHAT_OIDC_ALLOWED_EMAILS / CLAWCHAT_OIDC_ALLOWED_GROUPS")
+	}
 	o.GroupsClaim = l.str("CLAWCHAT_OIDC_GROUPS_CLAIM", "groups")
 	if o.Enabled() {
 		if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -421,8 +430,8 @@ func Load(env Env) (Config, error) {
 				o.RedirectURL = c.PublicURL.String() + "/auth/oidc/callback"
 			}
 		}
-		if len(o.AllowedUsers)+len(o.AllowedEmails)+len(o.AllowedGroups)+len(o.OwnerGroups) == 0 {
-			l.fail("CLAWCHAT_OIDC_ALLOWED_GROUPS", "OIDC is on but nobody may sign in: set CLAWCHAT_OIDC_ALLOWED_GROUPS, CLAWCHAT_OIDC_ALLOWED_EMAILS or CLAWCHAT_OIDC_ALLOWED_USERS")
+		if len(o.AllowedSubjects)+len(o.AllowedEmails)+len(o.AllowedGroups)+len(o.OwnerSubjects)+len(o.OwnerEmails)+len(o.OwnerGroups) == 0 {
+			l.fail("CLAWCHAT_OIDC_ALLOWED_GROUPS", "OIDC is on but nobody may sign in: set CLAWCHAT_OIDC_ALLOWED_GROUPS, CLAWCHAT_OIDC_ALLOWED_EMAILS or CLAWCHAT_OIDC_ALLOWED_SUBJECTS")
 		}
 	}
 
@@ -548,7 +557,7 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_SHUTDOWN_TIMEOUT":              c.ShutdownTimeout.String(),
 		"CLAWCHAT_LOG_FORMAT":                    c.Log.Format,
 		"CLAWCHAT_LOG_LEVEL":                     c.Log.Level,
-		"OPENCLAW_GATEWAY_URL":                   c.Gateway.URL,
+		"OPENCLAW_GATEWAY_URL":                   redactURL(c.Gateway.URL),
 		"OPENCLAW_GATEWAY_TOKEN":                 sec(c.Gateway.Token),
 		"OPENCLAW_GATEWAY_PASSWORD":              sec(c.Gateway.Password),
 		"CLAWCHAT_GATEWAY_ALLOW_INSECURE":        strconv.FormatBool(c.Gateway.AllowInsecure),
@@ -574,7 +583,9 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_OIDC_REDIRECT_URL":             c.Auth.OIDC.RedirectURL,
 		"CLAWCHAT_OIDC_ALLOWED_GROUPS":           join(c.Auth.OIDC.AllowedGroups),
 		"CLAWCHAT_OIDC_ALLOWED_EMAILS":           join(c.Auth.OIDC.AllowedEmails),
-		"CLAWCHAT_OIDC_ALLOWED_USERS":            join(c.Auth.OIDC.AllowedUsers),
+		"CLAWCHAT_OIDC_ALLOWED_SUBJECTS":         join(c.Auth.OIDC.AllowedSubjects),
+		"CLAWCHAT_OIDC_OWNER_SUBJECTS":           join(c.Auth.OIDC.OwnerSubjects),
+		"CLAWCHAT_OIDC_OWNER_EMAILS":             join(c.Auth.OIDC.OwnerEmails),
 		"CLAWCHAT_OIDC_OWNER_GROUPS":             join(c.Auth.OIDC.OwnerGroups),
 		"CLAWCHAT_AGENTS":                        join(c.Chat.Agents),
 		"CLAWCHAT_OWNER_AGENTS":                  join(c.Chat.OwnerAgents),
@@ -602,10 +613,16 @@ func (c Config) Redacted() []string {
 	return out
 }
 
-// redactURL hides the password of a URL such as postgres://user:pw@host/db.
+// redactURL hides the secrets of a URL or connection string: the userinfo password and every
+// query parameter whose name suggests a secret (password, sslpassword, passwd, pwd, *secret*,
+// *token*, *key* — see secretParam). libpq keyword/value strings ("host=db password=x") get the
+// same treatment. Anything it cannot parse is hidden whole.
 func redactURL(s string) string {
 	if s == "" {
 		return ""
+	}
+	if !strings.Contains(s, "://") {
+		return redactKeywordDSN(s)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -614,5 +631,87 @@ func redactURL(s string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "REDACTED")
 	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "(set, unparsable query, redacted)"
+		}
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	if u.Fragment != "" {
+		u.Fragment = "REDACTED"
+	}
 	return u.String()
+}
+
+// redactKeywordDSN redacts a libpq keyword/value connection string or a SQLite file path
+// (whose ?query may carry options such as _pragma=key).
+func redactKeywordDSN(s string) string {
+	if path, query, ok := strings.Cut(s, "?"); ok && !strings.Contains(path, "=") {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return path + "?(redacted)"
+		}
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		return path + "?" + q.Encode()
+	}
+	if !strings.Contains(s, "=") {
+		return s // a plain file path
+	}
+	// Values may be quoted and contain spaces: redact from a secret key's "=" to the end of its
+	// (possibly quoted) value.
+	var b strings.Builder
+	rest := s
+	for rest != "" {
+		eq := strings.IndexByte(rest, '=')
+		if eq < 0 {
+			b.WriteString(rest)
+			break
+		}
+		key := strings.TrimSpace(rest[:eq])
+		b.WriteString(rest[:eq+1])
+		rest = rest[eq+1:]
+		end := 0
+		if strings.HasPrefix(rest, "'") {
+			end = 1
+			for end < len(rest) && rest[end] != '\'' {
+				if rest[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			end = min(end+1, len(rest))
+		} else if i := strings.IndexAny(rest, " \t\n"); i >= 0 {
+			end = i
+		} else {
+			end = len(rest)
+		}
+		if secretParam(key) {
+			b.WriteString("REDACTED")
+		} else {
+			b.WriteString(rest[:end])
+		}
+		rest = rest[end:]
+	}
+	return b.String()
+}
+
+// secretParam reports whether a URL query or DSN parameter name may hold a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"password", "passwd", "secret", "token", "key", "credential", "auth"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return n == "pwd" || n == "pass"
 }

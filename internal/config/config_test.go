@@ -88,15 +88,15 @@ func TestLoadErrorsNameTheVariableAndHideSecrets(t *testing.T) {
 
 func TestRedactedHidesSecrets(t *testing.T) {
 	c, err := Load(envOf(map[string]string{
-		"OPENCLAW_GATEWAY_TOKEN":      "gw-token-123",
-		"CLAWCHAT_LOCAL_USERS":        "alice:pw-456",
-		"CLAWCHAT_DATABASE_URL":       "postgres://u:db-pass-789@db/clawchat",
-		"CLAWCHAT_OIDC_ISSUER":        "https://idp.example",
-		"CLAWCHAT_OIDC_CLIENT_ID":     "c",
-		"CLAWCHAT_OIDC_CLIENT_SECRET": "oidc-secret-000",
-		"CLAWCHAT_OIDC_ALLOWED_USERS": "alice",
-		"CLAWCHAT_PUBLIC_URL":         "https://chat.example/",
-		"CLAWCHAT_REDIS_URL":          "redis://:redis-pass-111@r:6379/0",
+		"OPENCLAW_GATEWAY_TOKEN":         "gw-token-123",
+		"CLAWCHAT_LOCAL_USERS":           "alice:pw-456",
+		"CLAWCHAT_DATABASE_URL":          "postgres://u:db-pass-789@db/clawchat",
+		"CLAWCHAT_OIDC_ISSUER":           "https://idp.example",
+		"CLAWCHAT_OIDC_CLIENT_ID":        "c",
+		"CLAWCHAT_OIDC_CLIENT_SECRET":    "oidc-secret-000",
+		"CLAWCHAT_OIDC_ALLOWED_SUBJECTS": "alice",
+		"CLAWCHAT_PUBLIC_URL":            "https://chat.example/",
+		"CLAWCHAT_REDIS_URL":             "redis://:redis-pass-111@r:6379/0",
 	}, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +109,76 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out, "CLAWCHAT_OIDC_REDIRECT_URL=https://chat.example/auth/oidc/callback") {
 		t.Errorf("redirect URL default missing:\n%s", out)
+	}
+}
+
+// Regression (issue 16, item 8): passwords given as query parameters or in a libpq
+// keyword/value string were printed by `clawchat config`.
+func TestRedactedHidesQueryAndKeywordPasswords(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u@db/clawchat?password=q-pass-1&sslmode=require",
+		"postgres://u@db/clawchat?sslmode=verify-full&sslpassword=q-pass-1",
+		"postgres://u@db/clawchat?api_token=q-pass-1",
+	} {
+		c, err := Load(envOf(map[string]string{
+			"OPENCLAW_GATEWAY_TOKEN": "t",
+			"CLAWCHAT_DATABASE_URL":  dsn,
+		}, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+		out := strings.Join(c.Redacted(), "\n")
+		if strings.Contains(out, "q-pass-1") || strings.Contains(out, "pass-1") {
+			t.Errorf("Redacted() leaks the password of %q:\n%s", dsn, out)
+		}
+		if !strings.Contains(out, "REDACTED") {
+			t.Errorf("Redacted() of %q does not say REDACTED", dsn)
+		}
+	}
+	for _, dsn := range []string{"host=db user=u password=q-pass-1 dbname=clawchat", "host=db password='q pass-1 x' dbname=c"} {
+		if got := redactURL(dsn); strings.Contains(got, "pass-1") || !strings.Contains(got, "dbname=c") {
+			t.Errorf("redactURL(%q) = %q", dsn, got)
+		}
+	}
+	for in, want := range map[string]string{
+		"postgres://u@db/x?sslmode=require": "postgres://u@db/x?sslmode=require",
+		"host=db dbname=x":                  "host=db dbname=x",
+		"/var/lib/clawchat/clawchat.db":     "/var/lib/clawchat/clawchat.db",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want it unchanged", in, got)
+		}
+	}
+}
+
+// Issue 16, item 1: CLAWCHAT_OIDC_ALLOWED_USERS matched preferred_username; a configuration that
+// still sets it must not start with a silently different meaning.
+func TestOIDCAllowedUsersRefused(t *testing.T) {
+	base := map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN":      "t",
+		"CLAWCHAT_PUBLIC_URL":         "https://chat.example",
+		"CLAWCHAT_OIDC_ISSUER":        "https://idp.example",
+		"CLAWCHAT_OIDC_CLIENT_ID":     "c",
+		"CLAWCHAT_OIDC_CLIENT_SECRET": "s",
+	}
+	env := map[string]string{"CLAWCHAT_OIDC_ALLOWED_USERS": "alice"}
+	for k, v := range base {
+		env[k] = v
+	}
+	_, err := Load(envOf(env, nil))
+	if err == nil || !strings.Contains(err.Error(), "CLAWCHAT_OIDC_ALLOWED_USERS") || !strings.Contains(err.Error(), "CLAWCHAT_OIDC_ALLOWED_SUBJECTS") {
+		t.Fatalf("Load with CLAWCHAT_OIDC_ALLOWED_USERS: %v, want a refusal naming the replacement", err)
+	}
+	env = map[string]string{"CLAWCHAT_OIDC_OWNER_SUBJECTS": "sub-1", "CLAWCHAT_OIDC_OWNER_EMAILS": "boss@example.com"}
+	for k, v := range base {
+		env[k] = v
+	}
+	c, err := Load(envOf(env, nil))
+	if err != nil {
+		t.Fatalf("owner subjects/e-mails as the only allowlist: %v", err)
+	}
+	if len(c.Auth.OIDC.OwnerSubjects) != 1 || len(c.Auth.OIDC.OwnerEmails) != 1 {
+		t.Fatalf("owner lists not loaded: %+v", c.Auth.OIDC)
 	}
 }
 

@@ -41,6 +41,13 @@ type Deps struct {
 	Hub    *hub.Hub
 	// Authenticate returns the signed-in user of r (session cookie), or false.
 	Authenticate func(*http.Request) (chat.User, bool)
+	// Credential names what authenticated r (a session id, never the cookie token), and
+	// Revalidate returns the current user behind such a name, or false once the session ended or
+	// the account is gone. With both set, every WebSocket request is authorized with the user's
+	// current session and role (not the ones of the upgrade), and Recheck can end connections at
+	// once. Optional (tests); the server always sets them.
+	Credential func(*http.Request) string
+	Revalidate func(ctx context.Context, credential string) (chat.User, bool)
 	// OriginAllowed reports whether r comes from a trusted origin (same site); used for the
 	// WebSocket upgrade and state-changing requests. nil allows everything (tests only).
 	OriginAllowed func(*http.Request) bool
@@ -62,8 +69,8 @@ type Deps struct {
 	// Instrument wraps the route multiplexer (after authentication), so that it sees the
 	// request the mux matched and can read r.Pattern (metrics by route). Optional.
 	Instrument func(http.Handler) http.Handler
-	// MaxConnectionsPerUser caps a user's live WebSocket and SSE connections (0: no cap). A
-	// connection over the cap is refused with 429.
+	// MaxConnectionsPerUser caps a user's open WebSocket and SSE connections, counted together
+	// at the upgrade (0: no cap). A connection over the cap is refused with 429.
 	MaxConnectionsPerUser int
 
 	PingInterval  time.Duration // WebSocket and SSE keepalive, default 25s
@@ -84,6 +91,9 @@ type api struct {
 	conns        map[*wsConn]struct{}    // live WebSockets, closed with 1012 by Shutdown
 	streams      map[*sseStream]struct{} // live SSE streams on the event loop, ended by Shutdown
 	wsServer     *wsconn.Server          // reads every /ws connection (ws.go)
+
+	liveMu sync.Mutex
+	live   map[string]map[*liveConn]struct{} // open WebSocket and SSE connections by user id (live.go)
 }
 
 // API is the HTTP handler of the API. It is safe for concurrent use.
@@ -151,7 +161,10 @@ func New(d Deps) *API {
 	if d.MaxWSInFlight <= 0 {
 		d.MaxWSInFlight = 4
 	}
-	a := &api{d: d, log: d.Logger, shutdown: make(chan struct{}), conns: map[*wsConn]struct{}{}, streams: map[*sseStream]struct{}{}}
+	if (d.Credential == nil) != (d.Revalidate == nil) {
+		panic("httpapi: set both Credential and Revalidate, or neither")
+	}
+	a := &api{d: d, log: d.Logger, shutdown: make(chan struct{}), conns: map[*wsConn]struct{}{}, streams: map[*sseStream]struct{}{}, live: map[string]map[*liveConn]struct{}{}}
 	a.wsServer = newWSServer(d)
 	return &API{a: a, h: a.routes()}
 }

@@ -153,6 +153,13 @@ func TestRESTFlow(t *testing.T) {
 	if code, body = e.do(t, "alice", "POST", "/api/sessions/default/send", `{"message":"hi","bogus":1}`); code != 400 || !strings.Contains(body, "bad_request") {
 		t.Fatalf("unknown field %d %s", code, body)
 	}
+	// Regression (issue 16, item 10): NUL bytes were accepted (202) and refused by the Gateway later.
+	if code, body = e.do(t, "alice", "POST", "/api/sessions/default/send", `{"message":"a\u0000b","id":"nul1"}`); code != 400 || !strings.Contains(body, "NUL") {
+		t.Fatalf("message with NUL: %d %s, want 400 naming the NUL", code, body)
+	}
+	if code, body = e.do(t, "alice", "POST", "/api/sessions", `{"title":"a\u0000b"}`); code != 400 || !strings.Contains(body, "NUL") {
+		t.Fatalf("title with NUL: %d %s, want 400", code, body)
+	}
 	if code, _ = e.do(t, "alice", "POST", "/api/sessions/default/send", `{"message":"`+strings.Repeat("x", 40<<10)+`"}`); code != 413 {
 		t.Fatalf("too large %d", code)
 	}

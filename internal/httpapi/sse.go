@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
@@ -27,7 +28,28 @@ func parseEventID(s string) hub.Cursor {
 // Last-Event-ID, a ": ping" comment every PingInterval. Over HTTP/1.1 the stream is served on the
 // shared event loop without a goroutine (sse_stream.go); otherwise by this handler.
 func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
-	if a.overConnectionCap(u) {
+	cred := ""
+	if a.d.Credential != nil {
+		if cred = a.d.Credential(r); cred == "" {
+			writeError(w, errUnauthorized)
+			return
+		}
+	}
+	// An account event (sign-out, revocation, role change) ends the stream: through ended for the
+	// goroutine path below, or through the event-loop stream once it took over (sse_stream.go).
+	ended := make(chan endReason, 1)
+	var onLoop atomic.Pointer[sseStream]
+	lc, ok := a.admit(u, cred, func(why endReason) {
+		if s := onLoop.Load(); s != nil {
+			s.endFor(why)
+			return
+		}
+		select {
+		case ended <- why:
+		default:
+		}
+	})
+	if !ok {
 		writeError(w, errTooManyConns)
 		return
 	}
@@ -36,9 +58,10 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if since.Epoch == "" {
 		since = parseEventID(r.URL.Query().Get("lastEventId"))
 	}
-	if a.streamEvents(w, r, u, since) {
-		return // served on the shared event loop (sse_stream.go)
+	if a.streamEvents(w, r, u, since, lc, &onLoop, ended) {
+		return // served on the shared event loop (sse_stream.go), which forgets lc when it ends
 	}
+	defer a.forget(lc)
 	// HTTP/2 or no Hijack: one goroutine per stream.
 	wake := make(chan struct{}, 1)
 	sub, res := a.d.Hub.Subscribe(u.ID, since, func() {
@@ -85,6 +108,16 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 		case <-a.shutdown:
 			// The stream ends; EventSource reconnects and resumes with Last-Event-ID.
 			_ = write([]byte("event: server.restart\ndata: {}\n\n"))
+			_ = rc.Flush()
+			return
+		case why := <-ended:
+			// Signed out, revoked or deleted: EventSource reconnects and gets 401. Role changed: it
+			// reconnects with the new role.
+			ev := "event: session.ended\ndata: {}\n\n"
+			if why == endAccountChanged {
+				ev = "event: account.changed\ndata: {}\n\n"
+			}
+			_ = write([]byte(ev))
 			_ = rc.Flush()
 			return
 		case <-ping.C:

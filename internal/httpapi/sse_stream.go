@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
@@ -19,6 +21,7 @@ import (
 type sseStream struct {
 	a   *api
 	sub *hub.Subscription
+	lc  *liveConn // its registration (live.go), forgotten when the stream ends
 
 	mu          sync.Mutex
 	conn        *wsconn.Conn // nil until the head is out
@@ -27,16 +30,21 @@ type sseStream struct {
 }
 
 var (
-	sseRetry   = []byte("retry: 2000\n\n")
-	ssePing    = []byte(": ping\n\n")
-	sseRestart = []byte("event: server.restart\ndata: {}\n\n")
+	sseRetry          = []byte("retry: 2000\n\n")
+	ssePing           = []byte(": ping\n\n")
+	sseRestart        = []byte("event: server.restart\ndata: {}\n\n")
+	sseSessionEnded   = []byte("event: session.ended\ndata: {}\n\n")
+	sseAccountChanged = []byte("event: account.changed\ndata: {}\n\n")
 )
 
 // streamEvents serves GET /api/events on the shared event loop. It reports false, having written
 // nothing, when the connection cannot be taken over (HTTP/2, or a test ResponseWriter): the caller
 // then serves the stream with a goroutine.
-func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, u chat.User, since hub.Cursor) bool {
-	s := &sseStream{a: a}
+//
+// Once it took over, the stream owns lc: account events reach it through onLoop (endFor), and it
+// forgets lc when it ends. An account event that arrived on ended before that ends it at once.
+func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, u chat.User, since hub.Cursor, lc *liveConn, onLoop *atomic.Pointer[sseStream], ended <-chan endReason) bool {
+	s := &sseStream{a: a, lc: lc}
 	sub, res := a.d.Hub.Subscribe(u.ID, since, s.wake)
 	s.sub = sub
 	body := append([]byte(nil), sseRetry...)
@@ -55,13 +63,18 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, u chat.User, 
 	conn, err := a.wsServer.Stream(w, r, http.StatusOK, body, ssePing)
 	if err != nil {
 		sub.Close()
-		return !errors.Is(err, wsconn.ErrNoHijack) // any other error: the connection is gone
+		if errors.Is(err, wsconn.ErrNoHijack) {
+			return false
+		}
+		a.forget(lc) // any other error: the connection is gone
+		return true
 	}
 	a.connsMu.Lock()
 	select {
 	case <-a.shutdown:
 		a.connsMu.Unlock()
 		sub.Close()
+		a.forget(lc)
 		_ = conn.WriteText(context.Background(), sseRestart)
 		_ = conn.CloseNow()
 		return true
@@ -75,10 +88,31 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, u chat.User, 
 	s.pendingWake = false
 	s.mu.Unlock()
 	conn.Start(wsconn.Handler{OnClose: s.ended})
+	onLoop.Store(s)
+	select {
+	case why := <-ended: // signed out while the head was being written
+		s.endFor(why)
+	default:
+	}
 	if wake {
 		go s.drain()
 	}
 	return true
+}
+
+// endFor ends the stream for an account reason with a last event (session.ended: EventSource
+// reconnects and gets 401; account.changed: it reconnects with the new role). It does not block.
+func (s *sseStream) endFor(why endReason) {
+	ev := sseSessionEnded
+	if why == endAccountChanged {
+		ev = sseAccountChanged
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.conn.WriteText(ctx, ev)
+		_ = s.conn.CloseNow()
+	}()
 }
 
 // wake is the hub's callback: start a writer, or remember to once the head is out.
@@ -136,6 +170,7 @@ func (s *sseStream) ended(error) {
 	s.a.connsMu.Lock()
 	delete(s.a.streams, s)
 	s.a.connsMu.Unlock()
+	s.a.forget(s.lc)
 }
 
 // goAway ends the stream for a server restart; EventSource reconnects and resumes.

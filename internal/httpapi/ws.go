@@ -33,16 +33,37 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errForeignOrigin)
 		return
 	}
-	if a.overConnectionCap(u) {
+	cred := ""
+	if a.d.Credential != nil {
+		if cred = a.d.Credential(r); cred == "" {
+			writeError(w, errUnauthorized)
+			return
+		}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &wsConn{a: a, u: u, ctx: ctx, cancel: cancel, sem: make(chan struct{}, a.d.MaxWSInFlight)}
+	lc, ok := a.admit(u, cred, c.endFor)
+	if !ok {
+		cancel()
 		writeError(w, errTooManyConns)
 		return
 	}
+	c.lc = lc
 	conn, err := a.wsServer.Upgrade(w, r)
 	if err != nil {
+		cancel()
+		a.forget(lc)
 		return
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &wsConn{a: a, conn: conn, u: u, ctx: ctx, cancel: cancel, sem: make(chan struct{}, a.d.MaxWSInFlight)}
+	c.mu.Lock()
+	c.conn = conn
+	why := c.endPending
+	c.mu.Unlock()
+	if why != 0 { // ended (signed out, demoted) between admission and upgrade
+		c.endFor(why)
+		conn.Start(wsconn.Handler{OnClose: func(error) {}})
+		return
+	}
 	a.connsMu.Lock()
 	select {
 	case <-a.shutdown:
@@ -80,8 +101,9 @@ func (c *wsConn) goAway() {
 // wsConn is the API state of one /ws connection.
 type wsConn struct {
 	a      *api
-	conn   *wsconn.Conn
-	u      chat.User
+	conn   *wsconn.Conn // set once after the upgrade, before any reader but endFor (which locks mu)
+	u      chat.User    // as of the upgrade; requests use the revalidated user (handle)
+	lc     *liveConn
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 	sem    chan struct{} // requests in flight
@@ -91,6 +113,7 @@ type wsConn struct {
 	started     bool // the subscribe answer is out; frames may flow
 	pendingWake bool
 	closed      bool
+	endPending  endReason // endFor called before the upgrade finished
 }
 
 type wsRequest struct {
@@ -142,6 +165,25 @@ func (c *wsConn) release() {
 	c.a.connsMu.Lock()
 	delete(c.a.conns, c)
 	c.a.connsMu.Unlock()
+	c.a.forget(c.lc)
+}
+
+// endFor ends the connection for an account reason (live.go): 4401 when the session ended, 4012
+// when the role changed. It does not block.
+func (c *wsConn) endFor(why endReason) {
+	c.mu.Lock()
+	if c.conn == nil {
+		c.endPending = why
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	switch why {
+	case endSessionEnded:
+		c.close(CloseSessionEnded, "session ended: sign in again")
+	case endAccountChanged:
+		c.close(CloseAccountChanged, "account changed: reconnect")
+	}
 }
 
 // close releases the API state and starts the close handshake with code.
@@ -303,7 +345,18 @@ func (c *wsConn) handle(req wsRequest) {
 	ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
 	defer cancel()
 	b := c.a.d.Bridge
-	u := c.u
+	// Every request runs as the user the session names now: a socket opened before a sign-out,
+	// a revocation or a demotion must not keep the old rights (issue 16).
+	u, why := c.a.check(ctx, c.lc)
+	if why != 0 {
+		e := wsError{"unauthorized", "session ended: sign in again"}
+		if why == endAccountChanged {
+			e = wsError{"reconnect", "your account changed: reconnect"}
+		}
+		_ = c.writeJSON(wsResponse{Type: "res", ID: req.ID, Error: &e})
+		c.endFor(why)
+		return
+	}
 	if c.a.d.Limiter != nil && req.Method != "ping" {
 		if ok, _ := c.a.d.Limiter.Allow("user:" + u.ID); !ok {
 			c.respond(req.ID, nil, chat.ErrRateLimited)
@@ -413,11 +466,6 @@ func (c *wsConn) handle(req wsRequest) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
-
-// overConnectionCap reports whether u already holds MaxConnectionsPerUser live connections.
-func (a *api) overConnectionCap(u chat.User) bool {
-	return a.d.MaxConnectionsPerUser > 0 && a.d.Hub.Connections(u.ID) >= a.d.MaxConnectionsPerUser
-}
 
 // newWSServer is the WebSocket engine of an API: one epoll instance (while connections exist)
 // for all /ws connections.

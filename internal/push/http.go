@@ -28,7 +28,11 @@ func (s *Service) PostSubscription(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "subscription too large")
 		return
 	}
-	if err := s.Subscribe(r.Context(), u.ID, body); err != nil {
+	sessionID := ""
+	if s.cfg.SessionID != nil {
+		sessionID = s.cfg.SessionID(r)
+	}
+	if err := s.SubscribeSession(r.Context(), u.ID, sessionID, body); err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
@@ -58,6 +62,10 @@ func (s *Service) DeleteSubscription(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, chat.ErrConflict) {
+		writeError(w, http.StatusConflict, "conflict", "this push endpoint is registered to another account; subscribe again to get a new one")
+		return
+	}
 	if errors.Is(err, chat.ErrInvalid) {
 		// Our validation messages are fixed strings without input echoed back.
 		writeError(w, http.StatusBadRequest, "bad_request", publicMessage(err))

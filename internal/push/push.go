@@ -97,6 +97,9 @@ type Config struct {
 	Logger     *slog.Logger     // default: discard
 	Recorder   Recorder         // optional
 	Now        func() time.Time // default time.Now
+	// SessionID names the sign-in session of a request (optional). PostSubscription records it
+	// with the subscription, so that the session's sign-out deletes it.
+	SessionID func(*http.Request) string
 }
 
 // Service validates and stores subscriptions and sends notifications. It is safe for concurrent

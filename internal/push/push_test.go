@@ -59,6 +59,9 @@ func newStore(c *claims) *memStore {
 func (m *memStore) SavePushSubscription(_ context.Context, s chat.PushSubscription) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if old, ok := m.subs[s.Endpoint]; ok && old.UserID != s.UserID { // like store.DB
+		return chat.ErrConflict
+	}
 	m.subs[s.Endpoint] = s
 	return nil
 }
@@ -552,6 +555,14 @@ func TestHandlers(t *testing.T) {
 	}
 	if w := do(e.svc.PostSubscription, "alice", "POST", string(sub.JSON())); w.Code != 201 {
 		t.Fatalf("POST: %d %s", w.Code, w.Body)
+	}
+	// Issue 16: bob posting alice's endpoint (with his own keys) does not take it over.
+	taken := strings.Replace(string(sub.JSON()), sub.Auth, "AAAAAAAAAAAAAAAAAAAAAA", 1)
+	if w := do(e.svc.PostSubscription, "bob", "POST", taken); w.Code != 409 || !strings.Contains(w.Body.String(), `"conflict"`) {
+		t.Errorf("bob posting alice's endpoint: %d %s, want 409", w.Code, w.Body)
+	}
+	if subs, _ := e.store.PushSubscriptions(context.Background(), "alice"); len(subs) != 1 || subs[0].Auth != sub.Auth {
+		t.Errorf("alice's subscription after bob's attempt: %+v", subs)
 	}
 	if w := do(e.svc.PostSubscription, "alice", "POST", `{"endpoint":"`+strings.Repeat("a", 9000)+`"}`); w.Code != 413 {
 		t.Errorf("huge body: %d", w.Code)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -30,8 +31,21 @@ type subscriptionJSON struct {
 // The endpoint must be https, on the default port, on an allowed push-service host (no IP
 // literals); p256dh must decode to a P-256 point and auth to 16 bytes. When the user already has
 // MaxPerUser other subscriptions, the least recently used ones are deleted. Errors wrap
-// chat.ErrInvalid for bad input and never quote the keys.
+// chat.ErrInvalid for bad input and never quote the keys. An endpoint registered to another user
+// is not moved (chat.ErrConflict): see SubscribeSession.
 func (s *Service) Subscribe(ctx context.Context, userID string, raw []byte) error {
+	return s.SubscribeSession(ctx, userID, "", raw)
+}
+
+// SubscribeSession is Subscribe recording the sign-in session that registers the subscription
+// (deleted with it at sign-out). The rule for an endpoint that another user registered (issue 16):
+// it is refused with chat.ErrConflict and stays theirs. An endpoint is a capability URL; whoever
+// learned one must not take the subscription over (the owner would silently stop getting
+// notifications). The browser that really holds the endpoint can always get a fresh one
+// (pushManager unsubscribe + subscribe), which the web app does on 409; the stale registration
+// disappears at the other user's sign-out, or at the first delivery the push service answers
+// 404/410.
+func (s *Service) SubscribeSession(ctx context.Context, userID, sessionID string, raw []byte) error {
 	if userID == "" {
 		return fmt.Errorf("push: subscribe: %w: no user", chat.ErrInvalid)
 	}
@@ -64,6 +78,7 @@ func (s *Service) Subscribe(ctx context.Context, userID string, raw []byte) erro
 		Endpoint:   in.Endpoint,
 		P256dh:     in.Keys.P256dh,
 		Auth:       in.Keys.Auth,
+		SessionID:  sessionID,
 		CreatedAt:  now,
 		LastUsedAt: now,
 	}
@@ -86,6 +101,9 @@ func (s *Service) Subscribe(ctx context.Context, userID string, raw []byte) erro
 		}
 	}
 	if err := s.cfg.Store.SavePushSubscription(ctx, sub); err != nil {
+		if errors.Is(err, chat.ErrConflict) {
+			s.log.WarnContext(ctx, "push subscription refused: endpoint registered to another user", "user", userID, "host", endpointHost(in.Endpoint))
+		}
 		return fmt.Errorf("push: subscribe: save: %w", err)
 	}
 	s.log.InfoContext(ctx, "push subscription saved", "user", userID, "host", endpointHost(in.Endpoint))

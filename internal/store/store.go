@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -78,6 +80,9 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		if dsn == "" {
 			return nil, fmt.Errorf("store: open sqlite: empty path: %w", chat.ErrInvalid)
 		}
+		if err := privateFiles(dsn); err != nil {
+			return nil, err
+		}
 		db, err := sql.Open("sqlite", sqliteDSN(dsn))
 		if err != nil {
 			return nil, fmt.Errorf("store: open sqlite: %w", err)
@@ -104,6 +109,28 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// privateFiles makes the SQLite database file at path (a plain path, not ":memory:" nor a file:
+// URI) readable by its owner only, whatever the umask and the directory's mode: it is created
+// 0600 when missing, and an existing file (and its -wal and -shm companions, which SQLite creates
+// with the database file's mode) is chmod'ed to 0600. It holds sessions, password hashes and
+// every conversation's metadata.
+func privateFiles(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	_ = f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("store: restrict %s to its owner: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // sqliteDSN adds clawchat's connection settings to a SQLite path or file: URI.

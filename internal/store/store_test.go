@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,4 +130,51 @@ func TestDatabasesMadeByGooseCarryOn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Regression (issue 16, item 10): clawchat.db was created 0644 (umask) in a world-readable
+// directory. The database and its -wal/-shm files are the owner's only, and an existing 0644
+// database is tightened at the next start.
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "clawchat.db")
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) && p != path {
+					continue
+				}
+				t.Fatal(err)
+			}
+			if m := fi.Mode().Perm(); m != 0o600 {
+				t.Errorf("%s: %s mode %o, want 600", when, filepath.Base(p), m)
+			}
+		}
+	}
+	db, err := store.Open(ctx, path, storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSession(ctx, chat.Session{ID: "s", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	check("new database")
+	db.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		_ = os.Chmod(p, 0o644)
+	}
+	db, err = store.Open(ctx, path, storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check("existing 0644 database")
 }

@@ -58,7 +58,34 @@ export async function enablePush(vapidPublicKey: string): Promise<void> {
   const reg = await navigator.serviceWorker.ready;
   let sub = await reg.pushManager.getSubscription();
   if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: urlBase64ToUint8Array(vapidPublicKey) });
-  await api.pushSubscribe(sub.toJSON());
+  await register(reg, sub, vapidPublicKey);
+}
+
+/**
+ * Register the subscription with the server. The server refuses (409) an endpoint that another
+ * account registered on this browser and did not sign out; this browser proves it holds the
+ * endpoint by replacing it with a fresh one (only it can), which is then registered.
+ */
+async function register(reg: ServiceWorkerRegistration, sub: PushSubscription, vapidPublicKey: string): Promise<void> {
+  try {
+    await api.pushSubscribe(sub.toJSON());
+  } catch (e: any) {
+    if (e?.status !== 409) throw e;
+    await sub.unsubscribe();
+    const fresh = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: urlBase64ToUint8Array(vapidPublicKey) });
+    await api.pushSubscribe(fresh.toJSON());
+  }
+}
+
+/**
+ * After sign-in: re-register this browser's existing subscription for the signed-in user. The
+ * server deletes a session's subscriptions when it ends, so a new session registers again.
+ */
+export async function syncPush(vapidPublicKey: string): Promise<void> {
+  if (!pushSupported() || !notifySupported() || Notification.permission !== 'granted') return;
+  const reg = await navigator.serviceWorker.getRegistration();
+  const sub = await reg?.pushManager.getSubscription();
+  if (reg && sub) await register(reg, sub, vapidPublicKey);
 }
 
 export async function disablePush(): Promise<void> {

@@ -15,6 +15,10 @@ export interface SocketHandlers {
   checkAuth(): Promise<boolean>;
 }
 
+/** Close codes the server uses for account reasons (docs/api.md). */
+export const CLOSE_SESSION_ENDED = 4401;
+export const CLOSE_ACCOUNT_CHANGED = 4012;
+
 export class RequestError extends Error {
   constructor(public code: string, message: string, public disconnected = false) { super(message); }
 }
@@ -111,11 +115,11 @@ export class Socket {
     try { ws = new WebSocket(this.url); } catch { this.schedule(); return; }
     this.ws = ws;
     ws.onmessage = (e) => this.onMessage(ws, e.data);
-    ws.onclose = () => this.onClose(ws);
+    ws.onclose = (e) => this.onClose(ws, e?.code ?? 0);
     ws.onerror = () => { /* onclose follows */ };
   }
 
-  private onClose(ws: WebSocket): void {
+  private onClose(ws: WebSocket, code = 0): void {
     if (this.ws !== ws) return;
     ws.onmessage = ws.onclose = ws.onerror = null;
     this.ws = null;
@@ -124,7 +128,14 @@ export class Socket {
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new RequestError('disconnected', 'connection lost', true)); }
     this.pending.clear();
     if (this.stopped) return;
+    if (code === CLOSE_SESSION_ENDED) {
+      // Signed out (here or elsewhere), revoked or deleted: back to the sign-in page.
+      this.stopped = true;
+      this.h.onState('unauthorized');
+      return;
+    }
     this.h.onState('reconnecting');
+    if (code === CLOSE_ACCOUNT_CHANGED) this.attempt = 0; // role changed: reconnect at once, the new hello has it
     this.schedule();
   }
 

@@ -4,7 +4,7 @@ import { batch, computed, signal } from '@preact/signals';
 import { api } from './api';
 import { RequestError, Socket, type ConnState } from './socket';
 import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
-import { chime, foregroundNotify } from './notify';
+import { chime, foregroundNotify, syncPush } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
 import type { Attachment } from './attachments';
 
@@ -76,13 +76,24 @@ export function startSocket(): void {
   socket = new Socket({
     onState: (s) => { conn.value = s; if (s === 'unauthorized') signOutLocal(); },
     onHello: (h) => batch(() => {
+      const before = me.value?.role;
       me.value = h.user ?? me.value;
+      if (before && me.value && me.value.role !== before) {
+        // The role changed while connected (the server closed with 4012): drop what the old role
+        // could see, and load what the new one may.
+        if (me.value.role !== 'owner') { approvals.value = []; gatewaySessions.value = []; } else loadApprovals();
+      }
       gateway.value = h.gateway?.state ?? 'connected';
       limits.value = h.limits ?? {};
     }),
     onReady: (reload) => {
       refreshList();
-      if (firstReady) { loadAgents(); if (isOwner.value) loadApprovals(); }
+      if (firstReady) {
+        loadAgents();
+        if (isOwner.value) loadApprovals();
+        const vapid = config.value?.push?.vapidPublicKey;
+        if (vapid) syncPush(vapid).catch(() => {});
+      }
       if ((firstReady || reload) && current.value) loadConversation(current.value, true);
       if (reload) {
         // other conversations' cached state is stale: drop it so it reloads on open

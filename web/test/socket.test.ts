@@ -8,11 +8,11 @@ class FakeWS {
   readyState = 0;
   sent: any[] = [];
   onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
+  onclose: ((e?: { code: number }) => void) | null = null;
   onerror: (() => void) | null = null;
   constructor(public url: string) { FakeWS.all.push(this); }
   send(s: string) { this.sent.push(JSON.parse(s)); }
-  close() { this.readyState = 3; this.onclose?.(); }
+  close(code?: number) { this.readyState = 3; this.onclose?.(code === undefined ? undefined : { code }); }
   open() { this.readyState = 1; }
   push(f: unknown) { this.onmessage?.({ data: JSON.stringify(f) }); }
   lastReq(method: string) { return [...this.sent].reverse().find((f) => f.method === method); }
@@ -101,6 +101,31 @@ describe('Socket resume', () => {
     const p = s.request('send', { conversation: 'c', id: 'm1', text: 'x' });
     ws.close();
     await expect(p).rejects.toMatchObject({ disconnected: true });
+    s.stop();
+  });
+
+  // Issue 16: the server closes with 4401 when the session ended (signed out elsewhere, revoked,
+  // deleted): the app goes to the sign-in page instead of reconnecting.
+  it('goes to the sign-in page on close 4401, and reconnects at once on 4012', async () => {
+    const states: string[] = [];
+    const { h } = handlers();
+    h.onState = (st) => states.push(st);
+    const s = new Socket(h, 'ws://test/ws');
+    s.start();
+    let ws = FakeWS.all[0];
+    ws.open(); ws.push(hello);
+    ws.close(4012);
+    expect(states.at(-1)).toBe('reconnecting');
+    await flush();
+    vi.advanceTimersByTime(300);
+    expect(FakeWS.all.length).toBe(2);
+    ws = FakeWS.all[1];
+    ws.open(); ws.push(hello);
+    ws.close(4401);
+    await flush();
+    expect(states.at(-1)).toBe('unauthorized');
+    vi.advanceTimersByTime(60_000);
+    expect(FakeWS.all.length).toBe(2);
     s.stop();
   });
 });

@@ -469,16 +469,37 @@ func testPush(t *testing.T, c *contract) {
 	if d := cmp.Diff([]chat.PushSubscription{s1, s2}, got); d != "" {
 		t.Errorf("PushSubscriptions (-want +got):\n%s", d)
 	}
-	// Saving the same endpoint again, for bob, moves it.
-	moved := chat.PushSubscription{UserID: "bob", Endpoint: s1.Endpoint, P256dh: "p1b", Auth: "a1b", CreatedAt: at(10), LastUsedAt: at(10)}
-	must(t, db.SavePushSubscription(ctx, moved))
-	if got, _ := db.PushSubscriptions(ctx, "alice"); len(got) != 1 || got[0].Endpoint != s2.Endpoint {
-		t.Errorf("alice after move: %+v", got)
+	// Issue 16: saving the same endpoint for bob does not move it (a takeover); alice keeps it
+	// with her keys.
+	takeover := chat.PushSubscription{UserID: "bob", Endpoint: s1.Endpoint, P256dh: "p1b", Auth: "a1b", CreatedAt: at(10), LastUsedAt: at(10)}
+	wantErr(t, db.SavePushSubscription(ctx, takeover), chat.ErrConflict, "SavePushSubscription(another user's endpoint)")
+	if got, _ := db.PushSubscriptions(ctx, "bob"); len(got) != 0 {
+		t.Errorf("bob after the refused takeover: %+v", got)
 	}
-	got, err = db.PushSubscriptions(ctx, "bob")
-	must(t, err)
-	if d := cmp.Diff([]chat.PushSubscription{moved}, got); d != "" {
-		t.Errorf("bob after move (-want +got):\n%s", d)
+	if got, _ := db.PushSubscriptions(ctx, "alice"); len(got) != 2 || got[0].Auth != "a1" {
+		t.Errorf("alice after the refused takeover: %+v", got)
+	}
+	// Alice re-registering her endpoint from a new session updates it; that session's sign-out
+	// removes it.
+	again := s1
+	again.P256dh, again.Auth, again.SessionID = "p1n", "a1n", "sess-1"
+	must(t, db.SavePushSubscription(ctx, again))
+	if got, _ := db.PushSubscriptions(ctx, "alice"); len(got) != 2 || got[0].Auth != "a1n" || got[0].SessionID != "sess-1" {
+		t.Errorf("alice after re-registering: %+v", got)
+	}
+	must(t, db.DeleteSessionPushSubscriptions(ctx, "sess-1"))
+	if got, _ := db.PushSubscriptions(ctx, "alice"); len(got) != 1 || got[0].Endpoint != s2.Endpoint {
+		t.Errorf("alice after the session's sign-out: %+v", got)
+	}
+	// Once alice's registration is gone, the endpoint may be registered by bob (the browser is
+	// his now).
+	must(t, db.SavePushSubscription(ctx, takeover))
+	if got, _ := db.PushSubscriptions(ctx, "bob"); len(got) != 1 {
+		t.Errorf("bob after alice signed out: %+v", got)
+	}
+	must(t, db.DeleteUserPushSubscriptions(ctx, "bob"))
+	if got, _ := db.PushSubscriptions(ctx, "bob"); len(got) != 0 {
+		t.Errorf("bob after DeleteUserPushSubscriptions: %+v", got)
 	}
 	must(t, db.TouchPushSubscription(ctx, s2.Endpoint, at(50)))
 	if got, _ := db.PushSubscriptions(ctx, "alice"); len(got) != 1 || !got[0].LastUsedAt.Equal(at(50)) {
