@@ -184,13 +184,13 @@ func TestBusyConversationQueues(t *testing.T) {
 	if n := len(e.up.Calls("chat.abort")); n != 0 {
 		t.Fatal("aborting a queued message reached the Gateway")
 	}
-	e.event(t, "chat", map[string]any{"runId": r1.RunID, "sessionKey": key, "state": "final"})
+	e.event(t, "chat", map[string]any{"runId": r1.RunID, "sessionKey": key, "state": "final", "message": map[string]any{"role": "assistant", "content": "one"}})
 	e.svc.Wait()
 	sends := e.up.Calls("chat.send")
 	if len(sends) != 2 || sends[1].Params["idempotencyKey"] != r2.RunID || sends[1].Params["message"] != "second" {
 		t.Fatalf("after final, sends = %+v", sends)
 	}
-	e.event(t, "chat", map[string]any{"runId": r2.RunID, "sessionKey": key, "state": "final"})
+	e.event(t, "chat", map[string]any{"runId": r2.RunID, "sessionKey": key, "state": "final", "message": map[string]any{"role": "assistant", "content": "two"}})
 	e.svc.Wait()
 	if n := len(e.up.Calls("chat.send")); n != 2 {
 		t.Fatalf("the aborted queued message was sent: %d", n)

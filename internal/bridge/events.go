@@ -47,14 +47,14 @@ func (s *Service) SetGatewayState(state string) {
 		s.backfillApprovals() // after every (re)connect; a no-op without Config.Approvals
 	}
 	if reconnected {
-		s.goBackground(func() { s.reconcile(context.Background(), false) })
+		s.goBackground(func() { s.reconcile(s.base, false) })
 	}
 }
 
 // EventGap tells the service that Gateway events were lost; every in-flight run is reconciled
 // with chat.history.
 func (s *Service) EventGap() {
-	s.goBackground(func() { s.reconcile(context.Background(), false) })
+	s.goBackground(func() { s.reconcile(s.base, false) })
 	s.backfillApprovals() // approval events may have been lost too
 }
 
@@ -205,10 +205,7 @@ func (s *Service) routeRun(runID, key string) *run {
 	cs.active = r
 	s.runs[runID] = r
 	s.userRuns[r.userID]++
-	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", map[string]any{
-		"conversation": r.convID, "runId": r.id, "messageId": "", "text": "",
-		"at": r.started.UTC().Format(time.RFC3339Nano),
-	}))
+	s.announceLocked(r, nil)
 	return r
 }
 
@@ -293,8 +290,21 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishUsage(r, p.Usage)
 		}
 	case "final":
-		text, ended := s.endWithText(r, p)
-		if !ended {
+		text, ok := messageText(p.Message)
+		s.mu.Lock()
+		if !ok {
+			text = r.text
+		}
+		bare := !ok && text == "" && len(r.tools) == 0
+		if bare {
+			r.bare = true
+		}
+		s.mu.Unlock()
+		if bare {
+			// A final without message or text: the Gateway merged this message into another turn
+			// or parked it behind one. It is not "the complete reply"; history says where the
+			// reply is (runstate.go).
+			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 			return
 		}
 		out := map[string]any{"text": text}
@@ -304,32 +314,28 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		if p.StopReason != "" {
 			out["stopReason"] = p.StopReason
 		}
-		s.publishRun(r, "run.final", out)
-		s.next(r.key)
+		s.finish(r, "run.final", out)
 	case "aborted":
-		text, ended := s.endWithText(r, p)
-		if !ended {
-			return
+		text, ok := messageText(p.Message)
+		if !ok {
+			s.mu.Lock()
+			text = r.text
+			s.mu.Unlock()
 		}
-		s.publishRun(r, "run.aborted", map[string]any{"text": text})
-		s.next(r.key)
+		s.finish(r, "run.aborted", map[string]any{"text": text})
 	case "error":
-		s.mu.Lock()
-		ended := s.endRunLocked(r)
-		s.mu.Unlock()
-		if !ended {
-			return
-		}
 		msg := p.ErrorMessage
 		if msg == "" {
 			msg = "the assistant failed to reply"
 		}
-		out := map[string]any{"message": truncate(msg, maxErrorMessage)}
+		s.mu.Lock()
+		partial := r.text
+		s.mu.Unlock()
+		out := map[string]any{"message": truncate(msg, maxErrorMessage), "text": partial}
 		if p.ErrorKind != "" {
 			out["kind"] = p.ErrorKind
 		}
-		s.publishRun(r, "run.error", out)
-		s.next(r.key)
+		s.finish(r, "run.error", out)
 	}
 }
 
@@ -347,18 +353,6 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 // O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
 // snapshot with messageText as before; a final always takes its snapshot's text. The decision is
 // made outside s.mu and committed only if a reconcile did not change the text meanwhile.
-// endWithText ends r and returns the text to report with its terminal event: the event's
-// message, else what had streamed. ended is false when r had already ended.
-func (s *Service) endWithText(r *run, p *chatPayload) (text string, ended bool) {
-	text, ok := messageText(p.Message)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !ok {
-		text = r.text
-	}
-	return text, s.endRunLocked(r)
-}
-
 func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool, rev uint64) {
 	for {
 		s.mu.Lock()

@@ -188,7 +188,10 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	r := s.startRunLocked(cs, q)
 	s.mu.Unlock()
 
-	status, err := s.dispatch(ctx, r, q)
+	// Accepted: from here the send does not depend on the caller's connection (runstate.go).
+	sctx, cancel := s.sendContext(ctx)
+	defer cancel()
+	status, err := s.dispatch(sctx, r, q)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -201,16 +204,13 @@ func (s *Service) startRunLocked(cs *convState, q queued) *run {
 	now := s.cfg.Now()
 	r := &run{
 		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID,
-		tools: map[string]*toolState{}, started: now, lastEvent: now,
+		tools: map[string]*toolState{}, started: now, lastEvent: now, msg: &q,
 	}
 	cs.active = r
 	s.runs[r.id] = r
 	s.userRuns[r.userID]++
 	// Published under s.mu so that run.started precedes every event of the run.
-	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", map[string]any{
-		"conversation": r.convID, "runId": r.id, "messageId": q.messageID, "text": q.text,
-		"at": now.UTC().Format(time.RFC3339Nano),
-	}))
+	s.announceLocked(r, &q.text)
 	return r
 }
 
@@ -228,28 +228,34 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 		RunID  string `json:"runId"`
 		Status string `json:"status"`
 	}
-	err := s.upstream(ctx, "chat.send", params, &ack)
-	if err != nil {
+	err := s.cfg.Upstream.Request(ctx, "chat.send", params, &ack)
+	if err != nil && answerLost(ctx, err) {
+		// Written, but the answer was lost: the Gateway may have it. The run stays; the
+		// reconciliation after the reconnect (or right away, when connected) settles it.
+		s.log.Info("chat.send answer lost; reconciling", "run", r.id, "err", err)
 		s.mu.Lock()
-		ended := s.endRunLocked(r)
+		r.unknown = true
+		connected := s.gwState == StateConnected
 		s.mu.Unlock()
-		if ended {
-			s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.error", map[string]any{
-				"conversation": r.convID, "runId": r.id, "message": userMessage(err),
-			}))
-			s.next(r.key)
+		if connected {
+			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 		}
+		return StatusStarted, nil
+	}
+	if err != nil {
+		err = s.mapUpstreamError(ctx, "chat.send", err)
+		s.failSend(r, err)
 		return "", err
 	}
 	s.mu.Lock()
-	r.sent = true
+	r.sent, r.unknown = true, false
 	s.mu.Unlock()
 	switch ack.Status {
 	case "in_flight", "ok":
 		// The Gateway already has this message (a retry after a restart of clawchat).
 		if ack.Status == "ok" {
 			// It finished already: its reply is in history; resolve the run from there.
-			s.goBackground(func() { s.reconcileRun(context.WithoutCancel(ctx), r.id) })
+			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 		}
 		return StatusDuplicate, nil
 	}
@@ -322,7 +328,8 @@ func (s *Service) endRunLocked(r *run) bool {
 	}
 	if cs := s.convs[r.key]; cs != nil && cs.active == r {
 		cs.active = nil
-		if len(cs.queue) == 0 {
+		s.promoteLocked(r.key)
+		if cs.active == nil && len(cs.queue) == 0 {
 			delete(s.convs, r.key)
 		}
 	}
@@ -342,7 +349,7 @@ func (s *Service) next(key string) {
 	r := s.startRunLocked(cs, q)
 	s.mu.Unlock()
 	s.goBackground(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HistoryTimeout)
+		ctx, cancel := s.sendContext(s.base)
 		defer cancel()
 		if _, err := s.dispatch(ctx, r, q); err != nil {
 			s.log.Warn("queued send failed", "err", err)

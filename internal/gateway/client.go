@@ -737,11 +737,11 @@ func (c *Client) Request(ctx context.Context, method string, params, result any)
 		}
 		return nil
 	case <-cn.done:
-		return fmt.Errorf("gateway: %s: connection lost: %w", method, ErrNotConnected)
+		return fmt.Errorf("gateway: %s: connection lost: %w: %w", method, ErrNoAnswer, ErrNotConnected)
 	case <-rctx.Done():
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("gateway: %s: %w", method, err)
+			return fmt.Errorf("gateway: %s: %w: %w", method, ErrNoAnswer, err)
 		}
-		return fmt.Errorf("gateway: %s: no answer within %s: %w", method, timeout, context.DeadlineExceeded)
+		return fmt.Errorf("gateway: %s: %w within %s: %w", method, ErrNoAnswer, timeout, context.DeadlineExceeded)
 	}
 }
