@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
@@ -39,6 +41,7 @@ type Client struct {
 
 	// test hooks
 	dial         dialFunc
+	probe        func(ctx context.Context) bool // is the Gateway's port open again? (probeTCP)
 	now          func() time.Time
 	int64n       func(int64) int64
 	healthyAfter time.Duration
@@ -102,6 +105,7 @@ func New(cfg Config) (*Client, error) {
 		healthyAfter: defaultHealthyAfter,
 		devToken:     tok,
 	}
+	c.probe = c.probeTCP
 	c.status = Status{State: StateIdle, DeviceID: dev.id, Since: c.now()}
 	return c, nil
 }
@@ -176,12 +180,39 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		})
 		c.log.Debug("gateway reconnect scheduled", slog.Duration("delay", delay), slog.Int("attempt", attempt))
-		t := time.NewTimer(delay)
+		if c.wait(ctx, delay, out.unreachable && out.minDelay == 0) {
+			bo.reset() // the Gateway is back: reconnect now, and from the shortest delay
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// wait sleeps for delay or until ctx is done. With probe, it checks every probeEvery whether
+// the Gateway's port is open again and returns early, reporting true, when it is: a Gateway that
+// restarts is reconnected within a probe interval of its listener opening, not after a backoff
+// grown while it was down.
+func (c *Client) wait(ctx context.Context, delay time.Duration, probe bool) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	var tick <-chan time.Time
+	if probe && delay > c.cfg.ReconnectMinDelay && delay > probeEvery {
+		tk := time.NewTicker(probeEvery)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			return false
 		case <-t.C:
+			return false
+		case <-tick:
+			if c.probe(ctx) {
+				c.log.Debug("gateway port open again; reconnecting now")
+				return true
+			}
 		}
 	}
 }
@@ -228,6 +259,37 @@ type outcome struct {
 	healthy   bool
 	closeCode int
 	pairingID string
+	// unreachable: the dial failed (the Gateway is down); while waiting, Run probes its port
+	// and retries as soon as it answers.
+	unreachable bool
+}
+
+// probeEvery is how often Run probes a Gateway that was unreachable.
+const probeEvery = 200 * time.Millisecond
+
+// probeTCP reports whether a TCP connection to the Gateway's address opens (its listener is
+// back). It is the cheap check between reconnect attempts after a dial failure.
+func (c *Client) probeTCP(ctx context.Context) bool {
+	u, err := url.Parse(c.cfg.URL)
+	if err != nil {
+		return false
+	}
+	host := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "wss" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			host = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", host)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
 }
 
 // connectOnce dials, handshakes and serves one connection until it ends.
@@ -241,7 +303,7 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 			return outcome{state: StateStopped}
 		}
 		c.log.Warn("gateway dial failed", slog.String("error", c.redact(err.Error())))
-		return outcome{state: StateDisconnected, reason: "dial failed: " + c.redact(err.Error())}
+		return outcome{state: StateDisconnected, reason: "dial failed: " + c.redact(err.Error()), unreachable: true}
 	}
 	t.SetReadLimit(preHelloReadLimit)
 	hello, out, ok := c.handshake(hctx, t)
