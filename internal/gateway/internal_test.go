@@ -177,7 +177,50 @@ func newTestClient(t *testing.T, dial dialFunc) *Client {
 	}
 	c.dial = dial
 	c.int64n = func(n int64) int64 { return n - 1 } // deterministic: top of the jitter range
+	c.probe = func(context.Context) bool { return false }
 	return c
+}
+
+// A Gateway that was down long enough for the backoff to grow is redialled within a probe
+// interval of its port opening, and the backoff starts again from its minimum.
+func TestReconnectAtOnceWhenGatewayPortOpens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var dials []time.Time
+		var up time.Time
+		c := newTestClient(t, func(ctx context.Context, url string) (transport, error) {
+			mu.Lock()
+			dials = append(dials, time.Now())
+			mu.Unlock()
+			return nil, errors.New("connection refused")
+		})
+		c.probe = func(context.Context) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return !up.IsZero() && !time.Now().Before(up)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(40 * time.Second) // backoff grown to 16-30 s
+		mu.Lock()
+		up = time.Now().Add(time.Second)
+		n := len(dials)
+		mu.Unlock()
+		time.Sleep(2 * time.Second)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dials) <= n {
+			t.Fatalf("no dial within 1 s of the port opening (dials %v)", dials)
+		}
+		if d := dials[n].Sub(up); d < 0 || d > probeEvery {
+			t.Errorf("redialled %v after the port opened, want within %v", d, probeEvery)
+		}
+	})
 }
 
 func TestReconnectBackoffTiming(t *testing.T) {
