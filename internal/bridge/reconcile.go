@@ -119,8 +119,15 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": r.text})
 		return false
 	default:
-		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut
-		// (a Gateway crash without a recovery turn).
+		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut.
+		// After a crash the Gateway starts its recovery turn a few seconds after it is back;
+		// wait for it a little (the run stays, so new messages queue behind it) before saying so.
+		s.mu.Lock()
+		wait := r.retries < recoveryGrace
+		s.mu.Unlock()
+		if wait {
+			return s.retryUnknown(r)
+		}
 		s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": r.text})
 		return false
 	}
@@ -184,6 +191,10 @@ func replyOf(rows []json.RawMessage, runID string) (text string, aborted, found 
 		switch {
 		case m.Role == "user" && m.IdempotencyKey == runID+":user":
 			after, found, text = true, true, ""
+			continue
+		case m.Role == "user" && m.Provenance != nil && m.Provenance.Kind == "internal_system":
+			// A prompt the Gateway wrote itself (its recovery turn after a crash: "[System] Your
+			// previous turn was interrupted…"): the reply that follows still answers runID.
 			continue
 		case m.Role == "user":
 			if after && !tagged {

@@ -28,7 +28,8 @@ import (
 //	                                      crash, or the turn a message was merged into)
 //	   the Gateway lost the message     → sent again once with the same idempotency key, then
 //	                                      run.error kind lost
-//	   the Gateway is idle, no reply    → run.error kind interrupted with the partial text
+//	   the Gateway is idle, no reply    → after a grace of 8 s for a recovery turn, run.error
+//	                                      kind interrupted with the partial text
 //	   the Gateway's state is unknown   → asked again shortly (not after the stale-run watchdog)
 
 // runEnd is how a run ended, as its owner was told.
@@ -38,9 +39,11 @@ type runEnd struct {
 }
 
 // Reconciliation retries while the Gateway reports a busy session without saying which runs.
+// recoveryGrace is how many of them a cut run waits for the Gateway's recovery turn.
 const (
 	unknownRetryEvery = time.Second
 	unknownRetries    = 30
+	recoveryGrace     = 8
 )
 
 // sendContext is the context of a chat.send once clawchat has accepted the message: it no longer

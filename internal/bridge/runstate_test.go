@@ -378,3 +378,32 @@ func TestBareFinalIsNotTheReply(t *testing.T) {
 		t.Fatal("a bare final was relayed as the reply")
 	}
 }
+
+// Right after a restart the Gateway may not have started its recovery turn yet: the cut run
+// waits for it (new messages queue behind it), and a recovery turn that already ended gives the
+// cut message its reply (the Gateway's "[System] … interrupted" prompt does not end the reply).
+func TestRecoveryTurnStartsLate(t *testing.T) {
+	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
+		var p gateway.ChatSendParams
+		_ = c.Decode(&p)
+		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+	})
+	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{}, nil) // idle: no recovery turn yet
+	e.srv.DropAll()
+	waitFor(t, func() bool { return len(e.srv.Calls("chat.history")) > 0 })
+	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "next"})
+	if err != nil || r2.Status != bridge.StatusQueued {
+		t.Fatalf("send while the cut run waits = %+v %v", r2, err)
+	}
+	system := map[string]any{"role": "user", "content": "[System] Your previous turn was interrupted by a gateway restart …",
+		"idempotencyKey": "rec:user", "provenance": map[string]any{"kind": "internal_system", "sourceTool": "main_session_restart_recovery"}}
+	e.setHistory([]any{userRow(r1.RunID, "hi"), system, assistantRow("rec", "Echo: recovered")}, []string{}, nil)
+	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: recovered" {
+		t.Fatalf("cut run final = %v", f)
+	}
+	e.waitEvent("run.started", r2.RunID)
+}
