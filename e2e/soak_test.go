@@ -433,6 +433,14 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 // checkSoakHistory compares every message with clawchat's history of the conversation.
 func checkSoakHistory(t *testing.T, seed uint64, c *apiClient, conv string, msgs []soakMsg, fig *soakFigures) {
 	hist := c.history(conv)
+	failed := t.Failed()
+	defer func() {
+		if t.Failed() && !failed {
+			for i, h := range hist {
+				t.Logf("%s history[%d] %s run=%s aborted=%v %.160q", conv, i, h.Role, h.RunID, h.Aborted, h.Text)
+			}
+		}
+	}()
 	for _, m := range msgs {
 		last := -1
 		for i, h := range hist {

@@ -116,7 +116,7 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 			}
 			return false
 		}
-		s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": r.text})
+		s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": s.partial(r)})
 		return false
 	default:
 		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut.
@@ -128,9 +128,16 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		if wait {
 			return s.retryUnknown(r)
 		}
-		s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": r.text})
+		s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": s.partial(r)})
 		return false
 	}
+}
+
+// partial returns r's text so far.
+func (s *Service) partial(r *run) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.text
 }
 
 // retryUnknown reports whether r's reconciliation should be asked again (bounded).
@@ -150,8 +157,9 @@ func (s *Service) continueIn(r *run, otherID string) {
 	o := s.runs[otherID]
 	if o == nil {
 		if _, ended := s.recent[otherID]; ended {
+			text := r.text
 			s.mu.Unlock()
-			s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": r.text})
+			s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": text})
 			return
 		}
 		now := s.cfg.Now()
@@ -169,8 +177,9 @@ func (s *Service) continueIn(r *run, otherID string) {
 	if r.bare {
 		kind = "merged"
 	}
+	text := r.text
 	s.mu.Unlock()
-	s.finish(r, "run.error", map[string]any{"message": "the assistant continues this message in its next turn", "kind": kind, "text": r.text, "continuedBy": otherID})
+	s.finish(r, "run.error", map[string]any{"message": "the assistant continues this message in its next turn", "kind": kind, "text": text, "continuedBy": otherID})
 	s.mu.Lock()
 	s.promoteLocked(r.key)
 	s.announceLocked(o, nil)
