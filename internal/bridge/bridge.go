@@ -190,6 +190,7 @@ type run struct {
 	// reconciliation decides whether the Gateway has it.
 	unknown bool
 	resent  bool // sent a second time after the Gateway lost it
+	renewed bool // sent as a new turn after the Gateway refused it under its old key
 	// bare: the Gateway ended the run with a final that has no message and no text
 	// (merged into or queued behind another turn); reconciliation resolves it.
 	bare bool

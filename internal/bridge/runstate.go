@@ -26,7 +26,10 @@ import (
 //	                                      continuedBy), and that turn is adopted as the
 //	                                      conversation's run (the Gateway's recovery turn after a
 //	                                      crash, or the turn a message was merged into)
-//	   the Gateway lost the message     → sent again once with the same idempotency key, then
+//	   the Gateway lost the message     → sent again once with the same idempotency key; when
+//	                                      the Gateway refuses that ("pending input ownership
+//	                                      ended"), sent once as a new turn under <runId>-2
+//	                                      (run.error kind interrupted, continuedBy); then
 //	                                      run.error kind lost
 //	   the Gateway is idle, no reply    → after a grace of 8 s for a recovery turn, run.error
 //	                                      kind interrupted with the partial text
@@ -205,4 +208,46 @@ func judge(raw *rawHistory, runID string) verdict {
 	}
 	v.replied = v.reply != "" || v.aborted
 	return v
+}
+
+// renew handles the Gateway's refusal of a message clawchat sent again because the Gateway had
+// lost it (r.resent): OpenClaw 2026.9.6 refuses a pending input that a crash cut ("Pending input
+// ownership ended; submit a new turn to continue") under its old idempotency key. The message is
+// sent once more as a new turn under the key <runId>-2; r ends with run.error (kind interrupted,
+// continuedBy) and the new run is announced with r's message id and text. It reports whether it
+// took over (false: not a refusal of a re-sent message, or already renewed once).
+func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeUnavailable {
+		return false
+	}
+	s.mu.Lock()
+	if !r.resent || r.renewed || s.runs[r.id] != r {
+		s.mu.Unlock()
+		return false
+	}
+	r.renewed = true
+	nq := q
+	nq.runID = r.id + "-2"
+	now := s.cfg.Now()
+	n := &run{id: nq.runID, key: r.key, userID: r.userID, convID: r.convID, messageID: r.messageID,
+		tools: map[string]*toolState{}, started: now, lastEvent: now, msg: &nq, resent: true, renewed: true}
+	s.runs[n.id] = n
+	s.userRuns[n.userID]++
+	text := r.text
+	s.mu.Unlock()
+	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.id, "new", n.id)
+	s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; it is sent again", "kind": "interrupted", "text": text, "continuedBy": n.id})
+	s.mu.Lock()
+	s.promoteLocked(n.key)
+	s.announceLocked(n, &nq.text)
+	s.mu.Unlock()
+	s.goBackground(func() {
+		sctx, cancel := s.sendContext(s.base)
+		defer cancel()
+		if _, err := s.dispatch(sctx, n, nq); err != nil {
+			s.log.Info("renewed send failed", "err", err)
+		}
+	})
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,6 +314,9 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 		calls[p.IdempotencyKey]++
 		n := calls[p.IdempotencyKey]
 		mu.Unlock()
+		if p.Message == "refused" && strings.HasSuffix(p.IdempotencyKey, "-2") {
+			return nil, &gateway.Error{Code: gateway.CodeUnavailable, Message: "chat.send unavailable during gateway restart"}
+		}
 		if n == 1 {
 			return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
 		}
@@ -343,9 +347,16 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.srv.DropAll()
+	// Refused under its old key, it is sent once as a new turn; refused again, the sender is told.
 	er := e.waitEvent("run.error", r2.RunID)
-	if er["message"] == "" {
-		t.Fatalf("error = %v", er)
+	if er["continuedBy"] != r2.RunID+"-2" {
+		t.Fatalf("refused resend ended with %v", er)
+	}
+	if st := e.waitEvent("run.started", r2.RunID+"-2"); st["messageId"] != "m2" || st["text"] != "refused" {
+		t.Fatalf("renewed run.started = %v", st)
+	}
+	if er := e.waitEvent("run.error", r2.RunID+"-2"); er["kind"] != "not_sent" {
+		t.Fatalf("renewed send refused: %v", er)
 	}
 	// The Gateway's own error event for a parked input reaches the sender too.
 	r3, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m3", Text: "third"})

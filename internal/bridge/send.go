@@ -242,6 +242,9 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 		}
 		return StatusStarted, nil
 	}
+	if err != nil && s.renew(ctx, r, q, err) {
+		return StatusStarted, nil // the Gateway refused a message it had lost: sent as a new turn
+	}
 	if err != nil {
 		err = s.mapUpstreamError(ctx, "chat.send", err)
 		s.failSend(r, err)
