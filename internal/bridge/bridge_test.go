@@ -149,7 +149,7 @@ func TestIdempotentRetry(t *testing.T) {
 		t.Fatalf("retry = %+v, first %+v", b, a)
 	}
 	// Finished runs stay duplicates too.
-	e.event(t, "chat", map[string]any{"runId": a.RunID, "sessionKey": "agent:main:clawchat:alice:default", "state": "final"})
+	e.event(t, "chat", map[string]any{"runId": a.RunID, "sessionKey": "agent:main:clawchat:alice:default", "state": "final", "message": map[string]any{"role": "assistant", "content": "ok"}})
 	if c := e.send(t, alice, "default", "m1", "hi"); c.Status != bridge.StatusDuplicate || c.RunID != a.RunID {
 		t.Fatalf("retry after final = %+v", c)
 	}
@@ -498,7 +498,7 @@ func TestManyUsersConcurrent(t *testing.T) {
 					return
 				}
 				if res.Status == bridge.StatusStarted {
-					b, _ := json.Marshal(map[string]any{"runId": res.RunID, "sessionKey": "agent:main:clawchat:" + u.ID + ":default", "state": "final"})
+					b, _ := json.Marshal(map[string]any{"runId": res.RunID, "sessionKey": "agent:main:clawchat:" + u.ID + ":default", "state": "final", "message": map[string]any{"role": "assistant", "content": "ok"}})
 					e.svc.HandleGatewayEvent("chat", b)
 				}
 			}
