@@ -50,7 +50,7 @@ func TestSoakNeverLoseAReply(t *testing.T) {
 }
 
 type soakFigures struct {
-	runs, reconnects, kills, inflightDrops, hung, mismatched, lost, duplicated atomic.Int64
+	runs, reconnects, kills, inflightDrops, failed, hung, mismatched, lost, duplicated atomic.Int64
 }
 
 func soak(t *testing.T, g *ochar.Gateway, srv *server, users []string, seed uint64) {
@@ -153,13 +153,22 @@ func soak(t *testing.T, g *ochar.Gateway, srv *server, users []string, seed uint
 		}
 		checkSoakHistory(t, seed, c, conv, results[i], &fig)
 	}
-	t.Logf("seed %d figures: runs=%d reconnects=%d kills=%d inflight-drops=%d hung=%d mismatched=%d lost=%d duplicated=%d",
-		seed, fig.runs.Load(), fig.reconnects.Load(), fig.kills.Load(), fig.inflightDrops.Load(), fig.hung.Load(), fig.mismatched.Load(), fig.lost.Load(), fig.duplicated.Load())
+	t.Logf("seed %d figures: messages=%d runs=%d reconnects=%d kills=%d inflight-drops=%d reported-failed=%d hung=%d mismatched=%d lost=%d duplicated=%d",
+		seed, len(users)*perUser, fig.runs.Load(), fig.reconnects.Load(), fig.kills.Load(), fig.inflightDrops.Load(), fig.failed.Load(), fig.hung.Load(), fig.mismatched.Load(), fig.lost.Load(), fig.duplicated.Load())
+	if t.Failed() {
+		for l := range strings.SplitSeq(srv.log.String(), "\n") {
+			if strings.Contains(l, "chat.send") || strings.Contains(l, "resend") || strings.Contains(l, "renew") || strings.Contains(l, "lost") {
+				t.Logf("clawchat: %.300s", l)
+			}
+		}
+	}
 }
 
 // soakMsg is one message and what the client saw of its reply.
 type soakMsg struct {
 	text  string
+	ids   []string // the runId of each attempt
+	kind  string   // run.error kind
 	runs  []string // the run and the runs that continued it
 	final string   // the final reply text the client saw ("" when none)
 	state string
@@ -285,6 +294,17 @@ func (c *soakClient) apply(name string, p map[string]any) {
 	}
 }
 
+// reconnect connects until it succeeds (or ctx ends).
+func (c *soakClient) reconnect(ctx context.Context, fig *soakFigures) {
+	for ctx.Err() == nil {
+		if c.connect(ctx) == nil {
+			fig.reconnects.Add(1)
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // clawchat refuses while it restarts: retry
+	}
+}
+
 // drop closes the connection abruptly (no close frame).
 func (c *soakClient) drop() {
 	c.mu.Lock()
@@ -340,15 +360,7 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 		return nil
 	}
 	c := &soakClient{t: t, base: srv.URL, cookie: api.cookie, ends: map[string]map[string]any{}, cont: map[string]string{}, resp: map[string]chan map[string]any{}}
-	reconnect := func() {
-		for ctx.Err() == nil {
-			if c.connect(ctx) == nil {
-				fig.reconnects.Add(1)
-				return
-			}
-			time.Sleep(100 * time.Millisecond) // clawchat refuses while it restarts: retry
-		}
-	}
+	reconnect := func() { c.reconnect(ctx, fig) }
 	reconnect()
 	// Abrupt drops every 0.3-2 s, reconnecting after 0-500 ms.
 	stopDrops := make(chan struct{})
@@ -372,62 +384,77 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 	var out []soakMsg
 	for i := range n {
 		text := fmt.Sprintf("%s message %d [words=%d]", user, i, 20+rng.IntN(30))
-		id := fmt.Sprintf("%s-s%d-m%d", user, seed, i)
 		inflightDrop := rng.IntN(3) == 0
-		var runID string
-		deadline := time.Now().Add(2 * time.Minute)
-		for runID == "" && time.Now().Before(deadline) {
-			ch, err := c.request(ctx, "send", map[string]any{"conversation": conv, "id": id, "text": text})
-			if err != nil {
-				time.Sleep(50 * time.Millisecond) // reconnecting
-				continue
-			}
-			if inflightDrop {
-				inflightDrop = false
-				fig.inflightDrops.Add(1)
-				time.Sleep(time.Duration(rng.IntN(80)) * time.Millisecond)
-				c.drop()
-				time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-				reconnect()
-				continue // send again with the same id
-			}
-			select {
-			case p, ok := <-ch:
-				if ok && p["runId"] != nil {
-					runID = p["runId"].(string)
-				} else if ok {
-					time.Sleep(300 * time.Millisecond) // refused (Gateway down): the user taps Send again
-				}
-			case <-time.After(10 * time.Second):
-			}
-		}
-		if runID == "" {
-			t.Errorf("seed %d: %s: message %d never accepted", seed/100, user, i)
-			fig.lost.Add(1)
-			continue
-		}
-		fig.runs.Add(1)
 		m := soakMsg{text: text}
-		for {
-			chain, end := c.end(runID)
-			if end != nil && (end["continuedBy"] == nil || end["continuedBy"] == "") {
-				m.runs, m.state = chain, end["event"].(string)
-				m.final, _ = end["text"].(string)
-				if m.state == "run.error" && m.final == "" {
-					m.final = ""
+		// A message clawchat reports as not sent or lost is sent again, with a new id, as a user
+		// taps "retry"; at most twice.
+		for attempt := 0; attempt < 3; attempt++ {
+			id := fmt.Sprintf("%s-s%d-m%d-a%d", user, seed, i, attempt)
+			runID := soakSend(ctx, c, rng, conv, id, text, &inflightDrop, fig)
+			if runID == "" {
+				t.Errorf("seed %d: %s: message %d never accepted", seed/100, user, i)
+				fig.lost.Add(1)
+				break
+			}
+			fig.runs.Add(1)
+			m.ids = append(m.ids, runID)
+			deadline := time.Now().Add(3 * time.Minute)
+			for {
+				chain, end := c.end(runID)
+				if end != nil && (end["continuedBy"] == nil || end["continuedBy"] == "") {
+					m.runs, m.state = chain, end["event"].(string)
+					m.final, _ = end["text"].(string)
+					m.kind, _ = end["kind"].(string)
+					break
 				}
+				if time.Now().After(deadline) {
+					t.Errorf("seed %d: %s: no end for message %d (run %s, chain %v)", seed/100, user, i, runID, chain)
+					fig.hung.Add(1)
+					break
+				}
+				time.Sleep(50 * time.Millisecond) // polling the client's own view
+			}
+			if m.state != "run.error" || (m.kind != "not_sent" && m.kind != "lost") {
 				break
 			}
-			if time.Now().After(deadline.Add(time.Minute)) {
-				t.Errorf("seed %d: %s: no end for message %d (run %s, chain %v)", seed/100, user, i, runID, chain)
-				fig.hung.Add(1)
-				break
-			}
-			time.Sleep(50 * time.Millisecond) // polling the client's own view
+			fig.failed.Add(1)
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// soakSend sends text with id until clawchat accepts it and returns the runId; when
+// *inflightDrop, the first try's connection is dropped right after the request is written and the
+// send is repeated with the same id after the reconnect.
+func soakSend(ctx context.Context, c *soakClient, rng *rand.Rand, conv, id, text string, inflightDrop *bool, fig *soakFigures) string {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		ch, err := c.request(ctx, "send", map[string]any{"conversation": conv, "id": id, "text": text})
+		if err != nil {
+			time.Sleep(50 * time.Millisecond) // reconnecting
+			continue
+		}
+		if *inflightDrop {
+			*inflightDrop = false
+			fig.inflightDrops.Add(1)
+			time.Sleep(time.Duration(rng.IntN(80)) * time.Millisecond)
+			c.drop()
+			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			c.reconnect(ctx, fig)
+			continue // send again with the same id
+		}
+		select {
+		case p, ok := <-ch:
+			if ok && p["runId"] != nil {
+				return p["runId"].(string)
+			} else if ok {
+				time.Sleep(300 * time.Millisecond) // refused (Gateway down): the user taps Send again
+			}
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return ""
 }
 
 // checkSoakHistory compares every message with clawchat's history of the conversation.
@@ -450,7 +477,7 @@ func checkSoakHistory(t *testing.T, seed uint64, c *apiClient, conv string, msgs
 		}
 		if last < 0 {
 			fig.lost.Add(1)
-			t.Errorf("seed %d: %s: %q is not in history", seed, conv, m.text)
+			t.Errorf("seed %d: %s: %q is not in history (client saw %s %s %q, runs %v %v)", seed, conv, m.text, m.state, m.kind, m.final, m.ids, m.runs)
 			continue
 		}
 		var replies []string
