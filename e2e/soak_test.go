@@ -155,7 +155,7 @@ func soak(t *testing.T, g *ochar.Gateway, srv *server, users []string, seed uint
 	}
 	t.Logf("seed %d figures: messages=%d runs=%d reconnects=%d kills=%d inflight-drops=%d reported-failed=%d hung=%d mismatched=%d lost=%d duplicated=%d",
 		seed, len(users)*perUser, fig.runs.Load(), fig.reconnects.Load(), fig.kills.Load(), fig.inflightDrops.Load(), fig.failed.Load(), fig.hung.Load(), fig.mismatched.Load(), fig.lost.Load(), fig.duplicated.Load())
-	if t.Failed() {
+	if t.Failed() || fig.failed.Load() > 0 {
 		for l := range strings.SplitSeq(srv.log.String(), "\n") {
 			if strings.Contains(l, "chat.send") || strings.Contains(l, "resend") || strings.Contains(l, "renew") || strings.Contains(l, "lost") {
 				t.Logf("clawchat: %.300s", l)
@@ -418,6 +418,8 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 				break
 			}
 			fig.failed.Add(1)
+			_, end := c.end(runID)
+			t.Logf("seed %d: %s: message %d reported failed (%s: %v); sending it again", seed/100, user, i, m.kind, end["message"])
 		}
 		out = append(out, m)
 	}
