@@ -116,6 +116,7 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 			}
 			return false
 		}
+		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
 		s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": s.partial(r)})
 		return false
 	default:

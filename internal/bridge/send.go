@@ -252,7 +252,11 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 	}
 	s.mu.Lock()
 	r.sent, r.unknown = true, false
+	resent := r.resent
 	s.mu.Unlock()
+	if resent {
+		s.log.Info("lost message sent again", "run", r.id, "status", ack.Status)
+	}
 	switch ack.Status {
 	case "in_flight", "ok":
 		// The Gateway already has this message (a retry after a restart of clawchat).
