@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"slices"
@@ -41,10 +42,11 @@ type Client struct {
 
 	// test hooks
 	dial         dialFunc
-	probe        func(ctx context.Context) bool // is the Gateway's port open again? (probeTCP)
+	probe        func(ctx context.Context, portWasClosed bool) bool // is the Gateway ready again? (probeReady)
 	now          func() time.Time
 	int64n       func(int64) int64
 	healthyAfter time.Duration
+	probeClient  *http.Client
 
 	running atomic.Bool
 	idSeq   atomic.Uint64
@@ -105,7 +107,8 @@ func New(cfg Config) (*Client, error) {
 		healthyAfter: defaultHealthyAfter,
 		devToken:     tok,
 	}
-	c.probe = c.probeTCP
+	c.probe = c.probeReady
+	c.probeClient = &http.Client{} // as the WebSocket dial (http.DefaultClient's transport)
 	c.status = Status{State: StateIdle, DeviceID: dev.id, Since: c.now()}
 	return c, nil
 }
@@ -180,7 +183,7 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		})
 		c.log.Debug("gateway reconnect scheduled", slog.Duration("delay", delay), slog.Int("attempt", attempt))
-		if c.wait(ctx, delay, out.unreachable && out.minDelay == 0) {
+		if c.wait(ctx, delay, out) {
 			bo.reset() // the Gateway is back: reconnect now, and from the shortest delay
 		}
 		if ctx.Err() != nil {
@@ -189,15 +192,15 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// wait sleeps for delay or until ctx is done. With probe, it checks every probeEvery whether
-// the Gateway's port is open again and returns early, reporting true, when it is: a Gateway that
-// restarts is reconnected within a probe interval of its listener opening, not after a backoff
-// grown while it was down.
-func (c *Client) wait(ctx context.Context, delay time.Duration, probe bool) bool {
+// wait sleeps for delay or until ctx is done. After an outcome that says the Gateway is down
+// or starting, it probes every probeEvery whether the Gateway is ready and returns early,
+// reporting true, when it is: a Gateway that restarts is reconnected within a probe interval of
+// becoming ready, not after a backoff grown while it was down.
+func (c *Client) wait(ctx context.Context, delay time.Duration, out outcome) bool {
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	var tick <-chan time.Time
-	if probe && delay > c.cfg.ReconnectMinDelay && delay > probeEvery {
+	if out.down && delay > c.cfg.ReconnectMinDelay && delay > probeEvery {
 		tk := time.NewTicker(probeEvery)
 		defer tk.Stop()
 		tick = tk.C
@@ -209,8 +212,8 @@ func (c *Client) wait(ctx context.Context, delay time.Duration, probe bool) bool
 		case <-t.C:
 			return false
 		case <-tick:
-			if c.probe(ctx) {
-				c.log.Debug("gateway port open again; reconnecting now")
+			if c.probe(ctx, out.dialFailed) {
+				c.log.Debug("gateway ready again; reconnecting now")
 				return true
 			}
 		}
@@ -259,37 +262,48 @@ type outcome struct {
 	healthy   bool
 	closeCode int
 	pairingID string
-	// unreachable: the dial failed (the Gateway is down); while waiting, Run probes its port
-	// and retries as soon as it answers.
-	unreachable bool
+	// down: the Gateway is down or still starting (the dial failed, it refused with
+	// UNAVAILABLE, or it closed during the handshake); while waiting, Run probes its readiness
+	// and retries as soon as it is ready. dialFailed: its port was closed.
+	down, dialFailed bool
 }
 
-// probeEvery is how often Run probes a Gateway that was unreachable.
+// probeEvery is how often Run probes a Gateway that was down.
 const probeEvery = 200 * time.Millisecond
 
-// probeTCP reports whether a TCP connection to the Gateway's address opens (its listener is
-// back). It is the cheap check between reconnect attempts after a dial failure.
-func (c *Client) probeTCP(ctx context.Context) bool {
+// probeReady reports whether the Gateway is ready again: its /readyz (on the Gateway's own
+// port, http for ws:// and https for wss://) answers 200. A Gateway (or a proxy in front of it)
+// without /readyz counts as ready once its port opens, when it was closed before.
+func (c *Client) probeReady(ctx context.Context, portWasClosed bool) bool {
 	u, err := url.Parse(c.cfg.URL)
 	if err != nil {
 		return false
 	}
-	host := u.Host
-	if u.Port() == "" {
-		if u.Scheme == "wss" {
-			host = net.JoinHostPort(u.Hostname(), "443")
-		} else {
-			host = net.JoinHostPort(u.Hostname(), "80")
-		}
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
 	}
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", host)
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, scheme+"://"+u.Host+"/readyz", nil)
 	if err != nil {
 		return false
 	}
-	_ = conn.Close()
-	return true
+	req.Close = true // no idle connection left behind between probes
+	res, err := c.probeClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	_ = res.Body.Close()
+	switch {
+	case res.StatusCode == http.StatusOK:
+		return true
+	case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed:
+		return portWasClosed
+	default:
+		return false
+	}
 }
 
 // connectOnce dials, handshakes and serves one connection until it ends.
@@ -303,7 +317,7 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 			return outcome{state: StateStopped}
 		}
 		c.log.Warn("gateway dial failed", slog.String("error", c.redact(err.Error())))
-		return outcome{state: StateDisconnected, reason: "dial failed: " + c.redact(err.Error()), unreachable: true}
+		return outcome{state: StateDisconnected, reason: "dial failed: " + c.redact(err.Error()), down: true, dialFailed: true}
 	}
 	t.SetReadLimit(preHelloReadLimit)
 	hello, out, ok := c.handshake(hctx, t)
@@ -322,7 +336,7 @@ func (c *Client) handshake(ctx context.Context, t transport) (*HelloOK, outcome,
 			reason = "handshake timed out"
 		}
 		c.log.Warn("gateway handshake failed", slog.String("reason", reason))
-		return nil, outcome{state: StateDisconnected, reason: reason}, false
+		return nil, outcome{state: StateDisconnected, reason: reason, down: true}, false
 	}
 	var nonce string
 	for nonce == "" {
@@ -358,7 +372,9 @@ func (c *Client) handshake(ctx context.Context, t transport) (*HelloOK, outcome,
 		if err != nil {
 			var ce *closeError
 			if errors.As(err, &ce) {
-				return nil, c.closedOutcome(ce.code, c.redact(ce.reason), ""), false
+				out := c.closedOutcome(ce.code, c.redact(ce.reason), "")
+				out.down = out.state == StateDisconnected // 1012/1013 while it starts
+				return nil, out, false
 			}
 			if ctx.Err() != nil {
 				return fail("timed out waiting for hello-ok")
@@ -465,6 +481,7 @@ func (c *Client) connectFailed(e *Error, usedDeviceToken bool) outcome {
 		out.reason = "gateway speaks another protocol version than 4: upgrade clawchat or the gateway"
 	case e.Code == CodeUnavailable:
 		out.state = StateDisconnected
+		out.down = true // still starting
 		out.reason = "gateway unavailable: " + e.Message
 	default:
 		out.state = StateDisconnected
