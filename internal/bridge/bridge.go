@@ -148,6 +148,10 @@ type recentRun struct {
 	userID string
 	conv   string
 	end    *runEnd // nil for a send that never reached the Gateway (a retry sends it again)
+	// inferred: clawchat ended the run from history (no terminal event from the Gateway); if
+	// the Gateway streams it after all, the run is reopened (runstate.go).
+	inferred  bool
+	messageID string
 }
 
 // convState is the in-memory state of one conversation with a run or queue.

@@ -90,7 +90,8 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 		if decodeChat(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+		reopen := p.State == "delta" || (p.State == "final" && len(p.Message) > 0 && string(p.Message) != "null")
+		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), reopen)
 		if r == nil {
 			return
 		}
@@ -100,7 +101,7 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), false)
 		if r == nil {
 			return
 		}
@@ -163,7 +164,10 @@ func (s *Service) watchLocked(key, userID string) {
 // routeRun returns the tracked run for runID, adopting a run started elsewhere (another clawchat
 // instance, a channel, a follow-up turn) when its session has an owner here. Gateway sessions are
 // delivered to one watching owner (the first found) to keep run state single-owner.
-func (s *Service) routeRun(runID, key string) *run {
+//
+// With reopen (a chat delta, or a final with its message), a run that clawchat ended by inference
+// without a reply is brought back (reopenLocked).
+func (s *Service) routeRun(runID, key string, reopen bool) *run {
 	s.mu.Lock()
 	if r := s.runs[runID]; r != nil {
 		if r.key != key { // a run id never moves between sessions; refuse to cross-deliver
@@ -174,7 +178,12 @@ func (s *Service) routeRun(runID, key string) *run {
 		s.mu.Unlock()
 		return r
 	}
-	if _, ended := s.recent[runID]; ended {
+	if rr, ended := s.recent[runID]; ended {
+		if reopen && rr.inferred && rr.end != nil && rr.end.event != "run.final" && isOwnNamespace(key) {
+			r := s.reopenLocked(runID, key)
+			s.mu.Unlock()
+			return r
+		}
 		s.mu.Unlock()
 		return nil // trailing events after final/aborted/error
 	}

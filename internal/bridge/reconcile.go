@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -66,6 +67,16 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		return false
 	}
 	v := judge(&raw, runID)
+	// Runs clawchat has seen end are not "another turn": the Gateway lists a run as active for
+	// a moment after its final. Such stale information is asked again.
+	stale := false
+	s.mu.Lock()
+	v.others = slices.DeleteFunc(v.others, func(id string) bool {
+		_, ended := s.recent[id]
+		stale = stale || ended
+		return ended
+	})
+	s.mu.Unlock()
 	switch {
 	case v.running:
 		s.mu.Lock()
@@ -84,9 +95,9 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		return false
 	case v.replied:
 		if v.aborted {
-			s.finish(r, "run.aborted", map[string]any{"text": v.reply})
+			s.finishInferred(r, "run.aborted", map[string]any{"text": v.reply})
 		} else {
-			s.finish(r, "run.final", map[string]any{"text": v.reply})
+			s.finishInferred(r, "run.final", map[string]any{"text": v.reply})
 		}
 		return false
 	case len(v.others) > 0 && (v.userRow || r.bare):
@@ -94,6 +105,8 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		// the turn a message sent to a busy session was merged into.
 		s.continueIn(r, v.others[0])
 		return false
+	case stale && !v.replied:
+		return s.retryUnknown(r)
 	case !v.userRow && len(v.others) > 0:
 		// Parked behind another turn: the Gateway either takes it into that turn or ends it
 		// with an error event ("pending input ownership ended").
@@ -117,7 +130,7 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 			return false
 		}
 		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
-		s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": s.partial(r)})
+		s.finishInferred(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": s.partial(r)})
 		return false
 	default:
 		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut.
@@ -129,7 +142,7 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		if wait {
 			return s.retryUnknown(r)
 		}
-		s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": s.partial(r)})
+		s.finishInferred(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": s.partial(r)})
 		return false
 	}
 }
@@ -160,7 +173,7 @@ func (s *Service) continueIn(r *run, otherID string) {
 		if _, ended := s.recent[otherID]; ended {
 			text := r.text
 			s.mu.Unlock()
-			s.finish(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": text})
+			s.finishInferred(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": text})
 			return
 		}
 		now := s.cfg.Now()
@@ -180,7 +193,7 @@ func (s *Service) continueIn(r *run, otherID string) {
 	}
 	text := r.text
 	s.mu.Unlock()
-	s.finish(r, "run.error", map[string]any{"message": "the assistant continues this message in its next turn", "kind": kind, "text": text, "continuedBy": otherID})
+	s.finishInferred(r, "run.error", map[string]any{"message": "the assistant continues this message in its next turn", "kind": kind, "text": text, "continuedBy": otherID})
 	s.mu.Lock()
 	s.promoteLocked(r.key)
 	s.announceLocked(o, nil)

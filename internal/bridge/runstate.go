@@ -66,12 +66,22 @@ func answerLost(ctx context.Context, err error) bool {
 // EndedSnapshot, adopts a run that continues r's session and starts the next queued message.
 // It reports false when r had already ended.
 func (s *Service) finish(r *run, name string, p map[string]any) bool {
+	return s.finishRun(r, name, p, false)
+}
+
+// finishInferred is finish for an end clawchat inferred from history (no terminal event from the
+// Gateway): should the Gateway stream the run after all, it is reopened.
+func (s *Service) finishInferred(r *run, name string, p map[string]any) bool {
+	return s.finishRun(r, name, p, true)
+}
+
+func (s *Service) finishRun(r *run, name string, p map[string]any, inferred bool) bool {
 	end := &runEnd{event: name, payload: maps.Clone(p)}
 	s.mu.Lock()
 	ended := s.endRunLocked(r)
 	if ended {
 		rr := s.recent[r.id]
-		rr.end = end
+		rr.end, rr.inferred, rr.messageID = end, inferred, r.messageID
 		s.recent[r.id] = rr
 	}
 	s.mu.Unlock()
@@ -250,4 +260,35 @@ func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
 		}
 	})
 	return true
+}
+
+// reopenLocked brings back a run that clawchat ended by inference when the Gateway streams it
+// after all (a parked message the Gateway ran later under its own runId): the run is tracked
+// again and announced anew with run.started, so its reply reaches the user. s.mu held; it
+// returns nil when runID was not such a run.
+func (s *Service) reopenLocked(runID, key string) *run {
+	rr, ok := s.recent[runID]
+	if !ok || !rr.inferred {
+		return nil
+	}
+	cs := s.convs[key]
+	if cs == nil {
+		cs = &convState{key: key, userID: rr.userID, convID: rr.conv}
+		s.convs[key] = cs
+	}
+	if cs.userID != rr.userID || cs.convID != rr.conv {
+		return nil
+	}
+	delete(s.recent, runID)
+	now := s.cfg.Now()
+	r := &run{id: runID, key: key, userID: rr.userID, convID: rr.conv, messageID: rr.messageID,
+		tools: map[string]*toolState{}, started: now, lastEvent: now, sent: true}
+	s.runs[runID] = r
+	s.userRuns[r.userID]++
+	if cs.active == nil {
+		cs.active = r
+	}
+	s.log.Info("run reopened: the Gateway streams it after all", "run", runID)
+	s.announceLocked(r, nil)
+	return r
 }

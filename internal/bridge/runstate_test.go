@@ -418,3 +418,69 @@ func TestRecoveryTurnStartsLate(t *testing.T) {
 	}
 	e.waitEvent("run.started", r2.RunID)
 }
+
+// A message sent right after a turn ended gets a bare final while the Gateway still lists that
+// turn as active, and then runs under its own runId: it is not "continued" by the ended turn, and
+// its reply reaches the user.
+func TestBareFinalWithStaleActiveRun(t *testing.T) {
+	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
+		var p gateway.ChatSendParams
+		_ = c.Decode(&p)
+		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+	})
+	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "one", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "final", "message": map[string]any{"role": "assistant", "content": "Echo: one"}})
+	e.waitEvent("run.final", r1.RunID)
+	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "two"})
+	if err != nil || r2.Status != bridge.StatusStarted {
+		t.Fatalf("second send = %+v %v", r2, err)
+	}
+	e.setHistory([]any{userRow(r1.RunID, "one"), assistantRow(r1.RunID, "Echo: one"), userRow(r2.RunID, "two")}, []string{r1.RunID}, nil)
+	e.srv.Broadcast("chat", map[string]any{"runId": r2.RunID, "sessionKey": aliceKey, "seq": 1, "state": "final"})
+	waitFor(t, func() bool { return len(e.srv.Calls("chat.history")) > 0 })
+	e.srv.StreamReply(gatewaytest.Reply{RunID: r2.RunID, SessionKey: aliceKey, Chunks: []string{"Echo:", " two"}})
+	if f := e.waitEvent("run.final", r2.RunID); f["text"] != "Echo: two" {
+		t.Fatalf("final = %v", f)
+	}
+	if e.has("run.error", r2.RunID) {
+		t.Fatalf("the parked message was ended: %v", e.rec.Names("alice"))
+	}
+}
+
+// A run clawchat ended from history without a reply is reopened when the Gateway streams it
+// after all, so the reply reaches the user.
+func TestInferredEndReopened(t *testing.T) {
+	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
+		var p gateway.ChatSendParams
+		_ = c.Decode(&p)
+		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+	})
+	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{"other"}, nil)
+	e.srv.DropAll() // reconcile: continued by "other"
+	e.waitEvent("run.error", r1.RunID)
+	e.srv.StreamReply(gatewaytest.Reply{RunID: r1.RunID, SessionKey: aliceKey, Chunks: []string{"Echo:", " hi"}})
+	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: hi" {
+		t.Fatalf("final = %v", f)
+	}
+	starts := 0
+	for _, ev := range e.rec.Events("alice") {
+		var p map[string]any
+		_ = json.Unmarshal(ev.Payload, &p)
+		if ev.Name == "run.started" && p["runId"] == r1.RunID {
+			starts++
+			if p["messageId"] != "m1" {
+				t.Fatalf("reopened run.started = %v", p)
+			}
+		}
+	}
+	if starts != 2 {
+		t.Fatalf("run.started for the run: %d, want 2 (start, reopen)", starts)
+	}
+}
