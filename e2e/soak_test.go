@@ -112,13 +112,21 @@ func soak(t *testing.T, g *ochar.Gateway, srv *server, users []string, seed uint
 
 	var wg sync.WaitGroup
 	results := make([][]soakMsg, len(users))
+	clients := make([]*soakClient, len(users))
 	for i, u := range users {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = soakUser(ctx, t, srv, u, seed*100+uint64(i), perUser, &fig)
+			results[i], clients[i] = soakUser(ctx, t, srv, u, seed*100+uint64(i), perUser, &fig)
 		}()
 	}
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.drop()
+			}
+		}
+	}()
 	wg.Wait()
 	close(stopKills)
 	<-killsDone
@@ -150,6 +158,23 @@ func soak(t *testing.T, g *ochar.Gateway, srv *server, users []string, seed uint
 				break
 			}
 			time.Sleep(250 * time.Millisecond) // polling history: the condition is the absence of events
+		}
+		// The client's final view: how the last run of each message's chain ended, as its
+		// connection (resumed across every drop) shows it now.
+		if cl := clients[i]; cl != nil {
+			for j := range results[i] {
+				m := &results[i][j]
+				if len(m.ids) == 0 {
+					continue
+				}
+				chain, end := cl.end(m.ids[len(m.ids)-1])
+				m.runs = chain
+				if end != nil {
+					m.state, _ = end["event"].(string)
+					m.final, _ = end["text"].(string)
+					m.kind, _ = end["kind"].(string)
+				}
+			}
 		}
 		checkSoakHistory(t, seed, c, conv, results[i], &fig)
 	}
@@ -305,6 +330,16 @@ func (c *soakClient) reconnect(ctx context.Context, fig *soakFigures) {
 	}
 }
 
+// reconnectIfDown reconnects when the connection is down.
+func (c *soakClient) reconnectIfDown(ctx context.Context, fig *soakFigures) {
+	c.mu.Lock()
+	down := c.conn == nil
+	c.mu.Unlock()
+	if down {
+		c.reconnect(ctx, fig)
+	}
+}
+
 // drop closes the connection abruptly (no close frame).
 func (c *soakClient) drop() {
 	c.mu.Lock()
@@ -351,13 +386,13 @@ func (c *soakClient) end(runID string) (chain []string, p map[string]any) {
 	return chain, p
 }
 
-func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed uint64, n int, fig *soakFigures) []soakMsg {
+func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed uint64, n int, fig *soakFigures) ([]soakMsg, *soakClient) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	api := signIn(t, srv.URL, user, user+"-correct-horse-1")
 	conv := fmt.Sprintf("soak-%d-%d", seed/100, seed%100)
 	if st := api.do("POST", "/api/sessions", map[string]string{"id": conv}, nil); st != http.StatusCreated {
 		t.Errorf("create %s: %d", conv, st)
-		return nil
+		return nil, nil
 	}
 	c := &soakClient{t: t, base: srv.URL, cookie: api.cookie, ends: map[string]map[string]any{}, cont: map[string]string{}, resp: map[string]chan map[string]any{}}
 	reconnect := func() { c.reconnect(ctx, fig) }
@@ -379,7 +414,8 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 			reconnect()
 		}
 	}()
-	defer func() { close(stopDrops); <-dropsDone; c.drop() }()
+	// The drops stop with the traffic; the connection stays up (resuming) until the checks.
+	defer func() { close(stopDrops); <-dropsDone; c.reconnectIfDown(ctx, fig) }()
 
 	var out []soakMsg
 	for i := range n {
@@ -414,7 +450,7 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 				}
 				time.Sleep(50 * time.Millisecond) // polling the client's own view
 			}
-			if m.state != "run.error" || (m.kind != "not_sent" && m.kind != "lost") {
+			if m.state != "run.error" || (m.kind != "not_sent" && m.kind != "lost" && m.kind != "interrupted") {
 				break
 			}
 			fig.failed.Add(1)
@@ -423,7 +459,7 @@ func soakUser(ctx context.Context, t *testing.T, srv *server, user string, seed 
 		}
 		out = append(out, m)
 	}
-	return out
+	return out, c
 }
 
 // soakSend sends text with id until clawchat accepts it and returns the runId; when
@@ -462,9 +498,9 @@ func soakSend(ctx context.Context, c *soakClient, rng *rand.Rand, conv, id, text
 // checkSoakHistory compares every message with clawchat's history of the conversation.
 func checkSoakHistory(t *testing.T, seed uint64, c *apiClient, conv string, msgs []soakMsg, fig *soakFigures) {
 	hist := c.history(conv)
-	failed := t.Failed()
+	before := fig.lost.Load() + fig.duplicated.Load() + fig.mismatched.Load()
 	defer func() {
-		if t.Failed() && !failed {
+		if fig.lost.Load()+fig.duplicated.Load()+fig.mismatched.Load() != before {
 			for i, h := range hist {
 				t.Logf("%s history[%d] %s run=%s aborted=%v %.160q", conv, i, h.Role, h.RunID, h.Aborted, h.Text)
 			}
