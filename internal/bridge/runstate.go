@@ -34,6 +34,9 @@ import (
 //	   the Gateway is idle, no reply    → after a grace of 8 s for a recovery turn, run.error
 //	                                      kind interrupted with the partial text
 //	   the Gateway's state is unknown   → asked again shortly (not after the stale-run watchdog)
+//	   (an "other" run clawchat saw end counts as unknown: the Gateway lists runs as active for a
+//	   moment after their final)
+//	ended from history without a reply ──the Gateway streams it after all──▶ running again
 
 // runEnd is how a run ended, as its owner was told.
 type runEnd struct {
