@@ -80,7 +80,8 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
       if (i >= 0) msgs[i] = { ...msgs[i], pending: false, queuedPosition: undefined, runId };
       else if (p.text !== undefined) msgs.push({ id: p.messageId, role: 'user', text: p.text ?? '', at: p.at, runId });
       let next: ConvState = { ...s, messages: msgs, running: true, runId };
-      if (runId) next = upsertRun(next, runId, (m) => m);
+      // A run announced again (the server reopened it after ending it from history) streams on.
+      if (runId) next = upsertRun(next, runId, (m) => (m.error ? { ...m, error: undefined } : m));
       return next;
     }
     case 'run.status':
