@@ -111,7 +111,8 @@ func (s *Service) failSend(r *run, err error) {
 }
 
 // promoteLocked makes another tracked run of key (a turn the Gateway started by itself while
-// ours ran) the conversation's active run when it has none. s.mu held.
+// ours ran) the conversation's active run when it has none, announced with run.started if it was
+// not yet. s.mu held.
 func (s *Service) promoteLocked(key string) {
 	cs := s.convs[key]
 	if cs == nil || cs.active != nil {
@@ -124,15 +125,22 @@ func (s *Service) promoteLocked(key string) {
 		}
 	}
 	cs.active = best
+	if best != nil {
+		s.announceLocked(best, nil) // an adopted run always comes with run.started
+	}
 }
 
-// announceLocked publishes run.started for r once. A turn the Gateway started by itself carries
-// the id of the message it continues (or none, and then no text). s.mu held.
+// announceLocked publishes run.started for r once, with text (else the text of the message r
+// sent). A turn the Gateway started by itself carries the id of the message it continues (or
+// none) and no text. s.mu held.
 func (s *Service) announceLocked(r *run, text *string) {
 	if r.announced {
 		return
 	}
 	r.announced = true
+	if text == nil && r.msg != nil {
+		text = &r.msg.text
+	}
 	p := map[string]any{"conversation": r.convID, "runId": r.id, "messageId": r.messageID,
 		"at": r.started.UTC().Format(time.RFC3339Nano)}
 	if text != nil {

@@ -484,3 +484,31 @@ func TestInferredEndReopened(t *testing.T) {
 		t.Fatalf("run.started for the run: %d, want 2 (start, reopen)", starts)
 	}
 }
+
+// A turn the Gateway starts by itself while ours runs (a follow-up) is announced with
+// run.started when it becomes the conversation's run.
+func TestSideRunAnnouncedWhenPromoted(t *testing.T) {
+	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
+		var p gateway.ChatSendParams
+		_ = c.Decode(&p)
+		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+	})
+	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Broadcast("chat", map[string]any{"runId": "follow-up", "sessionKey": aliceKey, "state": "delta", "deltaText": "More", "message": map[string]any{"role": "assistant", "content": "More"}})
+	e.waitEvent("run.delta", "follow-up")
+	if e.has("run.started", "follow-up") {
+		t.Fatal("a side run was announced while ours runs")
+	}
+	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "final", "message": map[string]any{"role": "assistant", "content": "Echo: hi"}})
+	e.waitEvent("run.final", r1.RunID)
+	if st := e.waitEvent("run.started", "follow-up"); st["text"] != nil {
+		t.Fatalf("run.started of a Gateway turn = %v", st)
+	}
+	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "next"})
+	if err != nil || r2.Status != bridge.StatusQueued {
+		t.Fatalf("send while the follow-up runs = %+v %v", r2, err)
+	}
+}
