@@ -105,6 +105,10 @@ type Config struct {
 	StaleRunAfter time.Duration
 	// HistoryTimeout bounds reconciliation requests (default 30s).
 	HistoryTimeout time.Duration
+	// SendTimeout bounds a chat.send once clawchat has accepted the message (default 30s). The
+	// send does not depend on the client's request or connection: its result reaches the client
+	// by resume, snapshot or history.
+	SendTimeout time.Duration
 
 	// Approvals turns on exec approvals for owners (the Gateway client must hold
 	// operator.approvals and the exec-approvals cap, i.e. gateway.Config.Approvals). Off, the
@@ -135,16 +139,28 @@ type Service struct {
 	gwState  string
 	lastConn bool // the upstream was connected at least once
 	wg       sync.WaitGroup
+	// base is the context of background work not tied to a request (reconciliation after a
+	// reconnect); cancelled when Run returns.
+	base     context.Context
+	stopBase context.CancelFunc
 
 	appr *approvals // exec approvals (approvals.go); own lock
 
 	ownerCache ownerCache // current owners, for Gateway session events (roles.go); own lock
 }
 
+// recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
+// trailing Gateway events are dropped, and a client that resyncs learns how it ended
+// (EndedSnapshot).
 type recentRun struct {
 	at     time.Time
 	userID string
 	conv   string
+	end    *runEnd // nil for a send that never reached the Gateway (a retry sends it again)
+	// inferred: clawchat ended the run from history (no terminal event from the Gateway); if
+	// the Gateway streams it after all, the run is reopened (runstate.go).
+	inferred  bool
+	messageID string
 }
 
 // convState is the in-memory state of one conversation with a run or queue.
@@ -183,6 +199,20 @@ type run struct {
 	started   time.Time
 	lastEvent time.Time
 	sent      bool // chat.send acknowledged
+	// msg is what was sent (nil for adopted runs); kept to send it again with the same
+	// idempotency key when the Gateway lost it (runstate.go).
+	msg *queued
+	// unknown: chat.send was written but its answer was lost (connection drop, timeout);
+	// reconciliation decides whether the Gateway has it.
+	unknown bool
+	resent  bool // sent a second time after the Gateway lost it
+	renewed bool // sent as a new turn after the Gateway refused it under its old key
+	// bare: the Gateway ended the run with a final that has no message and no text
+	// (merged into or queued behind another turn); reconciliation resolves it.
+	bare bool
+	// retries counts reconciliations that found the Gateway's state unknown
+	retries   int
+	announced bool // run.started published
 }
 
 type toolState struct {
@@ -234,7 +264,13 @@ func New(cfg Config) (*Service, error) {
 	if cfg.HistoryTimeout <= 0 {
 		cfg.HistoryTimeout = 30 * time.Second
 	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = 30 * time.Second
+	}
+	base, stop := context.WithCancel(context.Background())
 	return &Service{
+		base:     base,
+		stopBase: stop,
 		cfg:      cfg,
 		log:      cfg.Logger,
 		convs:    make(map[string]*convState),
@@ -260,6 +296,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			s.stopBase()
 			s.wg.Wait()
 			return nil
 		case <-t.C:

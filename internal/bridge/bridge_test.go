@@ -150,7 +150,7 @@ func TestIdempotentRetry(t *testing.T) {
 		t.Fatalf("retry = %+v, first %+v", b, a)
 	}
 	// Finished runs stay duplicates too.
-	e.event(t, "chat", map[string]any{"runId": a.RunID, "sessionKey": "agent:main:clawchat:alice:default", "state": "final"})
+	e.event(t, "chat", map[string]any{"runId": a.RunID, "sessionKey": "agent:main:clawchat:alice:default", "state": "final", "message": map[string]any{"role": "assistant", "content": "ok"}})
 	if c := e.send(t, alice, "default", "m1", "hi"); c.Status != bridge.StatusDuplicate || c.RunID != a.RunID {
 		t.Fatalf("retry after final = %+v", c)
 	}
@@ -185,13 +185,13 @@ func TestBusyConversationQueues(t *testing.T) {
 	if n := len(e.up.Calls("chat.abort")); n != 0 {
 		t.Fatal("aborting a queued message reached the Gateway")
 	}
-	e.event(t, "chat", map[string]any{"runId": r1.RunID, "sessionKey": key, "state": "final"})
+	e.event(t, "chat", map[string]any{"runId": r1.RunID, "sessionKey": key, "state": "final", "message": map[string]any{"role": "assistant", "content": "one"}})
 	e.svc.Wait()
 	sends := e.up.Calls("chat.send")
 	if len(sends) != 2 || sends[1].Params["idempotencyKey"] != r2.RunID || sends[1].Params["message"] != "second" {
 		t.Fatalf("after final, sends = %+v", sends)
 	}
-	e.event(t, "chat", map[string]any{"runId": r2.RunID, "sessionKey": key, "state": "final"})
+	e.event(t, "chat", map[string]any{"runId": r2.RunID, "sessionKey": key, "state": "final", "message": map[string]any{"role": "assistant", "content": "two"}})
 	e.svc.Wait()
 	if n := len(e.up.Calls("chat.send")); n != 2 {
 		t.Fatalf("the aborted queued message was sent: %d", n)
@@ -468,7 +468,7 @@ func TestManyUsersConcurrent(t *testing.T) {
 					return
 				}
 				if res.Status == bridge.StatusStarted {
-					b, _ := json.Marshal(map[string]any{"runId": res.RunID, "sessionKey": "agent:main:clawchat:" + u.ID + ":default", "state": "final"})
+					b, _ := json.Marshal(map[string]any{"runId": res.RunID, "sessionKey": "agent:main:clawchat:" + u.ID + ":default", "state": "final", "message": map[string]any{"role": "assistant", "content": "ok"}})
 					e.svc.HandleGatewayEvent("chat", b)
 				}
 			}

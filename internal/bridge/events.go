@@ -47,14 +47,14 @@ func (s *Service) SetGatewayState(state string) {
 		s.backfillApprovals() // after every (re)connect; a no-op without Config.Approvals
 	}
 	if reconnected {
-		s.goBackground(func() { s.reconcile(context.Background(), false) })
+		s.goBackground(func() { s.reconcile(s.base, false) })
 	}
 }
 
 // EventGap tells the service that Gateway events were lost; every in-flight run is reconciled
 // with chat.history.
 func (s *Service) EventGap() {
-	s.goBackground(func() { s.reconcile(context.Background(), false) })
+	s.goBackground(func() { s.reconcile(s.base, false) })
 	s.backfillApprovals() // approval events may have been lost too
 }
 
@@ -90,7 +90,8 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 		if decodeChat(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+		reopen := p.State == "delta" || (p.State == "final" && len(p.Message) > 0 && string(p.Message) != "null")
+		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), reopen)
 		if r == nil {
 			return
 		}
@@ -100,7 +101,7 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), false)
 		if r == nil {
 			return
 		}
@@ -158,7 +159,10 @@ func (s *Service) watchLocked(key, userID string) {
 // routeRun returns the tracked run for runID, adopting a run started elsewhere (another clawchat
 // instance, a channel, a follow-up turn) when its session has an owner here. Gateway sessions are
 // delivered to one watching owner (the first found) to keep run state single-owner.
-func (s *Service) routeRun(runID, key string) *run {
+//
+// With reopen (a chat delta, or a final with its message), a run that clawchat ended by inference
+// without a reply is brought back (reopenLocked).
+func (s *Service) routeRun(runID, key string, reopen bool) *run {
 	s.mu.Lock()
 	if r := s.runs[runID]; r != nil {
 		if r.key != key { // a run id never moves between sessions; refuse to cross-deliver
@@ -169,7 +173,12 @@ func (s *Service) routeRun(runID, key string) *run {
 		s.mu.Unlock()
 		return r
 	}
-	if _, ended := s.recent[runID]; ended {
+	if rr, ended := s.recent[runID]; ended {
+		if reopen && rr.inferred && rr.end != nil && rr.end.event != "run.final" && isOwnNamespace(key) {
+			r := s.reopenLocked(runID, key)
+			s.mu.Unlock()
+			return r
+		}
 		s.mu.Unlock()
 		return nil // trailing events after final/aborted/error
 	}
@@ -200,8 +209,7 @@ func (s *Service) routeRun(runID, key string) *run {
 	cs.active = r
 	s.runs[runID] = r
 	s.userRuns[r.userID]++
-	s.publishRun(r, "run.started", map[string]any{"messageId": "", "text": "",
-		"at": r.started.UTC().Format(time.RFC3339Nano)})
+	s.announceLocked(r, nil)
 	return r
 }
 
@@ -291,8 +299,21 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishUsage(r, p.Usage)
 		}
 	case "final":
-		text, ended := s.endWithText(r, p)
-		if !ended {
+		text, ok := messageText(p.Message)
+		s.mu.Lock()
+		if !ok {
+			text = r.text
+		}
+		bare := !ok && text == "" && len(r.tools) == 0
+		if bare {
+			r.bare = true
+		}
+		s.mu.Unlock()
+		if bare {
+			// A final without message or text: the Gateway merged this message into another turn
+			// or parked it behind one. It is not "the complete reply"; history says where the
+			// reply is (runstate.go).
+			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 			return
 		}
 		out := map[string]any{"text": text}
@@ -302,32 +323,28 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		if p.StopReason != "" {
 			out["stopReason"] = p.StopReason
 		}
-		s.publishRun(r, "run.final", out)
-		s.next(r.key)
+		s.finish(r, "run.final", out)
 	case "aborted":
-		text, ended := s.endWithText(r, p)
-		if !ended {
-			return
+		text, ok := messageText(p.Message)
+		if !ok {
+			s.mu.Lock()
+			text = r.text
+			s.mu.Unlock()
 		}
-		s.publishRun(r, "run.aborted", map[string]any{"text": text})
-		s.next(r.key)
+		s.finish(r, "run.aborted", map[string]any{"text": text})
 	case "error":
-		s.mu.Lock()
-		ended := s.endRunLocked(r)
-		s.mu.Unlock()
-		if !ended {
-			return
-		}
 		msg := p.ErrorMessage
 		if msg == "" {
 			msg = "the assistant failed to reply"
 		}
-		out := map[string]any{"message": truncate(msg, maxErrorMessage)}
+		s.mu.Lock()
+		partial := r.text
+		s.mu.Unlock()
+		out := map[string]any{"message": truncate(msg, maxErrorMessage), "text": partial}
 		if p.ErrorKind != "" {
 			out["kind"] = p.ErrorKind
 		}
-		s.publishRun(r, "run.error", out)
-		s.next(r.key)
+		s.finish(r, "run.error", out)
 	}
 }
 
@@ -345,18 +362,6 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 // O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
 // snapshot with messageText as before; a final always takes its snapshot's text. The decision is
 // made outside s.mu and committed only if a reconcile did not change the text meanwhile.
-// endWithText ends r and returns the text to report with its terminal event: the event's
-// message, else what had streamed. ended is false when r had already ended.
-func (s *Service) endWithText(r *run, p *chatPayload) (text string, ended bool) {
-	text, ok := messageText(p.Message)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !ok {
-		text = r.text
-	}
-	return text, s.endRunLocked(r)
-}
-
 func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool, rev uint64) {
 	for {
 		s.mu.Lock()

@@ -69,7 +69,10 @@ type rawMessage struct {
 	StopReason     string          `json:"stopReason"`
 	ErrorMessage   string          `json:"errorMessage"`
 	IdempotencyKey string          `json:"idempotencyKey"`
-	OpenclawAbort  *struct {
+	Provenance     *struct {
+		Kind string `json:"kind"`
+	} `json:"provenance"`
+	OpenclawAbort *struct {
 		Aborted bool   `json:"aborted"`
 		RunID   string `json:"runId"`
 	} `json:"openclawAbort"`

@@ -4,17 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"time"
 )
 
 // reconcile resolves in-flight runs from chat.history: after a reconnect or an event gap every
-// run (onlyStale false), else only runs without events for StaleRunAfter.
+// run (onlyStale false), else only runs without events for StaleRunAfter. Runs whose chat.send
+// is still waiting for its answer are left to dispatch.
 func (s *Service) reconcile(ctx context.Context, onlyStale bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	var ids []string
 	for id, r := range s.runs {
-		if !r.sent {
-			continue // chat.send not acknowledged yet; dispatch resolves it
+		if !r.sent && !r.unknown {
+			continue // chat.send not answered yet; dispatch resolves it
 		}
 		if onlyStale && now.Sub(r.lastEvent) < s.cfg.StaleRunAfter {
 			continue
@@ -30,62 +32,172 @@ func (s *Service) reconcile(ctx context.Context, onlyStale bool) {
 	}
 }
 
-// reconcileRun checks one run against chat.history and emits the missing terminal event.
+// reconcileRun checks one run against chat.history and moves it to the state the Gateway
+// reports (runstate.go): still running, ended with its reply, continued by another turn (which
+// is adopted), lost (sent again once, then an error) or cut without a reply. While the Gateway
+// says the session is busy without saying with what, it asks again every second for up to 30 s.
 func (s *Service) reconcileRun(ctx context.Context, runID string) {
+	for {
+		again := s.reconcileOnce(ctx, runID)
+		if !again {
+			return
+		}
+		t := time.NewTimer(unknownRetryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) {
 	s.mu.Lock()
 	r := s.runs[runID]
 	s.mu.Unlock()
 	if r == nil {
-		return
+		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.HistoryTimeout)
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HistoryTimeout)
 	defer cancel()
 	var raw rawHistory
-	if err := s.upstream(ctx, "chat.history", map[string]any{"sessionKey": r.key, "limit": 50}, &raw); err != nil {
+	if err := s.upstream(hctx, "chat.history", map[string]any{"sessionKey": r.key, "limit": 50}, &raw); err != nil {
 		s.log.Debug("reconcile: history unavailable", "err", err)
-		return
+		return false
 	}
-	if raw.InFlightRun != nil && raw.InFlightRun.RunID == runID {
+	v := judge(&raw, runID)
+	// Runs clawchat has seen end are not "another turn": the Gateway lists a run as active for
+	// a moment after its final. Such stale information is asked again.
+	stale := false
+	s.mu.Lock()
+	v.others = slices.DeleteFunc(v.others, func(id string) bool {
+		_, ended := s.recent[id]
+		stale = stale || ended
+		return ended
+	})
+	s.mu.Unlock()
+	switch {
+	case v.running:
 		s.mu.Lock()
-		changed := raw.InFlightRun.Text != r.text && s.runs[runID] == r
+		r.sent, r.unknown, r.bare = true, false, false
+		changed := v.inFlight != nil && *v.inFlight != r.text && s.runs[runID] == r
 		var rev uint64
 		if changed {
-			r.setText(raw.InFlightRun.Text)
+			r.setText(*v.inFlight)
 			rev = r.textRev
 		}
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
 		if changed {
-			s.publishRun(r, "run.delta", map[string]any{"text": raw.InFlightRun.Text, "replace": true, "rev": rev})
+			s.publishRun(r, "run.delta", map[string]any{"text": *v.inFlight, "replace": true, "rev": rev})
 		}
-		return
-	}
-	if ids := raw.SessionInfo.ActiveRunIDs; ids != nil && slices.Contains(*ids, runID) {
+		return false
+	case v.replied:
+		if v.aborted {
+			s.finishInferred(r, "run.aborted", map[string]any{"text": v.reply})
+		} else {
+			s.finishInferred(r, "run.final", map[string]any{"text": v.reply})
+		}
+		return false
+	case len(v.others) > 0 && (v.userRow || r.bare):
+		// Another turn carries this message on: the Gateway's recovery turn after a crash, or
+		// the turn a message sent to a busy session was merged into.
+		s.continueIn(r, v.others[0])
+		return false
+	case stale && !v.replied:
+		return s.retryUnknown(r)
+	case !v.userRow && len(v.others) > 0:
+		// Parked behind another turn: the Gateway either takes it into that turn or ends it
+		// with an error event ("pending input ownership ended").
+		return s.retryUnknown(r)
+	case v.unknown:
+		return s.retryUnknown(r)
+	case !v.userRow:
 		s.mu.Lock()
-		r.lastEvent = s.cfg.Now()
+		resend := r.msg != nil && !r.resent
+		r.resent = true
+		s.mu.Unlock()
+		if resend {
+			// The Gateway never kept it (lost with a crash, or the answer to chat.send was lost
+			// before it arrived): send it again with the same idempotency key.
+			q := *r.msg
+			sctx, cancel := s.sendContext(ctx)
+			defer cancel()
+			if _, err := s.dispatch(sctx, r, q); err != nil {
+				s.log.Info("resend failed", "err", err)
+			}
+			return false
+		}
+		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
+		s.finishInferred(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": s.partial(r)})
+		return false
+	default:
+		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut.
+		// After a crash the Gateway starts its recovery turn a few seconds after it is back;
+		// wait for it a little (the run stays, so new messages queue behind it) before saying so.
+		s.mu.Lock()
+		wait := r.retries < recoveryGrace
+		s.mu.Unlock()
+		if wait {
+			return s.retryUnknown(r)
+		}
+		s.finishInferred(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": s.partial(r)})
+		return false
+	}
+}
+
+// partial returns r's text so far.
+func (s *Service) partial(r *run) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.text
+}
+
+// retryUnknown reports whether r's reconciliation should be asked again (bounded).
+func (s *Service) retryUnknown(r *run) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.retries++
+	r.lastEvent = s.cfg.Now()
+	return r.retries <= unknownRetries
+}
+
+// continueIn ends r, whose reply the Gateway produces in its turn otherID, with run.error
+// (kind interrupted, or merged for a bare final; the partial text kept; continuedBy) and
+// adopts otherID as the conversation's run, announced with r's message id.
+func (s *Service) continueIn(r *run, otherID string) {
+	s.mu.Lock()
+	o := s.runs[otherID]
+	if o == nil {
+		if _, ended := s.recent[otherID]; ended {
+			text := r.text
+			s.mu.Unlock()
+			s.finishInferred(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": text})
+			return
+		}
+		now := s.cfg.Now()
+		o = &run{id: otherID, key: r.key, userID: r.userID, convID: r.convID, tools: map[string]*toolState{}, started: now, lastEvent: now, sent: true}
+		s.runs[otherID] = o
+		s.userRuns[o.userID]++
+	} else if o.key != r.key {
 		s.mu.Unlock()
 		return
 	}
-	if raw.SessionInfo.ActiveRunIDs == nil && raw.SessionInfo.HasActiveRun {
-		return // unknown: keep waiting
+	if o.messageID == "" {
+		o.messageID = r.messageID
 	}
-	// The run is over. Find its reply: the assistant rows after the user row of this run.
-	text, aborted, found := replyOf(raw.Messages, runID)
-	s.mu.Lock()
-	if !found {
-		text = r.text
+	kind := "interrupted"
+	if r.bare {
+		kind = "merged"
 	}
-	ended := s.endRunLocked(r)
+	text := r.text
 	s.mu.Unlock()
-	if !ended {
-		return
-	}
-	if aborted {
-		s.publishRun(r, "run.aborted", map[string]any{"text": text})
-	} else {
-		s.publishRun(r, "run.final", map[string]any{"text": text})
-	}
-	s.next(r.key)
+	s.finishInferred(r, "run.error", map[string]any{"message": "the assistant continues this message in its next turn", "kind": kind, "text": text, "continuedBy": otherID})
+	s.mu.Lock()
+	s.promoteLocked(r.key)
+	s.announceLocked(o, nil)
+	s.mu.Unlock()
 }
 
 // replyOf finds the reply of runID in transcript rows (oldest first): an assistant row tagged with
@@ -102,6 +214,10 @@ func replyOf(rows []json.RawMessage, runID string) (text string, aborted, found 
 		switch {
 		case m.Role == "user" && m.IdempotencyKey == runID+":user":
 			after, found, text = true, true, ""
+			continue
+		case m.Role == "user" && m.Provenance != nil && m.Provenance.Kind == "internal_system":
+			// A prompt the Gateway wrote itself (its recovery turn after a crash: "[System] Your
+			// previous turn was interrupted…"): the reply that follows still answers runID.
 			continue
 		case m.Role == "user":
 			if after && !tagged {

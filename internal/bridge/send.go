@@ -202,7 +202,10 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	r := s.startRunLocked(cs, q)
 	s.mu.Unlock()
 
-	status, err := s.dispatch(ctx, r, q)
+	// Accepted: from here the send does not depend on the caller's connection (runstate.go).
+	sctx, cancel := s.sendContext(ctx)
+	defer cancel()
+	status, err := s.dispatch(sctx, r, q)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -215,16 +218,13 @@ func (s *Service) startRunLocked(cs *convState, q queued) *run {
 	now := s.cfg.Now()
 	r := &run{
 		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID, sender: q.sender.Name,
-		tools: map[string]*toolState{}, started: now, lastEvent: now,
+		tools: map[string]*toolState{}, started: now, lastEvent: now, msg: &q,
 	}
 	cs.active = r
 	s.runs[r.id] = r
 	s.userRuns[r.userID]++
 	// Published under s.mu so that run.started precedes every event of the run.
-	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", map[string]any{
-		"conversation": r.convID, "runId": r.id, "messageId": q.messageID, "text": q.text,
-		"at": now.UTC().Format(time.RFC3339Nano),
-	}))
+	s.announceLocked(r, &q.text)
 	return r
 }
 
@@ -232,27 +232,42 @@ func (s *Service) startRunLocked(cs *convState, q queued) *run {
 func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error) {
 	var ack gateway.ChatSendResult
 	err := s.sendChecked(ctx, r, q, &ack)
-	if err != nil {
+	if err != nil && answerLost(ctx, err) {
+		// Written, but the answer was lost: the Gateway may have it. The run stays; the
+		// reconciliation after the reconnect (or right away, when connected) settles it.
+		s.log.Info("chat.send answer lost; reconciling", "run", r.id, "err", err)
 		s.mu.Lock()
-		ended := s.endRunLocked(r)
+		r.unknown = true
+		connected := s.gwState == StateConnected
 		s.mu.Unlock()
-		if ended {
-			s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.error", map[string]any{
-				"conversation": r.convID, "runId": r.id, "message": userMessage(err),
-			}))
-			s.next(r.key)
+		if connected {
+			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 		}
+		return StatusStarted, nil
+	}
+	if err != nil && s.renew(ctx, r, q, err) {
+		return StatusStarted, nil // the Gateway refused a message it had lost: sent as a new turn
+	}
+	if err != nil {
+		if !isChatError(err) { // the member-policy refusals are already phrased for the user
+			err = s.mapUpstreamError(ctx, gateway.MethodChatSend, err)
+		}
+		s.failSend(r, err)
 		return "", err
 	}
 	s.mu.Lock()
-	r.sent = true
+	r.sent, r.unknown = true, false
+	resent := r.resent
 	s.mu.Unlock()
+	if resent {
+		s.log.Info("lost message sent again", "run", r.id, "status", ack.Status)
+	}
 	switch ack.Status {
 	case "in_flight", "ok":
 		// The Gateway already has this message (a retry after a restart of clawchat).
 		if ack.Status == "ok" {
 			// It finished already: its reply is in history; resolve the run from there.
-			s.goBackground(func() { s.reconcileRun(context.WithoutCancel(ctx), r.id) })
+			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 		}
 		return StatusDuplicate, nil
 	}
@@ -283,7 +298,8 @@ func (s *Service) sendParams(r *run, q queued) gateway.ChatSendParams {
 
 // sendChecked sends q, conditional on its session policy. A session without any policy gets it
 // and the send is tried once more; a session whose policy differs is refused (errPolicyDrift) and
-// the owners are told. Errors come back mapped to chat sentinels.
+// the owners are told. Policy refusals come back as chat sentinels phrased for the user; any
+// other error is the Upstream's own (dispatch tells lost answers and refusals apart, then maps).
 func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
 	params := s.sendParams(r, q)
 	err := s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
@@ -311,7 +327,17 @@ func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gatewa
 		s.log.Error("the Gateway refused a member's send for lack of operator.admin; members cannot send until clawchat's connection holds it", "err", err)
 		return errNoAdmin
 	}
-	return s.mapUpstreamError(ctx, gateway.MethodChatSend, err)
+	return err
+}
+
+// isChatError reports whether err already carries a chat sentinel (and a message for the user).
+func isChatError(err error) bool {
+	for _, e := range []error{chat.ErrForbidden, chat.ErrUnavailable, chat.ErrInvalid, chat.ErrNotFound, chat.ErrConflict, chat.ErrTooLarge, chat.ErrLimitReached, chat.ErrRateLimited} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
@@ -411,7 +437,8 @@ func (s *Service) endRunLocked(r *run) bool {
 	}
 	if cs := s.convs[r.key]; cs != nil && cs.active == r {
 		cs.active = nil
-		if len(cs.queue) == 0 {
+		s.promoteLocked(r.key)
+		if cs.active == nil && len(cs.queue) == 0 {
 			delete(s.convs, r.key)
 		}
 	}
@@ -431,7 +458,7 @@ func (s *Service) next(key string) {
 	r := s.startRunLocked(cs, q)
 	s.mu.Unlock()
 	s.goBackground(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HistoryTimeout)
+		ctx, cancel := s.sendContext(s.base)
 		defer cancel()
 		if _, err := s.dispatch(ctx, r, q); err != nil {
 			s.log.Warn("queued send failed", "err", err)

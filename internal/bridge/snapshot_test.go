@@ -347,7 +347,7 @@ func (s *Service) oldHandleChat(payload json.RawMessage) {
 	if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 		return
 	}
-	r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey))
+	r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), p.State == "delta")
 	if r == nil {
 		return
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
@@ -39,9 +42,11 @@ type Client struct {
 
 	// test hooks
 	dial         dialFunc
+	probe        func(ctx context.Context, portWasClosed bool) bool // is the Gateway ready again? (probeReady)
 	now          func() time.Time
 	int64n       func(int64) int64
 	healthyAfter time.Duration
+	probeClient  *http.Client
 
 	running atomic.Bool
 	idSeq   atomic.Uint64
@@ -102,6 +107,8 @@ func New(cfg Config) (*Client, error) {
 		healthyAfter: defaultHealthyAfter,
 		devToken:     tok,
 	}
+	c.probe = c.probeReady
+	c.probeClient = &http.Client{} // as the WebSocket dial (http.DefaultClient's transport)
 	c.status = Status{State: StateIdle, DeviceID: dev.id, Since: c.now()}
 	return c, nil
 }
@@ -182,12 +189,39 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		})
 		c.log.Debug("gateway reconnect scheduled", slog.Duration("delay", delay), slog.Int("attempt", attempt))
-		t := time.NewTimer(delay)
+		if c.wait(ctx, delay, out) {
+			bo.reset() // the Gateway is back: reconnect now, and from the shortest delay
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// wait sleeps for delay or until ctx is done. After an outcome that says the Gateway is down
+// or starting, it probes every probeEvery whether the Gateway is ready and returns early,
+// reporting true, when it is: a Gateway that restarts is reconnected within a probe interval of
+// becoming ready, not after a backoff grown while it was down.
+func (c *Client) wait(ctx context.Context, delay time.Duration, out outcome) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	var tick <-chan time.Time
+	if out.down && delay > c.cfg.ReconnectMinDelay && delay > probeEvery {
+		tk := time.NewTicker(probeEvery)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			return false
 		case <-t.C:
+			return false
+		case <-tick:
+			if c.probe(ctx, out.dialFailed) {
+				c.log.Debug("gateway ready again; reconnecting now")
+				return true
+			}
 		}
 	}
 }
@@ -236,6 +270,48 @@ type outcome struct {
 	pairingID string
 	// gatewayProtocol is the Gateway's protocol version in StateIncompatible.
 	gatewayProtocol int
+	// down: the Gateway is down or still starting (the dial failed, it refused with
+	// UNAVAILABLE, or it closed during the handshake); while waiting, Run probes its readiness
+	// and retries as soon as it is ready. dialFailed: its port was closed.
+	down, dialFailed bool
+}
+
+// probeEvery is how often Run probes a Gateway that was down.
+const probeEvery = 200 * time.Millisecond
+
+// probeReady reports whether the Gateway is ready again: its /readyz (on the Gateway's own
+// port, http for ws:// and https for wss://) answers 200. A Gateway (or a proxy in front of it)
+// without /readyz counts as ready once its port opens, when it was closed before.
+func (c *Client) probeReady(ctx context.Context, portWasClosed bool) bool {
+	u, err := url.Parse(c.cfg.URL)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, scheme+"://"+u.Host+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	req.Close = true // no idle connection left behind between probes
+	res, err := c.probeClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	_ = res.Body.Close()
+	switch {
+	case res.StatusCode == http.StatusOK:
+		return true
+	case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed:
+		return portWasClosed
+	default:
+		return false
+	}
 }
 
 // connectOnce dials, handshakes and serves one connection until it ends.
@@ -249,7 +325,7 @@ func (c *Client) connectOnce(ctx context.Context) outcome {
 			return outcome{state: StateStopped}
 		}
 		c.log.Warn("gateway dial failed", slog.String("error", c.redact(err.Error())))
-		return outcome{state: StateDisconnected, reason: "dial failed: " + c.redact(err.Error())}
+		return outcome{state: StateDisconnected, reason: "dial failed: " + c.redact(err.Error()), down: true, dialFailed: true}
 	}
 	t.SetReadLimit(preHelloReadLimit)
 	hello, out, ok := c.handshake(hctx, t)
@@ -268,7 +344,7 @@ func (c *Client) handshake(ctx context.Context, t transport) (*HelloOK, outcome,
 			reason = "handshake timed out"
 		}
 		c.log.Warn("gateway handshake failed", slog.String("reason", reason))
-		return nil, outcome{state: StateDisconnected, reason: reason}, false
+		return nil, outcome{state: StateDisconnected, reason: reason, down: true}, false
 	}
 	var nonce string
 	for nonce == "" {
@@ -304,7 +380,9 @@ func (c *Client) handshake(ctx context.Context, t transport) (*HelloOK, outcome,
 		if err != nil {
 			var ce *closeError
 			if errors.As(err, &ce) {
-				return nil, c.closedOutcome(ce.code, c.redact(ce.reason), ""), false
+				out := c.closedOutcome(ce.code, c.redact(ce.reason), "")
+				out.down = out.state == StateDisconnected // 1012/1013 while it starts
+				return nil, out, false
 			}
 			if ctx.Err() != nil {
 				return fail("timed out waiting for hello-ok")
@@ -419,6 +497,7 @@ func (c *Client) connectFailed(e *Error, usedDeviceToken bool) outcome {
 		return out
 	case e.Code == CodeUnavailable:
 		out.state = StateDisconnected
+		out.down = true // still starting
 		out.reason = "gateway unavailable: " + e.Message
 	default:
 		out.state = StateDisconnected
@@ -760,11 +839,11 @@ func (c *Client) Request(ctx context.Context, method string, params, result any)
 		}
 		return nil
 	case <-cn.done:
-		return fmt.Errorf("gateway: %s: connection lost: %w", method, ErrNotConnected)
+		return fmt.Errorf("gateway: %s: connection lost: %w: %w", method, ErrNoAnswer, ErrNotConnected)
 	case <-rctx.Done():
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("gateway: %s: %w", method, err)
+			return fmt.Errorf("gateway: %s: %w: %w", method, ErrNoAnswer, err)
 		}
-		return fmt.Errorf("gateway: %s: no answer within %s: %w", method, timeout, context.DeadlineExceeded)
+		return fmt.Errorf("gateway: %s: %w within %s: %w", method, ErrNoAnswer, timeout, context.DeadlineExceeded)
 	}
 }

@@ -12,6 +12,13 @@ import (
 // established, and by pending requests whose connection dropped. Test with errors.Is.
 var ErrNotConnected = errors.New("gateway: not connected")
 
+// ErrNoAnswer is returned (wrapped, together with ErrNotConnected or
+// context.DeadlineExceeded) by Request when the request was written to the Gateway but no
+// answer arrived: the connection dropped or the request timed out. The Gateway may or may
+// not have acted on it; a caller that must know (chat.send) checks the Gateway's state or
+// retries with the same idempotency key.
+var ErrNoAnswer = errors.New("gateway: request written, no answer")
+
 // ErrFrameTooLarge is returned by Request when the encoded request exceeds the
 // Gateway's policy.maxPayload.
 var ErrFrameTooLarge = errors.New("gateway: request frame exceeds gateway maxPayload")

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -177,7 +181,50 @@ func newTestClient(t *testing.T, dial dialFunc) *Client {
 	}
 	c.dial = dial
 	c.int64n = func(n int64) int64 { return n - 1 } // deterministic: top of the jitter range
+	c.probe = func(context.Context, bool) bool { return false }
 	return c
+}
+
+// A Gateway that was down long enough for the backoff to grow is redialled within a probe
+// interval of becoming ready.
+func TestReconnectAtOnceWhenGatewayPortOpens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var dials []time.Time
+		var up time.Time
+		c := newTestClient(t, func(ctx context.Context, url string) (transport, error) {
+			mu.Lock()
+			dials = append(dials, time.Now())
+			mu.Unlock()
+			return nil, errors.New("connection refused")
+		})
+		c.probe = func(context.Context, bool) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return !up.IsZero() && !time.Now().Before(up)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(40 * time.Second) // backoff grown to 16-30 s
+		mu.Lock()
+		up = time.Now().Add(time.Second)
+		n := len(dials)
+		mu.Unlock()
+		time.Sleep(2 * time.Second)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dials) <= n {
+			t.Fatalf("no dial within 1 s of the Gateway being ready (dials %v)", dials)
+		}
+		if d := dials[n].Sub(up); d < 0 || d > probeEvery {
+			t.Errorf("redialled %v after the Gateway was ready, want within %v", d, probeEvery)
+		}
+	})
 }
 
 func TestReconnectBackoffTiming(t *testing.T) {
@@ -466,4 +513,36 @@ func TestProtocol3GatewayRetriesSlowly(t *testing.T) {
 			}
 		}
 	})
+}
+
+// probeReady asks the Gateway's /readyz: 200 is ready, 503 (starting) is not, and without a
+// /readyz (404) the Gateway counts as ready only when its port was closed before.
+func TestProbeReady(t *testing.T) {
+	var code atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(code.Load()))
+	}))
+	defer srv.Close()
+	c, err := New(Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Token: "secret-token", StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		code       int
+		portClosed bool
+		want       bool
+	}{{503, true, false}, {200, false, true}, {404, false, false}, {404, true, true}, {500, true, false}} {
+		code.Store(int32(tc.code))
+		if got := c.probeReady(context.Background(), tc.portClosed); got != tc.want {
+			t.Errorf("/readyz %d (port was closed %v): ready %v, want %v", tc.code, tc.portClosed, got, tc.want)
+		}
+	}
+	srv.Close()
+	if c.probeReady(context.Background(), true) {
+		t.Error("a closed port is ready")
+	}
 }

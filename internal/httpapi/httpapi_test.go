@@ -608,3 +608,56 @@ func TestConnectionCapPerUser(t *testing.T) {
 		c.CloseNow()
 	}
 }
+
+// A client that resyncs learns how the runs that ended in its gap ended: a run.snapshot with the
+// terminal state and the reply text, after the resync event; another user's runs are not told.
+func TestWSResyncTellsHowRunsEnded(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	a := e.dial(t, "alice")
+	a.call("subscribe", map[string]any{})
+	r := a.call("send", map[string]any{"conversation": "default", "id": "m1", "text": "hi"})
+	if !r.OK {
+		// the WebSocket send does not create conversations
+		if st, body := e.do(t, "alice", "POST", "/api/sessions/default/send", `{"message":"hi","id":"m1"}`); st != http.StatusAccepted {
+			t.Fatalf("send: %d %s", st, body)
+		}
+	}
+	var runID string
+	for runID == "" {
+		f := a.read()
+		if f.Event == "run.started" {
+			var p struct{ RunID string }
+			_ = json.Unmarshal(f.Payload, &p)
+			runID = p.RunID
+		}
+	}
+	a.c.Close(websocket.StatusNormalClosure, "")
+	b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": "agent:main:clawchat:alice:default", "state": "final",
+		"message": map[string]any{"role": "assistant", "content": "Echo: hi"}})
+	e.svc.HandleGatewayEvent("chat", b)
+
+	a2 := e.dial(t, "alice")
+	if res := a2.call("subscribe", map[string]any{"epoch": "gone", "since": 1}); !strings.Contains(string(res.Payload), `"resync":true`) {
+		t.Fatalf("subscribe %s", res.Payload)
+	}
+	if f := a2.read(); f.Event != "resync" {
+		t.Fatalf("want resync, got %+v", f)
+	}
+	f := a2.read()
+	var p map[string]any
+	_ = json.Unmarshal(f.Payload, &p)
+	if f.Event != "run.snapshot" || p["runId"] != runID || p["state"] != "final" || p["text"] != "Echo: hi" || p["conversation"] != "default" {
+		t.Fatalf("after resync: %s %v", f.Event, p)
+	}
+	bob := e.dial(t, "bob")
+	bob.call("subscribe", map[string]any{"epoch": "gone", "since": 1})
+	if f := bob.read(); f.Event != "resync" {
+		t.Fatalf("bob: %+v", f)
+	}
+	bob.call("ping", map[string]any{})
+	for _, f := range bob.evts {
+		if f.Event == "run.snapshot" {
+			t.Fatalf("bob was told about alice's run: %+v", f)
+		}
+	}
+}

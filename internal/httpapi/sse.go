@@ -88,6 +88,13 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if res.Resync && !write(a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).SSE) {
 		return
 	}
+	if res.Resync { // see the WebSocket subscribe: how runs that ended in the gap ended
+		for _, ev := range a.d.Bridge.EndedSnapshot(u) {
+			if !write(a.d.Hub.Unsequenced(ev, res.Seq).SSE) {
+				return
+			}
+		}
+	}
 	if res.Resync || since.Epoch == "" { // see the WebSocket subscribe: snapshots of running replies
 		for _, ev := range a.d.Bridge.Snapshot(u) {
 			if !write(a.d.Hub.Unsequenced(ev, res.Seq).SSE) {

@@ -297,6 +297,10 @@ func (c *wsConn) subscribe(req wsRequest) {
 	// the snapshot already holds (the snapshot is taken after subscribing: nothing falls between).
 	if res.Resync {
 		_ = c.write(c.a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).WS)
+		// How every run that may have ended in the gap ended (final, aborted, error, with text).
+		for _, ev := range c.a.d.Bridge.EndedSnapshot(c.u) {
+			_ = c.write(c.a.d.Hub.Unsequenced(ev, res.Seq).WS)
+		}
 	}
 	if res.Resync || cur.Epoch == "" {
 		for _, ev := range c.a.d.Bridge.Snapshot(c.u) {

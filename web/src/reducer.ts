@@ -80,7 +80,8 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
       if (i >= 0) msgs[i] = { ...msgs[i], pending: false, queuedPosition: undefined, runId };
       else if (p.text !== undefined) msgs.push({ id: p.messageId, role: 'user', text: p.text ?? '', at: p.at, runId });
       let next: ConvState = { ...s, messages: msgs, running: true, runId };
-      if (runId) next = upsertRun(next, runId, (m) => m);
+      // A run announced again (the server reopened it after ending it from history) streams on.
+      if (runId) next = upsertRun(next, runId, (m) => (m.error ? { ...m, error: undefined } : m));
       return next;
     }
     case 'run.approval':
@@ -111,6 +112,10 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
       return upsertRun(s, runId, (m) => ({ ...m, usage: { ...(m.usage ?? {}), ...pick(p, ['input', 'output', 'cost']) } }));
     case 'run.snapshot':
       if (!runId) return s;
+      // After a resync: how a run that ended in the gap ended.
+      if (p.state === 'final' || p.state === 'aborted' || p.state === 'error') {
+        return applyEvent0(s, 'run.' + p.state, p);
+      }
       return {
         ...upsertRun(s, runId, (m) => ({
           ...m, text: p.text ?? '', reasoning: p.reasoning ?? '', streaming: p.state !== 'done',
@@ -131,7 +136,9 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
       return endRun(upsertRun(s, runId, (m) => ({ ...m, text: p.text ?? m.text, streaming: false, aborted: true, phase: undefined })), runId);
     case 'run.error':
       if (!runId) return { ...s, running: false };
-      return endRun(upsertRun(s, runId, (m) => ({ ...m, streaming: false, error: p.message ?? 'error', phase: undefined })), runId);
+      return endRun(upsertRun(s, runId, (m) => ({
+        ...m, text: p.text ? p.text : m.text, streaming: false, error: p.message ?? 'error', phase: undefined,
+      })), runId);
     default:
       return s;
   }

@@ -24,6 +24,29 @@ describe('run reducer', () => {
     expect(s.running).toBe(false);
   });
 
+  it('learns how a run ended from a terminal snapshot after a resync, and a reopened run streams on', () => {
+    let s = run(emptyConv(), [
+      ['run.started', { conversation: C, runId: 'r1', messageId: 'm1', text: 'hi' }],
+      ['run.delta', { conversation: C, runId: 'r1', text: 'Ech' }],
+      ['run.snapshot', { conversation: C, runId: 'r1', state: 'final', text: 'Echo: hi' }],
+    ]);
+    expect(s.messages[1]).toMatchObject({ text: 'Echo: hi', streaming: false });
+    expect(s.running).toBe(false);
+    s = run(s, [
+      ['run.started', { conversation: C, runId: 'r2', messageId: 'm2', text: 'again' }],
+      ['run.snapshot', { conversation: C, runId: 'r2', state: 'error', message: 'interrupted', kind: 'interrupted', text: 'Echo: ag' }],
+    ]);
+    expect(s.messages[3]).toMatchObject({ text: 'Echo: ag', error: 'interrupted', streaming: false });
+    s = run(s, [
+      ['run.started', { conversation: C, runId: 'r2', messageId: 'm2' }],
+      ['run.delta', { conversation: C, runId: 'r2', text: 'Echo: again', replace: true }],
+      ['run.final', { conversation: C, runId: 'r2', text: 'Echo: again' }],
+    ]);
+    expect(s.messages.length).toBe(4);
+    expect(s.messages[3]).toMatchObject({ text: 'Echo: again', streaming: false });
+    expect(s.messages[3].error).toBeUndefined();
+  });
+
   it('shows another tab\'s message from run.started', () => {
     const s = applyEvent(emptyConv(), 'run.started', { runId: 'r1', messageId: 'x', text: 'from phone' });
     expect(s.messages[0]).toMatchObject({ id: 'x', role: 'user', text: 'from phone' });
