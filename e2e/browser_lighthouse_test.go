@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // lighthouseVersion is the npm lighthouse release TestLighthouse runs (Node ≥ 22.19: it runs

@@ -13,8 +13,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/clawchat/clawchat/internal/fakemodel"
 	"github.com/clawchat/clawchat/internal/push"
+	"github.com/clawchat/clawchat/internal/testkit/fakemodel"
 )
 
 // PWA behaviour in the real browser: a run that keeps streaming across a page reload, a

@@ -17,7 +17,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // TestScreenshots regenerates docs/screenshots/*.png from the real clawchat binary in front of a

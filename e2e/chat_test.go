@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // Chat-core end-to-end tests: the real clawchat binary, scripted through its REST + SSE API (the

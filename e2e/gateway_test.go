@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/fakemodel"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/fakemodel"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // Timeouts. The first run on a fresh Gateway takes about 6 s to its first token (workspace

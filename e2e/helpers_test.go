@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // shared is the package's one loopback Gateway, started on first use by sharedGateway and

@@ -1,5 +1,5 @@
 // Package e2e holds clawchat's end-to-end tests: against a real OpenClaw Gateway (started by
-// internal/ochar with the scripted model of internal/fakemodel), real browsers and real
+// internal/testkit/ochar with the scripted model of internal/testkit/fakemodel), real browsers and real
 // databases. Run them with plain `go test ./e2e/...`; `-short` skips everything that needs an
 // external process. Tests share one loopback Gateway per package run (sharedGateway); tests
 // that crash or reconfigure a Gateway start their own.
@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) {

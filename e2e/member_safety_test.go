@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/fakemodel"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/ochar"
 	"github.com/clawchat/clawchat/internal/push"
+	"github.com/clawchat/clawchat/internal/testkit/fakemodel"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // Member safety against the real OpenClaw Gateway (docs/security.md "Members and the agent's

@@ -18,11 +18,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/clawchat/clawchat/internal/oidctest"
+	"github.com/clawchat/clawchat/internal/testkit/oidctest"
 )
 
 // OIDC sign-in end to end: the real clawchat binary against a real OpenID provider (npm
-// oidc-provider, run by internal/oidctest under Node 24), through its login and consent pages,
+// oidc-provider, run by internal/testkit/oidctest under Node 24), through its login and consent pages,
 // in headless Chromium and with a plain HTTP client that plays a browser. The provider can
 // issue deliberately broken ID tokens for some accounts (see oidctest.Tamper), signed with its
 // real key, so that each of clawchat's checks is tested on its own.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/ochar"
 	"github.com/clawchat/clawchat/internal/push"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // Operations end-to-end tests: the smoke command against a running deployment, readiness

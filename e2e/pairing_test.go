@@ -9,13 +9,13 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/clawchat/clawchat/internal/fakemodel"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/fakemodel"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 // TestGatewayDevicePairingFromRemote runs the Gateway in its own network namespace, so
-// clawchat connects from a non-loopback address (see internal/ochar/netns.go), and walks
+// clawchat connects from a non-loopback address (see internal/testkit/ochar/netns.go), and walks
 // through device pairing: device-less connection gets no scopes; the client's device is
 // asked to pair; the operator approves it with the CLI; the client connects, later with its
 // device token, and chats; revoking the device is reported.

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/push"
-	"github.com/clawchat/clawchat/internal/push/pushtest"
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/pushtest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 // Web Push end to end: the real clawchat binary delivers to a local fake push service that

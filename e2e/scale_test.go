@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 // Several instances: two clawchat processes share one PostgreSQL database (a real server from

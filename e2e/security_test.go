@@ -19,7 +19,7 @@ import (
 )
 
 // Issue 16 (security review), end to end: the real clawchat binary, the real OpenID provider
-// (internal/oidctest) and the real OpenClaw Gateway (internal/ochar). Items 1-3: owners by
+// (internal/testkit/oidctest) and the real OpenClaw Gateway (internal/testkit/ochar). Items 1-3: owners by
 // subject and never by username; sign-out, `clawchat user role` and `clawchat user del` (another
 // process) reach sockets that are already open; a demoted owner stops receiving the events of a
 // Gateway session they opened while owner.

@@ -14,7 +14,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/clawchat/clawchat/internal/bench"
+	"github.com/clawchat/clawchat/cmd/clawchat-bench/bench"
 )
 
 func main() {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/app"
 	"github.com/clawchat/clawchat/internal/config"
-	"github.com/clawchat/clawchat/internal/ochar"
+	"github.com/clawchat/clawchat/internal/testkit/ochar"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-// Command clawchat-fakemodel runs the scripted OpenAI-compatible model (internal/fakemodel) as
+// Command clawchat-fakemodel runs the scripted OpenAI-compatible model (internal/testkit/fakemodel) as
 // a process, for a test Gateway that runs where an in-process server cannot be reached (inside
 // a network namespace). It listens on loopback only and stops on SIGINT or SIGTERM.
 //
@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/fakemodel"
+	"github.com/clawchat/clawchat/internal/testkit/fakemodel"
 )
 
 func main() {

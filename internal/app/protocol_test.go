@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/config"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 // TestProtocol3Gateway: against a Gateway that speaks protocol 3 (OpenClaw before 2026.5.12,

@@ -11,7 +11,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/store"
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 // instance is one clawchat process as far as the relay is concerned: its own store handle on

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/clawchat/clawchat/internal/config"
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.Main(m)) }

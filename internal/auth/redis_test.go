@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clawchat/clawchat/internal/chat"
-	"github.com/clawchat/clawchat/internal/redistest"
+	"github.com/clawchat/clawchat/internal/testkit/redistest"
 )
 
 func redisClient(t *testing.T) (*redis.Client, string) {

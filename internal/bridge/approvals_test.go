@@ -14,11 +14,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 var owner2 = chat.User{ID: "otto", Name: "Otto", Role: chat.RoleOwner}

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -10,9 +10,9 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
 	"github.com/clawchat/clawchat/internal/hub"
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 // TestWithGatewayAndSQLite runs the bridge against the real Gateway client (talking to the fake

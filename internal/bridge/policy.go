@@ -189,7 +189,7 @@ func isAllowedCommand(text string, allow []string) bool {
 }
 
 // receiptPrefix starts the identity line the agent receives before every message. The scripted
-// test model (internal/fakemodel) recognises it.
+// test model (internal/testkit/fakemodel) recognises it.
 const receiptPrefix = "[clawchat sender]"
 
 // senderReceipt is the identity line the agent gets before u's message (the transcript does not

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 // gwEnv is the bridge in front of the fake Gateway (gatewaytest) through the real Gateway

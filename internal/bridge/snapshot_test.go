@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 // oldDelta is the delta rule as the bridge applied it before the fast path (decode the snapshot on

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 func TestHandshake(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 const (

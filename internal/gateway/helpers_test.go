@@ -11,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 func TestMain(m *testing.M) {

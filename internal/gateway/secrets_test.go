@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/gateway/gatewaytest"
+	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
 )
 
 // syncBuffer is a goroutine-safe log sink.

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 // approvalsEnv is newEnv with exec approvals on and olga as the deployment's owner.

@@ -14,10 +14,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 // sessions is a test double of the auth service: credential "s:<token>" → user, revocable.

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/clawchat/clawchat/internal/push"
-	"github.com/clawchat/clawchat/internal/push/pushtest"
 	"github.com/clawchat/clawchat/internal/store"
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/pushtest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 // TestNotifyExactlyOnceOnPostgres is the multi-instance guarantee on the real engine: two

@@ -19,8 +19,8 @@ import (
 
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/push"
-	"github.com/clawchat/clawchat/internal/push/pushtest"
-	"github.com/clawchat/clawchat/internal/store/storetest"
+	"github.com/clawchat/clawchat/internal/testkit/pushtest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.Main(m)) }

@@ -10,7 +10,7 @@ import (
 
 	webpush "github.com/SherClockHolmes/webpush-go"
 
-	"github.com/clawchat/clawchat/internal/push/pushtest"
+	"github.com/clawchat/clawchat/internal/testkit/pushtest"
 
 	"go.uber.org/goleak"
 )

@@ -1,6 +1,6 @@
 // Package fakemodel is a deterministic, scripted, OpenAI-compatible chat-completions server. It
 // is the model provider of the test OpenClaw Gateway that the end-to-end tests and the demo run
-// (see internal/ochar); it never talks to a real model.
+// (see internal/testkit/ochar); it never talks to a real model.
 //
 // It answers POST /v1/chat/completions (streaming SSE and non-streaming), GET /v1/models and
 // GET /healthz. The reply to a user message is "Echo: <user text>", streamed word by word with a

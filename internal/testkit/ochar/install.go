@@ -1,7 +1,7 @@
 // Package ochar runs a real OpenClaw Gateway for clawchat's end-to-end tests and demo: it
 // installs Node.js 24 and OpenClaw from the npm registry into a cache directory once, writes an
 // isolated configuration (token auth, loopback bind, its own state and home directories, no
-// update checks, no catalog fetches, no mDNS), starts the scripted model (internal/fakemodel)
+// update checks, no catalog fetches, no mDNS), starts the scripted model (internal/testkit/fakemodel)
 // and the Gateway on free ports, and stops them again by PID only.
 //
 // For pairing tests it can also run the Gateway inside a network namespace, so that clawchat's

@@ -1,6 +1,6 @@
 // Package oidctest runs a real OpenID provider for clawchat's end-to-end tests: the npm
 // package oidc-provider (OpenID Certified), installed once into the shared test cache and run
-// under the Node.js 24 that internal/ochar installs. The provider has a static account table,
+// under the Node.js 24 that internal/testkit/ochar installs. The provider has a static account table,
 // confidential clients (client_secret_basic), PKCE required, the claims openid, email,
 // profile and groups in the ID token, its built-in development login page (any login name
 // from the table, any password) and consent page, and RP-initiated logout. Accounts can be

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge"
-	"github.com/clawchat/clawchat/internal/bridge/bridgetest"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 // stack is clawchat's delivery path in this process: the real gateway client connected to the

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawchat/clawchat/internal/fakemodel"
+	"github.com/clawchat/clawchat/internal/testkit/fakemodel"
 )
 
 // Options configure Start. The zero value starts a loopback Gateway with a fresh token in a
