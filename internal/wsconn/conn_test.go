@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -488,9 +489,17 @@ func TestPollerStopsWhenIdle(t *testing.T) {
 		cs = append(cs, e.dial(t))
 	}
 	p := e.ws.poll
-	p.mu.Lock()
-	n, running := len(p.conns), p.epfd >= 0
-	p.mu.Unlock()
+	// The server side registers each connection after the client's handshake returned: await it.
+	var n int
+	var running bool
+	for deadline := time.Now().Add(5 * time.Second); ; runtime.Gosched() {
+		p.mu.Lock()
+		n, running = len(p.conns), p.epfd >= 0
+		p.mu.Unlock()
+		if n == 5 && running || time.Now().After(deadline) {
+			break
+		}
+	}
 	if n != 5 || !running {
 		t.Fatalf("registered %d, running %v", n, running)
 	}
