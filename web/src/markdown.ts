@@ -102,6 +102,32 @@ function decorate(frag: DocumentFragment, doc: Document): void {
       img.replaceWith(b);
     }
   }
+  for (const table of Array.from(frag.querySelectorAll('table'))) {
+    // A table scrolls sideways in its own box, with copy (Markdown, TSV) and an expand view.
+    const wrap = doc.createElement('div');
+    wrap.className = 'tablewrap';
+    const bar = doc.createElement('div');
+    bar.className = 'tablebar';
+    const btn = (cls: string, text: string, label: string, fmt?: string) => {
+      const b = doc.createElement('button');
+      b.type = 'button';
+      b.className = cls;
+      b.textContent = text;
+      b.setAttribute('aria-label', label);
+      if (fmt) b.dataset.format = fmt;
+      return b;
+    };
+    bar.append(btn('copy-table', 'Copy', 'Copy table as Markdown', 'md'), btn('copy-table', 'TSV', 'Copy table as tab-separated values', 'tsv'),
+      btn('expand-table', 'Expand', 'Expand table'));
+    const scroll = doc.createElement('div');
+    scroll.className = 'tablescroll';
+    scroll.tabIndex = 0;
+    scroll.setAttribute('role', 'region');
+    scroll.setAttribute('aria-label', 'Table, scrolls sideways');
+    table.replaceWith(wrap);
+    scroll.append(table);
+    wrap.append(scroll, bar);
+  }
   for (const pre of Array.from(frag.querySelectorAll('pre'))) {
     const code = pre.querySelector('code');
     if (code) {
@@ -124,4 +150,23 @@ function decorate(frag: DocumentFragment, doc: Document): void {
     pre.replaceWith(wrap);
     wrap.append(bar, pre);
   }
+}
+
+/** The table's cells as rows of text. */
+function cells(table: HTMLTableElement): string[][] {
+  return Array.from(table.rows, (r) => Array.from(r.cells, (c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim()));
+}
+
+/** A table as tab-separated values (tabs and newlines in cells become spaces). */
+export function tableToTSV(table: HTMLTableElement): string {
+  return cells(table).map((r) => r.join('\t')).join('\n');
+}
+
+/** A table as a GitHub-flavoured Markdown table; the first row is the header. */
+export function tableToMarkdown(table: HTMLTableElement): string {
+  const rows = cells(table).map((r) => '| ' + r.map((c) => c.replace(/\|/g, '\\|')).join(' | ') + ' |');
+  if (!rows.length) return '';
+  const n = table.rows[0]?.cells.length ?? 0;
+  rows.splice(1, 0, '|' + ' --- |'.repeat(n));
+  return rows.join('\n');
 }

@@ -7,10 +7,11 @@ import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHis
 import { chime, foregroundNotify } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
 import type { Attachment } from './attachments';
+import { cacheHistory, cacheLists, cacheUser, clearOffline, type OfflineData } from './offline';
 
 export const config = signal<AppConfig | null>(null);
 export const me = signal<User | null>(null);
-export const authState = signal<'unknown' | 'signed-out' | 'signed-in'>('unknown');
+export const authState = signal<'unknown' | 'offline' | 'signed-out' | 'signed-in'>('unknown');
 export const conn = signal<ConnState>('connecting');
 export const gateway = signal<GatewayState>('connected');
 export const limits = signal<Limits>({});
@@ -24,9 +25,17 @@ export const reactions = signal<Record<string, Record<string, Record<string, str
 export const approvals = signal<Approval[]>([]);
 export const updateAvailable = signal(false);
 export const toast = signal<string | null>(null);
+/** An action offered in the toast (Undo). */
+export const toastAction = signal<{ label: string; run(): void } | null>(null);
+/** The agent picked in the sidebar for new chats ('' = the default). */
+export const newChatAgent = signal('');
+/** Text put into the composer by a message action (edit and resend); the composer takes it once. */
+export const composerFill = signal<{ conv: string; text: string } | null>(null);
 export const announce = signal(''); // aria-live text for new replies
 export const sidebarOpen = signal(false);
 export const filter = signal('');
+/** True while the app runs from the offline cache: read-only until the socket is ready again. */
+export const offline = signal(false);
 
 export const currentConv = computed(() => (current.value ? convs.value[current.value] ?? emptyConv() : emptyConv()));
 export const isOwner = computed(() => me.value?.role === 'owner');
@@ -55,10 +64,11 @@ export function applyTheme(): void {
 }
 
 let toastTimer: ReturnType<typeof setTimeout> | undefined;
-export function showToast(msg: string): void {
+export function showToast(msg: string, action?: { label: string; run(): void }, ms = 6000): void {
   toast.value = msg;
+  toastAction.value = action ?? null;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (toast.value = null), 6000);
+  toastTimer = setTimeout(() => { toast.value = null; toastAction.value = null; }, ms);
 }
 
 function setConv(id: string, f: (s: ConvState) => ConvState): void {
@@ -77,10 +87,14 @@ export function startSocket(): void {
     onState: (s) => { conn.value = s; if (s === 'unauthorized') signOutLocal(); },
     onHello: (h) => batch(() => {
       me.value = h.user ?? me.value;
+      if (h.user) cacheUser(h.user);
       gateway.value = h.gateway?.state ?? 'connected';
       limits.value = h.limits ?? {};
     }),
-    onReady: (reload) => {
+    onReady: (reload0) => {
+      // Back from an offline start: everything shown came from the cache, so reload it all.
+      const reload = reload0 || offline.value;
+      offline.value = false;
       refreshList();
       if (firstReady) { loadAgents(); if (isOwner.value) loadApprovals(); }
       if ((firstReady || reload) && current.value) loadConversation(current.value, true);
@@ -170,6 +184,7 @@ export function handleEvent(name: string, p: any): void {
     if (name === 'run.started') touch(id, { running: true, runId: p.runId, lastActivityAt: p.at ?? new Date().toISOString() });
     if (name === 'run.final' || name === 'run.aborted' || name === 'run.error') {
       touch(id, { running: false, runId: null, lastActivityAt: new Date().toISOString() });
+      cacheHistory(id, convs.value[id]?.messages ?? []);
       if (name === 'run.final') onReplyFinished(id, p.text ?? '');
       if (name === 'run.error' && id === current.value) announce.value = 'Error: ' + (p.message ?? '');
     }
@@ -192,6 +207,7 @@ export async function refreshList(attempt = 0): Promise<void> {
     const r = await rpc<{ conversations: Conversation[]; gateway?: Conversation[] }>('conversations.list', {});
     if (rev !== listRev && attempt < 3) return refreshList(attempt + 1); // changed meanwhile: ask again
     batch(() => { conversations.value = r.conversations ?? []; gatewaySessions.value = r.gateway ?? []; });
+    cacheLists(conversations.value, gatewaySessions.value);
   } catch { /* reconnect will retry */ }
 }
 
@@ -216,6 +232,7 @@ export async function loadConversation(id: string, force = false): Promise<void>
     const since = convs.value[id]?.rev ?? 0;
     const h = await rpc<History>('history', { conversation: id, limit: 50 });
     setConv(id, (s) => loadHistory(s, h, since));
+    cacheHistory(id, convs.value[id]?.messages ?? []);
   } catch (e: any) {
     if (e?.code === 'not_found') setConv(id, (s) => ({ ...s, loaded: true }));
     else if (!e?.disconnected) showToast(e?.message ?? 'Could not load history');
@@ -278,8 +295,44 @@ export async function createConversation(agentId?: string): Promise<void> {
   } catch (e: any) { showToast(e?.message ?? 'Could not create a conversation'); }
 }
 
+/**
+ * The landing view's first message: create the conversation (with the agent picked for new
+ * chats), open it and send. Returns false, keeping the text in the composer, when the create fails.
+ */
+export async function startChat(text: string, atts: Attachment[], agentId?: string): Promise<boolean> {
+  let c: Conversation;
+  try {
+    c = await rpc<Conversation>('conversations.create', agentId ? { agentId } : {});
+  } catch (e: any) { showToast(e?.message ?? 'Could not create a conversation'); return false; }
+  upsertConversation(c);
+  setConv(c.id, (s) => ({ ...s, loaded: true }));
+  location.hash = `#/c/${encodeURIComponent(c.id)}`;
+  current.value = c.id;
+  await send(c.id, text, atts);
+  return true;
+}
+
 export async function renameConversation(id: string, title: string): Promise<void> {
   try { upsertConversation(await rpc<Conversation>('conversations.update', { id, title })); } catch (e: any) { showToast(e?.message ?? 'Rename failed'); }
+}
+
+/**
+ * Delete with undo: the conversation leaves the list at once and is deleted on the server only
+ * when the undo window (6 s) has passed without Undo.
+ */
+export function deleteWithUndo(id: string): void {
+  const list = conversations.value;
+  const c = list.find((x) => x.id === id);
+  if (!c) return;
+  listRev++;
+  conversations.value = list.filter((x) => x.id !== id);
+  if (current.value === id) location.hash = '#/';
+  let undone = false;
+  const timer = setTimeout(() => { if (!undone) deleteConversation(id); }, 6000);
+  showToast(`Deleted “${c.title || 'New chat'}”`, {
+    label: 'Undo',
+    run: () => { undone = true; clearTimeout(timer); upsertConversation(c); },
+  }, 6000);
 }
 
 export async function deleteConversation(id: string): Promise<void> {
@@ -314,6 +367,7 @@ export async function signOut(): Promise<void> {
 
 function signOutLocal(): void {
   stopSocket();
+  clearOffline();
   batch(() => {
     authState.value = 'signed-out';
     me.value = null;
@@ -321,13 +375,34 @@ function signOutLocal(): void {
     gatewaySessions.value = [];
     convs.value = {};
     approvals.value = [];
+    offline.value = false;
   });
   firstReady = true;
 }
 
 export function signedIn(u: User): void {
+  cacheUser(u);
   me.value = u;
   authState.value = 'signed-in';
+  startSocket();
+}
+
+/**
+ * Open the app from the offline cache (the server could not be reached, which is not a
+ * sign-out): the lists and the cached histories, read-only. The socket keeps retrying; its
+ * first ready reloads everything, and a 401 on the way signs out as usual.
+ */
+export function startOffline(d: OfflineData): void {
+  batch(() => {
+    me.value = d.user;
+    conversations.value = d.conversations;
+    gatewaySessions.value = d.gateway;
+    const all: Record<string, ConvState> = {};
+    for (const [id, messages] of Object.entries(d.histories)) all[id] = { ...emptyConv(), messages, loaded: true };
+    convs.value = all;
+    offline.value = true;
+    authState.value = 'signed-in';
+  });
   startSocket();
 }
 

@@ -1,5 +1,32 @@
-import { useLayoutEffect, useRef } from 'preact/hooks';
-import { renderMarkdown } from '../markdown';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
+import { signal } from '@preact/signals';
+import { renderMarkdown, tableToMarkdown, tableToTSV } from '../markdown';
+import { Icon } from './Icon';
+
+/** The table shown full-screen by "Expand" (already sanitised DOM; shown as a clone). */
+const expanded = signal<HTMLTableElement | null>(null);
+
+export function TableView() {
+  const t = expanded.value;
+  const box = useRef<HTMLDivElement>(null);
+  useLayoutEffect(() => {
+    if (t && box.current) box.current.replaceChildren(t.cloneNode(true));
+  }, [t]);
+  useEffect(() => {
+    if (!t) return;
+    const k = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); expanded.value = null; } };
+    addEventListener('keydown', k);
+    box.current?.focus();
+    return () => removeEventListener('keydown', k);
+  }, [t]);
+  if (!t) return null;
+  return (
+    <div class="table-full" role="dialog" aria-label="Table">
+      <div class="table-full-bar"><button class="icon" aria-label="Close table" onClick={() => (expanded.value = null)}><Icon name="close" /></button></div>
+      <div class="md table-full-body" ref={box} tabIndex={0} />
+    </div>
+  );
+}
 
 /** Renders markdown through the sanitiser; re-renders at most once per frame while streaming. */
 export function Markdown({ text, class: cls }: { text: string; class?: string }) {
@@ -26,6 +53,18 @@ export function onMarkdownClick(e: MouseEvent): void {
       copy.textContent = 'Copied';
       setTimeout(() => (copy.textContent = 'Copy'), 1500);
     }).catch(() => (copy.textContent = 'Copy failed'));
+    return;
+  }
+  const ct = t.closest?.('button.copy-table, button.expand-table') as HTMLButtonElement | null;
+  const table = ct?.closest('.tablewrap')?.querySelector('table');
+  if (ct && table) {
+    if (ct.classList.contains('expand-table')) { expanded.value = table; return; }
+    const text = ct.dataset.format === 'tsv' ? tableToTSV(table) : tableToMarkdown(table);
+    const label = ct.textContent;
+    navigator.clipboard?.writeText(text).then(() => {
+      ct.textContent = 'Copied';
+      setTimeout(() => (ct.textContent = label), 1500);
+    }).catch(() => (ct.textContent = 'Copy failed'));
     return;
   }
   const img = t.closest?.('button.remote-img') as HTMLButtonElement | null;

@@ -1,12 +1,25 @@
-import { useEffect, useState } from 'preact/hooks';
-import { config, prefs, setPref, setTheme, showToast, signOut } from '../store';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { config, me, prefs, setPref, setTheme, showToast, signOut } from '../store';
+import { runningBuild } from '../update';
 import { Icon } from './Icon';
 import { askPermission, disablePush, enablePush, notifySupported, pushState, pushSupported } from '../notify';
 
 export function Settings() {
   const [open, setOpen] = useState(false);
   const [push, setPush] = useState(false);
+  const root = useRef<HTMLDivElement>(null);
   useEffect(() => { if (open) pushState().then(setPush).catch(() => {}); }, [open]);
+  // Close on Esc and on a tap or click outside the panel.
+  useEffect(() => {
+    if (!open) return;
+    const key = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); setOpen(false); } };
+    const down = (e: PointerEvent) => { if (!root.current?.contains(e.target as Node)) setOpen(false); };
+    addEventListener('keydown', key);
+    addEventListener('pointerdown', down, true);
+    return () => { removeEventListener('keydown', key); removeEventListener('pointerdown', down, true); };
+  }, [open]);
+  const coarse = matchMedia('(pointer: coarse)').matches;
+  const build = config.value?.build || runningBuild();
   const vapid = config.value?.push?.vapidPublicKey;
 
   const toggleNotify = async (on: boolean) => {
@@ -20,7 +33,7 @@ export function Settings() {
   };
 
   return (
-    <div class="settings">
+    <div class="settings" ref={root}>
       <button class="icon" aria-expanded={open} aria-controls="settings-panel" aria-label="Settings" title="Settings" onClick={() => setOpen(!open)}><Icon name="gear" /></button>
       {open && (
         <div id="settings-panel" class="panel" role="dialog" aria-label="Settings">
@@ -36,7 +49,8 @@ export function Settings() {
             <label><input type="checkbox" checked={prefs.sound.value} onChange={(e) => setPref('sound', (e.target as HTMLInputElement).checked)} /> Sound when hidden</label>
             {pushSupported() && vapid && <label><input type="checkbox" checked={push} onChange={(e) => togglePush((e.target as HTMLInputElement).checked)} /> Push to this device</label>}
           </fieldset>
-          <p class="keys">Shortcuts: Ctrl/⌘+K search · Ctrl/⌘+Shift+O new chat · Esc stop</p>
+          {!coarse && <p class="keys">Shortcuts: Ctrl/⌘+K search · Ctrl/⌘+Shift+O new chat · Esc stop</p>}
+          <p class="account">Signed in as <strong>{me.value?.name}</strong> ({me.value?.role}){build && <><br /><small>Version {build}</small></>}</p>
           <button onClick={() => signOut()}>Sign out</button>
         </div>
       )}

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import {
-  agents, conversations, createConversation, current, defaultAgent, deleteConversation, filter, gatewaySessions,
-  isOwner, me, renameConversation, sidebarOpen,
+  agents, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter, gatewaySessions,
+  isOwner, me, newChatAgent, renameConversation, sidebarOpen,
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
@@ -17,6 +17,18 @@ export function relTime(iso?: string): string {
   if (d < 86400) return `${Math.floor(d / 3600)} h`;
   if (d < 7 * 86400) return `${Math.floor(d / 86400)} d`;
   return new Date(t).toLocaleDateString();
+}
+
+/** The date group of a conversation's last activity: Today, Yesterday, Previous 7 days, … */
+export function dateGroup(iso: string | undefined, now = new Date()): string {
+  const t = Date.parse(iso ?? '');
+  if (!t) return 'Older';
+  const start = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  if (t >= start) return 'Today';
+  if (t >= start - 86400000) return 'Yesterday';
+  if (t >= start - 7 * 86400000) return 'Previous 7 days';
+  if (t >= start - 30 * 86400000) return 'Previous 30 days';
+  return 'Older';
 }
 
 const byActivity = (a: Conversation, b: Conversation) =>
@@ -48,7 +60,7 @@ function Item({ c }: { c: Conversation }) {
       {own && (
         <span class="actions">
           <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
-          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => { if (confirm(`Delete “${c.title || 'this conversation'}”?`)) deleteConversation(c.id); }}><Icon name="trash" size={18} /></button>
+          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => deleteWithUndo(c.id)}><Icon name="trash" size={18} /></button>
         </span>
       )}
     </li>
@@ -56,7 +68,8 @@ function Item({ c }: { c: Conversation }) {
 }
 
 export function Sidebar() {
-  const [agent, setAgent] = useState('');
+  const agent = newChatAgent.value;
+  const setAgent = (a: string) => (newChatAgent.value = a);
   const q = filter.value.trim().toLowerCase();
   const match = (c: Conversation) => !q || (c.title || '').toLowerCase().includes(q) || c.id.includes(q);
   const list = conversations.value.filter((c) => !c.archived && match(c)).sort(byActivity);
@@ -75,7 +88,11 @@ export function Sidebar() {
           onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
       </div>
       <ul class="convs">
-        {list.map((c) => <Item key={c.id} c={c} />)}
+        {list.map((c, i) => {
+          const g = dateGroup(c.lastActivityAt || c.updatedAt);
+          const head = i === 0 || dateGroup(list[i - 1].lastActivityAt || list[i - 1].updatedAt) !== g;
+          return head ? [<li key={'g-' + g} class="date-group" role="presentation">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
+        })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
       </ul>
       {isOwner.value && gw.length > 0 && (<>
