@@ -1,6 +1,6 @@
 // Application state (signals) and the actions that change it. Components read signals and call
 // actions; nothing else talks to the network.
-import { batch, computed, signal } from '@preact/signals';
+import { batch, computed, effect, signal } from '@preact/signals';
 import { api } from './api';
 import { RequestError, Socket, type ConnState } from './socket';
 import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
@@ -75,6 +75,15 @@ function setConv(id: string, f: (s: ConvState) => ConvState): void {
   const all = convs.value;
   convs.value = { ...all, [id]: f(all[id] ?? emptyConv()) };
 }
+
+// The conversation lists go to the offline cache whenever they change while online.
+let listCacheTimer: ReturnType<typeof setTimeout> | undefined;
+effect(() => {
+  const c = conversations.value, g = gatewaySessions.value;
+  if (authState.value !== 'signed-in' || offline.value) return;
+  clearTimeout(listCacheTimer);
+  listCacheTimer = setTimeout(() => { if (authState.value === 'signed-in' && !offline.value) cacheLists(c, g); }, 300);
+});
 
 // ---- socket ----
 
@@ -207,7 +216,6 @@ export async function refreshList(attempt = 0): Promise<void> {
     const r = await rpc<{ conversations: Conversation[]; gateway?: Conversation[] }>('conversations.list', {});
     if (rev !== listRev && attempt < 3) return refreshList(attempt + 1); // changed meanwhile: ask again
     batch(() => { conversations.value = r.conversations ?? []; gatewaySessions.value = r.gateway ?? []; });
-    cacheLists(conversations.value, gatewaySessions.value);
   } catch { /* reconnect will retry */ }
 }
 
