@@ -140,12 +140,13 @@ func TestBrowserPhoneMessageActions(t *testing.T) {
 
 	reply := `document.querySelector('.msg.assistant:last-of-type')`
 	b.longPress(t, reply)
+	b.wait(t, "reactions in the menu", `!!document.querySelector('.sheet button[aria-label="React 👍"]')`, 10*time.Second)
 	b.do(t, "react 👍", chromedp.Click(chromedp.CSS(`.sheet button[aria-label="React 👍"]`)))
 	b.wait(t, "reaction chip under the reply", `document.querySelector('.msg.assistant .reaction.on')?.textContent.includes('👍 1') && !document.querySelector('.sheet')`, 10*time.Second)
 
 	b.longPress(t, reply)
 	b.clickText(t, ".sheet-item", "Copy")
-	b.wait(t, "copied reply text", `window.__copied === document.querySelector('.msg.assistant .md').textContent`, 5*time.Second)
+	b.wait(t, "copied reply text", `window.__copied?.trim() === document.querySelector('.msg.assistant .md').textContent.trim()`, 5*time.Second)
 
 	b.longPress(t, reply)
 	if v := b.eval(t, `document.querySelector('.sheet-info')?.textContent ?? ''`).(string); v == "" {

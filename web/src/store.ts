@@ -3,7 +3,7 @@
 import { batch, computed, effect, signal } from '@preact/signals';
 import { api } from './api';
 import { RequestError, Socket, type ConnState } from './socket';
-import { addPending, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
+import { addPending, adoptIds, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
 import { chime, foregroundNotify } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
 import type { Attachment } from './attachments';
@@ -194,6 +194,7 @@ export function handleEvent(name: string, p: any): void {
     if (name === 'run.final' || name === 'run.aborted' || name === 'run.error') {
       touch(id, { running: false, runId: null, lastActivityAt: new Date().toISOString() });
       cacheHistory(id, convs.value[id]?.messages ?? []);
+      if (name !== 'run.error' && id === current.value && !id.startsWith('gw:')) syncIds(id);
       if (name === 'run.final') onReplyFinished(id, p.text ?? '');
       if (name === 'run.error' && id === current.value) announce.value = 'Error: ' + (p.message ?? '');
     }
@@ -248,6 +249,17 @@ export async function loadConversation(id: string, force = false): Promise<void>
   if (!id.startsWith('gw:')) {
     api.reactions(id).then((r) => (reactions.value = { ...reactions.value, [id]: r.reactions ?? {} })).catch(() => {});
   }
+}
+
+/** Fetch the newest page only to learn the stored ids of the messages just finished. */
+async function syncIds(id: string, attempt = 0): Promise<void> {
+  try {
+    const h = await rpc<History>('history', { conversation: id, limit: 10 });
+    setConv(id, (s) => adoptIds(s, h));
+  } catch { return; /* ids stay local until the next history load */ }
+  // The transcript may be written a moment after the run ends: try again a few times.
+  const local = convs.value[id]?.messages.some((m) => m.id.startsWith('run:') && !m.streaming);
+  if (local && attempt < 3) setTimeout(() => syncIds(id, attempt + 1), 1000 * (attempt + 1));
 }
 
 export async function loadOlder(id: string): Promise<void> {

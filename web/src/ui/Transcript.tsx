@@ -138,7 +138,8 @@ function ActionMenu({ conv, messages, running }: { conv: string; messages: Messa
     return () => removeEventListener('keydown', k);
   }, [open]);
   if (!open) return null;
-  const m = messages.find((x) => x.id === open.m.id) ?? open.m;
+  const m = messages.find((x) => x.id === open.m.id) ??
+    messages.find((x) => !!open.m.runId && x.runId === open.m.runId && x.role === open.m.role) ?? open.m;
   const close = () => (menu.value = null);
   const lastUser = [...messages].reverse().find((x) => x.role === 'user');
   const last = messages[messages.length - 1];
