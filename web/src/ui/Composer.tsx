@@ -20,7 +20,12 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
   const camera = useRef<HTMLInputElement>(null);
   const running = conv ? currentConv.value.running : false;
 
-  useEffect(() => { setText(loadDraft(dk)); setAtts([]); ta.current?.focus({ preventScroll: true }); }, [dk]);
+  const shownDraft = useRef(dk);
+  useEffect(() => {
+    // on mount the state already holds the draft: reloading it would drop keys typed meanwhile
+    if (shownDraft.current !== dk) { shownDraft.current = dk; setText(loadDraft(dk)); setAtts([]); }
+    ta.current?.focus({ preventScroll: true });
+  }, [dk]);
   useEffect(() => { const t = setTimeout(() => saveDraft(dk, text), 250); return () => clearTimeout(t); }, [dk, text]);
   const fill = composerFill.value;
   useEffect(() => {

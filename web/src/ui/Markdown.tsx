@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { renderMarkdown, tableToMarkdown, tableToTSV } from '../markdown';
 import { Icon } from './Icon';
@@ -10,10 +10,8 @@ export function TableView() {
   const t = expanded.value;
   const box = useRef<HTMLDivElement>(null);
   useLayoutEffect(() => {
-    if (t && box.current) box.current.replaceChildren(t.cloneNode(true));
-  }, [t]);
-  useEffect(() => {
-    if (!t) return;
+    if (!t || !box.current) return;
+    box.current.replaceChildren(t.cloneNode(true));
     const k = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); expanded.value = null; } };
     addEventListener('keydown', k);
     box.current?.focus();
