@@ -347,13 +347,20 @@ export function deleteWithUndo(id: string): void {
   listRev++;
   conversations.value = list.filter((x) => x.id !== id);
   if (current.value === id) location.hash = '#/';
-  let undone = false;
-  const timer = setTimeout(() => { if (!undone) deleteConversation(id); }, 6000);
+  const timer = setTimeout(() => { pendingDeletes.delete(id); deleteConversation(id); }, 6000);
+  pendingDeletes.set(id, timer);
   showToast(`Deleted “${c.title || 'New chat'}”`, {
     label: 'Undo',
-    run: () => { undone = true; clearTimeout(timer); upsertConversation(c); },
+    run: () => { clearTimeout(timer); pendingDeletes.delete(id); upsertConversation(c); },
   }, 6000);
 }
+
+// Deletes still inside their undo window are sent when the page goes away.
+const pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
+addEventListener('pagehide', () => {
+  for (const [id, timer] of pendingDeletes) { clearTimeout(timer); deleteConversation(id); }
+  pendingDeletes.clear();
+});
 
 export async function deleteConversation(id: string): Promise<void> {
   try {
