@@ -69,6 +69,10 @@ func TestScreenshots(t *testing.T) {
 	b.do(t, "reload", chromedp.Reload())
 	b.wait(t, "history with the code block", `!!document.querySelector('.msg.assistant .codeblock') && document.querySelectorAll('.msg.assistant').length >= 3`, 30*time.Second)
 	b.wait(t, "the conversation in the sidebar", fmt.Sprintf(`document.querySelectorAll('.sidebar a[href="#/c/%s"]').length === 1`, conv), 20*time.Second)
+	// CDP's Enter also types a "\n" char event that the page's keydown cannot cancel: clear it.
+	b.eval(t, `document.querySelector('#composer-input').select(), true`)
+	b.do(t, "clear the composer", chromedp.KeyEvent("\b"))
+	b.wait(t, "empty composer", `document.querySelector('#composer-input').value === ''`, 5*time.Second)
 	// Open the reasoning and the tool card so that they show in the pictures.
 	b.eval(t, `document.querySelectorAll('details.reasoning, details.tool').forEach(d => d.open = true), true`)
 
@@ -95,7 +99,7 @@ func TestScreenshots(t *testing.T) {
 		b.viewport(t, 390, 844, 2, true)
 		b.scrollTranscript(t, "bottom")
 		b.shoot(t, filepath.Join(out, "table-mobile-"+theme+".png"))
-		b.longPress(t, `[...document.querySelectorAll('.msg.assistant')].at(-2)`)
+		b.longPress(t, `[...document.querySelectorAll('.msg.assistant')].at(-1)`)
 		b.shoot(t, filepath.Join(out, "actions-mobile-"+theme+".png"))
 		b.do(t, "close the menu", chromedp.KeyEvent("\x1b"))
 		b.wait(t, "menu closed", `!document.querySelector('.sheet')`, 5*time.Second)
