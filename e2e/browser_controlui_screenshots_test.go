@@ -20,9 +20,9 @@ import (
 // TestScreenshotsControlUI photographs OpenClaw's own Control UI, which the harness's Gateway
 // serves on its port, at phone size (390×844 @2x) in light and dark, after one chat exchange,
 // for docs/screenshots/controlui-mobile-*.png; then puts clawchat's and the Control UI's phone
-// pictures side by side (compare-mobile-*.png). Run after TestScreenshots:
+// pictures side by side (compare-mobile-*.png). make screenshots runs it after TestScreenshots:
 //
-//	go test -tags screenshots -count=1 -run 'TestScreenshots$|TestScreenshotsControlUI' ./e2e/
+//	go test -tags screenshots -count=1 -run TestScreenshotsControlUI ./e2e/
 func TestScreenshotsControlUI(t *testing.T) {
 	out, err := filepath.Abs(filepath.Join("..", "docs", "screenshots"))
 	if err != nil {

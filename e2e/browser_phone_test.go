@@ -343,7 +343,8 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 }
 
 // Item 10: settings at phone size: radio and checkbox on their label's line; Esc and an
-// outside tap close the panel; account and version shown; no keyboard shortcuts on a phone.
+// outside tap close the panel; account and version shown; no keyboard shortcuts on a phone;
+// sign out everywhere.
 func TestBrowserPhoneSettings(t *testing.T) {
 	g := sharedGateway(t)
 	srv := startServer(t, g)
@@ -377,5 +378,21 @@ func TestBrowserPhoneSettings(t *testing.T) {
 	b.wait(t, "settings panel", `!!document.querySelector('#settings-panel')`, 5*time.Second)
 	b.do(t, "tap outside", chromedp.Click(chromedp.CSS(".side-head")))
 	b.wait(t, "closed by an outside tap", `!document.querySelector('#settings-panel')`, 5*time.Second)
+
+	// Sign out everywhere ends alice's other sessions too (here: a script's), not bob's.
+	other := signIn(t, srv.URL, "alice", alicePass)
+	bob := signIn(t, srv.URL, "bob", bobPass)
+	if code := other.do("GET", "/api/me", nil, nil); code != 200 {
+		t.Fatalf("second session: /api/me %d", code)
+	}
+	b.do(t, "open settings", chromedp.Click(chromedp.CSS(`.settings button[aria-label="Settings"]`)))
+	b.clickText(t, "#settings-panel button", "Sign out everywhere")
+	b.wait(t, "signed out here", `!!document.querySelector('input[name=password]')`, 10*time.Second)
+	if code := other.do("GET", "/api/me", nil, nil); code != 401 {
+		t.Errorf("alice's other session after sign-out everywhere: /api/me %d, want 401", code)
+	}
+	if code := bob.do("GET", "/api/me", nil, nil); code != 200 {
+		t.Errorf("bob's session after alice signed out everywhere: /api/me %d, want 200", code)
+	}
 	b.noConsoleProblems(t)
 }

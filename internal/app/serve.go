@@ -356,8 +356,10 @@ func (s *server) routes() http.Handler {
 		"GET /api/config":         http.HandlerFunc(s.publicConfig),
 		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
 		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
-		"GET /metrics":            metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
-		"/":                       web.Handler(),
+		// signed in: the API's guard authenticates /api/ before these run
+		"POST /api/account/logout-all": http.HandlerFunc(s.auth.LogoutAll),
+		"GET /metrics":                 metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
+		"/":                            web.Handler(),
 	}
 	if s.push != nil {
 		extra["POST /api/push/subscriptions"] = http.HandlerFunc(s.push.PostSubscription)

@@ -437,6 +437,29 @@ func (s *Service) Logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// LogoutAll handles POST /api/account/logout-all ("sign out everywhere"): it ends every session
+// of the signed-in user, this browser's included, and clears this browser's cookie. Mount it
+// behind authentication (chat.WithUser); without a user it answers 401.
+func (s *Service) LogoutAll(w http.ResponseWriter, r *http.Request) {
+	u, ok := chat.UserFrom(r.Context())
+	if !ok {
+		u, ok = s.Authenticate(r)
+	}
+	if !ok || u.ID == "" {
+		websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
+		return
+	}
+	ctx := r.Context()
+	if err := s.RevokeUser(ctx, u.ID); err != nil {
+		s.log.Error("auth: sign out everywhere", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-out failed")
+		return
+	}
+	s.audit(ctx, chat.AuditEntry{Action: "logout.all", Actor: u.ID, Target: u.Name, IP: websec.ClientIP(r, s.cfg.TrustedProxies).String()})
+	http.SetCookie(w, s.cookie("", time.Time{}))
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
 // Me handles GET /api/me: {"user":{"id","name","role"},"csrf":false}; 401 when not signed in.
 // Mount it with or without RequireUser.
 func (s *Service) Me(w http.ResponseWriter, r *http.Request) {

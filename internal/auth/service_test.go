@@ -160,6 +160,40 @@ func TestLogoutRevokes(t *testing.T) {
 	}
 }
 
+func TestLogoutAllEndsEverySessionOfTheUserOnly(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	e.addUser("bob", "another horse battery", chat.RoleMember)
+	phone := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	laptop := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	bob := sessionCookie(t, e.loginJSON("bob", "another horse battery")).Value
+	if w := e.do("POST", "/api/account/logout-all", nil, ""); w.Code != 401 {
+		t.Fatalf("anonymous sign-out everywhere: %d", w.Code)
+	}
+	w := e.do("POST", "/api/account/logout-all", nil, "", withCookie(phone))
+	if w.Code != 200 {
+		t.Fatalf("sign out everywhere: %d %s", w.Code, w.Body)
+	}
+	if c := sessionCookie(t, w); c.MaxAge >= 0 || c.Value != "" {
+		t.Fatalf("cookie not cleared: %+v", c)
+	}
+	for name, tok := range map[string]string{"phone": phone, "laptop": laptop} {
+		if w := e.do("GET", "/api/me", nil, "", withCookie(tok)); w.Code != 401 {
+			t.Errorf("alice's %s session still valid: %d", name, w.Code)
+		}
+	}
+	if w := e.do("GET", "/api/me", nil, "", withCookie(bob)); w.Code != 200 {
+		t.Errorf("bob's session ended too: %d", w.Code)
+	}
+	audited := false
+	for _, a := range e.store.Audit() {
+		audited = audited || a.Action == "logout.all"
+	}
+	if !audited {
+		t.Error("no audit entry")
+	}
+}
+
 func TestSessionTimeoutsAndTouch(t *testing.T) {
 	e := newEnv(t, Config{SessionIdle: time.Hour, SessionAbsolute: 3 * time.Hour})
 	e.addUser("alice", "correct horse battery", chat.RoleMember)

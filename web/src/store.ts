@@ -392,6 +392,19 @@ export async function signOut(): Promise<void> {
   if (redirect && /^https?:\/\//i.test(redirect)) location.assign(redirect);
 }
 
+/** End every session of this user (all devices), then sign out here. */
+export async function signOutEverywhere(): Promise<void> {
+  try { await api.logoutAll(); } catch (e: any) {
+    if (e?.status !== 401) { showToast(e?.message ?? 'Sign-out failed'); return; }
+  }
+  signOutLocal();
+}
+
+/** The browser's deferred install prompt (beforeinstallprompt), when it offers one. */
+export const installPrompt = signal<(Event & { prompt(): Promise<void> }) | null>(null);
+addEventListener('beforeinstallprompt', (e) => { e.preventDefault(); installPrompt.value = e as any; });
+addEventListener('appinstalled', () => { installPrompt.value = null; });
+
 function signOutLocal(): void {
   stopSocket();
   clearOffline();

@@ -13,9 +13,9 @@ export function TableView() {
     if (!t || !box.current) return;
     box.current.replaceChildren(t.cloneNode(true));
     const k = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); expanded.value = null; } };
-    addEventListener('keydown', k);
+    addEventListener('keydown', k, true);
     box.current?.focus();
-    return () => removeEventListener('keydown', k);
+    return () => removeEventListener('keydown', k, true);
   }, [t]);
   if (!t) return null;
   return (

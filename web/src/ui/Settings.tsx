@@ -1,5 +1,5 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { config, me, prefs, setPref, setTheme, showToast, signOut } from '../store';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { config, installPrompt, me, prefs, setPref, setTheme, showToast, signOut, signOutEverywhere } from '../store';
 import { runningBuild } from '../update';
 import { Icon } from './Icon';
 import { askPermission, disablePush, enablePush, notifySupported, pushState, pushSupported } from '../notify';
@@ -9,14 +9,14 @@ export function Settings() {
   const [push, setPush] = useState(false);
   const root = useRef<HTMLDivElement>(null);
   useEffect(() => { if (open) pushState().then(setPush).catch(() => {}); }, [open]);
-  // Close on Esc and on a tap or click outside the panel.
-  useEffect(() => {
+  // Close on Esc and on a tap or click outside the panel (listening from the render on).
+  useLayoutEffect(() => {
     if (!open) return;
     const key = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); setOpen(false); } };
     const down = (e: PointerEvent) => { if (!root.current?.contains(e.target as Node)) setOpen(false); };
-    addEventListener('keydown', key);
+    addEventListener('keydown', key, true);
     addEventListener('pointerdown', down, true);
-    return () => { removeEventListener('keydown', key); removeEventListener('pointerdown', down, true); };
+    return () => { removeEventListener('keydown', key, true); removeEventListener('pointerdown', down, true); };
   }, [open]);
   const coarse = matchMedia('(pointer: coarse)').matches;
   const build = config.value?.build || runningBuild();
@@ -51,7 +51,13 @@ export function Settings() {
           </fieldset>
           {!coarse && <p class="keys">Shortcuts: Ctrl/⌘+K search · Ctrl/⌘+Shift+O new chat · Esc stop</p>}
           <p class="account">Signed in as <strong>{me.value?.name}</strong> ({me.value?.role}){build && <><br /><small>Version {build}</small></>}</p>
-          <button onClick={() => signOut()}>Sign out</button>
+          {installPrompt.value && (
+            <button onClick={() => { const p = installPrompt.value; installPrompt.value = null; p?.prompt().catch(() => {}); }}>Install the app</button>
+          )}
+          <div class="signout">
+            <button onClick={() => signOut()}>Sign out</button>
+            <button class="danger" onClick={() => signOutEverywhere()} title="End your sessions on every device">Sign out everywhere</button>
+          </div>
         </div>
       )}
     </div>

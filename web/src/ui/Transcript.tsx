@@ -130,12 +130,12 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
 function ActionMenu({ conv, messages, running }: { conv: string; messages: Message[]; running: boolean }) {
   const open = menu.value;
   const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!open) return;
     ref.current?.querySelector<HTMLElement>('button')?.focus({ preventScroll: true });
     const k = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.preventDefault(); menu.value = null; } };
-    addEventListener('keydown', k);
-    return () => removeEventListener('keydown', k);
+    addEventListener('keydown', k, true);
+    return () => removeEventListener('keydown', k, true);
   }, [open]);
   if (!open) return null;
   const m = messages.find((x) => x.id === open.m.id) ??
