@@ -170,3 +170,39 @@ export function tableToMarkdown(table: HTMLTableElement): string {
   rows.splice(1, 0, '|' + ' --- |'.repeat(n));
   return rows.join('\n');
 }
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+
+/**
+ * The end of the stable part of streaming Markdown src: the offset just after the last blank
+ * line (outside fenced code) that is followed by an unindented line, at or after from (which
+ * must itself be such a boundary, or 0). Blocks before it are complete: new text can only add
+ * blocks after them, so they are rendered and sanitised once while the reply streams on.
+ */
+export function stableEnd(src: string, from = 0): number {
+  let end = from;
+  let fence = '';
+  let blank = false;
+  let i = from;
+  while (i < src.length) {
+    const nl = src.indexOf('\n', i);
+    if (nl < 0) {
+      // the last line is still being written: its first character is enough to end a block
+      if (!fence && blank && /^\S/.test(src.slice(i))) end = i;
+      break;
+    }
+    const line = src.slice(i, nl);
+    if (fence) {
+      if (line.trim().startsWith(fence) && line.trim().replace(/[`~]/g, '') === '') fence = '';
+    } else if (line.trim() === '') {
+      blank = true;
+    } else {
+      if (blank && !/^\s/.test(line)) end = i;
+      blank = false;
+      const f = FENCE.exec(line);
+      if (f) fence = f[1][0].repeat(3);
+    }
+    i = nl + 1;
+  }
+  return end;
+}

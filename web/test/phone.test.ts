@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { describe, expect, it } from 'vitest';
 import { adoptIds, emptyConv } from '../src/reducer';
-import { renderMarkdown, tableToMarkdown, tableToTSV } from '../src/markdown';
+import { renderMarkdown, stableEnd, tableToMarkdown, tableToTSV } from '../src/markdown';
 import { cacheHistory, cacheLists, cacheUser, clearOffline, readOffline } from '../src/offline';
 import { dayLabel, phaseText } from '../src/ui/Transcript';
 import { dateGroup } from '../src/ui/Sidebar';
@@ -82,5 +82,35 @@ describe('offline cache', () => {
     expect(b.user.name).toBe('bob');
     expect(b.conversations).toEqual([]);
     expect(b.histories).toEqual({});
+  });
+});
+
+describe('stableEnd (incremental streaming Markdown)', () => {
+  it('ends after the last blank line followed by an unindented line', () => {
+    const src = 'para one\n\npara two\n\npara thr';
+    expect(stableEnd(src)).toBe('para one\n\npara two\n\n'.length);
+    expect(stableEnd('only a line')).toBe(0);
+    expect(stableEnd('a\n\n')).toBe(0); // nothing after the blank line yet
+  });
+  it('never splits inside fenced code or before an indented continuation', () => {
+    const code = 'intro\n\n```go\nx := 1\n\ny := 2\n```\n\nafter\n';
+    expect(code.slice(stableEnd(code))).toBe('after\n');
+    const open = 'intro\n\n```go\nx := 1\n\ny := 2\n';
+    expect(open.slice(stableEnd(open))).toBe('```go\nx := 1\n\ny := 2\n');
+    const list = '1. item\n\n   more of the item\n';
+    expect(stableEnd(list)).toBe(0);
+  });
+  it('renders the same blocks whole or in stable chunks', () => {
+    const src = '# T\n\npara **b**\n\n- a\n- b\n\n```js\nlet x = 1;\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nend\n';
+    const whole = document.createElement('div');
+    whole.append(renderMarkdown(src));
+    const parts = document.createElement('div');
+    let done = 0;
+    for (let n = 1; n <= src.length; n++) {
+      const end = stableEnd(src.slice(0, n), done);
+      if (end > done) { parts.append(renderMarkdown(src.slice(done, end))); done = end; }
+    }
+    parts.append(renderMarkdown(src.slice(done)));
+    expect(parts.innerHTML.replace(/\n/g, '')).toBe(whole.innerHTML.replace(/\n/g, ''));
   });
 });

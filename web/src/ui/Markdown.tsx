@@ -1,6 +1,6 @@
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import { signal } from '@preact/signals';
-import { renderMarkdown, tableToMarkdown, tableToTSV } from '../markdown';
+import { renderMarkdown, stableEnd, tableToMarkdown, tableToTSV } from '../markdown';
 import { Icon } from './Icon';
 
 /** The table shown full-screen by "Expand" (already sanitised DOM; shown as a clone). */
@@ -26,18 +26,42 @@ export function TableView() {
   );
 }
 
-/** Renders markdown through the sanitiser; re-renders at most once per frame while streaming. */
-export function Markdown({ text, class: cls }: { text: string; class?: string }) {
+/**
+ * Renders markdown through the sanitiser, at most once per frame. While a reply streams, the
+ * complete blocks (up to stableEnd) are rendered and sanitised once and kept; each frame only
+ * re-renders the block still being written. A finished message is rendered in one go.
+ */
+export function Markdown({ text, class: cls, streaming }: { text: string; class?: string; streaming?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   const frame = useRef(0);
+  const inc = useRef<{ done: number; src: string; tail: Node[] } | null>(null);
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     cancelAnimationFrame(frame.current);
-    const draw = () => el.replaceChildren(renderMarkdown(text, el.ownerDocument));
+    const doc = el.ownerDocument;
+    const draw = () => {
+      let st = inc.current;
+      if (!streaming && !st) {
+        el.replaceChildren(renderMarkdown(text, doc));
+      } else {
+        if (!st || !text.startsWith(st.src.slice(0, st.done))) {
+          st = inc.current = { done: 0, src: '', tail: [] };
+          el.replaceChildren();
+        }
+        for (const n of st.tail) n.parentNode === el && el.removeChild(n);
+        const end = streaming ? stableEnd(text, st.done) : text.length;
+        if (end > st.done) el.append(renderMarkdown(text.slice(st.done, end), doc));
+        st.done = end;
+        st.src = text;
+        const tail = renderMarkdown(text.slice(end), doc);
+        st.tail = Array.from(tail.childNodes);
+        el.append(tail);
+      }
+    };
     if (!el.firstChild) draw(); else frame.current = requestAnimationFrame(draw);
     return () => cancelAnimationFrame(frame.current);
-  }, [text]);
+  }, [text, streaming]);
   return <div ref={ref} class={'md ' + (cls ?? '')} />;
 }
 

@@ -106,7 +106,7 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
         <details class="reasoning"><summary>Reasoning</summary><div class="reasoning-text">{m.reasoning}</div></details>
       )}
       {m.tools && m.tools.length > 0 && <div class="tools">{m.tools.map((t) => <Tool key={t.id} t={t} />)}</div>}
-      {user ? <div class="bubble plain">{m.text}</div> : (m.text || !m.streaming ? <Markdown text={m.text} class="bubble" /> : null)}
+      {user ? <div class="bubble plain">{m.text}</div> : (m.text || !m.streaming ? <Markdown text={m.text} class="bubble" streaming={m.streaming} /> : null)}
       {m.attachments && m.attachments.length > 0 && (
         <div class="atts">{m.attachments.map((a, i) => <span key={i} class="att-card"><Icon name="file" size={16} /> {a.name}</span>)}</div>
       )}
