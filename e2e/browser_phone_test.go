@@ -308,7 +308,8 @@ func TestBrowserPhoneStatusTextAndDayDividers(t *testing.T) {
 	b.noConsoleProblems(t)
 }
 
-// Item 8 (the touch parts): rename and delete on any row, delete with undo, date groups.
+// Item 8 (the touch parts): rename, archive and delete on any row, delete with undo, date
+// groups, clean titles.
 func TestBrowserPhoneChatManagement(t *testing.T) {
 	g := sharedGateway(t)
 	srv := startServer(t, g)
@@ -316,7 +317,8 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 	b.signInPhone(t, srv.URL, "alice", alicePass)
 	first := b.startPhoneChat(t, "chat one", "Echo: chat one")
 	b.do(t, "new chat", chromedp.Click(chromedp.CSS(".topbar .new-top")))
-	b.startPhoneChat(t, "chat two", "Echo: chat two")
+	second := b.startPhoneChat(t, "chat **two** `now`", "Echo: chat two now")
+	b.wait(t, "a clean title", fmt.Sprintf(`document.querySelector('.sidebar a[href="#/c/%s"] .title')?.textContent === 'chat two now' && document.querySelector('.conv-title').textContent === 'chat two now'`, second), 10*time.Second)
 	b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
 	b.wait(t, "list open", `document.querySelector('.sidebar.open') && getComputedStyle(document.querySelector('.sidebar')).transform === 'none'`, 5*time.Second)
 	b.wait(t, "Today group", `[...document.querySelectorAll('.sidebar .date-group')].map(e => e.textContent).join() === 'Today'`, 5*time.Second)
@@ -330,6 +332,15 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 	b.eval(t, `document.querySelector('.conv.editing input').select(), true`)
 	b.do(t, "type the new title", chromedp.SendKeys(chromedp.CSS(".conv.editing input"), "Renamed on a phone\r"))
 	b.wait(t, "renamed", fmt.Sprintf(`document.querySelector('.sidebar a[href="#/c/%s"]')?.textContent.includes('Renamed on a phone')`, first), 10*time.Second)
+
+	// Archive: out of the list, into "Archived chats", and back.
+	b.eval(t, fmt.Sprintf(`%s.querySelector('button[aria-label^="Archive"]').click(), true`, row))
+	b.wait(t, "archived", fmt.Sprintf(`!document.querySelector('.sidebar .convs:not(.archived) a[href="#/c/%s"]') && document.querySelector('.toast')?.textContent.includes('Archived')`, first), 10*time.Second)
+	b.do(t, "show archived chats", chromedp.Click(chromedp.CSS(".archived-toggle")))
+	b.wait(t, "in the archived list", fmt.Sprintf(`!!document.querySelector('.convs.archived a[href="#/c/%s"]')`, first), 10*time.Second)
+	b.eval(t, fmt.Sprintf(`document.querySelector('.convs.archived a[href="#/c/%s"]').closest('li').querySelector('button[aria-label^="Unarchive"]').click(), true`, first))
+	b.wait(t, "unarchived", fmt.Sprintf(`!document.querySelector('.convs.archived a[href="#/c/%s"]') && !!document.querySelector('.sidebar .convs:not(.archived) a[href="#/c/%s"]')`, first, first), 10*time.Second)
+	b.do(t, "hide archived chats", chromedp.Click(chromedp.CSS(".archived-toggle")))
 
 	b.eval(t, fmt.Sprintf(`%s.querySelector('button[aria-label^="Delete"]').click(), true`, row))
 	b.wait(t, "row gone with an undo toast", fmt.Sprintf(`!document.querySelector('.sidebar a[href="#/c/%s"]') && document.querySelector('.toast button')?.textContent === 'Undo'`, first), 5*time.Second)

@@ -151,7 +151,43 @@ function touch(id: string, patch: Partial<Conversation>): void {
 }
 
 function titleOf(id: string): string {
-  return [...conversations.value, ...gatewaySessions.value].find((c) => c.id === id)?.title || 'clawchat';
+  return cleanTitle([...conversations.value, ...gatewaySessions.value].find((c) => c.id === id)?.title) || 'clawchat';
+}
+
+/**
+ * A title for display: Markdown markers, links' targets, control characters and bracketed
+ * control markers (⟦…⟧, [[…]]) removed, white space collapsed.
+ */
+export function cleanTitle(t?: string | null): string {
+  return (t ?? '')
+    .replace(/[\u0000-\u001f\u007f]/g, ' ')
+    .replace(/⟦[^⟧]*⟧|\[\[[^\]]*\]\]/g, ' ')
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/(^|\s)#{1,6}\s+/g, '$1')
+    .replace(/[*_`~>|]+/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Archived conversations, once the user opened that section (null: not loaded). */
+export const archivedList = signal<Conversation[] | null>(null);
+
+export async function loadArchived(): Promise<void> {
+  try {
+    const r = await rpc<{ conversations: Conversation[] }>('conversations.list', { archived: true });
+    archivedList.value = r.conversations ?? [];
+  } catch (e: any) { showToast(e?.message ?? 'Could not load archived chats'); }
+}
+
+/** Archive or unarchive; archiving offers Undo. */
+export async function setArchived(id: string, archived: boolean): Promise<void> {
+  try {
+    const c = await rpc<Conversation>('conversations.update', { id, archived });
+    upsertConversation(c);
+    const a = archivedList.value;
+    if (a) archivedList.value = archived ? [c, ...a.filter((x) => x.id !== id)] : a.filter((x) => x.id !== id);
+    if (archived) showToast(`Archived “${cleanTitle(c.title) || 'New chat'}”`, { label: 'Undo', run: () => setArchived(id, false) });
+  } catch (e: any) { showToast(e?.message ?? 'Could not archive'); }
 }
 
 export function handleEvent(name: string, p: any): void {

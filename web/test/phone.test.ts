@@ -5,6 +5,15 @@ import { renderMarkdown, stableEnd, tableToMarkdown, tableToTSV } from '../src/m
 import { cacheHistory, cacheLists, cacheUser, clearOffline, readOffline } from '../src/offline';
 import { dayLabel, phaseText } from '../src/ui/Transcript';
 import { dateGroup } from '../src/ui/Sidebar';
+import { cleanTitle } from '../src/store';
+
+describe('cleanTitle', () => {
+  it('drops Markdown and control markers', () => {
+    expect(cleanTitle('## **Bold** _it_ `code` [link](https://x.example) ⟦openclaw:ctx⟧ [[reply_to_current]]\u0007 end')).toBe('Bold it code link end');
+    expect(cleanTitle(undefined)).toBe('');
+    expect(cleanTitle('C# and 2 > 1')).toBe('C# and 2 1');
+  });
+});
 
 describe('status and dates', () => {
   it('never shows internal phase names', () => {

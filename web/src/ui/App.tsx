@@ -1,6 +1,6 @@
 import { useEffect } from 'preact/hooks';
 import {
-  abort, announce, approvals, authState, conn, conversations, current, currentConv, gateway,
+  abort, announce, approvals, authState, cleanTitle, conn, conversations, current, currentConv, gateway,
   gatewaySessions, isOwner, loadConversation, newChatAgent, offline, resolveApproval, sidebarOpen, toast, toastAction,
   updateAvailable,
 } from '../store';
@@ -101,7 +101,7 @@ export function App() {
       <main class="chat">
         <header class="topbar">
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
-          <h1 class="conv-title">{c?.title || (id ? 'New chat' : 'clawchat')}</h1>
+          <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
           <Status />
           {id && !offline.value && (
             <button class="icon new-top" aria-label="New chat" title="New chat" onClick={() => { location.hash = '#/'; sidebarOpen.value = false; }}><Icon name="newchat" /></button>

@@ -17,6 +17,8 @@ const PATHS: Record<string, string> = {
   more: 'M5 12h.01M12 12h.01M19 12h.01',
   redo: 'M20 12a8 8 0 11-2.3-5.7M20 4v5h-5',
   play: 'M7 5l12 7-12 7z',
+  archive: 'M3 5h18v4H3zM5 9v10h14V9M10 13h4',
+  unarchive: 'M3 5h18v4H3zM5 9v10h14V9M12 17v-5M9.5 14.5L12 12l2.5 2.5',
   expand: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
 };
 

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import {
-  agents, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter, gatewaySessions,
-  isOwner, me, newChatAgent, renameConversation, sidebarOpen,
+  agents, archivedList, cleanTitle, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter,
+  gatewaySessions, isOwner, loadArchived, me, newChatAgent, renameConversation, setArchived, sidebarOpen,
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
@@ -54,12 +54,15 @@ function Item({ c }: { c: Conversation }) {
   return (
     <li class={'conv' + (active ? ' active' : '')}>
       <a href={`#/c/${encodeURIComponent(c.id)}`} aria-current={active ? 'page' : undefined} onClick={() => (sidebarOpen.value = false)}>
-        <span class="title">{c.running && <span class="dot" aria-label="running" />}{c.title || 'New chat'}</span>
+        <span class="title">{c.running && <span class="dot" aria-label="running" />}{cleanTitle(c.title) || 'New chat'}</span>
         <span class="when">{relTime(c.lastActivityAt || c.updatedAt)}</span>
       </a>
       {own && (
         <span class="actions">
           <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
+          {c.archived
+            ? <button class="icon" title="Unarchive" aria-label={`Unarchive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, false)}><Icon name="unarchive" size={18} /></button>
+            : <button class="icon" title="Archive" aria-label={`Archive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, true)}><Icon name="archive" size={18} /></button>}
           <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => deleteWithUndo(c.id)}><Icon name="trash" size={18} /></button>
         </span>
       )}
@@ -91,10 +94,20 @@ export function Sidebar() {
         {list.map((c, i) => {
           const g = dateGroup(c.lastActivityAt || c.updatedAt);
           const head = i === 0 || dateGroup(list[i - 1].lastActivityAt || list[i - 1].updatedAt) !== g;
-          return head ? [<li key={'g-' + g} class="date-group" role="presentation">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
+          return head ? [<li key={'g-' + g} class="date-group">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
         })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
       </ul>
+      <button class="archived-toggle" aria-expanded={archivedList.value !== null}
+        onClick={() => { if (archivedList.value === null) loadArchived(); else archivedList.value = null; }}>
+        {archivedList.value === null ? 'Archived chats' : 'Hide archived chats'}
+      </button>
+      {archivedList.value !== null && (
+        <ul class="convs archived" aria-label="Archived chats">
+          {archivedList.value.filter(match).map((c) => <Item key={c.id} c={c} />)}
+          {!archivedList.value.length && <li class="empty">No archived chats</li>}
+        </ul>
+      )}
       {isOwner.value && gw.length > 0 && (<>
         <h2 class="group">Gateway sessions</h2>
         <ul class="convs">{gw.map((c) => <Item key={c.id} c={c} />)}</ul>
