@@ -87,7 +87,7 @@ export function Sidebar() {
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
           </select>
         )}
-        <input id="search" type="search" placeholder="Search chats (Ctrl+K)" aria-label="Search conversations" value={filter.value}
+        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats' : 'Search chats (Ctrl+K)'} aria-label="Search conversations" value={filter.value}
           onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
       </div>
       <ul class="convs">
