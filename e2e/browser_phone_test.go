@@ -52,7 +52,7 @@ func (b *browser) startPhoneChat(t testing.TB, text, want string) string {
 
 func (b *browser) waitReply(t testing.TB, want string) {
 	t.Helper()
-	b.wait(t, "reply "+want, fmt.Sprintf(`[...document.querySelectorAll('.msg.assistant .md')].some(e => e.textContent.includes(%s)) && !document.querySelector('.typing') && !document.querySelector('.composer .stop')`, jsString(want)), 60*time.Second)
+	b.wait(t, "reply "+want, fmt.Sprintf(`[...document.querySelectorAll('.msg.assistant .md')].some(e => e.textContent.includes(%s)) && !document.querySelector('.msg.streaming') && !document.querySelector('.composer .stop')`, jsString(want)), 60*time.Second)
 }
 
 // tapSend types text into the composer and taps Send (Enter makes a new line on a phone).
@@ -163,7 +163,7 @@ func TestBrowserPhoneMessageActions(t *testing.T) {
 
 	b.longPress(t, reply)
 	b.clickText(t, ".sheet-item", "Regenerate")
-	b.wait(t, "regenerated reply", `document.querySelectorAll('.msg.assistant').length === 2 && [...document.querySelectorAll('.msg.user .bubble')].filter(e => e.textContent === 'actions please').length === 2 && !document.querySelector('.typing')`, 60*time.Second)
+	b.wait(t, "regenerated reply", `document.querySelectorAll('.msg.assistant').length === 2 && [...document.querySelectorAll('.msg.user .bubble')].filter(e => e.textContent === 'actions please').length === 2 && !document.querySelector('.msg.streaming')`, 60*time.Second)
 
 	b.longPress(t, `[...document.querySelectorAll('.msg.user')].pop()`)
 	b.clickText(t, ".sheet-item", "Edit and resend")

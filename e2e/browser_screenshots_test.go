@@ -49,9 +49,9 @@ func TestScreenshots(t *testing.T) {
 	b.signIn(t, srv.URL, "alice", alicePass)
 	conv := b.newChat(t)
 	b.send(t, "What can you show me? Use **bold**, _italics_, `inline code` and a [link](https://openclaw.ai). [think]")
-	b.wait(t, "first reply", `document.querySelectorAll('.msg.assistant').length === 1 && !document.querySelector('.typing')`, 60*time.Second)
+	b.wait(t, "first reply", `document.querySelectorAll('.msg.assistant').length === 1 && !document.querySelector('.msg.streaming')`, 60*time.Second)
 	b.send(t, "List the files in the workspace [tool]")
-	b.wait(t, "tool reply", `!!document.querySelector('.tool') && !document.querySelector('.typing') && !document.querySelector('.tool.running')`, 60*time.Second)
+	b.wait(t, "tool reply", `!!document.querySelector('.tool') && !document.querySelector('.msg.streaming') && !document.querySelector('.tool.running')`, 60*time.Second)
 
 	// The scripted model echoes on one line, so the code block is an assistant note appended to
 	// the same Gateway session (chat.inject, an admin method clawchat itself never uses).

@@ -99,7 +99,8 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
   };
   const streamingText = m.streaming && !!m.text;
   return (
-    <article class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '')} aria-label={user ? 'You' : 'Assistant'}
+    <article class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
+      aria-label={user ? 'You' : 'Assistant'} aria-busy={m.streaming ? 'true' : undefined}
       onPointerDown={onDown} onPointerMove={onMove} onPointerUp={cancel} onPointerCancel={cancel}
       onContextMenu={(e) => { if (m.streaming || m.pending || (e.target as HTMLElement).closest('a')) return; e.preventDefault(); cancel(); openMenu(m); }}>
       {m.reasoning && (
