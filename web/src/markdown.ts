@@ -81,6 +81,9 @@ export function renderMarkdown(src: string, doc: Document = document): DocumentF
   return frag;
 }
 
+/** Code blocks longer than this many lines start folded. */
+export const FOLD_LINES = 24;
+
 function decorate(frag: DocumentFragment, doc: Document): void {
   for (const img of Array.from(frag.querySelectorAll('img'))) {
     const remote = img.getAttribute('data-remote-src');
@@ -146,9 +149,27 @@ function decorate(frag: DocumentFragment, doc: Document): void {
     copy.className = 'copy-code';
     copy.textContent = 'Copy';
     copy.setAttribute('aria-label', 'Copy code');
-    bar.append(label, copy);
+    const wrapBtn = doc.createElement('button');
+    wrapBtn.type = 'button';
+    wrapBtn.className = 'wrap-code';
+    wrapBtn.textContent = 'Wrap';
+    wrapBtn.setAttribute('aria-pressed', 'false');
+    wrapBtn.setAttribute('aria-label', 'Wrap long lines');
+    const tools = doc.createElement('span');
+    tools.append(wrapBtn, copy);
+    bar.append(label, tools);
     pre.replaceWith(wrap);
     wrap.append(bar, pre);
+    // Long blocks are folded to their first lines, with a button to show the rest.
+    const lines = (pre.textContent ?? '').replace(/\n$/, '').split('\n').length;
+    if (lines > FOLD_LINES) {
+      wrap.classList.add('folded');
+      const more = doc.createElement('button');
+      more.type = 'button';
+      more.className = 'unfold';
+      more.textContent = `Show all ${lines} lines`;
+      wrap.append(more);
+    }
   }
 }
 

@@ -123,3 +123,17 @@ describe('stableEnd (incremental streaming Markdown)', () => {
     expect(parts.innerHTML.replace(/\n/g, '')).toBe(whole.innerHTML.replace(/\n/g, ''));
   });
 });
+
+describe('code blocks', () => {
+  it('fold long blocks and offer wrap and copy', () => {
+    const long = '```\n' + Array.from({ length: 40 }, (_, i) => 'line ' + i).join('\n') + '\n```';
+    const el = document.createElement('div');
+    el.append(renderMarkdown(long));
+    expect(el.querySelector('.codeblock.folded button.unfold')?.textContent).toBe('Show all 40 lines');
+    expect(el.querySelector('.codebar button.wrap-code')).not.toBeNull();
+    expect(el.querySelector('.codebar button.copy-code')).not.toBeNull();
+    const short = document.createElement('div');
+    short.append(renderMarkdown('```\na\nb\n```'));
+    expect(short.querySelector('.codeblock.folded, button.unfold')).toBeNull();
+  });
+});

@@ -77,6 +77,14 @@ export function onMarkdownClick(e: MouseEvent): void {
     }).catch(() => (copy.textContent = 'Copy failed'));
     return;
   }
+  const unfold = t.closest?.('button.unfold') as HTMLButtonElement | null;
+  if (unfold) { unfold.closest('.codeblock')?.classList.remove('folded'); unfold.remove(); return; }
+  const wrap = t.closest?.('button.wrap-code') as HTMLButtonElement | null;
+  if (wrap) {
+    const on = !!wrap.closest('.codeblock')?.classList.toggle('wrap');
+    wrap.setAttribute('aria-pressed', String(on));
+    return;
+  }
   const ct = t.closest?.('button.copy-table, button.expand-table') as HTMLButtonElement | null;
   const table = ct?.closest('.tablewrap')?.querySelector('table');
   if (ct && table) {
