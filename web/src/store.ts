@@ -103,6 +103,7 @@ export function startSocket(): void {
     onReady: (reload0) => {
       // Back from an offline start: everything shown came from the cache, so reload it all.
       const reload = reload0 || offline.value;
+      if (offline.value && !config.value) api.config().then((c) => (config.value = c)).catch(() => {});
       offline.value = false;
       refreshList();
       if (firstReady) { loadAgents(); if (isOwner.value) loadApprovals(); }
