@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -446,5 +447,62 @@ func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 	if longest > maxStreamingLongTask {
 		t.Errorf("longest task while streaming: %.0f ms, want ≤ %d ms", longest, maxStreamingLongTask)
 	}
+	b.noConsoleProblems(t)
+}
+
+// Item 10: a local account changes its password in settings: the current password is asked
+// again, the other sessions end, this browser stays signed in. Accounts whose password the
+// configuration sets (CLAWCHAT_LOCAL_USERS, like alice) are told so.
+func TestBrowserPhoneChangePassword(t *testing.T) {
+	g := sharedGateway(t)
+	srv := startServer(t, g)
+	const carolPass, carolNew = "carol-first-password-1", "carol-second-password-2"
+	srv.stop()
+	add := exec.Command(srv.bin, "user", "add", "carol")
+	add.Env = srv.env
+	add.Stdin = strings.NewReader(carolPass + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("clawchat user add carol: %v\n%s", err, out)
+	}
+	srv.start()
+
+	other := signIn(t, srv.URL, "carol", carolPass)
+	b := newBrowser(t)
+	b.signInPhone(t, srv.URL, "carol", carolPass)
+	openPassword := func() {
+		b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
+		b.wait(t, "list open", `getComputedStyle(document.querySelector('.sidebar')).transform === 'none'`, 5*time.Second)
+		b.do(t, "open settings", chromedp.Click(chromedp.CSS(`.settings button[aria-label="Settings"]`)))
+		b.clickText(t, "#settings-panel button", "Change password")
+		b.wait(t, "password form", `!!document.querySelector('#pw-cur')`, 5*time.Second)
+	}
+	openPassword()
+	b.do(t, "wrong current password",
+		chromedp.SendKeys(chromedp.CSS("#pw-cur"), "not-my-password-at-all"),
+		chromedp.SendKeys(chromedp.CSS("#pw-new"), carolNew),
+		chromedp.SendKeys(chromedp.CSS("#pw-again"), carolNew),
+		chromedp.Click(chromedp.CSS(".pw-form button[type=submit]")))
+	b.wait(t, "refused", `document.querySelector('.pw-form .error')?.textContent === 'The current password is wrong.'`, 10*time.Second)
+	if code := other.do("GET", "/api/me", nil, nil); code != 200 {
+		t.Fatalf("a refused change ended another session: %d", code)
+	}
+	b.eval(t, `document.querySelector('#pw-cur').select(), true`)
+	b.do(t, "right current password", chromedp.SendKeys(chromedp.CSS("#pw-cur"), carolPass), chromedp.Click(chromedp.CSS(".pw-form button[type=submit]")))
+	b.wait(t, "changed", `document.querySelector('.toast')?.textContent.includes('Password changed') && !document.querySelector('.pw-form')`, 15*time.Second)
+	if code := other.do("GET", "/api/me", nil, nil); code != 401 {
+		t.Errorf("carol's other session after the change: /api/me %d, want 401", code)
+	}
+	b.wait(t, "this browser is still signed in", `fetch('/api/me').then(r => r.status === 200)`, 10*time.Second)
+	signIn(t, srv.URL, "carol", carolNew) // fails the test unless the new password works
+
+	// alice's password comes from CLAWCHAT_LOCAL_USERS: the app says so.
+	a := newBrowser(t)
+	a.signInPhone(t, srv.URL, "alice", alicePass)
+	b = a
+	openPassword()
+	b.do(t, "try", chromedp.SendKeys(chromedp.CSS("#pw-cur"), alicePass),
+		chromedp.SendKeys(chromedp.CSS("#pw-new"), carolNew), chromedp.SendKeys(chromedp.CSS("#pw-again"), carolNew),
+		chromedp.Click(chromedp.CSS(".pw-form button[type=submit]")))
+	b.wait(t, "managed account message", `document.querySelector('.pw-form .error')?.textContent.includes('server configuration')`, 10*time.Second)
 	b.noConsoleProblems(t)
 }

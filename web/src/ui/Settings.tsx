@@ -1,12 +1,50 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { config, installPrompt, me, prefs, setPref, setTheme, showToast, signOut, signOutEverywhere } from '../store';
 import { runningBuild } from '../update';
+import { api } from '../api';
+
+/** Change the password of a local account: the current one again, the new one twice. */
+function PasswordForm({ done }: { done(): void }) {
+  const [cur, setCur] = useState('');
+  const [next, setNext] = useState('');
+  const [again, setAgain] = useState('');
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (next !== again) { setErr('The new passwords differ.'); return; }
+    setBusy(true); setErr('');
+    try {
+      await api.changePassword(cur, next);
+      showToast('Password changed. Your other devices are signed out.');
+      done();
+    } catch (x: any) {
+      setErr(x?.status === 403 ? 'The current password is wrong.' : x?.status === 429 ? 'Too many attempts. Try again later.' : (x?.message || 'Password change failed.'));
+    } finally { setBusy(false); }
+  };
+  const field = (id: string, label: string, v: string, set: (s: string) => void, auto: string) => (
+    <label class="pw-field" for={id}>{label}
+      <input id={id} type="password" autocomplete={auto} required value={v} onInput={(e) => set((e.target as HTMLInputElement).value)} />
+    </label>
+  );
+  return (
+    <form class="pw-form" onSubmit={submit}>
+      <input type="text" autocomplete="username" value={me.value?.name ?? ''} hidden readOnly />
+      {field('pw-cur', 'Current password', cur, setCur, 'current-password')}
+      {field('pw-new', 'New password', next, setNext, 'new-password')}
+      {field('pw-again', 'New password again', again, setAgain, 'new-password')}
+      {err && <p class="error" role="alert">{err}</p>}
+      <button class="primary" type="submit" disabled={busy}>{busy ? 'Changing…' : 'Change password'}</button>
+    </form>
+  );
+}
 import { Icon } from './Icon';
 import { askPermission, disablePush, enablePush, notifySupported, pushState, pushSupported } from '../notify';
 
 export function Settings() {
   const [open, setOpen] = useState(false);
   const [push, setPush] = useState(false);
+  const [pw, setPw] = useState(false);
   const root = useRef<HTMLDivElement>(null);
   useEffect(() => { if (open) pushState().then(setPush).catch(() => {}); }, [open]);
   // Close on Esc and on a tap or click outside the panel (listening from the render on).
@@ -51,6 +89,9 @@ export function Settings() {
           </fieldset>
           {!coarse && <p class="keys">Shortcuts: Ctrl/⌘+K search · Ctrl/⌘+Shift+O new chat · Esc stop</p>}
           <p class="account">Signed in as <strong>{me.value?.name}</strong> ({me.value?.role}){build && <><br /><small>Version {build}</small></>}</p>
+          {config.value?.auth?.local !== false && (pw
+            ? <PasswordForm done={() => setPw(false)} />
+            : <button onClick={() => setPw(true)}>Change password</button>)}
           {installPrompt.value && (
             <button onClick={() => { const p = installPrompt.value; installPrompt.value = null; p?.prompt().catch(() => {}); }}>Install the app</button>
           )}
