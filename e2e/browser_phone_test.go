@@ -21,10 +21,12 @@ import (
 // The web app on a phone (issue 11): every test runs at 390×844 with touch emulation against the
 // real clawchat binary, the real OpenClaw Gateway and Debian's Chromium.
 
-// maxStreamingLongTask is the longest main-thread task allowed while a reply streams at 4× CPU
-// slowdown: the issue's target is none over 50 ms (measured: one of 51 ms, down from six up to
-// 199 ms before incremental rendering); the margin absorbs a busy shared test machine.
-const maxStreamingLongTask = 150
+// maxMarkdownDraw is the longest Markdown draw (the "clawchat:markdown" user-timing measure of
+// web/src/ui/Markdown.tsx) allowed while a reply streams at 4× CPU slowdown: the issue's target is
+// no task over 50 ms; the margin absorbs a busy shared machine. Re-rendering the whole reply per
+// frame took 100–200 ms per draw near the end of a 2,000-word reply; drawing only new blocks, at
+// most about 2,000 characters of them per frame when text arrives in bursts, took up to 52 ms.
+const maxMarkdownDraw = 75
 
 // phone emulates a 390×844 touch phone (device scale 2).
 func (b *browser) phone(t testing.TB) {
@@ -431,6 +433,8 @@ func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 	b.eval(t, `(() => {
 		window.__lt = []; window.__start = 0; window.__end = 0;
 		new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'});
+		window.__md = [];
+		new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.name === 'clawchat:markdown') window.__md.push([e.startTime, e.duration]); }).observe({type: 'measure'});
 		new MutationObserver(() => {
 			const md = document.querySelector('.msg.assistant .md');
 			if (!window.__start && md && md.textContent.includes('Echo:')) window.__start = performance.now();
@@ -440,12 +444,14 @@ func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 	b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "perf [doc=2000] [delay=4]"))
 	b.do(t, "tap Send", chromedp.Click(chromedp.CSS(".composer .send")))
 	b.wait(t, "the whole document", `!!window.__end && document.querySelectorAll('.msg.assistant .md table').length >= 20 && document.querySelectorAll('.msg.assistant .md .codeblock').length >= 20`, 180*time.Second)
-	res := b.eval(t, `(() => { const lt = window.__lt.filter(([s]) => s >= window.__start && s <= window.__end);
-		return [lt.length, Math.max(0, ...lt.map(([, d]) => d)), window.__end - window.__start, document.querySelector('.msg.assistant .md').textContent.split(/\s+/).length]; })()`).([]any)
-	n, longest, dur, words := res[0].(float64), res[1].(float64), res[2].(float64), res[3].(float64)
-	t.Logf("streaming %.0f words took %.1f s at 4× slowdown: %.0f long tasks, longest %.0f ms", words, dur/1000, n, longest)
-	if longest > maxStreamingLongTask {
-		t.Errorf("longest task while streaming: %.0f ms, want ≤ %d ms", longest, maxStreamingLongTask)
+	res := b.eval(t, `(() => { const inRun = ([s]) => s >= window.__start && s <= window.__end;
+		const lt = window.__lt.filter(inRun), md = window.__md.filter(inRun);
+		return [lt.length, Math.max(0, ...lt.map(([, d]) => d)), window.__end - window.__start, document.querySelector('.msg.assistant .md').textContent.split(/\s+/).length,
+			md.length, Math.max(0, ...md.map(([, d]) => d))]; })()`).([]any)
+	n, longest, dur, words, draws, slowest := res[0].(float64), res[1].(float64), res[2].(float64), res[3].(float64), res[4].(float64), res[5].(float64)
+	t.Logf("streaming %.0f words took %.1f s at 4× slowdown: %.0f Markdown draws, slowest %.0f ms; %.0f long tasks, longest %.0f ms", words, dur/1000, draws, slowest, n, longest)
+	if slowest > maxMarkdownDraw {
+		t.Errorf("slowest Markdown draw while streaming: %.0f ms, want ≤ %d ms", slowest, maxMarkdownDraw)
 	}
 	b.noConsoleProblems(t)
 }

@@ -34,35 +34,79 @@ export function TableView() {
 export function Markdown({ text, class: cls, streaming }: { text: string; class?: string; streaming?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   const frame = useRef(0);
-  const inc = useRef<{ done: number; src: string; tail: Node[] } | null>(null);
+  const inc = useRef<{ src: string; chunks: { end: number; nodes: Node[] }[]; tail: Node[] } | null>(null);
+  const latest = useRef({ text, streaming });
+  latest.current = { text, streaming };
+  useLayoutEffect(() => () => cancelAnimationFrame(frame.current), []);
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
-    cancelAnimationFrame(frame.current);
     const doc = el.ownerDocument;
     const draw = () => {
+      const t0 = performance.now();
+      try { draw0(); } finally {
+        // A user-timing entry per draw, for PerformanceObserver (the e2e test); it is cleared at
+        // once so that a long session does not accumulate entries.
+        try { performance.measure('clawchat:markdown', { start: t0, detail: { chars: latest.current.text.length } }); performance.clearMeasures('clawchat:markdown'); } catch { /* old browsers */ }
+      }
+    };
+    const draw0 = () => {
+      frame.current = 0;
+      const { text, streaming } = latest.current;
       let st = inc.current;
       if (!streaming && !st) {
         el.replaceChildren(renderMarkdown(text, doc));
-      } else {
-        if (!st || !text.startsWith(st.src.slice(0, st.done))) {
-          st = inc.current = { done: 0, src: '', tail: [] };
-          el.replaceChildren();
-        }
-        for (const n of st.tail) n.parentNode === el && el.removeChild(n);
-        const end = streaming ? stableEnd(text, st.done) : text.length;
-        if (end > st.done) el.append(renderMarkdown(text.slice(st.done, end), doc));
-        st.done = end;
-        st.src = text;
-        const tail = renderMarkdown(text.slice(end), doc);
-        st.tail = Array.from(tail.childNodes);
-        el.append(tail);
+        return;
       }
+      if (!st) { st = inc.current = { src: '', chunks: [], tail: [] }; el.replaceChildren(); }
+      // Keep the rendered chunks the new text still starts with (the final text may differ
+      // from the streamed one near its end); re-render from there.
+      const same = commonPrefix(st.src, text);
+      while (st.chunks.length && st.chunks[st.chunks.length - 1].end > same) {
+        for (const n of st.chunks.pop()!.nodes) n.parentNode === el && el.removeChild(n);
+      }
+      for (const n of st.tail) n.parentNode === el && el.removeChild(n);
+      const done = st.chunks.length ? st.chunks[st.chunks.length - 1].end : 0;
+      let end = streaming ? stableEnd(text, done) : text.length;
+      // Text that arrives in a burst is rendered a slice of blocks per frame, so that no frame
+      // parses and sanitises more than about SLICE characters.
+      let more = false;
+      if (end - done > SLICE) {
+        const cut = stableEnd(text.slice(0, done + SLICE), done);
+        if (cut > done) { end = cut; more = true; }
+      }
+      if (end > done) {
+        const frag = renderMarkdown(text.slice(done, end), doc);
+        st.chunks.push({ end, nodes: Array.from(frag.childNodes) });
+        el.append(frag);
+      }
+      st.src = text;
+      if (more) {
+        st.tail = [];
+        frame.current = requestAnimationFrame(draw);
+        return;
+      }
+      const tail = renderMarkdown(text.slice(end), doc);
+      st.tail = Array.from(tail.childNodes);
+      el.append(tail);
     };
-    if (!el.firstChild) draw(); else frame.current = requestAnimationFrame(draw);
-    return () => cancelAnimationFrame(frame.current);
+    // The first paint is immediate; later changes draw on the next frame. A pending frame is
+    // never cancelled by a newer change (it draws the latest text), so deltas arriving faster
+    // than frames cannot starve the rendering until the reply ends.
+    if (!el.firstChild) draw();
+    else if (!frame.current) frame.current = requestAnimationFrame(draw);
   }, [text, streaming]);
   return <div ref={ref} class={'md ' + (cls ?? '')} />;
+}
+
+/** The most Markdown source one frame renders while text arrives in bursts. */
+const SLICE = 2000;
+
+function commonPrefix(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
 }
 
 /** Click delegation for copy buttons and remote-image placeholders inside rendered markdown. */

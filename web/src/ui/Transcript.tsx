@@ -213,6 +213,15 @@ export function Transcript() {
     setAtBottom(true); setUnseen(false);
   };
   let day = '';
+  // A reply keeps its key when it gets its stored id after the run (adoptIds): no re-mount, so
+  // its Markdown is not rendered again from scratch.
+  const keys = new Set<string>();
+  const keyOf = (m: Message) => {
+    const k = m.role === 'assistant' && m.runId ? 'run:' + m.runId : m.id;
+    if (keys.has(k)) return m.id;
+    keys.add(k);
+    return k;
+  };
   return (
     <div class="tx-wrap">
       <div class="transcript" ref={box} onScroll={onScroll} onClick={onMarkdownClick as any}>
@@ -223,7 +232,8 @@ export function Transcript() {
           const d = m.at ? new Date(m.at).toDateString() : day;
           const divider = d && d !== day ? <div class="day" role="separator" key={'day-' + d}><span>{dayLabel(m.at!)}</span></div> : null;
           day = d;
-          return divider ? [divider, <MessageView key={m.id} conv={conv} m={m} />] : <MessageView key={m.id} conv={conv} m={m} />;
+          const view = <MessageView key={keyOf(m)} conv={conv} m={m} />;
+          return divider ? [divider, view] : view;
         })}
       </div>
       {!atBottom && (
