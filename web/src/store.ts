@@ -137,6 +137,20 @@ export function startSocket(): void {
 
 export function stopSocket(): void { socket?.stop(); socket = null; }
 
+/**
+ * Change the signed-in user's password. The server ends every session of the user, this one
+ * included, and gives this browser a new one: the socket opened with the old session would be
+ * closed as signed out (4401), so it is stopped first and opened again with the new cookie.
+ */
+export async function changePassword(current: string, next: string): Promise<void> {
+  stopSocket();
+  try {
+    await api.changePassword(current, next);
+  } finally {
+    startSocket();
+  }
+}
+
 export function rpc<T = any>(method: string, params: unknown = {}): Promise<T> {
   if (!socket) return Promise.reject(new RequestError('disconnected', 'not connected', true));
   return socket.request<T>(method, params);

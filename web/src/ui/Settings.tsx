@@ -1,5 +1,5 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { config, installPrompt, me, prefs, setPref, setTheme, showToast, signOut, signOutEverywhere } from '../store';
+import { changePassword, config, installPrompt, me, prefs, setPref, setTheme, showToast, signOut, signOutEverywhere } from '../store';
 import { runningBuild } from '../update';
 import { api } from '../api';
 
@@ -15,7 +15,7 @@ function PasswordForm({ done }: { done(): void }) {
     if (next !== again) { setErr('The new passwords differ.'); return; }
     setBusy(true); setErr('');
     try {
-      await api.changePassword(cur, next);
+      await changePassword(cur, next);
       showToast('Password changed. Your other devices are signed out.');
       done();
     } catch (x: any) {
