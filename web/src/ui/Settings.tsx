@@ -1,7 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { changePassword, config, installPrompt, me, prefs, setPref, setTheme, showToast, signOut, signOutEverywhere } from '../store';
 import { runningBuild } from '../update';
-import { api } from '../api';
 
 /** Change the password of a local account: the current one again, the new one twice. */
 function PasswordForm({ done }: { done(): void }) {
