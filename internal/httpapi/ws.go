@@ -341,10 +341,6 @@ func strictParams(raw json.RawMessage, v any) error {
 	return nil
 }
 
-type convParam struct {
-	Conversation string `json:"conversation"`
-}
-
 func (c *wsConn) handle(req wsRequest) {
 	ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
 	defer cancel()
