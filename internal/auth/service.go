@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/websec"
 )
 
@@ -605,12 +606,7 @@ func writeRateLimited(w http.ResponseWriter, d time.Duration) {
 	websec.WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-in attempts; try again later")
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

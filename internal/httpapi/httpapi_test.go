@@ -661,3 +661,38 @@ func TestWSResyncTellsHowRunsEnded(t *testing.T) {
 		}
 	}
 }
+
+// The WebSocket send takes the REST name `message` for the text, and still the older `text`
+// (issue 14: one field name on both APIs).
+func TestWSSendAcceptsMessageAndText(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	if st, body := e.do(t, "alice", "POST", "/api/sessions", `{"id":"names"}`); st >= 300 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	a := e.dial(t, "alice")
+	a.call("subscribe", map[string]any{})
+	for i, field := range []string{"message", "text"} {
+		want := "hello via " + field
+		if r := a.call("send", map[string]any{"conversation": "names", "id": fmt.Sprint("m", i), field: want}); !r.OK {
+			t.Fatalf("send with %q: %+v", field, r.Error)
+		}
+		var runID string
+		for {
+			f := a.read()
+			if f.Event != "run.started" {
+				continue
+			}
+			var p struct{ Text, RunID string }
+			_ = json.Unmarshal(f.Payload, &p)
+			runID = p.RunID
+			if p.Text != want {
+				t.Fatalf("send with %q started a run with text %q; want %q", field, p.Text, want)
+			}
+			break
+		}
+		// end the run so the next send starts one instead of queueing
+		b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": "agent:main:clawchat:alice:names", "state": "final",
+			"message": map[string]any{"role": "assistant", "content": "ok"}})
+		e.svc.HandleGatewayEvent("chat", b)
+	}
+}

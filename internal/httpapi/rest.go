@@ -135,7 +135,7 @@ func (a *api) history(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, fmt.Errorf("limit must be a number from 1 to 1000: %w", chat.ErrInvalid))
+			writeError(w, chat.Public(chat.ErrInvalid, "limit must be a number from 1 to 1000"))
 			return
 		}
 		limit = n
@@ -171,7 +171,7 @@ func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
 		b.Message = b.Text
 	}
 	if !utf8.ValidString(b.Message) {
-		writeError(w, fmt.Errorf("message must be UTF-8: %w", chat.ErrInvalid))
+		writeError(w, chat.Public(chat.ErrInvalid, "message must be UTF-8"))
 		return
 	}
 	res, err := a.d.Bridge.Send(r.Context(), u, bridge.SendParams{
@@ -304,7 +304,7 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 		return
 	}
 	if b.Emoji == "" || len(b.Emoji) > 32 || !utf8.ValidString(b.Emoji) {
-		writeError(w, fmt.Errorf("emoji must be 1 to 32 bytes: %w", chat.ErrInvalid))
+		writeError(w, chat.Public(chat.ErrInvalid, "emoji must be 1 to 32 bytes"))
 		return
 	}
 	if _, err := a.d.Bridge.Get(r.Context(), u, b.Session); err != nil {

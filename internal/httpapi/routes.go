@@ -46,7 +46,7 @@ func (a *api) routes() http.Handler {
 	}
 	// Anything else under /api/ is a JSON 404 (after authentication, below).
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{http.StatusNotFound, "not_found", "no such route"})
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
 	}))
 	var h http.Handler = mux
 	if a.d.Instrument != nil {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/wsconn"
 )
@@ -22,12 +24,10 @@ import (
 // short-lived goroutines, and the keepalive ping is a timer. An idle connection costs its
 // socket, this wsConn and the hub subscription.
 func (a *api) ws(w http.ResponseWriter, r *http.Request) {
-	u, ok := chat.UserFrom(r.Context())
+	u, ok := chat.UserFrom(r.Context()) // authenticated by guard
 	if !ok {
-		if u, ok = a.d.Authenticate(r); !ok {
-			writeError(w, errUnauthorized)
-			return
-		}
+		writeError(w, errUnauthorized)
+		return
 	}
 	if a.d.OriginAllowed != nil && !a.d.OriginAllowed(r) {
 		writeError(w, errForeignOrigin)
@@ -336,7 +336,7 @@ func strictParams(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytesReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid params (%s): %w", jsonProblem(err), chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "invalid params ("+httpjson.Problem(err)+")")
 	}
 	return nil
 }
@@ -423,11 +423,12 @@ func (c *wsConn) handle(req wsRequest) {
 		var p struct {
 			Conversation string              `json:"conversation"`
 			ID           string              `json:"id"`
-			Text         string              `json:"text"`
+			Message      string              `json:"message"`
+			Text         string              `json:"text"` // the older name of message
 			Attachments  []bridge.Attachment `json:"attachments"`
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Send(ctx, u, bridge.SendParams{Conversation: p.Conversation, ID: p.ID, Text: p.Text, Attachments: p.Attachments})
+			payload, err = b.Send(ctx, u, bridge.SendParams{Conversation: p.Conversation, ID: p.ID, Text: cmp.Or(p.Message, p.Text), Attachments: p.Attachments})
 		}
 	case "abort":
 		var p struct {
@@ -457,7 +458,7 @@ func (c *wsConn) handle(req wsRequest) {
 			payload = struct{}{}
 		}
 	default:
-		err = fmt.Errorf("unknown method: %w", chat.ErrInvalid)
+		err = chat.Public(chat.ErrInvalid, "unknown method")
 	}
 	if err != nil {
 		payload = nil
