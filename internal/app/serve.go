@@ -47,6 +47,7 @@ type server struct {
 	gw      *gateway.Client
 	bridge  *bridge.Service
 	push    *push.Service // nil when Web Push is not configured
+	pushes  pushJobs      // notifications in flight, drained before the store closes
 	relay   *relay        // cross-instance conversation events; nil unless PostgreSQL
 	api     *httpapi.API
 	handler http.Handler
@@ -566,6 +567,9 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	if werr := g.Wait(); werr != nil && err == nil && !errors.Is(werr, context.Canceled) {
 		err = werr
 	}
+	// The chat core has stopped, so no new notification starts; the ones in flight finish
+	// before serve closes the store they read.
+	s.pushes.drain()
 	s.log.Info("stopped")
 	return err
 }
