@@ -13,6 +13,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/metrics"
+	"github.com/clawchat/clawchat/internal/relay"
 )
 
 // publisher sits between the chat core and the hub: it delivers every event and, on the side,
@@ -23,7 +24,7 @@ type publisher struct {
 	notify  func(userID string, ev runEvent)
 	// approval asks for a push to an owner who was told of a pending exec approval.
 	approval func(ownerID string, a approvalEvent)
-	relay    *relay // nil on a single instance (SQLite)
+	relay    *relay.Relay // nil on a single instance (SQLite)
 }
 
 // approvalEvent is the part of approval.requested payloads the publisher reads.

@@ -30,6 +30,7 @@ import (
 	"github.com/clawchat/clawchat/internal/metrics"
 	"github.com/clawchat/clawchat/internal/push"
 	"github.com/clawchat/clawchat/internal/ratelimit"
+	"github.com/clawchat/clawchat/internal/relay"
 	"github.com/clawchat/clawchat/internal/store"
 	"github.com/clawchat/clawchat/internal/version"
 	"github.com/clawchat/clawchat/internal/web"
@@ -48,7 +49,7 @@ type server struct {
 	bridge  *bridge.Service
 	push    *push.Service // nil when Web Push is not configured
 	pushes  pushJobs      // notifications in flight, drained before the store closes
-	relay   *relay        // cross-instance conversation events; nil unless PostgreSQL
+	relay   *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
 	api     *httpapi.API
 	handler http.Handler
 	closers []func() error // closed after the store, in reverse order
@@ -188,7 +189,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 
 	s.hub = hub.New(hub.Config{})
 	if s.db.Dialect() == store.DialectPostgres { // several instances may share the database
-		s.relay = newRelay(s.db, s.hub, log.With("component", "relay"))
+		s.relay = relay.New(s.db, s.hub, log.With("component", "relay"))
 	}
 	fwd := &gatewayHandler{metrics: s.metrics, pairing: pairingAudit{audit: s.auditEntry}}
 	s.gw, err = gateway.New(gateway.Config{
