@@ -384,8 +384,9 @@ func (s *server) close() {
 	}
 }
 
-// routes assembles the HTTP handler: security headers → cross-origin protection → access log →
-// metrics → the API (which authenticates) and the web app.
+// routes assembles the HTTP handler: security headers → access log → body deadlines → metrics →
+// the API, whose guard applies cross-origin protection and authentication once for every route,
+// and the web app.
 func (s *server) routes() http.Handler {
 	cfg := s.cfg
 	trusted := append([]string(nil), cfg.TrustedOrigins...)
@@ -393,6 +394,11 @@ func (s *server) routes() http.Handler {
 		trusted = append(trusted, cfg.PublicURL.Scheme+"://"+cfg.PublicURL.Host)
 	}
 	clientIP := func(r *http.Request) string { return websec.ClientIP(r, cfg.TrustedProxies).String() }
+	cross, err := websec.CrossOrigin(trusted)
+	if err != nil {
+		// Origins were validated by config.Load; this cannot happen.
+		panic(err)
+	}
 	apiLimit := ratelimit.New(ratelimit.Config{
 		Rate:  rate.Limit(float64(cfg.Chat.APIRequestsPerMinute) / 60),
 		Burst: max(cfg.Chat.APIRequestsPerMinute/10, 20),
@@ -415,6 +421,7 @@ func (s *server) routes() http.Handler {
 		Hub:           s.hub,
 		Authenticate:  s.auth.Authenticate,
 		OriginAllowed: func(r *http.Request) bool { return websec.OriginAllowed(r, trusted) },
+		CrossOrigin:   cross,
 		Ready:         s.ready,
 		Limiter: limiterFunc(func(key string) (bool, time.Duration) {
 			ok, d := apiLimit.Reserve(key)
@@ -436,12 +443,6 @@ func (s *server) routes() http.Handler {
 	h := s.metrics.Middleware(s.api)
 	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
 	h = accessLog(h, s.log.With("component", "http"), clientIP)
-	cross, err := websec.CrossOrigin(trusted)
-	if err != nil {
-		// Origins were validated by config.Load; this cannot happen.
-		panic(err)
-	}
-	h = cross(h)
 	return websec.Headers(h, websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies})
 }
 

@@ -49,8 +49,11 @@ type Deps struct {
 	Credential func(*http.Request) string
 	Revalidate func(ctx context.Context, credential string) (chat.User, bool)
 	// OriginAllowed reports whether r comes from a trusted origin (same site); used for the
-	// WebSocket upgrade and state-changing requests. nil allows everything (tests only).
+	// WebSocket upgrade (a GET, which CrossOrigin lets through). nil allows everything (tests only).
 	OriginAllowed func(*http.Request) bool
+	// CrossOrigin is the cross-origin protection of state-changing requests (websec.CrossOrigin),
+	// applied once, first, to every route. nil applies none (tests only).
+	CrossOrigin func(http.Handler) http.Handler
 	// Ready reports readiness for /readyz.
 	Ready func() (bool, string)
 	// Limiter limits API requests per user (nil: no limit).
@@ -171,18 +174,14 @@ func New(d Deps) *API {
 
 type userHandler func(w http.ResponseWriter, r *http.Request, u chat.User)
 
-// authed wraps h: over the per-user limit → 429; state-changing requests from a foreign origin →
-// 403. Authentication happened once, in guard, which put the user into the context; a request
-// without one (a route outside guard's reach) is 401.
+// authed wraps h: over the per-user limit → 429. Authentication and the cross-origin check
+// happened once, in guard, which put the user into the context; a request without one (a route
+// outside guard's reach) is 401.
 func (a *api) authed(h userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := chat.UserFrom(r.Context())
 		if !ok {
 			writeError(w, errUnauthorized)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && a.d.OriginAllowed != nil && !a.d.OriginAllowed(r) {
-			writeError(w, errForeignOrigin)
 			return
 		}
 		if a.d.Limiter != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
+	"github.com/clawchat/clawchat/internal/websec"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -48,6 +49,10 @@ func newEnv(t *testing.T, hcfg hub.Config) *env {
 	}
 	e.svc = svc
 	svc.SetGatewayState(bridge.StateConnected)
+	cross, err := websec.CrossOrigin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := httpapi.New(httpapi.Deps{
 		Bridge: svc, Hub: e.hub,
 		Authenticate: func(r *http.Request) (chat.User, bool) {
@@ -58,6 +63,7 @@ func newEnv(t *testing.T, hcfg hub.Config) *env {
 			o := r.Header.Get("Origin")
 			return o == "" || o == "http://"+r.Host
 		},
+		CrossOrigin:  cross,
 		PingInterval: time.Hour,
 	})
 	e.api = h
@@ -678,7 +684,12 @@ func TestWSSendAcceptsMessageAndText(t *testing.T) {
 		}
 		var runID string
 		for {
-			f := a.read()
+			var f frame
+			if len(a.evts) > 0 { // events that arrived before the send's answer
+				f, a.evts = a.evts[0], a.evts[1:]
+			} else {
+				f = a.read()
+			}
 			if f.Event != "run.started" {
 				continue
 			}

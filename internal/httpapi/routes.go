@@ -55,9 +55,10 @@ func (a *api) routes() http.Handler {
 	return a.guard(h)
 }
 
-// guard runs before the mux: every /api/ and /ws request without a session is 401 JSON (never a
-// redirect, even for unclean paths), and unclean API paths (../, %2e%2e, //) are 404 rather than
-// the mux's redirect.
+// guard runs before the mux: first the cross-origin protection of state-changing requests
+// (Deps.CrossOrigin, every route); then every /api/ and /ws request without a session is 401 JSON
+// (never a redirect, even for unclean paths), and unclean API paths (../, %2e%2e, //) are 404
+// rather than the mux's redirect.
 func (a *api) guard(mux http.Handler) http.Handler {
 	public := map[string]bool{"/api/health": true}
 	for _, p := range a.d.Public {
@@ -67,7 +68,7 @@ func (a *api) guard(mux http.Handler) http.Handler {
 		}
 		public[route] = true
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if p == "/ws" || strings.HasPrefix(p, "/api/") || p == "/api" {
 			if !public[p] {
@@ -85,4 +86,8 @@ func (a *api) guard(mux http.Handler) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+	if a.d.CrossOrigin != nil {
+		return a.d.CrossOrigin(h)
+	}
+	return h
 }
