@@ -403,18 +403,18 @@ func (s *server) routes() http.Handler {
 		Rate:  rate.Limit(float64(cfg.Chat.APIRequestsPerMinute) / 60),
 		Burst: max(cfg.Chat.APIRequestsPerMinute/10, 20),
 	})
-	extra := map[string]http.Handler{
-		"GET /api/config":         http.HandlerFunc(s.publicConfig),
-		"GET /api/login-options":  http.HandlerFunc(s.loginOptions), // miso-chat
-		"GET /api/auth":           http.HandlerFunc(s.authStatus),   // miso-chat
-		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
-		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
-		"GET /metrics":            metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
-		"/":                       web.Handler(),
+	handlers := httpapi.Handlers{
+		Config:       http.HandlerFunc(s.publicConfig),
+		LoginOptions: http.HandlerFunc(s.loginOptions), // miso-chat
+		AuthStatus:   http.HandlerFunc(s.authStatus),   // miso-chat
+		OIDCLogin:    http.HandlerFunc(s.auth.OIDCLogin),
+		OIDCCallback: http.HandlerFunc(s.auth.OIDCCallback),
+		Metrics:      metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
+		App:          web.Handler(),
 	}
 	if s.push != nil {
-		extra["POST /api/push/subscriptions"] = http.HandlerFunc(s.push.PostSubscription)
-		extra["DELETE /api/push/subscriptions"] = http.HandlerFunc(s.push.DeleteSubscription)
+		handlers.PushSubscribe = http.HandlerFunc(s.push.PostSubscription)
+		handlers.PushUnsubscribe = http.HandlerFunc(s.push.DeleteSubscription)
 	}
 	s.api = httpapi.New(httpapi.Deps{
 		Bridge:        s.bridge,
@@ -436,8 +436,7 @@ func (s *server) routes() http.Handler {
 		Reactions:             s.db,
 		Login:                 http.HandlerFunc(s.auth.Login),
 		Logout:                http.HandlerFunc(s.auth.Logout),
-		Extra:                 extra,
-		Public:                []string{"GET /api/config", "GET /api/login-options", "GET /api/auth"},
+		Handlers:              handlers,
 		Logger:                s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)

@@ -62,13 +62,9 @@ type Deps struct {
 	Reactions Reactions
 	// Login and Logout are mounted at POST /login and POST /logout when set.
 	Login, Logout http.Handler
-	// Extra mounts more routes (ServeMux patterns, e.g. "GET /api/config", "POST
-	// /api/push/subscriptions"); API routes among them get the same authentication as the rest unless
-	// listed in Public.
-	Extra map[string]http.Handler
-	// Public lists the Extra patterns that need no session.
-	Public []string
-	Logger *slog.Logger
+	// Handlers are the routes whose logic lives in other packages; routes.go mounts them.
+	Handlers Handlers
+	Logger   *slog.Logger
 	// Instrument wraps the route multiplexer (after authentication), so that it sees the
 	// request the mux matched and can read r.Pattern (metrics by route). Optional.
 	Instrument func(http.Handler) http.Handler
@@ -81,6 +77,22 @@ type Deps struct {
 	MaxWSMessage  int64         // WebSocket read limit, default 8 MiB (attachments)
 	MaxJSONBody   int64         // REST request bodies, default 8 MiB
 	MaxWSInFlight int           // concurrent requests per WebSocket, default 4
+}
+
+// Handlers are the handlers of routes that other packages own (auth, push, metrics, the web
+// app). routes.go mounts each one that is set, so it alone is the route table of the server; a
+// nil handler's route is not served (API paths then answer 404 JSON).
+type Handlers struct {
+	Config       http.Handler // GET /api/config (public)
+	LoginOptions http.Handler // GET /api/login-options (public; miso-chat)
+	AuthStatus   http.Handler // GET /api/auth (public; miso-chat)
+	OIDCLogin    http.Handler // GET /auth/oidc/login
+	OIDCCallback http.Handler // GET /auth/oidc/callback
+	Metrics      http.Handler // GET /metrics (with its own address allowlist)
+	// PushSubscribe and PushUnsubscribe are POST and DELETE /api/push/subscriptions (signed in).
+	PushSubscribe, PushUnsubscribe http.Handler
+	// App serves everything else outside /api/ and /ws: the web app.
+	App http.Handler
 }
 
 type api struct {
