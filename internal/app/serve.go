@@ -23,6 +23,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/auth"
 	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/config"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
@@ -30,6 +31,7 @@ import (
 	"github.com/clawchat/clawchat/internal/metrics"
 	"github.com/clawchat/clawchat/internal/push"
 	"github.com/clawchat/clawchat/internal/ratelimit"
+	"github.com/clawchat/clawchat/internal/reactions"
 	"github.com/clawchat/clawchat/internal/relay"
 	"github.com/clawchat/clawchat/internal/store"
 	"github.com/clawchat/clawchat/internal/version"
@@ -403,6 +405,17 @@ func (s *server) routes() http.Handler {
 		Rate:  rate.Limit(float64(cfg.Chat.APIRequestsPerMinute) / 60),
 		Burst: max(cfg.Chat.APIRequestsPerMinute/10, 20),
 	})
+	rx, err := reactions.New(reactions.Config{
+		CanSee: func(ctx context.Context, u chat.User, id string) error {
+			_, err := s.bridge.Get(ctx, u, id)
+			return err
+		},
+		Store:     s.db,
+		Publisher: s.hub,
+	})
+	if err != nil {
+		panic(err) // every collaborator is set above; this cannot happen
+	}
 	handlers := httpapi.Handlers{
 		Config:       http.HandlerFunc(s.publicConfig),
 		LoginOptions: http.HandlerFunc(s.loginOptions), // miso-chat
@@ -433,7 +446,7 @@ func (s *server) routes() http.Handler {
 		Credential:            s.auth.Credential,
 		Revalidate:            s.auth.Revalidate,
 		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
-		Reactions:             s.db,
+		Reactions:             rx,
 		Login:                 http.HandlerFunc(s.auth.Login),
 		Logout:                http.HandlerFunc(s.auth.Logout),
 		Handlers:              handlers,

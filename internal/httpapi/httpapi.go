@@ -26,13 +26,17 @@ type Limiter interface {
 	Allow(key string) (ok bool, retryAfter time.Duration)
 }
 
-// Reactions is the reaction storage (internal/store implements it). All calls are scoped to one
-// user's conversation.
+// Reactions is the reaction service (internal/reactions implements it): it checks that the user
+// may see the conversation, validates ids and emoji, and tells the user's devices. Errors are chat
+// sentinels.
 type Reactions interface {
-	AddReaction(ctx context.Context, r chat.Reaction) error
-	RemoveReaction(ctx context.Context, r chat.Reaction) error
-	Reactions(ctx context.Context, userID, conversationID string) ([]chat.Reaction, error)
-	MessageReactions(ctx context.Context, userID, conversationID, messageID string) ([]chat.Reaction, error)
+	// Conversation returns u's reactions in conversation id: message id → emoji → names.
+	Conversation(ctx context.Context, u chat.User, id string) (map[string]map[string][]string, error)
+	// Message returns u's reactions to one message: emoji → names.
+	Message(ctx context.Context, u chat.User, id, msgID string) (map[string][]string, error)
+	// Toggle adds or removes u's emoji reaction and tells u's devices; it reports whether it
+	// added it and returns the message's reactions now.
+	Toggle(ctx context.Context, u chat.User, id, msgID, emoji string) (bool, map[string][]string, error)
 }
 
 // Deps are the collaborators of the HTTP API. Bridge, Hub and Authenticate are required.
@@ -58,7 +62,7 @@ type Deps struct {
 	Ready func() (bool, string)
 	// Limiter limits API requests per user (nil: no limit).
 	Limiter Limiter
-	// Reactions stores reactions (nil: reaction routes answer 404).
+	// Reactions serves the reaction routes (nil: they answer 404).
 	Reactions Reactions
 	// Login and Logout are mounted at POST /login and POST /logout when set.
 	Login, Logout http.Handler

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"github.com/clawchat/clawchat/internal/bridge"
@@ -208,48 +207,18 @@ func (a *api) abort(w http.ResponseWriter, r *http.Request, u chat.User) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "aborted": aborted})
 }
 
-// reactionsMap groups reactions as {"<messageId>":{"👍":["alice"]}}.
-func reactionsMap(rs []chat.Reaction, name string) map[string]map[string][]string {
-	out := map[string]map[string][]string{}
-	for _, r := range rs {
-		m := out[r.MessageID]
-		if m == nil {
-			m = map[string][]string{}
-			out[r.MessageID] = m
-		}
-		m[r.Emoji] = append(m[r.Emoji], name)
-	}
-	return out
-}
-
 func (a *api) conversationReactions(w http.ResponseWriter, r *http.Request, u chat.User) {
-	key, ok := convKey(r)
-	if !ok || a.d.Reactions == nil {
+	key := r.PathValue("key")
+	if a.d.Reactions == nil {
 		writeError(w, errNotFoundRoute)
 		return
 	}
-	if _, err := a.d.Bridge.Get(r.Context(), u, key); err != nil {
-		writeError(w, err)
-		return
-	}
-	rs, err := a.d.Reactions.Reactions(r.Context(), u.ID, key)
+	m, err := a.d.Reactions.Conversation(r.Context(), u, key)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessionKey": key, "reactions": reactionsMap(rs, u.Name)})
-}
-
-var messageIDOK = func(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
+	writeJSON(w, http.StatusOK, map[string]any{"sessionKey": key, "reactions": m})
 }
 
 func (a *api) messageReactions(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -257,27 +226,15 @@ func (a *api) messageReactions(w http.ResponseWriter, r *http.Request, u chat.Us
 	if key == "" {
 		key = r.URL.Query().Get("sessionKey") // miso-chat's name
 	}
-	a.answerMessageReactions(w, r, u, key)
-}
-
-func (a *api) answerMessageReactions(w http.ResponseWriter, r *http.Request, u chat.User, key string) {
 	id := r.PathValue("id")
-	if a.d.Reactions == nil || !chat.ValidConversationID(key) || !messageIDOK(id) {
+	if a.d.Reactions == nil {
 		writeError(w, errNotFoundRoute)
 		return
 	}
-	if _, err := a.d.Bridge.Get(r.Context(), u, key); err != nil {
-		writeError(w, err)
-		return
-	}
-	rs, err := a.d.Reactions.MessageReactions(r.Context(), u.ID, key, id)
+	m, err := a.d.Reactions.Message(r.Context(), u, key, id)
 	if err != nil {
 		writeError(w, err)
 		return
-	}
-	m := reactionsMap(rs, u.Name)[id]
-	if m == nil {
-		m = map[string][]string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messageId": id, "sessionKey": key, "reactions": m})
 }
@@ -299,54 +256,19 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 	if b.Session == "" {
 		b.Session = b.SessionKey
 	}
-	if a.d.Reactions == nil || !chat.ValidConversationID(b.Session) || !messageIDOK(id) {
+	if a.d.Reactions == nil {
 		writeError(w, errNotFoundRoute)
 		return
 	}
-	if b.Emoji == "" || len(b.Emoji) > 32 || !utf8.ValidString(b.Emoji) {
-		writeError(w, chat.Public(chat.ErrInvalid, "emoji must be 1 to 32 bytes"))
-		return
-	}
-	if _, err := a.d.Bridge.Get(r.Context(), u, b.Session); err != nil {
-		writeError(w, err)
-		return
-	}
-	ctx := r.Context()
-	existing, err := a.d.Reactions.MessageReactions(ctx, u.ID, b.Session, id)
+	added, m, err := a.d.Reactions.Toggle(r.Context(), u, b.Session, id, b.Emoji)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	rec := chat.Reaction{UserID: u.ID, ConversationID: b.Session, MessageID: id, Emoji: b.Emoji, CreatedAt: time.Now().UTC()}
-	has := false
-	for _, e := range existing {
-		if e.Emoji == b.Emoji {
-			has = true
-		}
-	}
-	if has {
-		err = a.d.Reactions.RemoveReaction(ctx, rec)
-	} else {
-		err = a.d.Reactions.AddReaction(ctx, rec)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	rs, err := a.d.Reactions.MessageReactions(ctx, u.ID, b.Session, id)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	m := reactionsMap(rs, u.Name)[id]
-	if m == nil {
-		m = map[string][]string{}
-	}
-	a.d.Hub.Publish(u.ID, chat.NewEvent("reaction", map[string]any{"conversation": b.Session, "messageId": id, "reactions": m}))
 	// success, messageId, action and emoji are miso-chat's toggle answer.
-	action := "added"
-	if has {
-		action = "removed"
+	action := "removed"
+	if added {
+		action = "added"
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "messageId": id, "sessionKey": b.Session,
 		"action": action, "emoji": b.Emoji, "reactions": m})
