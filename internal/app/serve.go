@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"github.com/clawchat/clawchat/internal/config"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/metrics"
 	"github.com/clawchat/clawchat/internal/push"
@@ -154,10 +154,8 @@ func startingHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"ready":false,"reason":"starting"}`+"\n")
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "starting"})
 	})
 }
 
@@ -510,9 +508,7 @@ func (s *server) publicConfig(w http.ResponseWriter, r *http.Request) {
 	if s.push != nil {
 		body.Push.VAPIDPublicKey = s.push.PublicKey()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(body)
+	httpjson.Write(w, http.StatusOK, body)
 }
 
 // logMemberPolicy states what members' messages can make the agent do, loudly when it is more

@@ -1,8 +1,9 @@
 // Package auth signs people in and keeps them signed in: local accounts with argon2id passwords,
 // OpenID Connect (authorization code + PKCE), trusted-proxy headers, server-side sessions (memory,
-// SQL or Redis) behind an opaque cookie, sign-in throttling, and the RequireUser middleware that
-// puts the chat.User into the request context. Secrets (passwords, hashes, session tokens, the
-// OIDC client secret, ID tokens) never appear in logs, errors or responses.
+// SQL or Redis) behind an opaque cookie, sign-in throttling, and Authenticate, which httpapi's
+// guard calls once per request to put the chat.User into the request context. Secrets (passwords,
+// hashes, session tokens, the OIDC client secret, ID tokens) never appear in logs, errors or
+// responses.
 package auth
 
 import (
@@ -275,20 +276,6 @@ func (s *Service) Authenticate(r *http.Request) (chat.User, bool) {
 	return chat.User{}, false
 }
 
-// RequireUser wraps next so that it only runs for signed-in users, with the chat.User in the
-// request context (chat.WithUser). Everyone else gets 401 JSON
-// {"error":{"code":"unauthorized","message":"sign in required"}}, never a redirect.
-func (s *Service) RequireUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.Authenticate(r)
-		if !ok {
-			websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(chat.WithUser(r.Context(), u)))
-	})
-}
-
 // RevokeUser ends every session of userID (for example after a role change or deletion by an
 // owner through the API).
 func (s *Service) RevokeUser(ctx context.Context, userID string) error {
@@ -497,20 +484,6 @@ func (s *Service) Logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.cookie("", time.Time{}))
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// Me handles GET /api/me: {"user":{"id","name","role"},"csrf":false}; 401 when not signed in.
-// Mount it with or without RequireUser.
-func (s *Service) Me(w http.ResponseWriter, r *http.Request) {
-	u, ok := chat.UserFrom(r.Context())
-	if !ok {
-		u, ok = s.Authenticate(r)
-	}
-	if !ok {
-		websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": u, "csrf": false})
 }
 
 // ---- trusted proxy ----
