@@ -147,12 +147,26 @@ func (a *api) history(w http.ResponseWriter, r *http.Request, u chat.User) {
 	writeJSON(w, http.StatusOK, misoHistoryPage(key, page))
 }
 
+// sendBody is a send's fields, the same on REST and the WebSocket (which adds "conversation").
 type sendBody struct {
 	Message string `json:"message"`
-	// Text is miso-chat's alternative name for Message (used when Message is empty).
+	// Text is the older (and miso-chat's) name for Message, used when Message is empty.
 	Text        string              `json:"text"`
 	ID          string              `json:"id"`
 	Attachments []bridge.Attachment `json:"attachments"`
+}
+
+// params checks b and returns the bridge's send parameters for conversation key; create says
+// whether a send to an id the user does not have yet creates it (REST).
+func (b sendBody) params(key string, create bool) (bridge.SendParams, error) {
+	text := b.Message
+	if text == "" {
+		text = b.Text
+	}
+	if !utf8.ValidString(text) {
+		return bridge.SendParams{}, chat.Public(chat.ErrInvalid, "message must be UTF-8")
+	}
+	return bridge.SendParams{Conversation: key, ID: b.ID, Text: text, Attachments: b.Attachments, Create: create}, nil
 }
 
 func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -166,16 +180,12 @@ func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
 		writeError(w, err)
 		return
 	}
-	if b.Message == "" {
-		b.Message = b.Text
-	}
-	if !utf8.ValidString(b.Message) {
-		writeError(w, chat.Public(chat.ErrInvalid, "message must be UTF-8"))
+	p, err := b.params(key, true)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	res, err := a.d.Bridge.Send(r.Context(), u, bridge.SendParams{
-		Conversation: key, ID: b.ID, Text: b.Message, Attachments: b.Attachments, Create: true,
-	})
+	res, err := a.d.Bridge.Send(r.Context(), u, p)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -385,22 +384,17 @@ func (c *wsConn) handle(req wsRequest) {
 			payload = out
 		}
 	case "conversations.create":
-		var p struct {
-			ID      string `json:"id"`
-			Title   string `json:"title"`
-			AgentID string `json:"agentId"`
-		}
+		var p createBody // the REST body's fields
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Create(ctx, u, bridge.CreateParams{ID: p.ID, Title: p.Title, AgentID: p.AgentID})
+			payload, err = b.Create(ctx, u, bridge.CreateParams(p))
 		}
 	case "conversations.update":
 		var p struct {
-			ID       string  `json:"id"`
-			Title    *string `json:"title"`
-			Archived *bool   `json:"archived"`
+			ID string `json:"id"`
+			updateBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Update(ctx, u, p.ID, bridge.UpdateParams{Title: p.Title, Archived: p.Archived})
+			payload, err = b.Update(ctx, u, p.ID, bridge.UpdateParams(p.updateBody))
 		}
 	case "conversations.delete":
 		var p struct {
@@ -421,14 +415,14 @@ func (c *wsConn) handle(req wsRequest) {
 		}
 	case "send":
 		var p struct {
-			Conversation string              `json:"conversation"`
-			ID           string              `json:"id"`
-			Message      string              `json:"message"`
-			Text         string              `json:"text"` // the older name of message
-			Attachments  []bridge.Attachment `json:"attachments"`
+			Conversation string `json:"conversation"`
+			sendBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Send(ctx, u, bridge.SendParams{Conversation: p.Conversation, ID: p.ID, Text: cmp.Or(p.Message, p.Text), Attachments: p.Attachments})
+			var sp bridge.SendParams
+			if sp, err = p.params(p.Conversation, false); err == nil {
+				payload, err = b.Send(ctx, u, sp)
+			}
 		}
 	case "abort":
 		var p struct {
