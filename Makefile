@@ -3,8 +3,12 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/clawchat/clawchat/internal/version.Version=$(VERSION)
 TESTFLAGS ?=
+# Lint tools are pinned and installed with `go install` into the test cache (the module proxy serves them).
+TOOLS_CACHE ?= $(or $(CLAWCHAT_TEST_CACHE),$(HOME)/.cache/clawchat)
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS_CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help build demo test test-unit test-web vet fmt web bench bench-quick e2e-deps lighthouse screenshots clean
+.PHONY: help build demo test test-unit test-web vet lint-tools fmt web bench bench-quick e2e-deps lighthouse screenshots clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -28,10 +32,18 @@ test-unit: ## fast tests only (no real gateway, browser or database servers)
 test-web: ## frontend unit tests (vitest)
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm test
 
-vet: ## go vet, gofmt and dependency pin checks
+vet: $(STATICCHECK) ## go vet, staticcheck, gofmt and dependency pin checks
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	@grep -q 'modernc.org/libc v1.77.1' go.mod || { echo "modernc.org/libc must stay at v1.77.1 (what modernc.org/sqlite v1.60.1 requires)"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint-tools: $(STATICCHECK) ## install the pinned staticcheck into the test cache
+
+$(STATICCHECK):
+	mkdir -p $(TOOLS_CACHE)/bin/.staticcheck-$(STATICCHECK_VERSION)
+	GOBIN=$(TOOLS_CACHE)/bin/.staticcheck-$(STATICCHECK_VERSION) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_CACHE)/bin/.staticcheck-$(STATICCHECK_VERSION)/staticcheck $@
 
 fmt: ## format Go code
 	gofmt -w $$(git ls-files '*.go')

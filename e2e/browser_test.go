@@ -126,7 +126,8 @@ func (s *server) restart() {
 
 // browser is one headless Chromium with a fresh profile; console problems are collected.
 type browser struct {
-	ctx      context.Context
+	ctx context.Context
+	//lint:ignore U1000 used by browser_screenshots_test.go (build tag screenshots)
 	media    map[string]string // emulated CSS media features (screenshots)
 	mu       sync.Mutex
 	problems []string

@@ -1,10 +1,10 @@
 package app
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/clawchat/clawchat/internal/auth"
+	"github.com/clawchat/clawchat/internal/httpjson"
 )
 
 // miso-chat compatibility endpoints (docs/migrate-from-miso.md): what miso-chat's sign-in page
@@ -23,7 +23,7 @@ func misoAuthMode(pc auth.PublicConfig) string {
 // loginOptions is GET /api/login-options.
 func (s *server) loginOptions(w http.ResponseWriter, _ *http.Request) {
 	pc := s.auth.PublicConfig()
-	writeNoStoreJSON(w, map[string]any{
+	httpjson.Write(w, http.StatusOK, map[string]any{
 		"authMode":         misoAuthMode(pc),
 		"requiresAuth":     true,
 		"localAuthEnabled": pc.Local,
@@ -46,11 +46,5 @@ func (s *server) authStatus(w http.ResponseWriter, r *http.Request) {
 		body["authenticated"] = true
 		body["user"] = map[string]any{"id": u.ID, "name": u.Name, "username": u.Name, "role": u.Role}
 	}
-	writeNoStoreJSON(w, body)
-}
-
-func writeNoStoreJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, http.StatusOK, body)
 }

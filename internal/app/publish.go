@@ -13,6 +13,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/metrics"
+	"github.com/clawchat/clawchat/internal/relay"
 )
 
 // publisher sits between the chat core and the hub: it delivers every event and, on the side,
@@ -23,7 +24,7 @@ type publisher struct {
 	notify  func(userID string, ev runEvent)
 	// approval asks for a push to an owner who was told of a pending exec approval.
 	approval func(ownerID string, a approvalEvent)
-	relay    *relay // nil on a single instance (SQLite)
+	relay    *relay.Relay // nil on a single instance (SQLite)
 }
 
 // approvalEvent is the part of approval.requested payloads the publisher reads.
@@ -74,9 +75,7 @@ func (s *server) notifyFinished(userID string, re runEvent) {
 	if s.push == nil || s.hub.Connections(userID) > 0 {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
+	s.pushes.Go(func(ctx context.Context) {
 		// Conversation titles come from the user's first message, so like the reply text they
 		// go into a notification only when the operator allows message text in pushes.
 		title := "New reply"
@@ -88,7 +87,7 @@ func (s *server) notifyFinished(userID string, re runEvent) {
 		if err := s.push.NotifyReplyFinished(ctx, userID, re.Conversation, re.RunID, title, re.Text); err != nil {
 			s.log.Warn("push notification failed", "user_id", userID, "err", err)
 		}
-	}()
+	})
 }
 
 // notifyApproval pushes a pending exec approval to an owner, whether or not their app is open:
@@ -97,13 +96,11 @@ func (s *server) notifyApproval(ownerID string, a approvalEvent) {
 	if s.push == nil {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
+	s.pushes.Go(func(ctx context.Context) {
 		if err := s.push.NotifyApproval(ctx, ownerID, a.ID, a.RequestedBy, a.Command); err != nil {
 			s.log.Warn("approval push failed", "user_id", ownerID, "err", err)
 		}
-	}()
+	})
 }
 
 // accessLog logs one line per request with a request id (also sent back as X-Request-Id).

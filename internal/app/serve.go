@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,13 +22,17 @@ import (
 
 	"github.com/clawchat/clawchat/internal/auth"
 	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/config"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/metrics"
 	"github.com/clawchat/clawchat/internal/push"
 	"github.com/clawchat/clawchat/internal/ratelimit"
+	"github.com/clawchat/clawchat/internal/reactions"
+	"github.com/clawchat/clawchat/internal/relay"
 	"github.com/clawchat/clawchat/internal/store"
 	"github.com/clawchat/clawchat/internal/version"
 	"github.com/clawchat/clawchat/internal/web"
@@ -47,7 +50,8 @@ type server struct {
 	gw      *gateway.Client
 	bridge  *bridge.Service
 	push    *push.Service // nil when Web Push is not configured
-	relay   *relay        // cross-instance conversation events; nil unless PostgreSQL
+	pushes  pushJobs      // notifications in flight, drained before the store closes
+	relay   *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
 	api     *httpapi.API
 	handler http.Handler
 	closers []func() error // closed after the store, in reverse order
@@ -150,10 +154,8 @@ func startingHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"ready":false,"reason":"starting"}`+"\n")
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "starting"})
 	})
 }
 
@@ -187,7 +189,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 
 	s.hub = hub.New(hub.Config{})
 	if s.db.Dialect() == store.DialectPostgres { // several instances may share the database
-		s.relay = newRelay(s.db, s.hub, log.With("component", "relay"))
+		s.relay = relay.New(s.db, s.hub, log.With("component", "relay"))
 	}
 	fwd := &gatewayHandler{metrics: s.metrics, pairing: pairingAudit{audit: s.auditEntry}}
 	s.gw, err = gateway.New(gateway.Config{
@@ -388,8 +390,9 @@ func (s *server) close() {
 	}
 }
 
-// routes assembles the HTTP handler: security headers → cross-origin protection → access log →
-// metrics → the API (which authenticates) and the web app.
+// routes assembles the HTTP handler: security headers → access log → body deadlines → metrics →
+// the API, whose guard applies cross-origin protection and authentication once for every route,
+// and the web app.
 func (s *server) routes() http.Handler {
 	cfg := s.cfg
 	trusted := append([]string(nil), cfg.TrustedOrigins...)
@@ -397,31 +400,47 @@ func (s *server) routes() http.Handler {
 		trusted = append(trusted, cfg.PublicURL.Scheme+"://"+cfg.PublicURL.Host)
 	}
 	clientIP := func(r *http.Request) string { return websec.ClientIP(r, cfg.TrustedProxies).String() }
+	cross, err := websec.CrossOrigin(trusted)
+	if err != nil {
+		// Origins were validated by config.Load; this cannot happen.
+		panic(err)
+	}
 	apiLimit := ratelimit.New(ratelimit.Config{
 		Rate:  rate.Limit(float64(cfg.Chat.APIRequestsPerMinute) / 60),
 		Burst: max(cfg.Chat.APIRequestsPerMinute/10, 20),
 	})
-	extra := map[string]http.Handler{
-		"GET /api/config":         http.HandlerFunc(s.publicConfig),
-		"GET /api/login-options":  http.HandlerFunc(s.loginOptions), // miso-chat
-		"GET /api/auth":           http.HandlerFunc(s.authStatus),   // miso-chat
-		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
-		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
-		// signed in: the API's guard authenticates /api/ before these run
-		"POST /api/account/logout-all": http.HandlerFunc(s.auth.LogoutAll),
-		"POST /api/account/password":   http.HandlerFunc(s.auth.ChangePassword),
-		"GET /metrics":                 metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
-		"/":                            web.Handler(),
+	rx, err := reactions.New(reactions.Config{
+		CanSee: func(ctx context.Context, u chat.User, id string) error {
+			_, err := s.bridge.Get(ctx, u, id)
+			return err
+		},
+		Store:     s.db,
+		Publisher: s.hub,
+	})
+	if err != nil {
+		panic(err) // every collaborator is set above; this cannot happen
+	}
+	handlers := httpapi.Handlers{
+		Config:       http.HandlerFunc(s.publicConfig),
+		LoginOptions: http.HandlerFunc(s.loginOptions), // miso-chat
+		AuthStatus:   http.HandlerFunc(s.authStatus),   // miso-chat
+		OIDCLogin:    http.HandlerFunc(s.auth.OIDCLogin),
+		OIDCCallback: http.HandlerFunc(s.auth.OIDCCallback),
+		Metrics:      metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
+		App:          web.Handler(),
+		LogoutAll:    http.HandlerFunc(s.auth.LogoutAll),
+		Password:     http.HandlerFunc(s.auth.ChangePassword),
 	}
 	if s.push != nil {
-		extra["POST /api/push/subscriptions"] = http.HandlerFunc(s.push.PostSubscription)
-		extra["DELETE /api/push/subscriptions"] = http.HandlerFunc(s.push.DeleteSubscription)
+		handlers.PushSubscribe = http.HandlerFunc(s.push.PostSubscription)
+		handlers.PushUnsubscribe = http.HandlerFunc(s.push.DeleteSubscription)
 	}
 	s.api = httpapi.New(httpapi.Deps{
 		Bridge:        s.bridge,
 		Hub:           s.hub,
 		Authenticate:  s.auth.Authenticate,
 		OriginAllowed: func(r *http.Request) bool { return websec.OriginAllowed(r, trusted) },
+		CrossOrigin:   cross,
 		Ready:         s.ready,
 		Limiter: limiterFunc(func(key string) (bool, time.Duration) {
 			ok, d := apiLimit.Reserve(key)
@@ -433,22 +452,15 @@ func (s *server) routes() http.Handler {
 		Credential:            s.auth.Credential,
 		Revalidate:            s.auth.Revalidate,
 		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
-		Reactions:             s.db,
+		Reactions:             rx,
 		Login:                 http.HandlerFunc(s.auth.Login),
 		Logout:                http.HandlerFunc(s.auth.Logout),
-		Extra:                 extra,
-		Public:                []string{"GET /api/config", "GET /api/login-options", "GET /api/auth"},
+		Handlers:              handlers,
 		Logger:                s.log.With("component", "http"),
 	})
 	h := s.metrics.Middleware(s.api)
 	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
 	h = accessLog(h, s.log.With("component", "http"), clientIP)
-	cross, err := websec.CrossOrigin(trusted)
-	if err != nil {
-		// Origins were validated by config.Load; this cannot happen.
-		panic(err)
-	}
-	h = cross(h)
 	return websec.Headers(h, websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies})
 }
 
@@ -504,9 +516,7 @@ func (s *server) publicConfig(w http.ResponseWriter, r *http.Request) {
 	if s.push != nil {
 		body.Push.VAPIDPublicKey = s.push.PublicKey()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(body)
+	httpjson.Write(w, http.StatusOK, body)
 }
 
 // logMemberPolicy states what members' messages can make the agent do, loudly when it is more
@@ -575,6 +585,9 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	if werr := g.Wait(); werr != nil && err == nil && !errors.Is(werr, context.Canceled) {
 		err = werr
 	}
+	// The chat core has stopped, so no new notification starts; the ones in flight finish
+	// before serve closes the store they read.
+	s.pushes.drain()
 	s.log.Info("stopped")
 	return err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/alexedwards/argon2id"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/websec"
 )
 
@@ -89,9 +90,28 @@ func newMux(svc *Service) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", svc.Login)
 	mux.HandleFunc("POST /logout", svc.Logout)
-	mux.Handle("POST /api/account/logout-all", svc.RequireUser(http.HandlerFunc(svc.LogoutAll)))
-	mux.Handle("POST /api/account/password", svc.RequireUser(http.HandlerFunc(svc.ChangePassword)))
-	mux.Handle("GET /api/me", svc.RequireUser(http.HandlerFunc(svc.Me)))
+	// What httpapi's guard and GET /api/me do with Authenticate.
+	mux.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
+		u, ok := svc.Authenticate(r)
+		if !ok {
+			httpjson.WriteError(w, httpjson.ErrUnauthorized)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": u, "csrf": false})
+	})
+	// What httpapi's guard does before the account routes: authenticate, put the user in the context.
+	signedIn := func(h http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, ok := svc.Authenticate(r)
+			if !ok {
+				httpjson.WriteError(w, httpjson.ErrUnauthorized)
+				return
+			}
+			h(w, r.WithContext(chat.WithUser(r.Context(), u)))
+		})
+	}
+	mux.Handle("POST /api/account/logout-all", signedIn(svc.LogoutAll))
+	mux.Handle("POST /api/account/password", signedIn(svc.ChangePassword))
 	mux.HandleFunc("GET /auth/oidc/login", svc.OIDCLogin)
 	mux.HandleFunc("GET /auth/oidc/callback", svc.OIDCCallback)
 	return mux

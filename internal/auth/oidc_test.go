@@ -83,7 +83,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	if id != testClientID || secret != testClientSecret {
-		http.Error(w, `{"error":"invalid_client"}`, 401)
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		return
 	}
 	ci, ok := f.codes[r.PostForm.Get("code")]

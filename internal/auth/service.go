@@ -1,8 +1,9 @@
 // Package auth signs people in and keeps them signed in: local accounts with argon2id passwords,
 // OpenID Connect (authorization code + PKCE), trusted-proxy headers, server-side sessions (memory,
-// SQL or Redis) behind an opaque cookie, sign-in throttling, and the RequireUser middleware that
-// puts the chat.User into the request context. Secrets (passwords, hashes, session tokens, the
-// OIDC client secret, ID tokens) never appear in logs, errors or responses.
+// SQL or Redis) behind an opaque cookie, sign-in throttling, and Authenticate, which httpapi's
+// guard calls once per request to put the chat.User into the request context. Secrets (passwords,
+// hashes, session tokens, the OIDC client secret, ID tokens) never appear in logs, errors or
+// responses.
 package auth
 
 import (
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/websec"
 )
 
@@ -273,20 +275,6 @@ func (s *Service) Authenticate(r *http.Request) (chat.User, bool) {
 		return acc.User(), true
 	}
 	return chat.User{}, false
-}
-
-// RequireUser wraps next so that it only runs for signed-in users, with the chat.User in the
-// request context (chat.WithUser). Everyone else gets 401 JSON
-// {"error":{"code":"unauthorized","message":"sign in required"}}, never a redirect.
-func (s *Service) RequireUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.Authenticate(r)
-		if !ok {
-			websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(chat.WithUser(r.Context(), u)))
-	})
 }
 
 // RevokeUser ends every session of userID (for example after a role change or deletion by an
@@ -726,12 +714,7 @@ func writeRateLimited(w http.ResponseWriter, d time.Duration) {
 	websec.WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-in attempts; try again later")
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

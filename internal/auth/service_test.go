@@ -11,7 +11,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 )
 
-const unauthorizedBody = `{"error":{"code":"unauthorized","message":"sign in required"}}` + "\n"
+const unauthorizedBody = `{"error":{"code":"unauthorized","message":"sign in first"}}` + "\n"
 
 func TestLoginJSONAndCookieFlags(t *testing.T) {
 	e := newEnv(t, Config{})

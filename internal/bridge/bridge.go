@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/ratelimit"
 )
 
 // Upstream is the part of the Gateway client the bridge uses: one request/response call with
@@ -133,7 +134,7 @@ type Service struct {
 	runs     map[string]*run       // by runId
 	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
 	userRuns map[string]int        // active runs per user
-	limiters map[string]*rate.Limiter
+	limiters *ratelimit.Limiter
 	notOurs  map[string]time.Time       // session keys known to belong to nobody, until expiry
 	watch    map[string]map[string]bool // gateway session key → owners who opened it
 	gwState  string
@@ -277,7 +278,7 @@ func New(cfg Config) (*Service, error) {
 		runs:     make(map[string]*run),
 		recent:   make(map[string]recentRun),
 		userRuns: make(map[string]int),
-		limiters: make(map[string]*rate.Limiter),
+		limiters: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst}), // idle users are evicted
 		notOurs:  make(map[string]time.Time),
 		watch:    make(map[string]map[string]bool),
 		gwState:  "down",

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -42,17 +40,6 @@ const (
 type SendResult struct {
 	RunID  string `json:"runId"`
 	Status string `json:"status"` // started | queued | duplicate
-}
-
-func (s *Service) limiter(userID string) *rate.Limiter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.limiters[userID]
-	if l == nil {
-		l = rate.NewLimiter(s.cfg.SendRate, s.cfg.SendBurst)
-		s.limiters[userID] = l
-	}
-	return l
 }
 
 func (s *Service) checkAttachments(atts []Attachment, textLen int) error {
@@ -153,7 +140,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	}
 	s.mu.Unlock()
 
-	if !s.limiter(u.ID).Allow() {
+	if !s.limiters.Allow(u.ID) {
 		s.emitError(u.ID, "rate_limited", "sending too fast; wait a moment", c.ID)
 		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
 	}

@@ -26,13 +26,17 @@ type Limiter interface {
 	Allow(key string) (ok bool, retryAfter time.Duration)
 }
 
-// Reactions is the reaction storage (internal/store implements it). All calls are scoped to one
-// user's conversation.
+// Reactions is the reaction service (internal/reactions implements it): it checks that the user
+// may see the conversation, validates ids and emoji, and tells the user's devices. Errors are chat
+// sentinels.
 type Reactions interface {
-	AddReaction(ctx context.Context, r chat.Reaction) error
-	RemoveReaction(ctx context.Context, r chat.Reaction) error
-	Reactions(ctx context.Context, userID, conversationID string) ([]chat.Reaction, error)
-	MessageReactions(ctx context.Context, userID, conversationID, messageID string) ([]chat.Reaction, error)
+	// Conversation returns u's reactions in conversation id: message id → emoji → names.
+	Conversation(ctx context.Context, u chat.User, id string) (map[string]map[string][]string, error)
+	// Message returns u's reactions to one message: emoji → names.
+	Message(ctx context.Context, u chat.User, id, msgID string) (map[string][]string, error)
+	// Toggle adds or removes u's emoji reaction and tells u's devices; it reports whether it
+	// added it and returns the message's reactions now.
+	Toggle(ctx context.Context, u chat.User, id, msgID, emoji string) (bool, map[string][]string, error)
 }
 
 // Deps are the collaborators of the HTTP API. Bridge, Hub and Authenticate are required.
@@ -49,23 +53,22 @@ type Deps struct {
 	Credential func(*http.Request) string
 	Revalidate func(ctx context.Context, credential string) (chat.User, bool)
 	// OriginAllowed reports whether r comes from a trusted origin (same site); used for the
-	// WebSocket upgrade and state-changing requests. nil allows everything (tests only).
+	// WebSocket upgrade (a GET, which CrossOrigin lets through). nil allows everything (tests only).
 	OriginAllowed func(*http.Request) bool
+	// CrossOrigin is the cross-origin protection of state-changing requests (websec.CrossOrigin),
+	// applied once, first, to every route. nil applies none (tests only).
+	CrossOrigin func(http.Handler) http.Handler
 	// Ready reports readiness for /readyz.
 	Ready func() (bool, string)
 	// Limiter limits API requests per user (nil: no limit).
 	Limiter Limiter
-	// Reactions stores reactions (nil: reaction routes answer 404).
+	// Reactions serves the reaction routes (nil: they answer 404).
 	Reactions Reactions
 	// Login and Logout are mounted at POST /login and POST /logout when set.
 	Login, Logout http.Handler
-	// Extra mounts more routes (ServeMux patterns, e.g. "GET /api/config", "POST
-	// /api/push/subscriptions"); API routes among them get the same authentication as the rest unless
-	// listed in Public.
-	Extra map[string]http.Handler
-	// Public lists the Extra patterns that need no session.
-	Public []string
-	Logger *slog.Logger
+	// Handlers are the routes whose logic lives in other packages; routes.go mounts them.
+	Handlers Handlers
+	Logger   *slog.Logger
 	// Instrument wraps the route multiplexer (after authentication), so that it sees the
 	// request the mux matched and can read r.Pattern (metrics by route). Optional.
 	Instrument func(http.Handler) http.Handler
@@ -78,6 +81,25 @@ type Deps struct {
 	MaxWSMessage  int64         // WebSocket read limit, default 8 MiB (attachments)
 	MaxJSONBody   int64         // REST request bodies, default 8 MiB
 	MaxWSInFlight int           // concurrent requests per WebSocket, default 8 (the web app queues beyond it: web/src/socket.ts)
+}
+
+// Handlers are the handlers of routes that other packages own (auth, push, metrics, the web
+// app). routes.go mounts each one that is set, so it alone is the route table of the server; a
+// nil handler's route is not served (API paths then answer 404 JSON).
+type Handlers struct {
+	Config       http.Handler // GET /api/config (public)
+	LoginOptions http.Handler // GET /api/login-options (public; miso-chat)
+	AuthStatus   http.Handler // GET /api/auth (public; miso-chat)
+	OIDCLogin    http.Handler // GET /auth/oidc/login
+	OIDCCallback http.Handler // GET /auth/oidc/callback
+	Metrics      http.Handler // GET /metrics (with its own address allowlist)
+	// PushSubscribe and PushUnsubscribe are POST and DELETE /api/push/subscriptions (signed in).
+	PushSubscribe, PushUnsubscribe http.Handler
+	// LogoutAll is POST /api/account/logout-all and Password POST /api/account/password (signed
+	// in; the user is in the request context, chat.UserFrom).
+	LogoutAll, Password http.Handler
+	// App serves everything else outside /api/ and /ws: the web app.
+	App http.Handler
 }
 
 type api struct {
@@ -171,20 +193,14 @@ func New(d Deps) *API {
 
 type userHandler func(w http.ResponseWriter, r *http.Request, u chat.User)
 
-// authed wraps h: no session → 401 JSON; over the per-user limit → 429; state-changing requests
-// from a foreign origin → 403.
+// authed wraps h: over the per-user limit → 429. Authentication and the cross-origin check
+// happened once, in guard, which put the user into the context; a request without one (a route
+// outside guard's reach) is 401.
 func (a *api) authed(h userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := chat.UserFrom(r.Context())
 		if !ok {
-			u, ok = a.d.Authenticate(r)
-		}
-		if !ok || u.ID == "" {
 			writeError(w, errUnauthorized)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && a.d.OriginAllowed != nil && !a.d.OriginAllowed(r) {
-			writeError(w, errForeignOrigin)
 			return
 		}
 		if a.d.Limiter != nil {
@@ -194,6 +210,6 @@ func (a *api) authed(h userHandler) http.Handler {
 				return
 			}
 		}
-		h(w, r.WithContext(chat.WithUser(r.Context(), u)), u)
+		h(w, r, u)
 	})
 }

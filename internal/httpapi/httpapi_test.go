@@ -21,6 +21,7 @@ import (
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
+	"github.com/clawchat/clawchat/internal/websec"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -48,6 +49,10 @@ func newEnv(t *testing.T, hcfg hub.Config) *env {
 	}
 	e.svc = svc
 	svc.SetGatewayState(bridge.StateConnected)
+	cross, err := websec.CrossOrigin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := httpapi.New(httpapi.Deps{
 		Bridge: svc, Hub: e.hub,
 		Authenticate: func(r *http.Request) (chat.User, bool) {
@@ -58,6 +63,7 @@ func newEnv(t *testing.T, hcfg hub.Config) *env {
 			o := r.Header.Get("Origin")
 			return o == "" || o == "http://"+r.Host
 		},
+		CrossOrigin:  cross,
 		PingInterval: time.Hour,
 	})
 	e.api = h
@@ -659,5 +665,45 @@ func TestWSResyncTellsHowRunsEnded(t *testing.T) {
 		if f.Event == "run.snapshot" {
 			t.Fatalf("bob was told about alice's run: %+v", f)
 		}
+	}
+}
+
+// The WebSocket send takes the REST name `message` for the text, and still the older `text`
+// (issue 14: one field name on both APIs).
+func TestWSSendAcceptsMessageAndText(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	if st, body := e.do(t, "alice", "POST", "/api/sessions", `{"id":"names"}`); st >= 300 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	a := e.dial(t, "alice")
+	a.call("subscribe", map[string]any{})
+	for i, field := range []string{"message", "text"} {
+		want := "hello via " + field
+		if r := a.call("send", map[string]any{"conversation": "names", "id": fmt.Sprint("m", i), field: want}); !r.OK {
+			t.Fatalf("send with %q: %+v", field, r.Error)
+		}
+		var runID string
+		for {
+			var f frame
+			if len(a.evts) > 0 { // events that arrived before the send's answer
+				f, a.evts = a.evts[0], a.evts[1:]
+			} else {
+				f = a.read()
+			}
+			if f.Event != "run.started" {
+				continue
+			}
+			var p struct{ Text, RunID string }
+			_ = json.Unmarshal(f.Payload, &p)
+			runID = p.RunID
+			if p.Text != want {
+				t.Fatalf("send with %q started a run with text %q; want %q", field, p.Text, want)
+			}
+			break
+		}
+		// end the run so the next send starts one instead of queueing
+		b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": "agent:main:clawchat:alice:names", "state": "final",
+			"message": map[string]any{"role": "assistant", "content": "ok"}})
+		e.svc.HandleGatewayEvent("chat", b)
 	}
 }

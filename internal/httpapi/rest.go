@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"github.com/clawchat/clawchat/internal/bridge"
@@ -135,7 +134,7 @@ func (a *api) history(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, fmt.Errorf("limit must be a number from 1 to 1000: %w", chat.ErrInvalid))
+			writeError(w, chat.Public(chat.ErrInvalid, "limit must be a number from 1 to 1000"))
 			return
 		}
 		limit = n
@@ -148,12 +147,26 @@ func (a *api) history(w http.ResponseWriter, r *http.Request, u chat.User) {
 	writeJSON(w, http.StatusOK, misoHistoryPage(key, page))
 }
 
+// sendBody is a send's fields, the same on REST and the WebSocket (which adds "conversation").
 type sendBody struct {
 	Message string `json:"message"`
-	// Text is miso-chat's alternative name for Message (used when Message is empty).
+	// Text is the older (and miso-chat's) name for Message, used when Message is empty.
 	Text        string              `json:"text"`
 	ID          string              `json:"id"`
 	Attachments []bridge.Attachment `json:"attachments"`
+}
+
+// params checks b and returns the bridge's send parameters for conversation key; create says
+// whether a send to an id the user does not have yet creates it (REST).
+func (b sendBody) params(key string, create bool) (bridge.SendParams, error) {
+	text := b.Message
+	if text == "" {
+		text = b.Text
+	}
+	if !utf8.ValidString(text) {
+		return bridge.SendParams{}, chat.Public(chat.ErrInvalid, "message must be UTF-8")
+	}
+	return bridge.SendParams{Conversation: key, ID: b.ID, Text: text, Attachments: b.Attachments, Create: create}, nil
 }
 
 func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -167,16 +180,12 @@ func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
 		writeError(w, err)
 		return
 	}
-	if b.Message == "" {
-		b.Message = b.Text
-	}
-	if !utf8.ValidString(b.Message) {
-		writeError(w, fmt.Errorf("message must be UTF-8: %w", chat.ErrInvalid))
+	p, err := b.params(key, true)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	res, err := a.d.Bridge.Send(r.Context(), u, bridge.SendParams{
-		Conversation: key, ID: b.ID, Text: b.Message, Attachments: b.Attachments, Create: true,
-	})
+	res, err := a.d.Bridge.Send(r.Context(), u, p)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -208,48 +217,18 @@ func (a *api) abort(w http.ResponseWriter, r *http.Request, u chat.User) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "aborted": aborted})
 }
 
-// reactionsMap groups reactions as {"<messageId>":{"👍":["alice"]}}.
-func reactionsMap(rs []chat.Reaction, name string) map[string]map[string][]string {
-	out := map[string]map[string][]string{}
-	for _, r := range rs {
-		m := out[r.MessageID]
-		if m == nil {
-			m = map[string][]string{}
-			out[r.MessageID] = m
-		}
-		m[r.Emoji] = append(m[r.Emoji], name)
-	}
-	return out
-}
-
 func (a *api) conversationReactions(w http.ResponseWriter, r *http.Request, u chat.User) {
-	key, ok := convKey(r)
-	if !ok || a.d.Reactions == nil {
+	key := r.PathValue("key")
+	if a.d.Reactions == nil {
 		writeError(w, errNotFoundRoute)
 		return
 	}
-	if _, err := a.d.Bridge.Get(r.Context(), u, key); err != nil {
-		writeError(w, err)
-		return
-	}
-	rs, err := a.d.Reactions.Reactions(r.Context(), u.ID, key)
+	m, err := a.d.Reactions.Conversation(r.Context(), u, key)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessionKey": key, "reactions": reactionsMap(rs, u.Name)})
-}
-
-var messageIDOK = func(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
+	writeJSON(w, http.StatusOK, map[string]any{"sessionKey": key, "reactions": m})
 }
 
 func (a *api) messageReactions(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -257,27 +236,15 @@ func (a *api) messageReactions(w http.ResponseWriter, r *http.Request, u chat.Us
 	if key == "" {
 		key = r.URL.Query().Get("sessionKey") // miso-chat's name
 	}
-	a.answerMessageReactions(w, r, u, key)
-}
-
-func (a *api) answerMessageReactions(w http.ResponseWriter, r *http.Request, u chat.User, key string) {
 	id := r.PathValue("id")
-	if a.d.Reactions == nil || !chat.ValidConversationID(key) || !messageIDOK(id) {
+	if a.d.Reactions == nil {
 		writeError(w, errNotFoundRoute)
 		return
 	}
-	if _, err := a.d.Bridge.Get(r.Context(), u, key); err != nil {
-		writeError(w, err)
-		return
-	}
-	rs, err := a.d.Reactions.MessageReactions(r.Context(), u.ID, key, id)
+	m, err := a.d.Reactions.Message(r.Context(), u, key, id)
 	if err != nil {
 		writeError(w, err)
 		return
-	}
-	m := reactionsMap(rs, u.Name)[id]
-	if m == nil {
-		m = map[string][]string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messageId": id, "sessionKey": key, "reactions": m})
 }
@@ -299,54 +266,19 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 	if b.Session == "" {
 		b.Session = b.SessionKey
 	}
-	if a.d.Reactions == nil || !chat.ValidConversationID(b.Session) || !messageIDOK(id) {
+	if a.d.Reactions == nil {
 		writeError(w, errNotFoundRoute)
 		return
 	}
-	if b.Emoji == "" || len(b.Emoji) > 32 || !utf8.ValidString(b.Emoji) {
-		writeError(w, fmt.Errorf("emoji must be 1 to 32 bytes: %w", chat.ErrInvalid))
-		return
-	}
-	if _, err := a.d.Bridge.Get(r.Context(), u, b.Session); err != nil {
-		writeError(w, err)
-		return
-	}
-	ctx := r.Context()
-	existing, err := a.d.Reactions.MessageReactions(ctx, u.ID, b.Session, id)
+	added, m, err := a.d.Reactions.Toggle(r.Context(), u, b.Session, id, b.Emoji)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	rec := chat.Reaction{UserID: u.ID, ConversationID: b.Session, MessageID: id, Emoji: b.Emoji, CreatedAt: time.Now().UTC()}
-	has := false
-	for _, e := range existing {
-		if e.Emoji == b.Emoji {
-			has = true
-		}
-	}
-	if has {
-		err = a.d.Reactions.RemoveReaction(ctx, rec)
-	} else {
-		err = a.d.Reactions.AddReaction(ctx, rec)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	rs, err := a.d.Reactions.MessageReactions(ctx, u.ID, b.Session, id)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	m := reactionsMap(rs, u.Name)[id]
-	if m == nil {
-		m = map[string][]string{}
-	}
-	a.d.Hub.Publish(u.ID, chat.NewEvent("reaction", map[string]any{"conversation": b.Session, "messageId": id, "reactions": m}))
 	// success, messageId, action and emoji are miso-chat's toggle answer.
-	action := "added"
-	if has {
-		action = "removed"
+	action := "removed"
+	if added {
+		action = "added"
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "messageId": id, "sessionKey": b.Session,
 		"action": action, "emoji": b.Emoji, "reactions": m})

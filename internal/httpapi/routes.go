@@ -9,22 +9,32 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 )
 
-// routes declares every route of the API in one place.
+// routes declares every route of the server in one place: the API's own and, from Deps.Handlers
+// and Deps.Login/Logout, the ones whose logic lives in other packages.
 func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
+	mount := func(pattern string, h http.Handler) {
+		if h != nil {
+			mux.Handle(pattern, h)
+		}
+	}
+	x := a.d.Handlers
 
-	// Public.
+	// Public (guard lets these through without a session).
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /api/health", a.health)
-	if a.d.Login != nil {
-		mux.Handle("POST /login", a.d.Login)
-	}
+	mount("GET /api/config", x.Config)
+	mount("GET /api/login-options", x.LoginOptions)
+	mount("GET /api/auth", x.AuthStatus)
+	mount("POST /login", a.d.Login)
+	mount("GET /auth/oidc/login", x.OIDCLogin)
+	mount("GET /auth/oidc/callback", x.OIDCCallback)
+	mount("GET /metrics", x.Metrics)
+	mount("/", x.App)
 
 	// Signed in.
-	if a.d.Logout != nil {
-		mux.Handle("POST /logout", a.d.Logout)
-	}
+	mount("POST /logout", a.d.Logout)
 	mux.Handle("GET /ws", http.HandlerFunc(a.ws))
 	mux.Handle("GET /api/me", a.authed(a.me))
 	mux.Handle("GET /api/sessions", a.authed(a.listSessions))
@@ -40,13 +50,14 @@ func (a *api) routes() http.Handler {
 	mux.Handle("POST /api/messages/{id}/reactions", a.authed(a.toggleReaction))
 	mux.Handle("GET /api/approvals", a.authed(a.listApprovals))
 	mux.Handle("POST /api/approvals/{id}", a.authed(a.resolveApproval))
+	mount("POST /api/push/subscriptions", wrapAuthed(a, x.PushSubscribe))
+	mount("DELETE /api/push/subscriptions", wrapAuthed(a, x.PushUnsubscribe))
+	mount("POST /api/account/logout-all", wrapAuthed(a, x.LogoutAll))
+	mount("POST /api/account/password", wrapAuthed(a, x.Password))
 
-	for pattern, h := range a.d.Extra {
-		mux.Handle(pattern, h)
-	}
 	// Anything else under /api/ is a JSON 404 (after authentication, below).
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{http.StatusNotFound, "not_found", "no such route"})
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
 	}))
 	var h http.Handler = mux
 	if a.d.Instrument != nil {
@@ -55,19 +66,13 @@ func (a *api) routes() http.Handler {
 	return a.guard(h)
 }
 
-// guard runs before the mux: every /api/ and /ws request without a session is 401 JSON (never a
-// redirect, even for unclean paths), and unclean API paths (../, %2e%2e, //) are 404 rather than
-// the mux's redirect.
+// guard runs before the mux: first the cross-origin protection of state-changing requests
+// (Deps.CrossOrigin, every route); then every /api/ and /ws request without a session is 401 JSON
+// (never a redirect, even for unclean paths), and unclean API paths (../, %2e%2e, //) are 404
+// rather than the mux's redirect.
 func (a *api) guard(mux http.Handler) http.Handler {
-	public := map[string]bool{"/api/health": true}
-	for _, p := range a.d.Public {
-		_, route, _ := strings.Cut(p, " ")
-		if route == "" {
-			route = p
-		}
-		public[route] = true
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	public := map[string]bool{"/api/health": true, "/api/config": true, "/api/login-options": true, "/api/auth": true}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if p == "/ws" || strings.HasPrefix(p, "/api/") || p == "/api" {
 			if !public[p] {
@@ -85,4 +90,17 @@ func (a *api) guard(mux http.Handler) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+	if a.d.CrossOrigin != nil {
+		return a.d.CrossOrigin(h)
+	}
+	return h
+}
+
+// wrapAuthed gives a handler of another package the per-user limit of the API's own routes
+// (authentication already happened in guard); nil stays nil.
+func wrapAuthed(a *api, h http.Handler) http.Handler {
+	if h == nil {
+		return nil
+	}
+	return a.authed(func(w http.ResponseWriter, r *http.Request, _ chat.User) { h.ServeHTTP(w, r) })
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpjson"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/wsconn"
 )
@@ -22,12 +23,10 @@ import (
 // short-lived goroutines, and the keepalive ping is a timer. An idle connection costs its
 // socket, this wsConn and the hub subscription.
 func (a *api) ws(w http.ResponseWriter, r *http.Request) {
-	u, ok := chat.UserFrom(r.Context())
+	u, ok := chat.UserFrom(r.Context()) // authenticated by guard
 	if !ok {
-		if u, ok = a.d.Authenticate(r); !ok {
-			writeError(w, errUnauthorized)
-			return
-		}
+		writeError(w, errUnauthorized)
+		return
 	}
 	if a.d.OriginAllowed != nil && !a.d.OriginAllowed(r) {
 		writeError(w, errForeignOrigin)
@@ -336,13 +335,9 @@ func strictParams(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytesReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid params (%s): %w", jsonProblem(err), chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "invalid params ("+httpjson.Problem(err)+")")
 	}
 	return nil
-}
-
-type convParam struct {
-	Conversation string `json:"conversation"`
 }
 
 func (c *wsConn) handle(req wsRequest) {
@@ -389,22 +384,17 @@ func (c *wsConn) handle(req wsRequest) {
 			payload = out
 		}
 	case "conversations.create":
-		var p struct {
-			ID      string `json:"id"`
-			Title   string `json:"title"`
-			AgentID string `json:"agentId"`
-		}
+		var p createBody // the REST body's fields
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Create(ctx, u, bridge.CreateParams{ID: p.ID, Title: p.Title, AgentID: p.AgentID})
+			payload, err = b.Create(ctx, u, bridge.CreateParams(p))
 		}
 	case "conversations.update":
 		var p struct {
-			ID       string  `json:"id"`
-			Title    *string `json:"title"`
-			Archived *bool   `json:"archived"`
+			ID string `json:"id"`
+			updateBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Update(ctx, u, p.ID, bridge.UpdateParams{Title: p.Title, Archived: p.Archived})
+			payload, err = b.Update(ctx, u, p.ID, bridge.UpdateParams(p.updateBody))
 		}
 	case "conversations.delete":
 		var p struct {
@@ -425,13 +415,14 @@ func (c *wsConn) handle(req wsRequest) {
 		}
 	case "send":
 		var p struct {
-			Conversation string              `json:"conversation"`
-			ID           string              `json:"id"`
-			Text         string              `json:"text"`
-			Attachments  []bridge.Attachment `json:"attachments"`
+			Conversation string `json:"conversation"`
+			sendBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.Send(ctx, u, bridge.SendParams{Conversation: p.Conversation, ID: p.ID, Text: p.Text, Attachments: p.Attachments})
+			var sp bridge.SendParams
+			if sp, err = p.params(p.Conversation, false); err == nil {
+				payload, err = b.Send(ctx, u, sp)
+			}
 		}
 	case "abort":
 		var p struct {
@@ -461,7 +452,7 @@ func (c *wsConn) handle(req wsRequest) {
 			payload = struct{}{}
 		}
 	default:
-		err = fmt.Errorf("unknown method: %w", chat.ErrInvalid)
+		err = chat.Public(chat.ErrInvalid, "unknown method")
 	}
 	if err != nil {
 		payload = nil

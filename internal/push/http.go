@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpjson"
 )
 
 // maxRequestBytes bounds a subscription request body; a real one is under 1 KiB.
@@ -20,12 +20,12 @@ const maxRequestBytes = 8 << 10
 func (s *Service) PostSubscription(w http.ResponseWriter, r *http.Request) {
 	u, ok := chat.UserFrom(r.Context())
 	if !ok || u.ID == "" {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "sign in first")
+		httpjson.WriteError(w, httpjson.ErrUnauthorized)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "subscription too large")
+		httpjson.Fail(w, http.StatusRequestEntityTooLarge, "too_large", "subscription too large")
 		return
 	}
 	sessionID := ""
@@ -36,7 +36,7 @@ func (s *Service) PostSubscription(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]bool{"ok": true})
+	httpjson.Write(w, http.StatusCreated, map[string]bool{"ok": true})
 }
 
 // DeleteSubscription handles DELETE /api/push/subscriptions with body {"endpoint":"…"}: it
@@ -44,14 +44,14 @@ func (s *Service) PostSubscription(w http.ResponseWriter, r *http.Request) {
 func (s *Service) DeleteSubscription(w http.ResponseWriter, r *http.Request) {
 	u, ok := chat.UserFrom(r.Context())
 	if !ok || u.ID == "" {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "sign in first")
+		httpjson.WriteError(w, httpjson.ErrUnauthorized)
 		return
 	}
 	var in struct {
 		Endpoint string `json:"endpoint"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&in); err != nil || in.Endpoint == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "body must be {\"endpoint\":\"…\"}")
+		httpjson.Fail(w, http.StatusBadRequest, "bad_request", "body must be {\"endpoint\":\"…\"}")
 		return
 	}
 	if err := s.Unsubscribe(r.Context(), u.ID, in.Endpoint); err != nil {
@@ -61,37 +61,18 @@ func (s *Service) DeleteSubscription(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// conflictMessage is the answer for an endpoint registered to another account (see SubscribeSession).
+const conflictMessage = "this push endpoint is registered to another account; subscribe again to get a new one"
+
 func (s *Service) writeErr(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, chat.ErrConflict) {
-		writeError(w, http.StatusConflict, "conflict", "this push endpoint is registered to another account; subscribe again to get a new one")
-		return
+	switch {
+	case errors.Is(err, chat.ErrConflict):
+		httpjson.Fail(w, http.StatusConflict, "conflict", conflictMessage)
+	case errors.Is(err, chat.ErrInvalid):
+		// Validation errors are chat.Public with fixed texts that never echo the input back.
+		httpjson.WriteError(w, err)
+	default:
+		s.log.ErrorContext(r.Context(), "push subscription request failed", "err", err)
+		httpjson.WriteError(w, httpjson.ErrInternal)
 	}
-	if errors.Is(err, chat.ErrInvalid) {
-		// Our validation messages are fixed strings without input echoed back.
-		writeError(w, http.StatusBadRequest, "bad_request", publicMessage(err))
-		return
-	}
-	s.log.ErrorContext(r.Context(), "push subscription request failed", "err", err)
-	writeError(w, http.StatusInternalServerError, "internal", "internal error")
-}
-
-// publicMessage strips the "push: subscribe: invalid request: " prefix from a validation error.
-func publicMessage(err error) string {
-	msg := err.Error()
-	marker := chat.ErrInvalid.Error() + ": "
-	if i := strings.Index(msg, marker); i >= 0 {
-		return msg[i+len(marker):]
-	}
-	return "invalid push subscription"
-}
-
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -47,7 +47,7 @@ type Payload struct {
 // (for example, not while the user has the conversation open).
 func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationID, runID, title, text string) error {
 	if userID == "" || conversationID == "" || runID == "" {
-		return fmt.Errorf("push: notify: %w: user, conversation and run are required", chat.ErrInvalid)
+		return fmt.Errorf("push: notify: %w", chat.Public(chat.ErrInvalid, "user, conversation and run are required"))
 	}
 	p := Payload{
 		Title:        title,
@@ -64,7 +64,7 @@ func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationI
 // body only when IncludeText is set. At most once per (approval, owner) across instances.
 func (s *Service) NotifyApproval(ctx context.Context, ownerID, approvalID, requester, command string) error {
 	if ownerID == "" || approvalID == "" {
-		return fmt.Errorf("push: notify approval: %w: owner and approval are required", chat.ErrInvalid)
+		return fmt.Errorf("push: notify approval: %w", chat.Public(chat.ErrInvalid, "owner and approval are required"))
 	}
 	title := "Approval needed"
 	if requester != "" {

@@ -47,25 +47,25 @@ func (s *Service) Subscribe(ctx context.Context, userID string, raw []byte) erro
 // 404/410.
 func (s *Service) SubscribeSession(ctx context.Context, userID, sessionID string, raw []byte) error {
 	if userID == "" {
-		return fmt.Errorf("push: subscribe: %w: no user", chat.ErrInvalid)
+		return fmt.Errorf("push: subscribe: %w", chat.Public(chat.ErrInvalid, "no user"))
 	}
 	var in subscriptionJSON
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return fmt.Errorf("push: subscribe: %w: not a push subscription", chat.ErrInvalid)
+		return fmt.Errorf("push: subscribe: %w", chat.Public(chat.ErrInvalid, "not a push subscription"))
 	}
 	if err := s.CheckEndpoint(in.Endpoint); err != nil {
 		return fmt.Errorf("push: subscribe: %w", err)
 	}
 	p256dh, err := decodeKey(in.Keys.P256dh)
 	if err != nil || len(p256dh) != 65 {
-		return fmt.Errorf("push: subscribe: %w: keys.p256dh must be a 65-byte P-256 point", chat.ErrInvalid)
+		return fmt.Errorf("push: subscribe: %w", chat.Public(chat.ErrInvalid, "keys.p256dh must be a 65-byte P-256 point"))
 	}
 	if _, err := ecdh.P256().NewPublicKey(p256dh); err != nil {
-		return fmt.Errorf("push: subscribe: %w: keys.p256dh is not a valid P-256 point", chat.ErrInvalid)
+		return fmt.Errorf("push: subscribe: %w", chat.Public(chat.ErrInvalid, "keys.p256dh is not a valid P-256 point"))
 	}
 	auth, err := decodeKey(in.Keys.Auth)
 	if err != nil || len(auth) != 16 {
-		return fmt.Errorf("push: subscribe: %w: keys.auth must be 16 bytes", chat.ErrInvalid)
+		return fmt.Errorf("push: subscribe: %w", chat.Public(chat.ErrInvalid, "keys.auth must be 16 bytes"))
 	}
 
 	existing, err := s.cfg.Store.PushSubscriptions(ctx, userID)
@@ -115,7 +115,7 @@ func (s *Service) SubscribeSession(ctx context.Context, userID, sessionID string
 // endpoint exists).
 func (s *Service) Unsubscribe(ctx context.Context, userID, endpoint string) error {
 	if userID == "" || endpoint == "" {
-		return fmt.Errorf("push: unsubscribe: %w: endpoint required", chat.ErrInvalid)
+		return fmt.Errorf("push: unsubscribe: %w", chat.Public(chat.ErrInvalid, "endpoint required"))
 	}
 	subs, err := s.cfg.Store.PushSubscriptions(ctx, userID)
 	if err != nil {
@@ -137,33 +137,33 @@ func (s *Service) Unsubscribe(ctx context.Context, userID, endpoint string) erro
 // localhost. Errors wrap chat.ErrInvalid.
 func (s *Service) CheckEndpoint(endpoint string) error {
 	if endpoint == "" || len(endpoint) > maxEndpointLen {
-		return fmt.Errorf("%w: endpoint missing or too long", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint missing or too long")
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || !u.IsAbs() || u.Opaque != "" {
-		return fmt.Errorf("%w: endpoint is not an absolute URL", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint is not an absolute URL")
 	}
 	if u.Scheme != "https" {
-		return fmt.Errorf("%w: endpoint must use https", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint must use https")
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: endpoint must not carry credentials", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint must not carry credentials")
 	}
 	if p := u.Port(); p != "" && p != "443" {
-		return fmt.Errorf("%w: endpoint must use the default https port", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint must use the default https port")
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	if host == "" {
-		return fmt.Errorf("%w: endpoint has no host", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint has no host")
 	}
 	if _, err := netip.ParseAddr(host); err == nil || strings.Contains(host, ":") {
-		return fmt.Errorf("%w: endpoint host must be a name, not an IP address", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint host must be a name, not an IP address")
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return fmt.Errorf("%w: endpoint host is not a push service", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint host is not a push service")
 	}
 	if !hostAllowed(host, s.allowed) {
-		return fmt.Errorf("%w: endpoint host is not an allowed push service", chat.ErrInvalid)
+		return chat.Public(chat.ErrInvalid, "endpoint host is not an allowed push service")
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clawchat/clawchat/internal/httpjson"
 )
 
 // DefaultCSP is the Content-Security-Policy sent with every response. The web app is a bundled
@@ -122,13 +124,10 @@ func CrossOrigin(trustedOrigins []string) (func(http.Handler) http.Handler, erro
 	return cop.Handler, nil
 }
 
-// WriteError writes clawchat's JSON error shape {"error":{"code":…,"message":…}}. code and message
-// must be constant, safe strings (they are not escaped beyond JSON string rules for ASCII).
+// WriteError writes clawchat's JSON error shape {"error":{"code":…,"message":…}} through
+// internal/httpjson. code and message must be constant, safe strings.
 func WriteError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":{"code":%s,"message":%s}}`+"\n", strconv.Quote(code), strconv.Quote(message))
+	httpjson.Fail(w, status, code, message)
 }
 
 // OriginAllowed reports whether a WebSocket upgrade (or any request) may proceed under the

@@ -334,7 +334,6 @@ type path struct {
 	delivered int64
 	secs      float64
 	cpu       time.Duration
-	dropped   int64
 	// throughput
 	failed bool
 }

@@ -293,7 +293,7 @@ func (g *Gateway) command(ctx context.Context, args ...string) *exec.Cmd {
 		argv = append([]string{"ip", "netns", "exec", g.ns.gw}, argv...)
 	}
 	var cmd *exec.Cmd
-	if ctx != nil {
+	if ctx.Done() != nil { // context.Background(): a process not tied to any context
 		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	} else {
 		cmd = exec.Command(argv[0], argv[1:]...)
@@ -336,7 +336,7 @@ func (g *Gateway) startOnce(ctx context.Context) error {
 		bind = "lan"
 	}
 	// Not CommandContext: the process outlives ctx and is stopped by Stop.
-	cmd := g.command(nil, "gateway", "run", "--port", strconv.Itoa(g.Port), "--bind", bind)
+	cmd := g.command(context.Background(), "gateway", "run", "--port", strconv.Itoa(g.Port), "--bind", bind)
 	cmd.Stdin = nil
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -178,7 +178,7 @@ func StartContext(ctx context.Context, opts Options) (*Provider, error) {
 		Accounts   []Account    `json:"accounts"`
 	}{ModuleDir: in.ModuleDir, IDTokenTTL: max(ceilSeconds(ttl), 1), Accounts: opts.Accounts}
 	for _, c := range opts.Clients {
-		cfg.Clients = append(cfg.Clients, jsonClient{c.ID, c.Secret, c.RedirectURIs, c.PostLogoutRedirectURIs})
+		cfg.Clients = append(cfg.Clients, jsonClient(c))
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {

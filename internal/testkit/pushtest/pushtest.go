@@ -250,7 +250,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) verifyVAPID(header, origin string) (*jwt.RegisteredClaims, error) {
 	rest, ok := strings.CutPrefix(header, "vapid ")
 	if !ok {
-		return nil, fmt.Errorf("Authorization scheme is not vapid")
+		return nil, errors.New("authorization scheme is not vapid")
 	}
 	var tok, key string
 	for part := range strings.SplitSeq(rest, ",") {
@@ -287,10 +287,10 @@ func (s *Server) verifyVAPID(header, origin string) (*jwt.RegisteredClaims, erro
 		return nil, errors.New("exp more than 24h ahead")
 	}
 	if !strings.HasPrefix(claims.Subject, "mailto:") && !strings.HasPrefix(claims.Subject, "https:") {
-		return nil, fmt.Errorf("sub %q is not mailto: or https:", claims.Subject)
+		return nil, fmt.Errorf("sub %q: want a mailto: or https: URL", claims.Subject)
 	}
 	if strings.HasPrefix(claims.Subject, "mailto:mailto:") {
-		return nil, fmt.Errorf("sub %q has a doubled mailto:", claims.Subject)
+		return nil, fmt.Errorf("sub %q: mailto: appears twice", claims.Subject)
 	}
 	return &claims, nil
 }

@@ -1,4 +1,4 @@
-package app
+package relay
 
 import (
 	"context"
@@ -8,17 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
 	"github.com/clawchat/clawchat/internal/store"
 	"github.com/clawchat/clawchat/internal/testkit/storetest"
 )
 
+func TestMain(m *testing.M) { goleak.VerifyTestMain(storetest.Main(m)) }
+
 // instance is one clawchat process as far as the relay is concerned: its own store handle on
 // the shared database, its own hub (epoch) and relay.
 type instance struct {
 	hub   *hub.Hub
-	relay *relay
+	relay *Relay
 	wake  chan struct{}
 	sub   *hub.Subscription
 	got   []chat.Event
@@ -32,7 +36,7 @@ func startInstance(t *testing.T, ctx context.Context, url string, done chan<- er
 	}
 	t.Cleanup(func() { db.Close() })
 	in := &instance{hub: hub.New(hub.Config{}), wake: make(chan struct{}, 1)}
-	in.relay = newRelay(db, in.hub, storetest.Logger(t))
+	in.relay = New(db, in.hub, storetest.Logger(t))
 	in.sub, _ = in.hub.Subscribe("alice", hub.Cursor{}, func() {
 		select {
 		case in.wake <- struct{}{}:
@@ -146,7 +150,7 @@ func TestRelayTwoInstances(t *testing.T) {
 
 // TestRelayEncode bounds the NOTIFY payload.
 func TestRelayEncode(t *testing.T) {
-	r := newRelay(nil, hub.New(hub.Config{Epoch: "ep1"}), slog.New(slog.DiscardHandler))
+	r := New(nil, hub.New(hub.Config{Epoch: "ep1"}), slog.New(slog.DiscardHandler))
 	b, err := r.encode("alice", chat.NewEvent("conversation.updated", map[string]string{"title": strings.Repeat("é", store.MaxPayload)}))
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +158,7 @@ func TestRelayEncode(t *testing.T) {
 	if len(b) > store.MaxPayload || string(b) != `{"o":"ep1","u":"alice","n":"resync"}` {
 		t.Fatalf("encoded %d bytes: %.80s", len(b), b)
 	}
-	for range relayQueue + 5 { // never blocks when nobody drains
+	for range queueSize + 5 { // never blocks when nobody drains
 		r.Forward("alice", chat.NewEvent("conversation.deleted", map[string]string{"id": "x"}))
 	}
 	if r.dropped.Load() != 5 {
