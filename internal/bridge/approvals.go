@@ -53,35 +53,11 @@ var approvalIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
 // Approval is an owner's view of one pending exec approval. It never carries the Gateway's raw
 // request (session ids, run ids, environment, resolver identities): only what an owner needs to
 // judge the command.
-type Approval struct {
-	ID      string `json:"id"`
-	Command string `json:"command"`
-	Cwd     string `json:"cwd,omitempty"`
-	Host    string `json:"host,omitempty"`
-	AgentID string `json:"agentId,omitempty"`
-	// Conversation is set only when the request comes from one of this owner's conversations
-	// (its id) or from a Gateway session (gw:<key>); never for another user's conversation.
-	Conversation string `json:"conversation,omitempty"`
-	// RequestedBy names the clawchat user whose message raised the request (their display name;
-	// absent for Gateway sessions), and ConversationTitle that conversation's title: who asked,
-	// and where.
-	RequestedBy       string `json:"requestedBy,omitempty"`
-	ConversationTitle string `json:"conversationTitle,omitempty"`
-	CreatedAtMs       int64  `json:"createdAtMs,omitempty"`
-	ExpiresAtMs       int64  `json:"expiresAtMs"`
-	WarningText       string `json:"warningText,omitempty"`
-}
+type Approval = chat.Approval
 
 // RunApproval is the run.approval payload: the conversation's own user learns that a command of
 // theirs waits for an owner's decision, and then how it was decided. It never names the owner.
-type RunApproval struct {
-	Conversation string `json:"conversation"`
-	ID           string `json:"id"`
-	// State is waiting, then allow-once, allow-always, deny or expired.
-	State       string `json:"state"`
-	Command     string `json:"command,omitempty"`
-	ExpiresAtMs int64  `json:"expiresAtMs,omitempty"`
-}
+type RunApproval = chat.RunApproval
 
 // approval is one pending request as the bridge keeps it.
 type approval struct {
@@ -168,13 +144,13 @@ func (s *Service) ownerIDs() []string {
 // publishRequestedLocked tells every owner about a; s.appr.mu held.
 func (s *Service) publishRequestedLocked(a *approval, owners []string) {
 	for _, o := range owners {
-		s.cfg.Publisher.Publish(o, chat.NewEvent("approval.requested", s.approvalView(a, o)))
+		s.cfg.Publisher.Publish(o, chat.ApprovalRequested{Approval: s.approvalView(a, o)}.Event())
 	}
 }
 
 // publishResolvedLocked tells every owner that id is no longer pending; s.appr.mu held.
 func (s *Service) publishResolvedLocked(id, decision string, owners []string) {
-	ev := chat.NewEvent("approval.resolved", map[string]string{"id": id, "decision": decision})
+	ev := chat.ApprovalResolved{ID: id, Decision: decision}.Event()
 	for _, o := range owners {
 		s.cfg.Publisher.Publish(o, ev)
 	}
@@ -296,9 +272,9 @@ func (s *Service) addLocked(a *approval, owners []string) {
 	s.appr.pending[a.id] = a
 	s.publishRequestedLocked(a, owners)
 	if a.convUser != "" && !slices.Contains(owners, a.convUser) {
-		s.cfg.Publisher.Publish(a.convUser, chat.NewEvent("run.approval", RunApproval{
+		s.cfg.Publisher.Publish(a.convUser, RunApproval{
 			Conversation: a.convID, ID: a.id, State: "waiting", Command: a.command, ExpiresAtMs: a.expiresAtMs,
-		}))
+		}.Event())
 	}
 	s.appr.poke()
 }
@@ -313,7 +289,7 @@ func (s *Service) removeLocked(id, decision string, owners []string) bool {
 	delete(s.appr.pending, id)
 	s.publishResolvedLocked(id, decision, owners)
 	if a.convUser != "" && !slices.Contains(owners, a.convUser) {
-		s.cfg.Publisher.Publish(a.convUser, chat.NewEvent("run.approval", RunApproval{Conversation: a.convID, ID: id, State: decision}))
+		s.cfg.Publisher.Publish(a.convUser, RunApproval{Conversation: a.convID, ID: id, State: decision}.Event())
 	}
 	return true
 }

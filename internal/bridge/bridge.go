@@ -216,12 +216,7 @@ type run struct {
 }
 
 type toolState struct {
-	ID      string `json:"toolCallId"`
-	Name    string `json:"name"`
-	Args    string `json:"args,omitempty"`
-	Result  string `json:"result,omitempty"`
-	Error   bool   `json:"error,omitempty"`
-	Phase   string `json:"phase"`
+	chat.ToolView
 	started time.Time
 	ended   bool
 }
@@ -395,11 +390,7 @@ func (s *Service) mapUpstreamError(ctx context.Context, method string, err error
 
 // emitError publishes an error event to the user's connections.
 func (s *Service) emitError(userID, code, msg, conv string) {
-	p := map[string]string{"code": code, "message": msg}
-	if conv != "" {
-		p["conversation"] = conv
-	}
-	s.cfg.Publisher.Publish(userID, chat.NewEvent("error", p))
+	s.cfg.Publisher.Publish(userID, chat.ErrorEvent{Code: code, Message: msg, Conversation: conv}.Event())
 }
 
 // audit records an owner's action through Config.Audit (when set). detail is encoded as JSON and

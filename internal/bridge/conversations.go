@@ -13,19 +13,7 @@ import (
 )
 
 // Conversation is the client view of a conversation (docs/api.md "Conversation object").
-type Conversation struct {
-	ID             string     `json:"id"`
-	Title          string     `json:"title"`
-	AgentID        string     `json:"agentId"`
-	Kind           string     `json:"kind"` // conversation | gateway
-	CreatedAt      *time.Time `json:"createdAt,omitempty"`
-	UpdatedAt      *time.Time `json:"updatedAt,omitempty"`
-	LastActivityAt *time.Time `json:"lastActivityAt,omitempty"`
-	Archived       bool       `json:"archived"`
-	Running        bool       `json:"running"`
-	RunID          *string    `json:"runId"`
-	Queued         int        `json:"queued"`
-}
+type Conversation = chat.ConversationView
 
 // errNotFound is the one answer for a conversation the user may not see, whatever the reason.
 var errNotFound = fmt.Errorf("conversation not found: %w", chat.ErrNotFound)
@@ -215,7 +203,7 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 		return Conversation{}, err
 	}
 	v := s.view(c)
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.created", v))
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: v}.Event())
 	return v, nil
 }
 
@@ -309,7 +297,7 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 		return Conversation{}, fmt.Errorf("bridge: update conversation: %w", err)
 	}
 	v := s.view(c)
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.updated", v))
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationUpdated{ConversationView: v}.Event())
 	return v, nil
 }
 
@@ -361,7 +349,7 @@ func (s *Service) Delete(ctx context.Context, u chat.User, id string) error {
 	}
 	s.notOurs[c.SessionKey] = s.cfg.Now().Add(time.Minute)
 	s.mu.Unlock()
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.deleted", map[string]string{"id": c.ID}))
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationDeleted{ID: c.ID}.Event())
 	return nil
 }
 

@@ -12,17 +12,17 @@ import (
 
 // Message is one history entry (docs/api.md "Message object").
 type Message struct {
-	ID        string         `json:"id"`
-	Role      string         `json:"role"` // user | assistant | tool
-	At        *time.Time     `json:"at,omitempty"`
-	Text      string         `json:"text"`
-	Reasoning string         `json:"reasoning,omitempty"`
-	Tools     []Tool         `json:"tools,omitempty"`
-	Usage     map[string]any `json:"usage,omitempty"`
-	Aborted   bool           `json:"aborted"`
-	Error     *string        `json:"error"`
-	Kind      string         `json:"kind"` // message | compaction
-	RunID     string         `json:"runId,omitempty"`
+	ID        string      `json:"id"`
+	Role      string      `json:"role"` // user | assistant | tool
+	At        *time.Time  `json:"at,omitempty"`
+	Text      string      `json:"text"`
+	Reasoning string      `json:"reasoning,omitempty"`
+	Tools     []Tool      `json:"tools,omitempty"`
+	Usage     *chat.Usage `json:"usage,omitempty"`
+	Aborted   bool        `json:"aborted"`
+	Error     *string     `json:"error"`
+	Kind      string      `json:"kind"` // message | compaction
+	RunID     string      `json:"runId,omitempty"`
 }
 
 // Tool is a tool call with its result merged in.

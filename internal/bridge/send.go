@@ -117,7 +117,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 		if errors.Is(err, chat.ErrConflict) { // created concurrently
 			c, err = s.lookup(ctx, u, p.Conversation)
 		} else if err == nil {
-			s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.created", s.view(c)))
+			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: s.view(c)}.Event())
 		}
 	}
 	if err != nil {
@@ -189,9 +189,9 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 		cs.queue = append(cs.queue, q)
 		pos := len(cs.queue)
 		s.mu.Unlock()
-		s.cfg.Publisher.Publish(u.ID, chat.NewEvent("run.queued", map[string]any{
-			"conversation": c.ID, "messageId": clientID, "runId": runID, "position": pos, "text": p.Text,
-		}))
+		s.cfg.Publisher.Publish(u.ID, chat.RunQueued{
+			Conversation: c.ID, MessageID: clientID, RunID: runID, Position: pos, Text: p.Text,
+		}.Event())
 		return SendResult{RunID: runID, Status: StatusQueued}, nil
 	}
 	if s.userRuns[u.ID] >= s.cfg.MaxConcurrentRuns {
@@ -342,12 +342,7 @@ func isChatError(err error) bool {
 
 // PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
 // because its Gateway session's policy was changed outside clawchat.
-type PolicyDrift struct {
-	User     string `json:"user"`
-	AgentID  string `json:"agentId"`
-	Expected string `json:"expectedMode"`
-	Message  string `json:"message"`
-}
+type PolicyDrift = chat.PolicyDrift
 
 // policyDrift tells the owners and the audit log that q's session policy drifted.
 func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
@@ -355,10 +350,10 @@ func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
 	s.log.Warn("refused a member's send: the session's policy was changed outside clawchat",
 		"user_id", r.userID, "agent_id", agent, "expected_mode", q.policy.Mode)
 	s.audit(ctx, q.sender, "policy.drift", r.key, map[string]any{"expectedMode": q.policy.Mode})
-	ev := chat.NewEvent("policy.drift", PolicyDrift{
+	ev := PolicyDrift{
 		User: r.userID, AgentID: agent, Expected: q.policy.Mode,
 		Message: "A member's conversation was refused: its Gateway session's permission settings were changed outside clawchat (for example in the Control UI). clawchat never runs a member's message under changed settings.",
-	})
+	}.Event()
 	for _, o := range s.ownerIDs() {
 		s.cfg.Publisher.Publish(o, ev)
 	}
@@ -399,7 +394,7 @@ func (s *Service) touch(c chat.Conversation, text string) {
 		return
 	}
 	if named {
-		s.cfg.Publisher.Publish(c.UserID, chat.NewEvent("conversation.updated", s.view(c)))
+		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.view(c)}.Event())
 	}
 }
 
@@ -488,9 +483,9 @@ func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID st
 			if q.runID == runID {
 				cs.queue = append(cs.queue[:i:i], cs.queue[i+1:]...)
 				s.mu.Unlock()
-				s.cfg.Publisher.Publish(u.ID, chat.NewEvent("run.aborted", map[string]any{
-					"conversation": c.ID, "runId": runID, "messageId": q.messageID, "text": "",
-				}))
+				s.cfg.Publisher.Publish(u.ID, chat.RunAborted{
+					Conversation: c.ID, RunID: runID, MessageID: q.messageID, Text: "",
+				}.Event())
 				return true, nil
 			}
 		}

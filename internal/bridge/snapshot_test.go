@@ -375,9 +375,9 @@ func (s *Service) oldHandleChat(payload json.RawMessage) {
 	r.text = next
 	s.mu.Unlock()
 	if replace {
-		s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true})
+		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: next, Replace: true}.Event())
 	} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
-		s.publishRun(r, "run.delta", map[string]any{"text": inc})
+		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: inc}.Event())
 	}
 }
 

@@ -342,7 +342,7 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 	if m == nil {
 		m = map[string][]string{}
 	}
-	a.d.Hub.Publish(u.ID, chat.NewEvent("reaction", map[string]any{"conversation": b.Session, "messageId": id, "reactions": m}))
+	a.d.Hub.Publish(u.ID, chat.ReactionChanged{Conversation: b.Session, MessageID: id, Reactions: m}.Event())
 	// success, messageId, action and emoji are miso-chat's toggle answer.
 	action := "added"
 	if has {
