@@ -507,8 +507,7 @@ func (s *Service) ResolveApproval(ctx context.Context, u chat.User, id, decision
 	if a == nil || s.expired(a, s.cfg.Now()) {
 		return notFound
 	}
-	var res json.RawMessage
-	err := s.cfg.Upstream.Request(ctx, gateway.MethodExecApprovalResolve, gateway.ExecApprovalResolveParams{ID: id, Decision: decision}, &res)
+	_, err := s.rawGW.ExecApprovalResolve(ctx, gateway.ExecApprovalResolveParams{ID: id, Decision: decision})
 	detail := map[string]any{"decision": decision, "ok": err == nil}
 	if a.agentID != "" {
 		detail["agentId"] = a.agentID

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Upstream is the part of the Gateway client the bridge uses: one request/response call with
@@ -125,6 +126,11 @@ type Config struct {
 
 // Service is the chat service. All methods are safe for concurrent use.
 type Service struct {
+	// gw is the typed Gateway API with errors mapped for users (mappedUpstream); rawGW is the same
+	// API with the Upstream's own errors, for callers that must tell refusals apart first (sends,
+	// policy, approvals) and map afterwards.
+	gw, rawGW gateway.API
+
 	cfg Config
 	log *slog.Logger
 
@@ -190,7 +196,7 @@ type run struct {
 	convID    string
 	messageID string
 	sender    string          // display name of the user who sent the message (approval cards)
-	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
+	text      string          // visible reply so far; set with setText/appendText (runtext.go)
 	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
 	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
 	reasoning string
@@ -263,7 +269,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.SendTimeout = 30 * time.Second
 	}
 	base, stop := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
+		rawGW:    gateway.API{R: cfg.Upstream},
 		base:     base,
 		stopBase: stop,
 		cfg:      cfg,
@@ -277,7 +284,9 @@ func New(cfg Config) (*Service, error) {
 		watch:    make(map[string]map[string]bool),
 		gwState:  "down",
 		appr:     newApprovals(),
-	}, nil
+	}
+	s.gw = gateway.API{R: mappedUpstream{cfg.Upstream, s}}
+	return s, nil
 }
 
 // Run resolves stale runs from history until ctx is done, then waits for the service's background
@@ -352,9 +361,15 @@ func (s *Service) gatewayLimits() Limits {
 	return s.cfg.GatewayLimits()
 }
 
-// upstream calls the Gateway and maps its errors to chat sentinels.
-func (s *Service) upstream(ctx context.Context, method string, params, result any) error {
-	return s.mapUpstreamError(ctx, method, s.cfg.Upstream.Request(ctx, method, params, result))
+// mappedUpstream is the Upstream with its errors mapped to chat sentinels by mapUpstreamError,
+// the one place where Gateway errors become errors a user may see. Service.gw calls through it.
+type mappedUpstream struct {
+	up Upstream
+	s  *Service
+}
+
+func (m mappedUpstream) Request(ctx context.Context, method string, params, result any) error {
+	return m.s.mapUpstreamError(ctx, method, m.up.Request(ctx, method, params, result))
 }
 
 // mapUpstreamError maps an Upstream error (nil stays nil) to a chat sentinel-wrapped error whose

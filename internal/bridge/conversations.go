@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Conversation is the client view of a conversation (docs/api.md "Conversation object").
@@ -150,17 +151,8 @@ func last(c Conversation) time.Time {
 
 // gatewaySessions lists the Gateway's sessions outside clawchat's namespace.
 func (s *Service) gatewaySessions(ctx context.Context) ([]Conversation, error) {
-	var res struct {
-		Sessions []struct {
-			Key         string `json:"key"`
-			AgentID     string `json:"agentId"`
-			Label       string `json:"label"`
-			DisplayName string `json:"displayName"`
-			UpdatedAt   int64  `json:"updatedAt"`
-			Archived    bool   `json:"archived"`
-		} `json:"sessions"`
-	}
-	if err := s.upstream(ctx, "sessions.list", map[string]any{"limit": 200}, &res); err != nil {
+	res, err := s.gw.SessionsList(ctx, gateway.SessionsListParams{Limit: 200})
+	if err != nil {
 		return nil, err
 	}
 	out := []Conversation{}
@@ -322,17 +314,16 @@ func (s *Service) Delete(ctx context.Context, u chat.User, id string) error {
 	}
 	s.mu.Unlock()
 	if runID != "" {
-		var res struct{}
-		_ = s.upstream(ctx, "chat.abort", map[string]any{"sessionKey": c.SessionKey, "runId": runID}, &res)
+		_, _ = s.gw.ChatAbort(ctx, gateway.ChatAbortParams{SessionKey: c.SessionKey, RunID: runID})
 	}
-	var res struct{}
-	if err := s.upstream(ctx, "sessions.patch", map[string]any{"key": c.SessionKey, "archived": true}, &res); err != nil && !errors.Is(err, chat.ErrInvalid) {
+	archived := true
+	if _, err := s.gw.SessionsPatch(ctx, gateway.SessionsPatchParams{Key: c.SessionKey, Archived: &archived}); err != nil && !errors.Is(err, chat.ErrInvalid) {
 		// A session that never existed cannot be patched; the Gateway answers INVALID_REQUEST.
 		if errors.Is(err, chat.ErrUnavailable) && s.GatewayState() != "connected" {
 			return err
 		}
 	}
-	if err := s.upstream(ctx, "sessions.delete", map[string]any{"key": c.SessionKey, "archivedOnly": true}, &res); err != nil {
+	if _, err := s.gw.SessionsDelete(ctx, gateway.SessionsDeleteParams{Key: c.SessionKey, ArchivedOnly: true}); err != nil {
 		if errors.Is(err, chat.ErrUnavailable) && s.GatewayState() != "connected" {
 			return err
 		}
@@ -368,18 +359,8 @@ type AgentList struct {
 
 // Agents lists the Gateway's agents (ids, names, emoji only).
 func (s *Service) Agents(ctx context.Context) (AgentList, error) {
-	var res struct {
-		DefaultID string `json:"defaultId"`
-		Agents    []struct {
-			ID       string `json:"id"`
-			Name     string `json:"name"`
-			Identity struct {
-				Name  string `json:"name"`
-				Emoji string `json:"emoji"`
-			} `json:"identity"`
-		} `json:"agents"`
-	}
-	if err := s.upstream(ctx, "agents.list", map[string]any{}, &res); err != nil {
+	res, err := s.gw.AgentsList(ctx)
+	if err != nil {
 		return AgentList{}, err
 	}
 	out := AgentList{Agents: []Agent{}, Default: res.DefaultID}
@@ -390,14 +371,18 @@ func (s *Service) Agents(ctx context.Context) (AgentList, error) {
 		if !agentIDRe.MatchString(a.ID) {
 			continue
 		}
-		name := a.Identity.Name
+		var ident struct{ Name, Emoji string }
+		if a.Identity != nil {
+			ident.Name, ident.Emoji = a.Identity.Name, a.Identity.Emoji
+		}
+		name := ident.Name
 		if name == "" {
 			name = a.Name
 		}
 		if name == "" {
 			name = a.ID
 		}
-		out.Agents = append(out.Agents, Agent{ID: a.ID, Name: truncate(name, 100), Emoji: truncate(a.Identity.Emoji, 16)})
+		out.Agents = append(out.Agents, Agent{ID: a.ID, Name: truncate(name, 100), Emoji: truncate(ident.Emoji, 16)})
 	}
 	return out, nil
 }

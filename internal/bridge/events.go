@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Gateway connection states as clients see them.
@@ -59,27 +60,6 @@ func (s *Service) EventGap() {
 	s.backfillApprovals() // approval events may have been lost too
 }
 
-type chatPayload struct {
-	RunID        string          `json:"runId"`
-	SessionKey   string          `json:"sessionKey"`
-	State        string          `json:"state"`
-	Phase        string          `json:"phase"`
-	DeltaText    *string         `json:"deltaText"`
-	Replace      bool            `json:"replace"`
-	Message      json.RawMessage `json:"message"`
-	StopReason   string          `json:"stopReason"`
-	ErrorMessage string          `json:"errorMessage"`
-	ErrorKind    string          `json:"errorKind"`
-	Usage        json.RawMessage `json:"usage"`
-}
-
-type agentPayload struct {
-	RunID      string          `json:"runId"`
-	SessionKey string          `json:"sessionKey"`
-	Stream     string          `json:"stream"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // HandleGatewayEvent translates one Gateway event (name, payload) into browser events for the
 // owner of its session. Events of sessions nobody may see are dropped. Raw payloads are never
 // forwarded. It is called from the Gateway client's single event goroutine, in order; it may do a
@@ -87,8 +67,8 @@ type agentPayload struct {
 func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 	switch name {
 	case "chat":
-		var p chatPayload
-		if decodeChat(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
+		var p gateway.ChatEvent
+		if gateway.UnmarshalChatEvent(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
 		reopen := p.State == "delta" || (p.State == "final" && len(p.Message) > 0 && string(p.Message) != "null")
@@ -98,7 +78,7 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 		}
 		s.onChat(r, &p)
 	case "agent":
-		var p agentPayload
+		var p gateway.AgentEvent
 		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
@@ -214,62 +194,6 @@ func (s *Service) routeRun(runID, key string, reopen bool) *run {
 	return r
 }
 
-// messageText returns the visible text of an assistant message snapshot.
-func messageText(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", false
-	}
-	var m struct {
-		Content json.RawMessage `json:"content"`
-		Text    *string         `json:"text"`
-	}
-	if json.Unmarshal(raw, &m) != nil {
-		return "", false
-	}
-	text, _, _ := contentParts(m.Content)
-	if text == "" && m.Text != nil {
-		text = *m.Text
-	}
-	return text, true
-}
-
-type block struct {
-	Type      string          `json:"type"`
-	Text      string          `json:"text"`
-	Thinking  string          `json:"thinking"`
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Arguments json.RawMessage `json:"arguments"`
-	Input     json.RawMessage `json:"input"`
-}
-
-// contentParts splits message content (a string or blocks) into text, reasoning and tool calls.
-func contentParts(raw json.RawMessage) (text, reasoning string, tools []block) {
-	if len(raw) == 0 {
-		return "", "", nil
-	}
-	var str string
-	if json.Unmarshal(raw, &str) == nil {
-		return str, "", nil
-	}
-	var blocks []block
-	if json.Unmarshal(raw, &blocks) != nil {
-		return "", "", nil
-	}
-	var tb, rb strings.Builder
-	for _, b := range blocks {
-		switch b.Type {
-		case "text":
-			tb.WriteString(b.Text)
-		case "thinking":
-			rb.WriteString(b.Thinking)
-		case "toolCall", "tool_use", "toolUse", "tool_call":
-			tools = append(tools, b)
-		}
-	}
-	return tb.String(), rb.String(), tools
-}
-
 // publishRun sends a run event (built with r's conversation and run id) to the run's user, unless
 // the run is in a Gateway session and the user is no longer an owner (checked at every delivery:
 // issue 16).
@@ -280,7 +204,7 @@ func (s *Service) publishRun(r *run, ev chat.Event) {
 	s.cfg.Publisher.Publish(r.userID, ev)
 }
 
-func (s *Service) onChat(r *run, p *chatPayload) {
+func (s *Service) onChat(r *run, p *gateway.ChatEvent) {
 	switch p.State {
 	case "status":
 		if p.Phase != "" {
@@ -299,7 +223,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.publishUsage(r, p.Usage)
 		}
 	case "final":
-		text, ok := messageText(p.Message)
+		text, ok := gateway.SnapshotText(p.Message)
 		s.mu.Lock()
 		if !ok {
 			text = r.text
@@ -318,7 +242,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		}
 		s.finish(r, chat.RunFinal{Text: text, Usage: usageOf(p.Usage), StopReason: p.StopReason})
 	case "aborted":
-		text, ok := messageText(p.Message)
+		text, ok := gateway.SnapshotText(p.Message)
 		if !ok {
 			s.mu.Lock()
 			text = r.text
@@ -346,12 +270,12 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 //	snapshot ≠ prev + deltaText → the snapshot's text, replace (resync)
 //	otherwise                   → prev + deltaText
 //
-// The common case (the snapshot is exactly prev+deltaText) is proven by snapshotIs without
+// The common case (the snapshot is exactly prev+deltaText) is proven by gateway.SnapshotIs without
 // decoding the snapshot, and the text grows in place (appendText), so a run of n deltas costs
 // O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
-// snapshot with messageText as before; a final always takes its snapshot's text. The decision is
+// snapshot with gateway.SnapshotText as before; a final always takes its snapshot's text. The decision is
 // made outside s.mu and committed only if a reconcile did not change the text meanwhile.
-func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool, rev uint64) {
+func (s *Service) applyDelta(r *run, p *gateway.ChatEvent) (prev, next string, replace bool, rev uint64) {
 	for {
 		s.mu.Lock()
 		prev = r.text
@@ -360,15 +284,15 @@ func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace
 		appendDelta := false
 		switch {
 		case p.DeltaText == nil:
-			next, _ = messageText(p.Message)
+			next, _ = gateway.SnapshotText(p.Message)
 			replace = true
 		case p.Replace:
 			next, replace = *p.DeltaText, true
-		case snapshotIs(p.Message, prev, *p.DeltaText):
+		case gateway.SnapshotIs(p.Message, prev, *p.DeltaText):
 			appendDelta = true
 		default:
 			d := *p.DeltaText
-			snap, hasSnap := messageText(p.Message)
+			snap, hasSnap := gateway.SnapshotText(p.Message)
 			switch {
 			case prev == "" && hasSnap:
 				next = snap
@@ -463,7 +387,7 @@ func resultPreview(raw json.RawMessage) string {
 		Content json.RawMessage `json:"content"`
 	}
 	if json.Unmarshal(raw, &r) == nil && len(r.Content) > 0 {
-		if t, _, _ := contentParts(r.Content); t != "" {
+		if t, _, _ := gateway.ContentParts(r.Content); t != "" {
 			return truncate(t, maxResultPreview)
 		}
 	}
@@ -474,7 +398,7 @@ func resultPreview(raw json.RawMessage) string {
 	return "" // structured results may carry server paths; only text is previewed
 }
 
-func (s *Service) onAgent(r *run, p *agentPayload) {
+func (s *Service) onAgent(r *run, p *gateway.AgentEvent) {
 	switch p.Stream {
 	case "thinking":
 		var d struct {
@@ -512,7 +436,7 @@ var approvalStatusRe = regexp.MustCompile(`^[a-z_-]{1,32}$`)
 // requested/resolved) into a run.tool entry named "exec approval" for the run's conversation
 // owner, so the chat shows that the run waits for (or got) a decision. It carries no command, host
 // or path: the command itself is shown to owners only, through approval.requested.
-func (s *Service) onRunApproval(r *run, p *agentPayload) {
+func (s *Service) onRunApproval(r *run, p *gateway.AgentEvent) {
 	var d struct {
 		Phase      string `json:"phase"`
 		Kind       string `json:"kind"`
@@ -565,7 +489,7 @@ type toolEvent struct {
 	resultText string
 }
 
-func (s *Service) onTool(r *run, p *agentPayload) {
+func (s *Service) onTool(r *run, p *gateway.AgentEvent) {
 	var d toolEvent
 	if json.Unmarshal(p.Data, &d) != nil || d.ToolCallID == "" {
 		return

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // reconcile resolves in-flight runs from chat.history: after a reconnect or an event gap every
@@ -63,12 +64,12 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 	}
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HistoryTimeout)
 	defer cancel()
-	var raw rawHistory
-	if err := s.upstream(hctx, "chat.history", map[string]any{"sessionKey": r.key, "limit": 50}, &raw); err != nil {
+	raw, err := s.gw.ChatHistory(hctx, gateway.ChatHistoryParams{SessionKey: r.key, Limit: 50})
+	if err != nil {
 		s.log.Debug("reconcile: history unavailable", "err", err)
 		return false
 	}
-	v := judge(&raw, runID)
+	v := judge(raw, runID)
 	// Runs clawchat has seen end are not "another turn": the Gateway lists a run as active for
 	// a moment after its final. Such stale information is asked again.
 	stale := false
@@ -228,7 +229,7 @@ func replyOf(rows []json.RawMessage, runID string) (text string, aborted, found 
 				return text, aborted, found
 			}
 		case m.Role == "assistant" && (after || tagged):
-			t, _, _ := contentParts(m.Content)
+			t, _, _ := gateway.ContentParts(m.Content)
 			if t != "" {
 				if text != "" {
 					text += "\n\n"

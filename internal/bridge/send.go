@@ -296,13 +296,22 @@ func (s *Service) sendParams(r *run, q queued) gateway.ChatSendParams {
 	return p
 }
 
+// sendOnce is one chat.send; its error is the Upstream's own (unmapped).
+func (s *Service) sendOnce(ctx context.Context, p gateway.ChatSendParams, ack *gateway.ChatSendResult) error {
+	res, err := s.rawGW.ChatSend(ctx, p)
+	if err == nil && ack != nil {
+		*ack = *res
+	}
+	return err
+}
+
 // sendChecked sends q, conditional on its session policy. A session without any policy gets it
 // and the send is tried once more; a session whose policy differs is refused (errPolicyDrift) and
 // the owners are told. Policy refusals come back as chat sentinels phrased for the user; any
 // other error is the Upstream's own (dispatch tells lost answers and refusals apart, then maps).
 func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
 	params := s.sendParams(r, q)
-	err := s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
+	err := s.sendOnce(ctx, params, ack)
 	if err != nil && q.policy != nil && isSettingsChanged(err) {
 		var st policyState
 		if st, err = s.sessionPolicy(ctx, r.key, *q.policy); err != nil {
@@ -317,7 +326,7 @@ func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gatewa
 				return err
 			}
 		}
-		err = s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
+		err = s.sendOnce(ctx, params, ack)
 		if err != nil && isSettingsChanged(err) {
 			s.policyDrift(ctx, r, q)
 			return errPolicyDrift
@@ -494,17 +503,11 @@ func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID st
 		runID = cs.active.id
 	}
 	s.mu.Unlock()
-	params := map[string]any{"sessionKey": c.SessionKey}
-	if runID != "" {
-		params["runId"] = runID
-	} else if isGateway(c) {
+	if runID == "" && isGateway(c) {
 		return false, nil // never abort someone else's run in a Gateway session without its id
 	}
-	var res struct {
-		Aborted bool     `json:"aborted"`
-		RunIDs  []string `json:"runIds"`
-	}
-	if err := s.upstream(ctx, "chat.abort", params, &res); err != nil {
+	res, err := s.gw.ChatAbort(ctx, gateway.ChatAbortParams{SessionKey: c.SessionKey, RunID: runID})
+	if err != nil {
 		return false, err
 	}
 	return res.Aborted, nil
