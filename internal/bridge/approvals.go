@@ -157,22 +157,7 @@ func (s *Service) publishResolvedLocked(id, decision string, owners []string) {
 }
 
 // rawApproval is exec.approval.requested's payload and an exec.approval.list row.
-type rawApproval struct {
-	ID           string `json:"id"`
-	ApprovalKind string `json:"approvalKind"`
-	Request      struct {
-		Command     string   `json:"command"`
-		CommandArgv []string `json:"commandArgv"`
-		Cwd         string   `json:"cwd"`
-		Host        string   `json:"host"`
-		AgentID     string   `json:"agentId"`
-		SessionKey  string   `json:"sessionKey"`
-		RunID       string   `json:"runId"`
-		WarningText string   `json:"warningText"`
-	} `json:"request"`
-	CreatedAtMs int64 `json:"createdAtMs"`
-	ExpiresAtMs int64 `json:"expiresAtMs"`
-}
+type rawApproval = gateway.ExecApproval
 
 // parseApproval turns a raw request into what the bridge keeps, or nil when it is unusable
 // (another kind, no id, nothing to show). The session's owner is looked up in the store.
@@ -355,21 +340,10 @@ func (s *Service) backfillOnce(ctx context.Context) {
 	s.appr.mu.Lock()
 	gen := s.appr.gen
 	s.appr.mu.Unlock()
-	var raw json.RawMessage
-	if err := s.cfg.Upstream.Request(ctx, gateway.MethodExecApprovalList, struct{}{}, &raw); err != nil {
+	rows, err := s.rawGW.ExecApprovalList(ctx)
+	if err != nil {
 		s.log.Warn("exec approval backfill failed", "err", err)
 		return
-	}
-	var rows []rawApproval
-	if json.Unmarshal(raw, &rows) != nil {
-		var wrapped struct {
-			Approvals []rawApproval `json:"approvals"`
-		}
-		if json.Unmarshal(raw, &wrapped) != nil {
-			s.log.Warn("exec approval backfill: unexpected answer")
-			return
-		}
-		rows = wrapped.Approvals
 	}
 	listed := make(map[string]bool, len(rows))
 	var fresh []*approval

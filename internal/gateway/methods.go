@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 )
 
 // Method names used by the typed helpers.
@@ -328,22 +329,46 @@ func (a API) AgentsList(ctx context.Context) (*AgentsListResult, error) {
 }
 
 // ExecApproval is one pending exec approval (exec.approval.list row or the payload of
-// exec.approval.requested). Request is kept raw (command, cwd, sessionKey, …).
+// exec.approval.requested).
 type ExecApproval struct {
-	ID           string          `json:"id"`
-	ApprovalKind string          `json:"approvalKind,omitempty"`
-	Request      json.RawMessage `json:"request,omitempty"`
-	CreatedAtMs  int64           `json:"createdAtMs,omitempty"`
-	ExpiresAtMs  int64           `json:"expiresAtMs,omitempty"`
+	ID           string              `json:"id"`
+	ApprovalKind string              `json:"approvalKind,omitempty"`
+	Request      ExecApprovalRequest `json:"request"`
+	CreatedAtMs  int64               `json:"createdAtMs,omitempty"`
+	ExpiresAtMs  int64               `json:"expiresAtMs,omitempty"`
 }
 
-// ExecApprovalList backfills pending exec approvals (needs operator.approvals).
+// ExecApprovalRequest is what an exec approval asks for. SessionKey and Cwd can carry server
+// details: never forward the request as is.
+type ExecApprovalRequest struct {
+	Command     string   `json:"command"`
+	CommandArgv []string `json:"commandArgv,omitempty"`
+	Cwd         string   `json:"cwd,omitempty"`
+	Host        string   `json:"host,omitempty"`
+	AgentID     string   `json:"agentId,omitempty"`
+	SessionKey  string   `json:"sessionKey,omitempty"`
+	RunID       string   `json:"runId,omitempty"`
+	WarningText string   `json:"warningText,omitempty"`
+}
+
+// ExecApprovalList backfills pending exec approvals (needs operator.approvals). The Gateway
+// answers with a bare array; an {"approvals":[…]} object is accepted too.
 func (a API) ExecApprovalList(ctx context.Context) ([]ExecApproval, error) {
-	var r []ExecApproval
-	if err := a.R.Request(ctx, MethodExecApprovalList, struct{}{}, &r); err != nil {
+	var raw json.RawMessage
+	if err := a.R.Request(ctx, MethodExecApprovalList, struct{}{}, &raw); err != nil {
 		return nil, err
 	}
-	return r, nil
+	var rows []ExecApproval
+	if json.Unmarshal(raw, &rows) == nil {
+		return rows, nil
+	}
+	var wrapped struct {
+		Approvals []ExecApproval `json:"approvals"`
+	}
+	if err := json.Unmarshal(raw, &wrapped); err != nil {
+		return nil, fmt.Errorf("gateway: exec.approval.list: unexpected answer: %s", shortJSONErr(err))
+	}
+	return wrapped.Approvals, nil
 }
 
 // Exec approval decisions.
