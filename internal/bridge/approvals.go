@@ -123,7 +123,7 @@ func (s *Service) noteOwner(u chat.User) {
 // owners seen since the start.
 func (s *Service) ownerIDs() []string {
 	if s.cfg.Owners != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		defer cancel()
 		ids, err := s.cfg.Owners(ctx)
 		if err != nil {
@@ -187,7 +187,7 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 	switch {
 	case key == "":
 	case isOwnNamespace(key):
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		c, err := s.cfg.Store.ConversationByKey(ctx, key)
 		cancel()
 		if err == nil && c.SessionKey == key && c.UserID != "" {
@@ -318,7 +318,7 @@ func (s *Service) backfillApprovals() {
 	s.appr.mu.Unlock()
 	s.goBackground(func() {
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HistoryTimeout)
+			ctx, cancel := context.WithTimeout(s.base, s.cfg.HistoryTimeout)
 			s.backfillOnce(ctx)
 			cancel()
 			s.appr.mu.Lock()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
+	"github.com/clawchat/clawchat/internal/ratelimit"
 )
 
 // Upstream is the part of the Gateway client the bridge uses: one request/response call with
@@ -134,17 +135,19 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	convs    map[string]*convState // by session key, conversations with a run or queue
-	runs     map[string]*run       // by runId
-	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
-	userRuns map[string]int        // active runs per user
-	limiters map[string]*rate.Limiter
-	notOurs  map[string]time.Time       // session keys known to belong to nobody, until expiry
-	watch    map[string]map[string]bool // gateway session key → owners who opened it
-	gwState  string
-	lastConn bool // the upstream was connected at least once
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	convs     map[string]*convState      // by session key, conversations with a run or queue
+	runs      map[string]*run            // by runId
+	recent    map[string]recentRun       // ended runs, for duplicate sends and trailing events
+	userRuns  map[string]int             // active runs per user
+	sendLimit *ratelimit.Limiter         // per-user send buckets, idle ones evicted
+	notOurs   map[string]time.Time       // session keys known to belong to nobody, until expiry
+	slow      map[string][]func()        // session keys whose events wait for a store read (ordered.go)
+	slowWG    sync.WaitGroup             // the workers of slow
+	watch     map[string]map[string]bool // gateway session key → owners who opened it
+	gwState   string
+	lastConn  bool // the upstream was connected at least once
+	wg        sync.WaitGroup
 	// base is the context of background work not tied to a request (reconciliation after a
 	// reconnect); cancelled when Run returns.
 	base     context.Context
@@ -270,20 +273,21 @@ func New(cfg Config) (*Service, error) {
 	}
 	base, stop := context.WithCancel(context.Background())
 	s := &Service{
-		rawGW:    gateway.API{R: cfg.Upstream},
-		base:     base,
-		stopBase: stop,
-		cfg:      cfg,
-		log:      cfg.Logger,
-		convs:    make(map[string]*convState),
-		runs:     make(map[string]*run),
-		recent:   make(map[string]recentRun),
-		userRuns: make(map[string]int),
-		limiters: make(map[string]*rate.Limiter),
-		notOurs:  make(map[string]time.Time),
-		watch:    make(map[string]map[string]bool),
-		gwState:  "down",
-		appr:     newApprovals(),
+		rawGW:     gateway.API{R: cfg.Upstream},
+		base:      base,
+		stopBase:  stop,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		convs:     make(map[string]*convState),
+		runs:      make(map[string]*run),
+		recent:    make(map[string]recentRun),
+		userRuns:  make(map[string]int),
+		sendLimit: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst, Now: cfg.Now}),
+		notOurs:   make(map[string]time.Time),
+		slow:      make(map[string][]func()),
+		watch:     make(map[string]map[string]bool),
+		gwState:   "down",
+		appr:      newApprovals(),
 	}
 	s.gw = gateway.API{R: mappedUpstream{cfg.Upstream, s}}
 	return s, nil

@@ -57,6 +57,7 @@ func (e *env) event(t *testing.T, name string, p map[string]any) {
 		t.Fatal(err)
 	}
 	e.svc.HandleGatewayEvent(name, b)
+	e.svc.WaitOrdered() // events of a session not seen yet are routed on its worker
 }
 
 func (e *env) send(t *testing.T, u chat.User, conv, id, text string) bridge.SendResult {

@@ -62,8 +62,10 @@ func (s *Service) EventGap() {
 
 // HandleGatewayEvent translates one Gateway event (name, payload) into browser events for the
 // owner of its session. Events of sessions nobody may see are dropped. Raw payloads are never
-// forwarded. It is called from the Gateway client's single event goroutine, in order; it may do a
-// short store lookup for a session it has not seen yet.
+// forwarded. It is called from the Gateway client's single event goroutine, in order, and never
+// waits on the store there: an event whose routing needs a store read (a session not seen yet, a
+// stale owner list) is handled on a worker of its session instead, in order with every later
+// event of that session (ordered).
 func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 	switch name {
 	case "chat":
@@ -72,28 +74,34 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 			return
 		}
 		reopen := p.State == "delta" || (p.State == "final" && len(p.Message) > 0 && string(p.Message) != "null")
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), reopen)
-		if r == nil {
-			return
-		}
-		s.onChat(r, &p)
+		key := strings.ToLower(p.SessionKey)
+		s.ordered(key, p.RunID, func() {
+			if r := s.routeRun(p.RunID, key, reopen); r != nil {
+				s.onChat(r, &p)
+			}
+		}, func() {
+			// p.Message points into payload (UnmarshalChatEvent): a deferred event keeps a copy.
+			p.Message = append(json.RawMessage(nil), p.Message...)
+		})
 	case "agent":
 		var p gateway.AgentEvent
 		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), false)
-		if r == nil {
-			return
-		}
-		s.onAgent(r, &p)
+		key := strings.ToLower(p.SessionKey)
+		s.ordered(key, p.RunID, func() {
+			if r := s.routeRun(p.RunID, key, false); r != nil {
+				s.onAgent(r, &p)
+			}
+		}, nil)
 	case "exec.approval.requested":
 		if s.cfg.Approvals {
-			s.onApprovalRequested(payload)
+			// Reads the owners and the session's owner from the store: always on the worker.
+			s.ordered(approvalsKey, "", func() { s.onApprovalRequested(payload) }, nil)
 		}
 	case "exec.approval.resolved":
 		if s.cfg.Approvals {
-			s.onApprovalResolved(payload)
+			s.ordered(approvalsKey, "", func() { s.onApprovalResolved(payload) }, nil)
 		}
 	}
 }
@@ -112,7 +120,7 @@ func (s *Service) owners(key string) (convID string, users []string) {
 			return "", nil
 		}
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		defer cancel()
 		c, err := s.cfg.Store.ConversationByKey(ctx, key)
 		if err != nil || c.SessionKey != key || c.UserID == "" {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -42,17 +40,6 @@ const (
 type SendResult struct {
 	RunID  string `json:"runId"`
 	Status string `json:"status"` // started | queued | duplicate
-}
-
-func (s *Service) limiter(userID string) *rate.Limiter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.limiters[userID]
-	if l == nil {
-		l = rate.NewLimiter(s.cfg.SendRate, s.cfg.SendBurst)
-		s.limiters[userID] = l
-	}
-	return l
 }
 
 func (s *Service) checkAttachments(atts []Attachment, textLen int) error {
@@ -153,7 +140,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	}
 	s.mu.Unlock()
 
-	if !s.limiter(u.ID).Allow() {
+	if !s.sendLimit.Allow(u.ID) {
 		s.emitError(u.ID, "rate_limited", "sending too fast; wait a moment", c.ID)
 		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
 	}
@@ -209,7 +196,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	if err != nil {
 		return SendResult{}, err
 	}
-	s.touch(c, p.Text)
+	s.touch(ctx, c, p.Text)
 	return SendResult{RunID: runID, Status: status}, nil
 }
 
@@ -385,7 +372,7 @@ func userMessage(err error) string {
 
 // touch records activity on c; a conversation without a title is named after its first message
 // (what users expect from a chat list), and its owner's clients learn the new title.
-func (s *Service) touch(c chat.Conversation, text string) {
+func (s *Service) touch(ctx context.Context, c chat.Conversation, text string) {
 	if isGateway(c) {
 		return
 	}
@@ -396,7 +383,7 @@ func (s *Service) touch(c chat.Conversation, text string) {
 			c.UpdatedAt, named = c.LastActivityAt, true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second) // the send is accepted: record it even if the request ends
 	defer cancel()
 	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {
 		s.log.Debug("touch conversation", "err", err)
