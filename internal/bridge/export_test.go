@@ -7,4 +7,4 @@ func (s *Service) WaitOrdered() { s.slowWG.Wait() }
 
 // AllowSend spends one token of userID's send bucket; SendBuckets is how many buckets are kept.
 func (s *Service) AllowSend(userID string) bool { return s.sendLimit.Allow(userID) }
-func (s *Service) SendBuckets() int            { return s.sendLimit.Len() }
+func (s *Service) SendBuckets() int             { return s.sendLimit.Len() }

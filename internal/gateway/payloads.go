@@ -42,6 +42,14 @@ func (e *ChatEvent) Terminal() bool {
 	return e.State == ChatStateFinal || e.State == ChatStateAborted || e.State == ChatStateError
 }
 
+// Delta returns DeltaText, "" when absent.
+func (e *ChatEvent) Delta() string {
+	if e.DeltaText == nil {
+		return ""
+	}
+	return *e.DeltaText
+}
+
 // MessageText returns the text of Message and whether a message was present (SnapshotText).
 func (e *ChatEvent) MessageText() (string, bool) { return SnapshotText(e.Message) }
 
