@@ -1,10 +1,12 @@
 package chat
 
+//go:generate go run ../../cmd/clawchat-wiregen -o ../../web/src/wire.ts
+
 import "time"
 
 // This file is the browser event schema of docs/api.md as Go types: one payload type per event,
 // and one constructor per event (the payload's Event method). Nothing else builds a browser
-// event's payload; web/src/wire.ts is generated from these types (cmd/clawchat-wiregen).
+// event's payload; web/src/wire.ts is generated from these types (cmd/clawchat-wiregen, `go generate ./internal/chat`).
 //
 // Field order and omitempty follow the wire format the web app and scripts read; a field that is
 // optional on the wire is a pointer or omitempty here, a field that is always sent is neither.
