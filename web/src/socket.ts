@@ -10,7 +10,8 @@ export interface SocketHandlers {
   onHello(h: Hello): void;
   /** Called after subscribe; reload=true means reload the list and the open history. */
   onReady(reload: boolean): void;
-  onEvent(name: string, payload: any): void;
+  /** payload is the event's payload as sent (its type per name: wire.ts EventMap). */
+  onEvent(name: string, payload: unknown): void;
   /** Called when the upgrade keeps failing; resolve true if the session is gone (401). */
   checkAuth(): Promise<boolean>;
 }
@@ -23,7 +24,18 @@ export class RequestError extends Error {
   constructor(public code: string, message: string, public disconnected = false) { super(message); }
 }
 
-interface Pending { resolve(v: any): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }
+interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }
+
+/** A frame from /ws: a response to a request, or an event (docs/api.md). */
+interface Frame {
+  type?: string;
+  id?: unknown;
+  ok?: boolean;
+  payload?: unknown;
+  error?: { code?: string; message?: string };
+  event?: string;
+  seq?: number;
+}
 
 export class Socket {
   readonly resume = new Resume();
@@ -66,7 +78,7 @@ export class Socket {
   }
 
   /** Send a request; rejects with RequestError (disconnected=true when the socket dropped). */
-  request<T = any>(method: string, params: unknown = {}, timeoutMs = 30_000): Promise<T> {
+  request<T = unknown>(method: string, params: unknown = {}, timeoutMs = 30_000): Promise<T> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || (!this.ready && method !== 'subscribe')) {
       return Promise.reject(new RequestError('disconnected', 'not connected', true));
@@ -77,7 +89,7 @@ export class Socket {
         this.pending.delete(id);
         reject(new RequestError('timeout', 'request timed out', true));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve: (v) => resolve(v as T), reject, timer });
       ws.send(JSON.stringify({ type: 'req', id, method, params }));
     });
   }
@@ -157,8 +169,9 @@ export class Socket {
 
   private onMessage(ws: WebSocket, data: unknown): void {
     if (typeof data !== 'string') return;
-    let f: any;
-    try { f = JSON.parse(data); } catch { return; }
+    let f: Frame;
+    try { f = JSON.parse(data) as Frame; } catch { return; }
+    if (!f || typeof f !== 'object') return;
     if (f.type === 'res') {
       const p = this.pending.get(String(f.id));
       if (!p) return;
@@ -168,7 +181,7 @@ export class Socket {
       else p.reject(new RequestError(f.error?.code ?? 'error', f.error?.message ?? 'request failed'));
       return;
     }
-    if (f.type !== 'event') return;
+    if (f.type !== 'event' || typeof f.event !== 'string') return;
     if (f.event === 'hello') { this.onHello(ws, f.payload as Hello); return; }
     const verdict = this.resume.accept(f.event, f.seq);
     if (verdict === 'duplicate') return;
