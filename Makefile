@@ -39,7 +39,7 @@ vet: ## go vet, gofmt, dependency pin checks, typed events and Gateway calls
 	@bad=$$( { grep -rnE --include='*.go' --exclude='*_test.go' '\.Request\([a-zA-Z]*, *("|gateway\.Method)' internal/bridge internal/httpapi internal/app; \
 		grep -rnE --include='*.go' --exclude='*_test.go' 'map\[string\]any\{"(sessionKey|key|limit|runId)"' internal/bridge; } ); \
 	if [ -n "$$bad" ]; then echo "Gateway calls must use gateway.API's typed methods, not method names and map literals:"; echo "$$bad"; exit 1; fi
-	@bad=$$(grep -nwE 'any' web/src/wire.ts web/src/types.ts web/src/socket.ts web/src/api.ts web/src/reducer.ts); \
+	@bad=$$(grep -nE '(:|as|<|,) *any\b|\bany(\[\]|>)' web/src/wire.ts web/src/types.ts web/src/socket.ts web/src/api.ts web/src/reducer.ts); \
 	if [ -n "$$bad" ]; then echo "no any on the wire (web/src: types come from web/src/wire.ts):"; echo "$$bad"; exit 1; fi
 
 fmt: ## format Go code
