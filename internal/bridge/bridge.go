@@ -24,7 +24,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clawchat/clawchat/internal/chat"
-	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/ratelimit"
 )
 
@@ -130,24 +129,22 @@ type Service struct {
 	// gw is the typed Gateway API with errors mapped for users (mappedUpstream); rawGW is the same
 	// API with the Upstream's own errors, for callers that must tell refusals apart first (sends,
 	// policy, approvals) and map afterwards.
-	gw, rawGW gateway.API
+	gw, rawGW gatewayAPI
 
 	cfg Config
 	log *slog.Logger
 
-	mu        sync.Mutex
-	convs     map[string]*convState      // by session key, conversations with a run or queue
-	runs      map[string]*run            // by runId
-	recent    map[string]recentRun       // ended runs, for duplicate sends and trailing events
-	userRuns  map[string]int             // active runs per user
-	sendLimit *ratelimit.Limiter         // per-user send buckets, idle ones evicted
-	notOurs   map[string]time.Time       // session keys known to belong to nobody, until expiry
-	slow      map[string][]func()        // session keys whose events wait for a store read (ordered.go)
-	slowWG    sync.WaitGroup             // the workers of slow
-	watch     map[string]map[string]bool // gateway session key → owners who opened it
-	gwState   string
-	lastConn  bool // the upstream was connected at least once
-	wg        sync.WaitGroup
+	mu       sync.Mutex
+	convs    map[string]*convState // by session key, conversations with a run or queue
+	runs     map[string]*run       // by runId
+	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
+	userRuns map[string]int        // active runs per user
+	limiters *ratelimit.Limiter
+	notOurs  map[string]time.Time       // session keys known to belong to nobody, until expiry
+	watch    map[string]map[string]bool // gateway session key → owners who opened it
+	gwState  string
+	lastConn bool // the upstream was connected at least once
+	wg       sync.WaitGroup
 	// base is the context of background work not tied to a request (reconciliation after a
 	// reconnect); cancelled when Run returns.
 	base     context.Context
@@ -156,6 +153,11 @@ type Service struct {
 	appr *approvals // exec approvals (approvals.go); own lock
 
 	ownerCache ownerCache // current owners, for Gateway session events (roles.go); own lock
+
+	// slow holds the events of session keys whose routing waits for a store read, in order, and
+	// slowWG their workers (ordered.go); s.mu guards slow.
+	slow   map[string][]func()
+	slowWG sync.WaitGroup
 }
 
 // recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
@@ -273,23 +275,23 @@ func New(cfg Config) (*Service, error) {
 	}
 	base, stop := context.WithCancel(context.Background())
 	s := &Service{
-		rawGW:     gateway.API{R: cfg.Upstream},
-		base:      base,
-		stopBase:  stop,
-		cfg:       cfg,
-		log:       cfg.Logger,
-		convs:     make(map[string]*convState),
-		runs:      make(map[string]*run),
-		recent:    make(map[string]recentRun),
-		userRuns:  make(map[string]int),
-		sendLimit: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst, Now: cfg.Now}),
-		notOurs:   make(map[string]time.Time),
-		slow:      make(map[string][]func()),
-		watch:     make(map[string]map[string]bool),
-		gwState:   "down",
-		appr:      newApprovals(),
+		rawGW:    gatewayAPI{R: cfg.Upstream},
+		base:     base,
+		stopBase: stop,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		convs:    make(map[string]*convState),
+		runs:     make(map[string]*run),
+		recent:   make(map[string]recentRun),
+		userRuns: make(map[string]int),
+		limiters: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst}), // idle users are evicted
+		notOurs:  make(map[string]time.Time),
+		watch:    make(map[string]map[string]bool),
+		gwState:  "down",
+		appr:     newApprovals(),
+		slow:     make(map[string][]func()),
 	}
-	s.gw = gateway.API{R: mappedUpstream{cfg.Upstream, s}}
+	s.gw = gatewayAPI{R: mappedUpstream{cfg.Upstream, s}}
 	return s, nil
 }
 

@@ -140,7 +140,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	}
 	s.mu.Unlock()
 
-	if !s.sendLimit.Allow(u.ID) {
+	if !s.limiters.Allow(u.ID) {
 		s.emitError(u.ID, "rate_limited", "sending too fast; wait a moment", c.ID)
 		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
 	}
