@@ -58,7 +58,8 @@ lighthouse: ## measure the signed-in app with npm lighthouse (mobile + desktop);
 	$(GO) test -tags lighthouse -count=1 -v -run TestLighthouse ./e2e/
 
 screenshots: ## regenerate docs/screenshots from the real server and Gateway
-	$(GO) test -tags screenshots -count=1 -run TestScreenshots ./e2e/
+	$(GO) test -tags screenshots -count=1 -run 'TestScreenshots$$' ./e2e/
+	$(GO) test -tags screenshots -count=1 -run TestScreenshotsControlUI ./e2e/
 
 clean:
 	rm -rf bin

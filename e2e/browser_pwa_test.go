@@ -108,9 +108,10 @@ func TestBrowserReloadMidStreamContinuesRun(t *testing.T) {
 	}
 	b.do(t, "reload mid-stream", chromedp.Reload())
 	// The reloaded page shows the run as still streaming (partial text from history, then
-	// live deltas), and then the complete reply exactly once.
-	b.wait(t, "the run still streaming after the reload", `(() => { const m = document.querySelector('.msg.assistant'); return !!m && !!m.querySelector('.typing') && !(m.textContent.includes('w60')); })()`, 30*time.Second)
-	b.wait(t, "complete reply after the reload", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.querySelector('.typing') && m.querySelector('.md')?.textContent.includes('w60'); })()`, 60*time.Second)
+	// live deltas), and then the complete reply exactly once. (A streaming reply is marked
+	// .streaming; the .typing status only shows until its first text.)
+	b.wait(t, "the run still streaming after the reload", `(() => { const m = document.querySelector('.msg.assistant'); return !!m && m.classList.contains('streaming') && !(m.textContent.includes('w60')); })()`, 30*time.Second)
+	b.wait(t, "complete reply after the reload", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.classList.contains('streaming') && m.querySelector('.md')?.textContent.includes('w60'); })()`, 60*time.Second)
 	if got := b.eval(t, `document.querySelector('.msg.assistant .md').textContent.trim()`).(string); got != want {
 		t.Errorf("reply after reload = %q, want %q", got, want)
 	}
@@ -160,7 +161,7 @@ func TestBrowserNotifiesWhenReplyCompletesInHiddenTab(t *testing.T) {
 
 	// Visible tab: a reply in the open conversation shows no notification.
 	b.send(t, "seen while looking [delay=5]")
-	b.wait(t, "first reply", `document.querySelector('.msg.assistant .md')?.textContent.includes('Echo: seen while looking') && !document.querySelector('.typing')`, 60*time.Second)
+	b.wait(t, "first reply", `document.querySelector('.msg.assistant .md')?.textContent.includes('Echo: seen while looking') && !document.querySelector('.msg.streaming')`, 60*time.Second)
 
 	const msg = "finish while hidden [delay=60] [words=25]"
 	b.send(t, msg)

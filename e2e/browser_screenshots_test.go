@@ -49,9 +49,9 @@ func TestScreenshots(t *testing.T) {
 	b.signIn(t, srv.URL, "alice", alicePass)
 	conv := b.newChat(t)
 	b.send(t, "What can you show me? Use **bold**, _italics_, `inline code` and a [link](https://openclaw.ai). [think]")
-	b.wait(t, "first reply", `document.querySelectorAll('.msg.assistant').length === 1 && !document.querySelector('.typing')`, 60*time.Second)
+	b.wait(t, "first reply", `document.querySelectorAll('.msg.assistant').length === 1 && !document.querySelector('.msg.streaming')`, 60*time.Second)
 	b.send(t, "List the files in the workspace [tool]")
-	b.wait(t, "tool reply", `!!document.querySelector('.tool') && !document.querySelector('.typing') && !document.querySelector('.tool.running')`, 60*time.Second)
+	b.wait(t, "tool reply", `!!document.querySelector('.tool') && !document.querySelector('.msg.streaming') && !document.querySelector('.tool.running')`, 60*time.Second)
 
 	// The scripted model echoes on one line, so the code block is an assistant note appended to
 	// the same Gateway session (chat.inject, an admin method clawchat itself never uses).
@@ -69,6 +69,10 @@ func TestScreenshots(t *testing.T) {
 	b.do(t, "reload", chromedp.Reload())
 	b.wait(t, "history with the code block", `!!document.querySelector('.msg.assistant .codeblock') && document.querySelectorAll('.msg.assistant').length >= 3`, 30*time.Second)
 	b.wait(t, "the conversation in the sidebar", fmt.Sprintf(`document.querySelectorAll('.sidebar a[href="#/c/%s"]').length === 1`, conv), 20*time.Second)
+	// CDP's Enter also types a "\n" char event that the page's keydown cannot cancel: clear it.
+	b.eval(t, `document.querySelector('#composer-input').select(), true`)
+	b.do(t, "clear the composer", chromedp.KeyEvent("\b"))
+	b.wait(t, "empty composer", `document.querySelector('#composer-input').value === ''`, 5*time.Second)
 	// Open the reasoning and the tool card so that they show in the pictures.
 	b.eval(t, `document.querySelectorAll('details.reasoning, details.tool').forEach(d => d.open = true), true`)
 
@@ -80,6 +84,40 @@ func TestScreenshots(t *testing.T) {
 		b.viewport(t, 390, 844, 2, true)
 		b.scrollTranscript(t, "bottom")
 		b.shoot(t, filepath.Join(out, "chat-mobile-"+theme+".png"))
+	}
+
+	// The phone states of issue 11: a table, the action menu, the landing view, date groups, settings.
+	table := "Prices this week:\n\n| Item | Monday | Tuesday | Wednesday | Change |\n|---|---|---|---|---|\n" +
+		"| Coffee beans (1 kg) | 18.40 | 18.90 | 19.10 | +3.8% |\n| Oat milk (1 l) | 2.10 | 2.10 | 1.95 | −7.1% |\n| Sourdough bread | 4.50 | 4.60 | 4.60 | +2.2% |"
+	if err := admin.Request(ctx, "chat.inject", map[string]any{"sessionKey": bridge.SessionKey("main", userID(t, alice), conv), "message": table}, nil); err != nil {
+		t.Fatalf("chat.inject: %v", err)
+	}
+	b.do(t, "reload", chromedp.Reload())
+	b.wait(t, "history with the table", `!!document.querySelector('.msg.assistant .tablewrap')`, 30*time.Second)
+	for _, theme := range []string{"light", "dark"} {
+		b.colorScheme(t, theme)
+		b.viewport(t, 390, 844, 2, true)
+		b.scrollTranscript(t, "bottom")
+		b.shoot(t, filepath.Join(out, "table-mobile-"+theme+".png"))
+		b.longPress(t, `[...document.querySelectorAll('.msg.assistant')].at(-1)`)
+		b.shoot(t, filepath.Join(out, "actions-mobile-"+theme+".png"))
+		b.do(t, "close the menu", chromedp.KeyEvent("\x1b"))
+		b.wait(t, "menu closed", `!document.querySelector('.sheet')`, 5*time.Second)
+	}
+	b.do(t, "landing", chromedp.Navigate(srv.URL+"/#/"))
+	b.wait(t, "landing composer", `!!document.querySelector('.welcome') && !!document.querySelector('#composer-input')`, 20*time.Second)
+	for _, theme := range []string{"light", "dark"} {
+		b.colorScheme(t, theme)
+		b.shoot(t, filepath.Join(out, "landing-mobile-"+theme+".png"))
+		b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
+		b.wait(t, "list open", `getComputedStyle(document.querySelector('.sidebar')).transform === 'none'`, 5*time.Second)
+		b.shoot(t, filepath.Join(out, "sidebar-mobile-"+theme+".png"))
+		b.do(t, "open settings", chromedp.Click(chromedp.CSS(`.settings button[aria-label="Settings"]`)))
+		b.wait(t, "settings panel", `!!document.querySelector('#settings-panel')`, 5*time.Second)
+		b.shoot(t, filepath.Join(out, "settings-mobile-"+theme+".png"))
+		b.do(t, "close settings", chromedp.KeyEvent("\x1b"))
+		b.eval(t, `document.querySelector('.scrim').click(), true`)
+		b.wait(t, "list closed", `!document.querySelector('.sidebar.open')`, 5*time.Second)
 	}
 	b.noConsoleProblems(t)
 }

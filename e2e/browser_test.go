@@ -247,7 +247,7 @@ func TestBrowserSignInStreamReplyAndReload(t *testing.T) {
 	b.send(t, "hello browser [delay=20] [words=30]")
 	b.wait(t, "user message shown", `[...document.querySelectorAll('.msg.user .bubble')].some(e => e.textContent === 'hello browser [delay=20] [words=30]')`, 10*time.Second)
 	b.wait(t, "streaming started", `document.querySelector('.msg.assistant .md')?.textContent.includes('Echo: hello browser')`, 60*time.Second)
-	b.wait(t, "complete reply", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.querySelector('.typing') && m.querySelector('.md').textContent.includes('w30'); })()`, 60*time.Second)
+	b.wait(t, "complete reply", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.classList.contains('streaming') && m.querySelector('.md').textContent.includes('w30'); })()`, 60*time.Second)
 	if got := b.eval(t, `document.querySelector('.msg.assistant .md').textContent.trim()`).(string); got != "Echo: hello browser w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20 w21 w22 w23 w24 w25 w26 w27 w28 w29 w30" {
 		t.Errorf("streamed reply = %q", got)
 	}
@@ -276,7 +276,7 @@ func TestBrowserRendersHostileMarkdownInert(t *testing.T) {
 		`![pixel](` + tracker.URL + `/pixel.png) <iframe src="` + tracker.URL + `/frame"></iframe> [ok](https://example.org/x)`
 	b.send(t, payload)
 	// Wait for the complete reply to be rendered (markdown re-renders once per frame).
-	b.wait(t, "assistant reply", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.querySelector('.typing') && m.querySelector('.md')?.textContent.trim().endsWith('ok'); })()`, 60*time.Second)
+	b.wait(t, "assistant reply", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.classList.contains('streaming') && m.querySelector('.md')?.textContent.trim().endsWith('ok'); })()`, 60*time.Second)
 
 	if v := b.eval(t, `window.__pwned === undefined`); v != true {
 		t.Errorf("an assistant payload ran script (window.__pwned = %v)", b.eval(t, `window.__pwned`))
@@ -311,7 +311,7 @@ func TestBrowserStopButtonAbortsRun(t *testing.T) {
 	b.wait(t, "streaming text", `document.querySelector('.msg.assistant .md')?.textContent.includes('Echo:')`, 60*time.Second)
 	b.wait(t, "stop button", `!!document.querySelector('.composer .stop')`, 10*time.Second)
 	b.do(t, "press Stop", chromedp.Click(chromedp.CSS(".composer .stop")))
-	b.wait(t, "stopped badge", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.querySelector('.typing') && [...m.querySelectorAll('.badge')].some(e => e.textContent === 'stopped'); })()`, 30*time.Second)
+	b.wait(t, "stopped badge", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.classList.contains('streaming') && [...m.querySelectorAll('.badge')].some(e => e.textContent === 'stopped'); })()`, 30*time.Second)
 	b.wait(t, "stop button gone", `!document.querySelector('.composer .stop')`, 10*time.Second)
 	if strings.Contains(b.eval(t, `document.querySelector('.msg.assistant .md').textContent`).(string), "w80") {
 		t.Error("the run finished although it was stopped")
@@ -326,12 +326,12 @@ func TestBrowserReconnectsAfterServerRestart(t *testing.T) {
 	b.signIn(t, srv.URL, "alice", alicePass)
 	b.newChat(t)
 	b.send(t, "before restart")
-	b.wait(t, "first reply", `document.querySelector('.msg.assistant .md')?.textContent.includes('Echo: before restart') && !document.querySelector('.typing')`, 60*time.Second)
+	b.wait(t, "first reply", `document.querySelector('.msg.assistant .md')?.textContent.includes('Echo: before restart') && !document.querySelector('.msg.streaming')`, 60*time.Second)
 
 	srv.restart() // new process, new epoch: the app must resync, not lose or duplicate anything
 	b.wait(t, "reconnected", `!!document.querySelector('.status.ok') && !document.querySelector('.status span:not(.conn-dot)')`, 60*time.Second)
 	b.send(t, "after restart")
-	b.wait(t, "second reply", `[...document.querySelectorAll('.msg.assistant .md')].some(e => e.textContent.includes('Echo: after restart')) && !document.querySelector('.typing')`, 60*time.Second)
+	b.wait(t, "second reply", `[...document.querySelectorAll('.msg.assistant .md')].some(e => e.textContent.includes('Echo: after restart')) && !document.querySelector('.msg.streaming')`, 60*time.Second)
 	counts := b.eval(t, `[document.querySelectorAll('.msg.user').length, document.querySelectorAll('.msg.assistant').length].join(',')`)
 	if counts != "2,2" {
 		t.Errorf("after the restart the transcript has user,assistant = %v messages, want 2,2", counts)
@@ -346,7 +346,7 @@ func TestBrowserConversationsArePrivate(t *testing.T) {
 	alice.signIn(t, srv.URL, "alice", alicePass)
 	conv := alice.newChat(t)
 	alice.send(t, "alice secret 7731")
-	alice.wait(t, "alice reply", `document.querySelector('.msg.assistant .md')?.textContent.includes('7731') && !document.querySelector('.typing')`, 60*time.Second)
+	alice.wait(t, "alice reply", `document.querySelector('.msg.assistant .md')?.textContent.includes('7731') && !document.querySelector('.msg.streaming')`, 60*time.Second)
 
 	bob := newBrowser(t)
 	bob.signIn(t, srv.URL, "bob", bobPass)

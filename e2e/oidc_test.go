@@ -327,7 +327,7 @@ func TestOIDCAgainstRealProvider(t *testing.T) {
 		}
 		b.newChat(t)
 		b.send(t, "hello from single sign-on")
-		b.wait(t, "reply", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.querySelector('.typing') && m.querySelector('.md')?.textContent.includes('Echo: hello from single sign-on'); })()`, 60*time.Second)
+		b.wait(t, "reply", `(() => { const m = document.querySelector('.msg.assistant'); return m && !m.classList.contains('streaming') && m.querySelector('.md')?.textContent.includes('Echo: hello from single sign-on'); })()`, 60*time.Second)
 	})
 
 	t.Run("browser: owner group gets the owner role", func(t *testing.T) {

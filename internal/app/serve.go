@@ -352,16 +352,22 @@ func (s *server) buildAuth(ctx context.Context, io IO) error {
 		}
 		ac.ProxyAuth.CIDRs = cfg.TrustedProxies
 	}
+	var users []auth.LocalUser
+	if cfg.Auth.LocalUsers != "" {
+		var err error
+		if users, err = auth.ParseLocalUsers(cfg.Auth.LocalUsers, cfg.Auth.LocalUsersFile); err != nil {
+			return fmt.Errorf("CLAWCHAT_LOCAL_USERS: %w", err)
+		}
+		for _, u := range users {
+			ac.ManagedUsers = append(ac.ManagedUsers, u.Username)
+		}
+	}
 	var err error
 	s.auth, err = auth.New(ctx, ac, auth.Deps{Store: st, Logger: s.log.With("component", "auth"), Pending: pending})
 	if err != nil {
 		return err
 	}
-	if cfg.Auth.LocalUsers != "" {
-		users, err := auth.ParseLocalUsers(cfg.Auth.LocalUsers, cfg.Auth.LocalUsersFile)
-		if err != nil {
-			return fmt.Errorf("CLAWCHAT_LOCAL_USERS: %w", err)
-		}
+	if len(users) > 0 {
 		if err := auth.Bootstrap(ctx, st, users, cfg.Auth.Owners, s.log.With("component", "auth")); err != nil {
 			return fmt.Errorf("CLAWCHAT_LOCAL_USERS: %w", err)
 		}
@@ -401,8 +407,11 @@ func (s *server) routes() http.Handler {
 		"GET /api/auth":           http.HandlerFunc(s.authStatus),   // miso-chat
 		"GET /auth/oidc/login":    http.HandlerFunc(s.auth.OIDCLogin),
 		"GET /auth/oidc/callback": http.HandlerFunc(s.auth.OIDCCallback),
-		"GET /metrics":            metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
-		"/":                       web.Handler(),
+		// signed in: the API's guard authenticates /api/ before these run
+		"POST /api/account/logout-all": http.HandlerFunc(s.auth.LogoutAll),
+		"POST /api/account/password":   http.HandlerFunc(s.auth.ChangePassword),
+		"GET /metrics":                 metrics.Guard(s.metrics.Handler(), cfg.Metrics.Allow, func(r *http.Request) netip.Addr { return websec.ClientIP(r, cfg.TrustedProxies) }),
+		"/":                            web.Handler(),
 	}
 	if s.push != nil {
 		extra["POST /api/push/subscriptions"] = http.HandlerFunc(s.push.PostSubscription)

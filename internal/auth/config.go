@@ -59,6 +59,9 @@ type Config struct {
 	Throttle ThrottleConfig
 	// HashConcurrency bounds concurrent argon2id hashes (default 2) [CLAWCHAT_HASH_CONCURRENCY].
 	HashConcurrency int
+	// ManagedUsers are usernames whose password the configuration sets [CLAWCHAT_LOCAL_USERS]:
+	// it is restored at every start, so they cannot change it in the app.
+	ManagedUsers []string
 }
 
 // ProxyAuthConfig is sign-in by a header that an authenticating reverse proxy (Authelia,

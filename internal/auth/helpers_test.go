@@ -89,6 +89,8 @@ func newMux(svc *Service) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", svc.Login)
 	mux.HandleFunc("POST /logout", svc.Logout)
+	mux.Handle("POST /api/account/logout-all", svc.RequireUser(http.HandlerFunc(svc.LogoutAll)))
+	mux.Handle("POST /api/account/password", svc.RequireUser(http.HandlerFunc(svc.ChangePassword)))
 	mux.Handle("GET /api/me", svc.RequireUser(http.HandlerFunc(svc.Me)))
 	mux.HandleFunc("GET /auth/oidc/login", svc.OIDCLogin)
 	mux.HandleFunc("GET /auth/oidc/callback", svc.OIDCCallback)

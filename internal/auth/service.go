@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -496,6 +497,126 @@ func (s *Service) Logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.cookie("", time.Time{}))
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// LogoutAll handles POST /api/account/logout-all ("sign out everywhere"): it ends every session
+// of the signed-in user, this browser's included, and clears this browser's cookie. Mount it
+// behind authentication (chat.WithUser); without a user it answers 401.
+func (s *Service) LogoutAll(w http.ResponseWriter, r *http.Request) {
+	u, ok := chat.UserFrom(r.Context())
+	if !ok {
+		u, ok = s.Authenticate(r)
+	}
+	if !ok || u.ID == "" {
+		websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
+		return
+	}
+	ctx := r.Context()
+	if err := s.RevokeUser(ctx, u.ID); err != nil {
+		s.log.Error("auth: sign out everywhere", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "sign-out failed")
+		return
+	}
+	s.audit(ctx, chat.AuditEntry{Action: "logout.all", Actor: u.ID, Target: u.Name, IP: websec.ClientIP(r, s.cfg.TrustedProxies).String()})
+	http.SetCookie(w, s.cookie("", time.Time{}))
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// MinPasswordBytes is the shortest new password ChangePassword accepts.
+const MinPasswordBytes = 10
+
+// ChangePassword handles POST /api/account/password {"current","new"} for local accounts. The
+// current password is required again (failures count against the account's sign-in throttle);
+// on success every session of the user ends, this browser gets a fresh one, and the change is
+// audited. 403 on a wrong current password, 409 for accounts without a password (single sign-on,
+// trusted proxy) or whose password the configuration sets, 400 for a new password shorter than
+// MinPasswordBytes, longer than MaxPasswordBytes or equal to the current one.
+func (s *Service) ChangePassword(w http.ResponseWriter, r *http.Request) {
+	u, ok := chat.UserFrom(r.Context())
+	if !ok || u.ID == "" {
+		websec.WriteError(w, http.StatusUnauthorized, "unauthorized", "sign in required")
+		return
+	}
+	var req struct {
+		Current string `json:"current"`
+		New     string `json:"new"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
+		websec.WriteError(w, http.StatusBadRequest, "bad_request", "current and new password required")
+		return
+	}
+	ctx := r.Context()
+	acc, err := s.store.Account(ctx, u.ID)
+	if err != nil {
+		s.log.Error("auth: change password", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "password change failed")
+		return
+	}
+	switch {
+	case acc.PasswordHash == "" || s.cfg.DisableLocal:
+		websec.WriteError(w, http.StatusConflict, "conflict", "this account has no password here (it signs in another way)")
+		return
+	case slices.Contains(s.cfg.ManagedUsers, acc.Username):
+		websec.WriteError(w, http.StatusConflict, "conflict", "this account's password is set in the server configuration")
+		return
+	}
+	ip := websec.ClientIP(r, s.cfg.TrustedProxies)
+	acctKey := "u:" + acc.Username
+	// The attempt is reserved before the hash, as for sign-in: parallel guesses cannot outrun it.
+	if d, ok := s.acctThr.reserve(acctKey, s.now()); !ok {
+		writeRateLimited(w, d)
+		return
+	}
+	okPw, _, err := s.hasher.Verify(ctx, req.Current, acc.PasswordHash)
+	if err != nil {
+		s.acctThr.release(acctKey)
+		s.log.Error("auth: change password", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "password change failed")
+		return
+	}
+	if !okPw {
+		s.acctThr.fail(acctKey, s.now())
+		s.audit(ctx, chat.AuditEntry{Action: "password.failure", Actor: acc.ID, Target: acc.Username, IP: ip.String()})
+		websec.WriteError(w, http.StatusForbidden, "forbidden", "the current password is wrong")
+		return
+	}
+	s.acctThr.succeed(acctKey)
+	switch {
+	case len(req.New) < MinPasswordBytes:
+		websec.WriteError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the new password needs at least %d characters", MinPasswordBytes))
+		return
+	case len(req.New) > MaxPasswordBytes:
+		websec.WriteError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the new password is longer than %d bytes", MaxPasswordBytes))
+		return
+	case req.New == req.Current:
+		websec.WriteError(w, http.StatusBadRequest, "bad_request", "the new password is the current one")
+		return
+	}
+	hash, err := s.hasher.Hash(ctx, req.New)
+	if err != nil {
+		s.log.Error("auth: change password", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "password change failed")
+		return
+	}
+	now := s.now().UTC()
+	acc.PasswordHash, acc.PasswordChangedAt, acc.UpdatedAt = hash, now, now
+	if err := s.store.UpdateAccount(ctx, acc); err != nil {
+		s.log.Error("auth: change password", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "password change failed")
+		return
+	}
+	if err := s.RevokeUser(ctx, acc.ID); err != nil {
+		s.log.Error("auth: change password", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "password changed, but other sessions could not be ended")
+		return
+	}
+	s.audit(ctx, chat.AuditEntry{Action: "user.password", Actor: acc.ID, Target: acc.Username, IP: ip.String(), Detail: "self"})
+	if err := s.startSession(ctx, w, r, acc, ""); err != nil {
+		s.log.Error("auth: change password", "err", err)
+		websec.WriteError(w, http.StatusInternalServerError, "internal", "password changed; sign in again")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 // Me handles GET /api/me: {"user":{"id","name","role"},"csrf":false}; 401 when not signed in.

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,94 @@ func TestLogoutRevokes(t *testing.T) {
 	}
 	if w := e.do("POST", "/logout", nil, ""); w.Code != 200 {
 		t.Fatalf("anonymous logout %d", w.Code)
+	}
+}
+
+func TestLogoutAllEndsEverySessionOfTheUserOnly(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	e.addUser("bob", "another horse battery", chat.RoleMember)
+	phone := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	laptop := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	bob := sessionCookie(t, e.loginJSON("bob", "another horse battery")).Value
+	if w := e.do("POST", "/api/account/logout-all", nil, ""); w.Code != 401 {
+		t.Fatalf("anonymous sign-out everywhere: %d", w.Code)
+	}
+	w := e.do("POST", "/api/account/logout-all", nil, "", withCookie(phone))
+	if w.Code != 200 {
+		t.Fatalf("sign out everywhere: %d %s", w.Code, w.Body)
+	}
+	if c := sessionCookie(t, w); c.MaxAge >= 0 || c.Value != "" {
+		t.Fatalf("cookie not cleared: %+v", c)
+	}
+	for name, tok := range map[string]string{"phone": phone, "laptop": laptop} {
+		if w := e.do("GET", "/api/me", nil, "", withCookie(tok)); w.Code != 401 {
+			t.Errorf("alice's %s session still valid: %d", name, w.Code)
+		}
+	}
+	if w := e.do("GET", "/api/me", nil, "", withCookie(bob)); w.Code != 200 {
+		t.Errorf("bob's session ended too: %d", w.Code)
+	}
+	audited := false
+	for _, a := range e.store.Audit() {
+		audited = audited || a.Action == "logout.all"
+	}
+	if !audited {
+		t.Error("no audit entry")
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	e := newEnv(t, Config{ManagedUsers: []string{"bob"}})
+	e.addUser("alice", "correct horse battery", chat.RoleMember)
+	e.addUser("bob", "another horse battery", chat.RoleMember)
+	phone := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	laptop := sessionCookie(t, e.loginJSON("alice", "correct horse battery")).Value
+	change := func(tok, body string) *httptest.ResponseRecorder {
+		return e.do("POST", "/api/account/password", strings.NewReader(body), "application/json", withCookie(tok))
+	}
+	if w := e.do("POST", "/api/account/password", strings.NewReader(`{"current":"x","new":"y"}`), "application/json"); w.Code != 401 {
+		t.Fatalf("anonymous change: %d", w.Code)
+	}
+	if w := change(phone, `{"current":"wrong horse battery","new":"a new long secret"}`); w.Code != 403 {
+		t.Fatalf("wrong current password: %d %s", w.Code, w.Body)
+	}
+	if w := change(phone, `{"current":"correct horse battery","new":"short"}`); w.Code != 400 {
+		t.Fatalf("short new password: %d %s", w.Code, w.Body)
+	}
+	if w := change(phone, `{"current":"correct horse battery","new":"correct horse battery"}`); w.Code != 400 {
+		t.Fatalf("unchanged password: %d %s", w.Code, w.Body)
+	}
+	if w := e.do("GET", "/api/me", nil, "", withCookie(laptop)); w.Code != 200 {
+		t.Fatalf("a refused change ended a session: %d", w.Code)
+	}
+	w := change(phone, `{"current":"correct horse battery","new":"a new long secret"}`)
+	if w.Code != 200 {
+		t.Fatalf("change: %d %s", w.Code, w.Body)
+	}
+	fresh := sessionCookie(t, w).Value
+	for name, tok := range map[string]string{"phone (old cookie)": phone, "laptop": laptop} {
+		if w := e.do("GET", "/api/me", nil, "", withCookie(tok)); w.Code != 401 {
+			t.Errorf("%s session valid after the change: %d", name, w.Code)
+		}
+	}
+	if w := e.do("GET", "/api/me", nil, "", withCookie(fresh)); w.Code != 200 {
+		t.Errorf("the new session of this browser: %d", w.Code)
+	}
+	if w := e.loginJSON("alice", "correct horse battery"); w.Code != 401 {
+		t.Errorf("old password still signs in: %d", w.Code)
+	}
+	if w := e.loginJSON("alice", "a new long secret"); w.Code != 200 {
+		t.Errorf("new password does not sign in: %d", w.Code)
+	}
+	bob := sessionCookie(t, e.loginJSON("bob", "another horse battery")).Value
+	if w := change(bob, `{"current":"another horse battery","new":"a new long secret"}`); w.Code != 409 {
+		t.Errorf("managed account: %d %s", w.Code, w.Body)
+	}
+	for _, a := range e.store.Audit() {
+		if strings.Contains(a.Detail+a.Target, "secret") || strings.Contains(a.Detail+a.Target, "horse") {
+			t.Errorf("password in the audit log: %+v", a)
+		}
 	}
 }
 

@@ -108,6 +108,12 @@ func (p *pipeTransport) Read(ctx context.Context) ([]byte, error) {
 	case b := <-p.toClient:
 		return b, nil
 	case <-p.closed:
+		// Like a real WebSocket, frames sent before the close are read before it.
+		select {
+		case b := <-p.toClient:
+			return b, nil
+		default:
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return nil, &closeError{code: p.code}

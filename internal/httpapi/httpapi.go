@@ -77,7 +77,7 @@ type Deps struct {
 	WriteTimeout  time.Duration // per WebSocket write, default 10s
 	MaxWSMessage  int64         // WebSocket read limit, default 8 MiB (attachments)
 	MaxJSONBody   int64         // REST request bodies, default 8 MiB
-	MaxWSInFlight int           // concurrent requests per WebSocket, default 4
+	MaxWSInFlight int           // concurrent requests per WebSocket, default 8 (the web app queues beyond it: web/src/socket.ts)
 }
 
 type api struct {
@@ -159,7 +159,7 @@ func New(d Deps) *API {
 		d.MaxJSONBody = 8 << 20
 	}
 	if d.MaxWSInFlight <= 0 {
-		d.MaxWSInFlight = 4
+		d.MaxWSInFlight = 8
 	}
 	if (d.Credential == nil) != (d.Revalidate == nil) {
 		panic("httpapi: set both Credential and Revalidate, or neither")

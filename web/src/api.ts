@@ -31,6 +31,8 @@ export const api = {
   me: () => call<{ user: User }>('GET', '/api/me'),
   login: (username: string, password: string) => call<{ ok: boolean; user: User }>('POST', '/login', { username, password }),
   logout: () => call<{ ok: boolean; redirect?: string }>('POST', '/logout', {}),
+  changePassword: (current: string, next: string) => call<{ ok: boolean }>('POST', '/api/account/password', { current, new: next }),
+  logoutAll: () => call<{ ok: boolean }>('POST', '/api/account/logout-all', {}),
   reactions: (conv: string) => call<{ reactions: Record<string, Record<string, string[]>> }>('GET', `/api/reactions/${encodeURIComponent(conv)}`),
   toggleReaction: (conv: string, messageId: string, emoji: string) =>
     call<{ reactions: Record<string, string[]> }>('POST', `/api/messages/${encodeURIComponent(messageId)}/reactions`, { session: conv, emoji }),

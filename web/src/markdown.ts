@@ -81,6 +81,9 @@ export function renderMarkdown(src: string, doc: Document = document): DocumentF
   return frag;
 }
 
+/** Code blocks longer than this many lines start folded. */
+export const FOLD_LINES = 24;
+
 function decorate(frag: DocumentFragment, doc: Document): void {
   for (const img of Array.from(frag.querySelectorAll('img'))) {
     const remote = img.getAttribute('data-remote-src');
@@ -102,6 +105,32 @@ function decorate(frag: DocumentFragment, doc: Document): void {
       img.replaceWith(b);
     }
   }
+  for (const table of Array.from(frag.querySelectorAll('table'))) {
+    // A table scrolls sideways in its own box, with copy (Markdown, TSV) and an expand view.
+    const wrap = doc.createElement('div');
+    wrap.className = 'tablewrap';
+    const bar = doc.createElement('div');
+    bar.className = 'tablebar';
+    const btn = (cls: string, text: string, label: string, fmt?: string) => {
+      const b = doc.createElement('button');
+      b.type = 'button';
+      b.className = cls;
+      b.textContent = text;
+      b.setAttribute('aria-label', label);
+      if (fmt) b.dataset.format = fmt;
+      return b;
+    };
+    bar.append(btn('copy-table', 'Copy', 'Copy table as Markdown', 'md'), btn('copy-table', 'TSV', 'Copy table as tab-separated values', 'tsv'),
+      btn('expand-table', 'Expand', 'Expand table'));
+    const scroll = doc.createElement('div');
+    scroll.className = 'tablescroll';
+    scroll.tabIndex = 0;
+    scroll.setAttribute('role', 'region');
+    scroll.setAttribute('aria-label', 'Table, scrolls sideways');
+    table.replaceWith(wrap);
+    scroll.append(table);
+    wrap.append(scroll, bar);
+  }
   for (const pre of Array.from(frag.querySelectorAll('pre'))) {
     const code = pre.querySelector('code');
     if (code) {
@@ -120,8 +149,81 @@ function decorate(frag: DocumentFragment, doc: Document): void {
     copy.className = 'copy-code';
     copy.textContent = 'Copy';
     copy.setAttribute('aria-label', 'Copy code');
-    bar.append(label, copy);
+    const wrapBtn = doc.createElement('button');
+    wrapBtn.type = 'button';
+    wrapBtn.className = 'wrap-code';
+    wrapBtn.textContent = 'Wrap';
+    wrapBtn.setAttribute('aria-pressed', 'false');
+    wrapBtn.setAttribute('aria-label', 'Wrap long lines');
+    const tools = doc.createElement('span');
+    tools.append(wrapBtn, copy);
+    bar.append(label, tools);
     pre.replaceWith(wrap);
     wrap.append(bar, pre);
+    // Long blocks are folded to their first lines, with a button to show the rest.
+    const lines = (pre.textContent ?? '').replace(/\n$/, '').split('\n').length;
+    if (lines > FOLD_LINES) {
+      wrap.classList.add('folded');
+      const more = doc.createElement('button');
+      more.type = 'button';
+      more.className = 'unfold';
+      more.textContent = `Show all ${lines} lines`;
+      wrap.append(more);
+    }
   }
+}
+
+/** The table's cells as rows of text. */
+function cells(table: HTMLTableElement): string[][] {
+  return Array.from(table.rows, (r) => Array.from(r.cells, (c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim()));
+}
+
+/** A table as tab-separated values (tabs and newlines in cells become spaces). */
+export function tableToTSV(table: HTMLTableElement): string {
+  return cells(table).map((r) => r.join('\t')).join('\n');
+}
+
+/** A table as a GitHub-flavoured Markdown table; the first row is the header. */
+export function tableToMarkdown(table: HTMLTableElement): string {
+  const rows = cells(table).map((r) => '| ' + r.map((c) => c.replace(/\|/g, '\\|')).join(' | ') + ' |');
+  if (!rows.length) return '';
+  const n = table.rows[0]?.cells.length ?? 0;
+  rows.splice(1, 0, '|' + ' --- |'.repeat(n));
+  return rows.join('\n');
+}
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+
+/**
+ * The end of the stable part of streaming Markdown src: the offset just after the last blank
+ * line (outside fenced code) that is followed by an unindented line, at or after from (which
+ * must itself be such a boundary, or 0). Blocks before it are complete: new text can only add
+ * blocks after them, so they are rendered and sanitised once while the reply streams on.
+ */
+export function stableEnd(src: string, from = 0): number {
+  let end = from;
+  let fence = '';
+  let blank = false;
+  let i = from;
+  while (i < src.length) {
+    const nl = src.indexOf('\n', i);
+    if (nl < 0) {
+      // the last line is still being written: its first character is enough to end a block
+      if (!fence && blank && /^\S/.test(src.slice(i))) end = i;
+      break;
+    }
+    const line = src.slice(i, nl);
+    if (fence) {
+      if (line.trim().startsWith(fence) && line.trim().replace(/[`~]/g, '') === '') fence = '';
+    } else if (line.trim() === '') {
+      blank = true;
+    } else {
+      if (blank && !/^\s/.test(line)) end = i;
+      blank = false;
+      const f = FENCE.exec(line);
+      if (f) fence = f[1][0].repeat(3);
+    }
+    i = nl + 1;
+  }
+  return end;
 }

@@ -230,3 +230,22 @@ export function failPending(s: ConvState, id: string, error: string): ConvState 
 function normalize(m: Message): Message {
   return { ...m, text: m.text ?? '', tools: m.tools?.map((t) => ({ ...t, status: t.error ? 'error' : 'done' })) };
 }
+
+/**
+ * Give finished live messages the ids the transcript stored them under (matched by run id), so
+ * that per-message actions such as reactions work without reloading. Nothing else changes.
+ */
+export function adoptIds(s: ConvState, h: History): ConvState {
+  const byRun = new Map<string, Message>();
+  for (const m of h.messages ?? []) if (m.runId && (m.role === 'assistant' || m.role === 'user')) byRun.set(m.role + ' ' + m.runId, m);
+  const have = new Set(s.messages.map((m) => m.id));
+  let changed = false;
+  const messages = s.messages.map((m) => {
+    if (!m.runId || m.streaming || m.pending) return m;
+    const h2 = byRun.get(m.role + ' ' + m.runId);
+    if (!h2 || h2.id === m.id || have.has(h2.id)) return m;
+    changed = true;
+    return { ...m, id: h2.id, at: m.at ?? h2.at };
+  });
+  return changed ? { ...s, messages } : s;
+}

@@ -24,6 +24,9 @@ export class RequestError extends Error {
   constructor(public code: string, message: string, public disconnected = false) { super(message); }
 }
 
+/** Requests outstanding at once on one connection (the server's limit, httpapi MaxWSInFlight). */
+export const MAX_IN_FLIGHT = 8;
+
 interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }
 
 /** A frame from /ws: a response to a request, or an event (docs/api.md). */
@@ -77,21 +80,51 @@ export class Socket {
     return this.ready ? Promise.resolve() : new Promise((r) => this.readyWaiters.push(r));
   }
 
-  /** Send a request; rejects with RequestError (disconnected=true when the socket dropped). */
-  request<T = unknown>(method: string, params: unknown = {}, timeoutMs = 30_000): Promise<T> {
+  /**
+   * Send a request; rejects with RequestError (disconnected=true when the socket dropped). At
+   * most MAX_IN_FLIGHT requests (subscribe aside) are outstanding at once, as the server allows;
+   * the rest wait their turn here instead of being refused ("too many requests in flight").
+   */
+  async request<T = unknown>(method: string, params: unknown = {}, timeoutMs = 30_000): Promise<T> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || (!this.ready && method !== 'subscribe')) {
-      return Promise.reject(new RequestError('disconnected', 'not connected', true));
+      throw new RequestError('disconnected', 'not connected', true);
+    }
+    const counted = method !== 'subscribe';
+    if (counted) {
+      await this.acquire();
+      if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) {
+        this.releaseSlot();
+        throw new RequestError('disconnected', 'not connected', true);
+      }
     }
     const id = String(this.nextId++);
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RequestError('timeout', 'request timed out', true));
-      }, timeoutMs);
-      this.pending.set(id, { resolve: (v) => resolve(v as T), reject, timer });
-      ws.send(JSON.stringify({ type: 'req', id, method, params }));
-    });
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(new RequestError('timeout', 'request timed out', true));
+        }, timeoutMs);
+        this.pending.set(id, { resolve: (v) => resolve(v as T), reject, timer });
+        ws.send(JSON.stringify({ type: 'req', id, method, params }));
+      });
+    } finally {
+      if (counted) this.releaseSlot();
+    }
+  }
+
+  private inflight = 0;
+  private slotWaiters: (() => void)[] = [];
+
+  private acquire(): Promise<void> {
+    if (this.inflight < MAX_IN_FLIGHT) { this.inflight++; return Promise.resolve(); }
+    return new Promise((r) => this.slotWaiters.push(() => { this.inflight++; r(); }));
+  }
+
+  private releaseSlot(): void {
+    this.inflight = Math.max(0, this.inflight - 1);
+    const next = this.slotWaiters.shift();
+    if (next) next();
   }
 
   /** Force a reconnect now (e.g. after wake). */

@@ -1,16 +1,17 @@
 // Application state (signals) and the actions that change it. Components read signals and call
 // actions; nothing else talks to the network.
-import { batch, computed, signal } from '@preact/signals';
+import { batch, computed, effect, signal } from '@preact/signals';
 import { api } from './api';
 import { RequestError, Socket, type ConnState } from './socket';
-import { addPending, applyRunEvent, emptyConv, failPending, isRunEvent, loadHistory, prependHistory, type ConvState } from './reducer';
+import { addPending, adoptIds, applyRunEvent, emptyConv, failPending, isRunEvent, loadHistory, prependHistory, type ConvState } from './reducer';
 import { chime, foregroundNotify, syncPush } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User, WireEvent } from './types';
 import type { Attachment } from './attachments';
+import { cacheHistory, cacheLists, cacheUser, clearOffline, type OfflineData } from './offline';
 
 export const config = signal<AppConfig | null>(null);
 export const me = signal<User | null>(null);
-export const authState = signal<'unknown' | 'signed-out' | 'signed-in'>('unknown');
+export const authState = signal<'unknown' | 'offline' | 'signed-out' | 'signed-in'>('unknown');
 export const conn = signal<ConnState>('connecting');
 export const gateway = signal<GatewayState>('connected');
 export const limits = signal<Limits>({});
@@ -24,9 +25,17 @@ export const reactions = signal<Record<string, Record<string, Record<string, str
 export const approvals = signal<Approval[]>([]);
 export const updateAvailable = signal(false);
 export const toast = signal<string | null>(null);
+/** An action offered in the toast (Undo). */
+export const toastAction = signal<{ label: string; run(): void } | null>(null);
+/** The agent picked in the sidebar for new chats ('' = the default). */
+export const newChatAgent = signal('');
+/** Text put into the composer by a message action (edit and resend); the composer takes it once. */
+export const composerFill = signal<{ conv: string; text: string } | null>(null);
 export const announce = signal(''); // aria-live text for new replies
 export const sidebarOpen = signal(false);
 export const filter = signal('');
+/** True while the app runs from the offline cache: read-only until the socket is ready again. */
+export const offline = signal(false);
 
 export const currentConv = computed(() => (current.value ? convs.value[current.value] ?? emptyConv() : emptyConv()));
 export const isOwner = computed(() => me.value?.role === 'owner');
@@ -55,16 +64,26 @@ export function applyTheme(): void {
 }
 
 let toastTimer: ReturnType<typeof setTimeout> | undefined;
-export function showToast(msg: string): void {
+export function showToast(msg: string, action?: { label: string; run(): void }, ms = 6000): void {
   toast.value = msg;
+  toastAction.value = action ?? null;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (toast.value = null), 6000);
+  toastTimer = setTimeout(() => { toast.value = null; toastAction.value = null; }, ms);
 }
 
 function setConv(id: string, f: (s: ConvState) => ConvState): void {
   const all = convs.value;
   convs.value = { ...all, [id]: f(all[id] ?? emptyConv()) };
 }
+
+// The conversation lists go to the offline cache whenever they change while online.
+let listCacheTimer: ReturnType<typeof setTimeout> | undefined;
+effect(() => {
+  const c = conversations.value, g = gatewaySessions.value;
+  if (authState.value !== 'signed-in' || offline.value) return;
+  clearTimeout(listCacheTimer);
+  listCacheTimer = setTimeout(() => { if (authState.value === 'signed-in' && !offline.value) cacheLists(c, g); }, 300);
+});
 
 // ---- socket ----
 
@@ -83,10 +102,15 @@ export function startSocket(): void {
         // could see, and load what the new one may.
         if (me.value.role !== 'owner') { approvals.value = []; gatewaySessions.value = []; } else loadApprovals();
       }
+      if (h.user) cacheUser(h.user);
       gateway.value = h.gateway?.state ?? 'connected';
       limits.value = h.limits ?? {};
     }),
-    onReady: (reload) => {
+    onReady: (reload0) => {
+      // Back from an offline start: everything shown came from the cache, so reload it all.
+      const reload = reload0 || offline.value;
+      if (offline.value && !config.value) api.config().then((c) => (config.value = c)).catch(() => {});
+      offline.value = false;
       refreshList();
       if (firstReady) {
         loadAgents();
@@ -139,7 +163,43 @@ function touch(id: string, patch: Partial<Conversation>): void {
 }
 
 function titleOf(id: string): string {
-  return [...conversations.value, ...gatewaySessions.value].find((c) => c.id === id)?.title || 'clawchat';
+  return cleanTitle([...conversations.value, ...gatewaySessions.value].find((c) => c.id === id)?.title) || 'clawchat';
+}
+
+/**
+ * A title for display: Markdown markers, links' targets, control characters and bracketed
+ * control markers (⟦…⟧, [[…]]) removed, white space collapsed.
+ */
+export function cleanTitle(t?: string | null): string {
+  return (t ?? '')
+    .replace(/[\u0000-\u001f\u007f]/g, ' ')
+    .replace(/⟦[^⟧]*⟧|\[\[[^\]]*\]\]/g, ' ')
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/(^|\s)#{1,6}\s+/g, '$1')
+    .replace(/[*_`~>|]+/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Archived conversations, once the user opened that section (null: not loaded). */
+export const archivedList = signal<Conversation[] | null>(null);
+
+export async function loadArchived(): Promise<void> {
+  try {
+    const r = await rpc<{ conversations: Conversation[] }>('conversations.list', { archived: true });
+    archivedList.value = r.conversations ?? [];
+  } catch (e: any) { showToast(e?.message ?? 'Could not load archived chats'); }
+}
+
+/** Archive or unarchive; archiving offers Undo. */
+export async function setArchived(id: string, archived: boolean): Promise<void> {
+  try {
+    const c = await rpc<Conversation>('conversations.update', { id, archived });
+    upsertConversation(c);
+    const a = archivedList.value;
+    if (a) archivedList.value = archived ? [c, ...a.filter((x) => x.id !== id)] : a.filter((x) => x.id !== id);
+    if (archived) showToast(`Archived “${cleanTitle(c.title) || 'New chat'}”`, { label: 'Undo', run: () => setArchived(id, false) });
+  } catch (e: any) { showToast(e?.message ?? 'Could not archive'); }
 }
 
 /** Handle one server event. payload is typed by name (wire.ts, generated from the server's types). */
@@ -199,6 +259,8 @@ export function handleEvent(name: string, payload: unknown): void {
     case 'run.aborted':
     case 'run.error':
       touch(id, { running: false, runId: null, lastActivityAt: new Date().toISOString() });
+      cacheHistory(id, convs.value[id]?.messages ?? []);
+      if (ev.name !== 'run.error' && id === current.value && !id.startsWith('gw:')) syncIds(id);
       if (ev.name === 'run.final') onReplyFinished(id, ev.p.text ?? '');
       if (ev.name === 'run.error' && id === current.value) announce.value = 'Error: ' + (ev.p.message ?? '');
   }
@@ -244,6 +306,7 @@ export async function loadConversation(id: string, force = false): Promise<void>
     const since = convs.value[id]?.rev ?? 0;
     const h = await rpc<History>('history', { conversation: id, limit: 50 });
     setConv(id, (s) => loadHistory(s, h, since));
+    cacheHistory(id, convs.value[id]?.messages ?? []);
   } catch (e: any) {
     if (e?.code === 'not_found') setConv(id, (s) => ({ ...s, loaded: true }));
     else if (!e?.disconnected) showToast(e?.message ?? 'Could not load history');
@@ -251,6 +314,17 @@ export async function loadConversation(id: string, force = false): Promise<void>
   if (!id.startsWith('gw:')) {
     api.reactions(id).then((r) => (reactions.value = { ...reactions.value, [id]: r.reactions ?? {} })).catch(() => {});
   }
+}
+
+/** Fetch the newest page only to learn the stored ids of the messages just finished. */
+async function syncIds(id: string, attempt = 0): Promise<void> {
+  try {
+    const h = await rpc<History>('history', { conversation: id, limit: 10 });
+    setConv(id, (s) => adoptIds(s, h));
+  } catch { return; /* ids stay local until the next history load */ }
+  // The transcript may be written a moment after the run ends: try again a few times.
+  const local = convs.value[id]?.messages.some((m) => m.id.startsWith('run:') && !m.streaming);
+  if (local && attempt < 3) setTimeout(() => syncIds(id, attempt + 1), 1000 * (attempt + 1));
 }
 
 export async function loadOlder(id: string): Promise<void> {
@@ -306,9 +380,52 @@ export async function createConversation(agentId?: string): Promise<void> {
   } catch (e: any) { showToast(e?.message ?? 'Could not create a conversation'); }
 }
 
+/**
+ * The landing view's first message: create the conversation (with the agent picked for new
+ * chats), open it and send. Returns false, keeping the text in the composer, when the create fails.
+ */
+export async function startChat(text: string, atts: Attachment[], agentId?: string): Promise<boolean> {
+  let c: Conversation;
+  try {
+    c = await rpc<Conversation>('conversations.create', agentId ? { agentId } : {});
+  } catch (e: any) { showToast(e?.message ?? 'Could not create a conversation'); return false; }
+  upsertConversation(c);
+  setConv(c.id, (s) => ({ ...s, loaded: true }));
+  location.hash = `#/c/${encodeURIComponent(c.id)}`;
+  current.value = c.id;
+  await send(c.id, text, atts);
+  return true;
+}
+
 export async function renameConversation(id: string, title: string): Promise<void> {
   try { upsertConversation(await rpc<Conversation>('conversations.update', { id, title })); } catch (e: any) { showToast(e?.message ?? 'Rename failed'); }
 }
+
+/**
+ * Delete with undo: the conversation leaves the list at once and is deleted on the server only
+ * when the undo window (6 s) has passed without Undo.
+ */
+export function deleteWithUndo(id: string): void {
+  const list = conversations.value;
+  const c = list.find((x) => x.id === id);
+  if (!c) return;
+  listRev++;
+  conversations.value = list.filter((x) => x.id !== id);
+  if (current.value === id) location.hash = '#/';
+  const timer = setTimeout(() => { pendingDeletes.delete(id); deleteConversation(id); }, 6000);
+  pendingDeletes.set(id, timer);
+  showToast(`Deleted “${c.title || 'New chat'}”`, {
+    label: 'Undo',
+    run: () => { clearTimeout(timer); pendingDeletes.delete(id); upsertConversation(c); },
+  }, 6000);
+}
+
+// Deletes still inside their undo window are sent when the page goes away.
+const pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
+addEventListener('pagehide', () => {
+  for (const [id, timer] of pendingDeletes) { clearTimeout(timer); deleteConversation(id); }
+  pendingDeletes.clear();
+});
 
 export async function deleteConversation(id: string): Promise<void> {
   try {
@@ -340,8 +457,22 @@ export async function signOut(): Promise<void> {
   if (redirect && /^https?:\/\//i.test(redirect)) location.assign(redirect);
 }
 
+/** End every session of this user (all devices), then sign out here. */
+export async function signOutEverywhere(): Promise<void> {
+  try { await api.logoutAll(); } catch (e: any) {
+    if (e?.status !== 401) { showToast(e?.message ?? 'Sign-out failed'); return; }
+  }
+  signOutLocal();
+}
+
+/** The browser's deferred install prompt (beforeinstallprompt), when it offers one. */
+export const installPrompt = signal<(Event & { prompt(): Promise<void> }) | null>(null);
+addEventListener('beforeinstallprompt', (e) => { e.preventDefault(); installPrompt.value = e as any; });
+addEventListener('appinstalled', () => { installPrompt.value = null; });
+
 function signOutLocal(): void {
   stopSocket();
+  clearOffline();
   batch(() => {
     authState.value = 'signed-out';
     me.value = null;
@@ -349,13 +480,34 @@ function signOutLocal(): void {
     gatewaySessions.value = [];
     convs.value = {};
     approvals.value = [];
+    offline.value = false;
   });
   firstReady = true;
 }
 
 export function signedIn(u: User): void {
+  cacheUser(u);
   me.value = u;
   authState.value = 'signed-in';
+  startSocket();
+}
+
+/**
+ * Open the app from the offline cache (the server could not be reached, which is not a
+ * sign-out): the lists and the cached histories, read-only. The socket keeps retrying; its
+ * first ready reloads everything, and a 401 on the way signs out as usual.
+ */
+export function startOffline(d: OfflineData): void {
+  batch(() => {
+    me.value = d.user;
+    conversations.value = d.conversations;
+    gatewaySessions.value = d.gateway;
+    const all: Record<string, ConvState> = {};
+    for (const [id, messages] of Object.entries(d.histories)) all[id] = { ...emptyConv(), messages, loaded: true };
+    convs.value = all;
+    offline.value = true;
+    authState.value = 'signed-in';
+  });
   startSocket();
 }
 

@@ -12,6 +12,8 @@ vi.mock('../src/store', () => ({
   saveDraft: (id: string, t: string) => localStorage.setItem('d.' + id, t),
   send: (conv: string, text: string) => { sent.push([conv, text]); },
   showToast: vi.fn(),
+  composerFill: signal(null),
+  startChat: (text: string) => { sent.push(['', text]); return Promise.resolve(true); },
 }));
 
 const { Composer } = await import('../src/ui/Composer');

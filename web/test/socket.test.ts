@@ -129,3 +129,34 @@ describe('Socket resume', () => {
     s.stop();
   });
 });
+
+describe('Socket requests in flight', () => {
+  beforeEach(() => { FakeWS.all = []; vi.stubGlobal('WebSocket', FakeWS); vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'] }); });
+  afterEach(() => { vi.useRealTimers(); vi.unstubAllGlobals(); });
+
+  it('keeps at most MAX_IN_FLIGHT requests outstanding and sends the rest in order as answers come', async () => {
+    const { MAX_IN_FLIGHT } = await import('../src/socket');
+    const { h } = handlers();
+    const s = new Socket(h, 'ws://test/ws');
+    s.start();
+    const ws = FakeWS.all[0];
+    ws.open();
+    ws.push(hello);
+    const sub = ws.lastReq('subscribe');
+    ws.push({ type: 'res', id: sub.id, ok: true, payload: { epoch: 'E1', seq: 0, replayed: 0, resync: false } });
+    await flush();
+    const n = MAX_IN_FLIGHT + 3;
+    const results = Array.from({ length: n }, (_, i) => s.request('conversations.get', { i }));
+    await flush();
+    const sentGets = () => ws.sent.filter((f) => f.method === 'conversations.get');
+    expect(sentGets().length).toBe(MAX_IN_FLIGHT);
+    for (let k = 0; k < n; k++) {
+      const f = sentGets()[k];
+      expect(f.params.i).toBe(k);
+      ws.push({ type: 'res', id: f.id, ok: true, payload: { i: k } });
+      await flush();
+    }
+    expect((await Promise.all(results)).map((r: any) => r.i)).toEqual(Array.from({ length: n }, (_, i) => i));
+    s.stop();
+  });
+});

@@ -16,6 +16,8 @@
 //	[think]       stream a few reasoning_content deltas before the text
 //	[error=CODE]  answer with HTTP status CODE and an OpenAI-style error body
 //	[midfail]     stream three words, then drop the TCP connection
+//	[doc=N]       append a Markdown document of about N words (headings, paragraphs, lists,
+//	              fenced code blocks and tables), streamed word by word with its line breaks
 //
 // OpenClaw wraps the user's text as "[Sat 2026-11-21 15:17 UTC] <text>\n\nRuntime: …" and
 // appends a second user message holding only <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>; the
@@ -59,6 +61,7 @@ var (
 	reError     = regexp.MustCompile(`(?i)\[error=(\d{3})\]`)
 	reMidfail   = regexp.MustCompile(`(?i)\[midfail\]`)
 	reThink     = regexp.MustCompile(`(?i)\[think\]`)
+	reDoc       = regexp.MustCompile(`(?i)\[doc=(\d+)\]`)
 	reArgsStart = regexp.MustCompile(`(?i)\[args=`)
 	// reEnvelope matches the "[Sat 2026-11-21 15:17 UTC] " prefix OpenClaw puts in front of
 	// the user's text.
@@ -243,7 +246,7 @@ func StripDirectives(s string) string {
 			s = s[:loc[0]] + strings.TrimPrefix(rest, "]")
 		}
 	}
-	for _, re := range []*regexp.Regexp{reDelay, reWords, reTool, reError, reMidfail, reThink} {
+	for _, re := range []*regexp.Regexp{reDelay, reWords, reTool, reError, reMidfail, reThink, reDoc} {
 		s = re.ReplaceAllString(s, "")
 	}
 	return strings.Join(strings.Fields(s), " ")
@@ -263,6 +266,29 @@ func echoWords(userText string) []string {
 		for i := 1; i <= n; i++ {
 			words = append(words, "w"+strconv.Itoa(i))
 		}
+	}
+	if m := reDoc.FindStringSubmatch(userText); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		words = append(words, docWords(min(n, 100000))...)
+	}
+	return words
+}
+
+// docSection is one section of the [doc=N] document; %d is the section number. Words are
+// separated by single spaces when streamed, so line breaks and indentation ride at the start
+// of a word.
+const docSection = "\n\n## Section %d\n\nThis section explains a small part of the design in plain words, " +
+	"with some **bold** text, a little _emphasis_ and `inline code` so that the renderer has work to do.\n\n" +
+	"- first point about the design\n- second point, a bit longer than the first one\n- third point\n\n" +
+	"```go\nfunc section%d(xs []int) int {\n\ttotal := 0\n\tfor _, x := range xs {\n\t\ttotal += x\n\t}\n\treturn total\n}\n```\n\n" +
+	"| Name | Value | Note |\n|---|---|---|\n| alpha | %d | the first row |\n| beta | %d | the second row |\n\n" +
+	"A closing paragraph for this section that is long enough to wrap over several lines on a phone screen."
+
+// docWords returns about n words of a Markdown document made of numbered sections.
+func docWords(n int) []string {
+	var words []string
+	for i := 1; len(words) < n; i++ {
+		words = append(words, strings.Split(fmt.Sprintf(docSection, i, i, i, i*10), " ")...)
 	}
 	return words
 }

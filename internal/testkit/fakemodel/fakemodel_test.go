@@ -280,6 +280,15 @@ func TestUserText(t *testing.T) {
 	if got := Reply("a [words=2] [delay=5] b"); got != "Echo: a b w1 w2" {
 		t.Errorf("Reply = %q", got)
 	}
+	doc := Reply("md [doc=120]")
+	for _, want := range []string{"Echo: md \n\n## Section 1\n\n", "```go\nfunc section1(xs []int) int {\n\ttotal := 0\n", "| alpha | 1 | the first row |\n", "## Section 2"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("Reply with [doc=120] lacks %q:\n%s", want, doc)
+		}
+	}
+	if n := len(strings.Fields(doc)); n < 120 || n > 260 {
+		t.Errorf("[doc=120] gave %d words", n)
+	}
 }
 
 func TestStartRefusesNonLoopback(t *testing.T) {

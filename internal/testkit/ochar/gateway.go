@@ -303,8 +303,27 @@ func (g *Gateway) command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// startProcess starts the Gateway in its own session and waits until it is ready.
+// startAttempts bounds the starts of one startProcess: on a loaded machine OpenClaw 2026.9.6 can
+// give up on its own start-up ("Gateway failed to start: state lease heartbeat did not become
+// ready … timeoutMs=5000") and exit; that start is tried again.
+const startAttempts = 3
+
+// errGaveUp marks an exit in which the Gateway reported that it failed to start.
+var errGaveUp = errors.New("ochar: the gateway gave up starting")
+
+// startProcess starts the Gateway in its own session and waits until it is ready, starting it
+// again (at most startAttempts in all) when it gives up on its own start-up.
 func (g *Gateway) startProcess(ctx context.Context) error {
+	var err error
+	for range startAttempts {
+		if err = g.startOnce(ctx); !errors.Is(err, errGaveUp) {
+			return err
+		}
+	}
+	return err
+}
+
+func (g *Gateway) startOnce(ctx context.Context) error {
 	logPath := filepath.Join(g.Dir, "logs", "gateway.out")
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -334,7 +353,15 @@ func (g *Gateway) startProcess(ctx context.Context) error {
 	g.proc = p
 	g.mu.Unlock()
 	if err := g.waitReady(ctx, p); err != nil {
-		return fmt.Errorf("%w\n--- last lines of %s:\n%s", err, logPath, g.LogTail(40))
+		tail := g.LogTail(40)
+		select {
+		case <-p.exited:
+			if i := strings.LastIndex(tail, "--- ochar: gateway start"); i >= 0 && strings.Contains(tail[i:], "Gateway failed to start") {
+				err = fmt.Errorf("%w: %w", errGaveUp, err)
+			}
+		default:
+		}
+		return fmt.Errorf("%w\n--- last lines of %s:\n%s", err, logPath, tail)
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import {
-  abort, announce, approvals, authState, conn, conversations, createConversation, current, currentConv, gateway,
-  gatewaySessions, isOwner, loadConversation, resolveApproval, sidebarOpen, toast, updateAvailable,
+  abort, announce, approvals, authState, cleanTitle, conn, conversations, current, currentConv, gateway,
+  gatewaySessions, isOwner, loadConversation, newChatAgent, offline, resolveApproval, sidebarOpen, toast, toastAction,
+  updateAvailable,
 } from '../store';
 import { Login } from './Login';
 import { Sidebar } from './Sidebar';
@@ -15,7 +16,8 @@ function Status() {
   const g = gateway.value;
   let text = '';
   let cls = 'ok';
-  if (c === 'connecting') { text = 'Connecting…'; cls = 'warn'; }
+  if (offline.value && c !== 'open') { text = 'Offline — retrying'; cls = 'warn'; }
+  else if (c === 'connecting') { text = 'Connecting…'; cls = 'warn'; }
   else if (c === 'reconnecting') { text = 'Reconnecting…'; cls = 'warn'; }
   else if (g === 'pairing_required') { text = 'The assistant gateway needs pairing approval by the owner.'; cls = 'err'; }
   else if (g === 'down') { text = 'The assistant is unavailable right now.'; cls = 'err'; }
@@ -83,8 +85,9 @@ export function App() {
         e.preventDefault(); sidebarOpen.value = true;
         (document.getElementById('search') as HTMLInputElement | null)?.focus();
       } else if (mod && e.shiftKey && e.key.toLowerCase() === 'o') {
-        e.preventDefault(); createConversation();
+        e.preventDefault(); location.hash = '#/';
       } else if (e.key === 'Escape') {
+        if (e.defaultPrevented) return; // a menu or dialog closed itself
         if (sidebarOpen.value) sidebarOpen.value = false;
         else if (current.value && currentConv.value.running) { e.preventDefault(); abort(current.value); }
       }
@@ -94,6 +97,9 @@ export function App() {
   }, []);
 
   if (authState.value === 'unknown') return <div class="splash" aria-busy="true" />;
+  if (authState.value === 'offline') {
+    return <div class="splash offline-start" role="status"><img src="/icon.svg" alt="" width={48} height={48} /><p>Offline — retrying</p></div>;
+  }
   if (authState.value === 'signed-out') return <Login />;
 
   const id = current.value;
@@ -109,21 +115,29 @@ export function App() {
       <main class="chat">
         <header class="topbar">
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
-          <h1 class="conv-title">{c?.title || (id ? 'Chat' : 'clawchat')}</h1>
+          <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
           <Status />
+          {id && !offline.value && (
+            <button class="icon new-top" aria-label="New chat" title="New chat" onClick={() => { location.hash = '#/'; sidebarOpen.value = false; }}><Icon name="newchat" /></button>
+          )}
         </header>
         <Approvals />
         {id ? (<>
           <Transcript />
-          <Composer conv={id} />
-        </>) : (
+          {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv={id} />}
+        </>) : (<>
           <div class="welcome">
-            <p>Pick a conversation or start a new one.</p>
-            <button class="primary" onClick={() => createConversation()}><Icon name="plus" size={18} /> New chat</button>
+            <img src="/icon.svg" alt="" width={44} height={44} />
+            <h2>What can I help with?</h2>
+          </div>
+          {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv="" agent={newChatAgent.value || undefined} />}
+        </>)}
+        <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
+        {toast.value && (
+          <div class="toast" role="alert">{toast.value}
+            {toastAction.value && <button onClick={() => { const a = toastAction.value; toast.value = null; toastAction.value = null; a?.run(); }}>{toastAction.value.label}</button>}
           </div>
         )}
-        <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
-        {toast.value && <div class="toast" role="alert">{toast.value}</div>}
       </main>
     </div>
   );

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { abort, currentConv, limits, loadDraft, saveDraft, send, showToast } from '../store';
+import { abort, composerFill, currentConv, limits, loadDraft, saveDraft, send, showToast, startChat } from '../store';
 import { Icon } from './Icon';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
@@ -8,17 +8,33 @@ const MAX_FRAME_ATTACHMENTS = 7.5 * 1024 * 1024;
 
 const touch = () => matchMedia('(pointer: coarse)').matches;
 
-export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean }) {
-  const [text, setText] = useState(() => loadDraft(conv));
+/** The message box. conv '' is the landing view: its first message creates the conversation. */
+export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: boolean; agent?: string }) {
+  const dk = conv || 'new';
+  const [text, setText] = useState(() => loadDraft(dk));
   const [atts, setAtts] = useState<Attachment[]>([]);
   const [busy, setBusy] = useState(false);
   const [drag, setDrag] = useState(false);
   const ta = useRef<HTMLTextAreaElement>(null);
   const file = useRef<HTMLInputElement>(null);
-  const running = currentConv.value.running;
+  const camera = useRef<HTMLInputElement>(null);
+  const running = conv ? currentConv.value.running : false;
 
-  useEffect(() => { setText(loadDraft(conv)); setAtts([]); ta.current?.focus({ preventScroll: true }); }, [conv]);
-  useEffect(() => { const t = setTimeout(() => saveDraft(conv, text), 250); return () => clearTimeout(t); }, [conv, text]);
+  const shownDraft = useRef(dk);
+  useEffect(() => {
+    // on mount the state already holds the draft: reloading it would drop keys typed meanwhile
+    if (shownDraft.current !== dk) { shownDraft.current = dk; setText(loadDraft(dk)); setAtts([]); }
+    ta.current?.focus({ preventScroll: true });
+  }, [dk]);
+  useEffect(() => { const t = setTimeout(() => saveDraft(dk, text), 250); return () => clearTimeout(t); }, [dk, text]);
+  const fill = composerFill.value;
+  useEffect(() => {
+    if (!fill || fill.conv !== conv) return;
+    composerFill.value = null;
+    setText(fill.text);
+    const el = ta.current;
+    if (el) { el.focus(); requestAnimationFrame(() => el.setSelectionRange(el.value.length, el.value.length)); }
+  }, [fill, conv]);
   useEffect(() => {
     const el = ta.current;
     if (!el) return;
@@ -48,9 +64,18 @@ export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean 
     if (size > maxText) { showToast(`Message too long (${fmtBytes(size)}, limit ${fmtBytes(maxText)})`); return; }
     const encoded = atts.reduce((n, a) => n + a.content.length, 0);
     if (encoded > MAX_FRAME_ATTACHMENTS) { showToast(`Attachments too large together (${fmtBytes(encoded)} encoded); send them in several messages`); return; }
+    if (!conv) {
+      // landing: keep the text until the conversation exists
+      setBusy(true);
+      startChat(t, atts, agent).then((ok) => {
+        setBusy(false);
+        if (ok) { atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview)); setText(''); setAtts([]); saveDraft(dk, ''); }
+      });
+      return;
+    }
     send(conv, t, atts);
     atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview));
-    setText(''); setAtts([]); saveDraft(conv, '');
+    setText(''); setAtts([]); saveDraft(dk, '');
   };
 
   const onKey = (e: KeyboardEvent) => {
@@ -76,8 +101,10 @@ export function Composer({ conv, readOnly }: { conv: string; readOnly?: boolean 
       <div class="row">
         <button type="button" class="icon attach" aria-label="Attach files" title="Attach" onClick={() => file.current?.click()}><Icon name="attach" /></button>
         <input ref={file} type="file" multiple hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
+        <button type="button" class="icon camera" aria-label="Take a photo" title="Camera" onClick={() => camera.current?.click()}><Icon name="camera" /></button>
+        <input ref={camera} class="camera-input" type="file" accept="image/*" capture="environment" hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
         <label for="composer-input" class="sr-only">Message</label>
-        <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder="Message" enterkeyhint={touch() ? 'enter' : 'send'}
+        <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder={conv ? 'Message' : 'Ask anything'} enterkeyhint={touch() ? 'enter' : 'send'}
           onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} onKeyDown={onKey}
           onPaste={(e) => { const f = e.clipboardData?.files; if (f && f.length) { e.preventDefault(); addFiles(f); } }} />
         {running

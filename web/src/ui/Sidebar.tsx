@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import {
-  agents, conversations, createConversation, current, defaultAgent, deleteConversation, filter, gatewaySessions,
-  isOwner, me, renameConversation, sidebarOpen,
+  agents, archivedList, cleanTitle, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter,
+  gatewaySessions, isOwner, loadArchived, me, newChatAgent, renameConversation, setArchived, sidebarOpen,
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
@@ -17,6 +17,18 @@ export function relTime(iso?: string): string {
   if (d < 86400) return `${Math.floor(d / 3600)} h`;
   if (d < 7 * 86400) return `${Math.floor(d / 86400)} d`;
   return new Date(t).toLocaleDateString();
+}
+
+/** The date group of a conversation's last activity: Today, Yesterday, Previous 7 days, … */
+export function dateGroup(iso: string | undefined, now = new Date()): string {
+  const t = Date.parse(iso ?? '');
+  if (!t) return 'Older';
+  const start = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  if (t >= start) return 'Today';
+  if (t >= start - 86400000) return 'Yesterday';
+  if (t >= start - 7 * 86400000) return 'Previous 7 days';
+  if (t >= start - 30 * 86400000) return 'Previous 30 days';
+  return 'Older';
 }
 
 const byActivity = (a: Conversation, b: Conversation) =>
@@ -42,13 +54,16 @@ function Item({ c }: { c: Conversation }) {
   return (
     <li class={'conv' + (active ? ' active' : '')}>
       <a href={`#/c/${encodeURIComponent(c.id)}`} aria-current={active ? 'page' : undefined} onClick={() => (sidebarOpen.value = false)}>
-        <span class="title">{c.running && <span class="dot" aria-label="running" />}{c.title || 'New chat'}</span>
+        <span class="title">{c.running && <span class="dot" aria-label="running" />}{cleanTitle(c.title) || 'New chat'}</span>
         <span class="when">{relTime(c.lastActivityAt || c.updatedAt)}</span>
       </a>
       {own && (
         <span class="actions">
           <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
-          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => { if (confirm(`Delete “${c.title || 'this conversation'}”?`)) deleteConversation(c.id); }}><Icon name="trash" size={18} /></button>
+          {c.archived
+            ? <button class="icon" title="Unarchive" aria-label={`Unarchive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, false)}><Icon name="unarchive" size={18} /></button>
+            : <button class="icon" title="Archive" aria-label={`Archive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, true)}><Icon name="archive" size={18} /></button>}
+          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => deleteWithUndo(c.id)}><Icon name="trash" size={18} /></button>
         </span>
       )}
     </li>
@@ -56,7 +71,8 @@ function Item({ c }: { c: Conversation }) {
 }
 
 export function Sidebar() {
-  const [agent, setAgent] = useState('');
+  const agent = newChatAgent.value;
+  const setAgent = (a: string) => (newChatAgent.value = a);
   const q = filter.value.trim().toLowerCase();
   const match = (c: Conversation) => !q || (c.title || '').toLowerCase().includes(q) || c.id.includes(q);
   const list = conversations.value.filter((c) => !c.archived && match(c)).sort(byActivity);
@@ -71,13 +87,27 @@ export function Sidebar() {
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
           </select>
         )}
-        <input id="search" type="search" placeholder="Search chats (Ctrl+K)" aria-label="Search conversations" value={filter.value}
+        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats' : 'Search chats (Ctrl+K)'} aria-label="Search conversations" value={filter.value}
           onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
       </div>
       <ul class="convs">
-        {list.map((c) => <Item key={c.id} c={c} />)}
+        {list.map((c, i) => {
+          const g = dateGroup(c.lastActivityAt || c.updatedAt);
+          const head = i === 0 || dateGroup(list[i - 1].lastActivityAt || list[i - 1].updatedAt) !== g;
+          return head ? [<li key={'g-' + g} class="date-group">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
+        })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
       </ul>
+      <button class="archived-toggle" aria-expanded={archivedList.value !== null}
+        onClick={() => { if (archivedList.value === null) loadArchived(); else archivedList.value = null; }}>
+        {archivedList.value === null ? 'Archived chats' : 'Hide archived chats'}
+      </button>
+      {archivedList.value !== null && (
+        <ul class="convs archived" aria-label="Archived chats">
+          {archivedList.value.filter(match).map((c) => <Item key={c.id} c={c} />)}
+          {!archivedList.value.length && <li class="empty">No archived chats</li>}
+        </ul>
+      )}
       {isOwner.value && gw.length > 0 && (<>
         <h2 class="group">Gateway sessions</h2>
         <ul class="convs">{gw.map((c) => <Item key={c.id} c={c} />)}</ul>
