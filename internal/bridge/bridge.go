@@ -158,6 +158,8 @@ type Service struct {
 	// slowWG their workers (ordered.go); s.mu guards slow.
 	slow   map[string][]func()
 	slowWG sync.WaitGroup
+	// owned caches whose each clawchat session key is (rememberOwner), for routing; s.mu.
+	owned map[string]ownerRef
 }
 
 // recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
@@ -290,6 +292,7 @@ func New(cfg Config) (*Service, error) {
 		gwState:  "down",
 		appr:     newApprovals(),
 		slow:     make(map[string][]func()),
+		owned:    make(map[string]ownerRef),
 	}
 	s.gw = gatewayAPI{R: mappedUpstream{cfg.Upstream, s}}
 	return s, nil

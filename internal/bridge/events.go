@@ -115,6 +115,10 @@ func (s *Service) owners(key string) (convID string, users []string) {
 			s.mu.Unlock()
 			return cs.convID, []string{cs.userID}
 		}
+		if o, ok := s.owned[key]; ok {
+			s.mu.Unlock()
+			return o.convID, []string{o.userID}
+		}
 		if until, ok := s.notOurs[key]; ok && s.cfg.Now().Before(until) {
 			s.mu.Unlock()
 			return "", nil
@@ -131,6 +135,7 @@ func (s *Service) owners(key string) (convID string, users []string) {
 			}
 			return "", nil
 		}
+		s.rememberOwner(c)
 		return c.ID, []string{c.UserID}
 	}
 	return GatewayPrefix + key, s.gatewayWatchers(key)

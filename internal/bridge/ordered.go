@@ -88,6 +88,9 @@ func (s *Service) routableLocked(key, runID string) bool {
 	if s.convs[key] != nil {
 		return true
 	}
+	if _, ok := s.owned[key]; ok {
+		return true
+	}
 	until, ok := s.notOurs[key]
 	return ok && s.cfg.Now().Before(until)
 }

@@ -55,10 +55,12 @@ func TestStoreStallDoesNotBlockOtherStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Create(ctx, bob, bridge.CreateParams{ID: "b"}); err != nil {
+	// Bob's conversation was made on another instance: this one has never seen its key.
+	now := time.Now().UTC()
+	if err := st.Store.CreateConversation(ctx, chat.Conversation{UserID: bob.ID, ID: "b", AgentID: "main", SessionKey: bridge.SessionKey("main", bob.ID, "b"), CreatedAt: now, UpdatedAt: now, LastActivityAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	bobBefore := len(rec.Names("bob")) // conversation.created
+	bobBefore := len(rec.Names("bob"))
 	ev := func(runID, key, delta string) json.RawMessage {
 		b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": key, "state": "delta", "deltaText": delta})
 		return b
