@@ -32,11 +32,20 @@ test-unit: ## fast tests only (no real gateway, browser or database servers)
 test-web: ## frontend unit tests (vitest)
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm test
 
-vet: $(STATICCHECK) ## go vet, staticcheck, gofmt and dependency pin checks
+vet: $(STATICCHECK) ## go vet, staticcheck, gofmt, dependency pin checks, typed events and Gateway calls
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	@grep -q 'modernc.org/libc v1.77.1' go.mod || { echo "modernc.org/libc must stay at v1.77.1 (what modernc.org/sqlite v1.60.1 requires)"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@# Browser events are built only with internal/chat's typed constructors (events.go), and the
+	@# bridge calls the Gateway only through gateway.API's typed methods (issue 14).
+	@bad=$$(grep -rnE --include='*.go' --exclude='*_test.go' 'chat\.NewEvent\(|Publish(All)?\(.*map\[string\]|Event\(\)?.*map\[string\](any|string)\{' internal/bridge internal/httpapi internal/app); \
+	if [ -n "$$bad" ]; then echo "browser event payloads must be internal/chat types, not map literals:"; echo "$$bad"; exit 1; fi
+	@bad=$$( { grep -rnE --include='*.go' --exclude='*_test.go' '\.Request\([a-zA-Z]*, *("|gateway\.Method)' internal/bridge internal/httpapi internal/app; \
+		grep -rnE --include='*.go' --exclude='*_test.go' 'map\[string\]any\{"(sessionKey|key|limit|runId)"' internal/bridge; } ); \
+	if [ -n "$$bad" ]; then echo "Gateway calls must use gateway.API's typed methods, not method names and map literals:"; echo "$$bad"; exit 1; fi
+	@bad=$$(grep -nE '(:|as|<|,) *any\b|\bany(\[\]|>)' web/src/wire.ts web/src/types.ts web/src/socket.ts web/src/api.ts web/src/reducer.ts); \
+	if [ -n "$$bad" ]; then echo "no any on the wire (web/src: types come from web/src/wire.ts):"; echo "$$bad"; exit 1; fi
 
 lint-tools: $(STATICCHECK) ## install the pinned staticcheck into the test cache
 

@@ -72,7 +72,7 @@ func TestGatewayChatSendStreamsAndHistory(t *testing.T) {
 		if e.Replace {
 			acc = ""
 		}
-		acc += e.DeltaText
+		acc += e.Delta()
 		if e.SessionKey != key {
 			t.Errorf("delta for session %q, want %q", e.SessionKey, key)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,47 +20,35 @@ import (
 type publisher struct {
 	hub     *hub.Hub
 	metrics *metrics.Metrics
-	notify  func(userID string, ev runEvent)
+	notify  func(userID string, ev chat.RunFinal)
 	// approval asks for a push to an owner who was told of a pending exec approval.
-	approval func(ownerID string, a approvalEvent)
+	approval func(ownerID string, a chat.Approval)
 	relay    *relay.Relay // nil on a single instance (SQLite)
 }
 
-// approvalEvent is the part of approval.requested payloads the publisher reads.
-type approvalEvent struct {
-	ID          string `json:"id"`
-	Command     string `json:"command"`
-	RequestedBy string `json:"requestedBy"`
-}
-
-// runEvent is the part of run.* payloads the publisher reads.
-type runEvent struct {
-	Conversation string `json:"conversation"`
-	RunID        string `json:"runId"`
-	Text         string `json:"text"`
-}
-
+// Publish delivers ev and reads its typed payload (ev.Body) for metrics and push; it never decodes
+// an event it was handed.
 func (p *publisher) Publish(userID string, ev chat.Event) uint64 {
 	seq := p.hub.Publish(userID, ev)
 	if p.relay != nil {
 		p.relay.Forward(userID, ev) // conversation events to the other instances
 	}
-	switch ev.Name {
-	case "approval.requested":
-		var a approvalEvent
-		if p.approval != nil && json.Unmarshal(ev.Payload, &a) == nil && a.ID != "" {
-			p.approval(userID, a)
+	switch b := ev.Body.(type) {
+	case chat.ApprovalRequested:
+		if p.approval != nil && b.ID != "" {
+			p.approval(userID, b.Approval)
 		}
-	case "run.started":
+	case chat.RunStarted:
 		p.metrics.RunStarted()
-	case "run.final", "run.aborted", "run.error":
-		p.metrics.RunFinished(ev.Name[len("run."):], 0)
-		if ev.Name == "run.final" && p.notify != nil {
-			var re runEvent
-			if json.Unmarshal(ev.Payload, &re) == nil && re.RunID != "" {
-				p.notify(userID, re)
-			}
+	case chat.RunFinal:
+		p.metrics.RunFinished("final", 0)
+		if p.notify != nil && b.RunID != "" {
+			p.notify(userID, b)
 		}
+	case chat.RunAborted:
+		p.metrics.RunFinished("aborted", 0)
+	case chat.RunError:
+		p.metrics.RunFinished("error", 0)
 	}
 	return seq
 }
@@ -71,7 +58,7 @@ func (p *publisher) PublishAll(ev chat.Event) { p.hub.PublishAll(ev) }
 // notifyFinished sends a Web Push notification for a finished reply when none of the user's
 // devices is connected (an open app shows the reply itself). Exactly one instance sends it: the
 // push service claims the run id in the shared store.
-func (s *server) notifyFinished(userID string, re runEvent) {
+func (s *server) notifyFinished(userID string, re chat.RunFinal) {
 	if s.push == nil || s.hub.Connections(userID) > 0 {
 		return
 	}
@@ -92,7 +79,7 @@ func (s *server) notifyFinished(userID string, re runEvent) {
 
 // notifyApproval pushes a pending exec approval to an owner, whether or not their app is open:
 // approvals expire, and a member waits on it.
-func (s *server) notifyApproval(ownerID string, a approvalEvent) {
+func (s *server) notifyApproval(ownerID string, a chat.Approval) {
 	if s.push == nil {
 		return
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/clawchat/clawchat/internal/chat"
 	"io"
 	"log/slog"
 	"net/http"
@@ -70,7 +71,7 @@ func TestShutdownDrainsPushes(t *testing.T) {
 		mu.Unlock()
 		return db.Close()
 	}}
-	s.notifyApproval("owner", approvalEvent{ID: "appr-1", Command: "ls", RequestedBy: "bob"})
+	s.notifyApproval("owner", chat.Approval{ID: "appr-1", Command: "ls", RequestedBy: "bob"})
 	<-held.arrived // the push is being sent now
 
 	stopped := make(chan struct{})

@@ -53,35 +53,11 @@ var approvalIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
 // Approval is an owner's view of one pending exec approval. It never carries the Gateway's raw
 // request (session ids, run ids, environment, resolver identities): only what an owner needs to
 // judge the command.
-type Approval struct {
-	ID      string `json:"id"`
-	Command string `json:"command"`
-	Cwd     string `json:"cwd,omitempty"`
-	Host    string `json:"host,omitempty"`
-	AgentID string `json:"agentId,omitempty"`
-	// Conversation is set only when the request comes from one of this owner's conversations
-	// (its id) or from a Gateway session (gw:<key>); never for another user's conversation.
-	Conversation string `json:"conversation,omitempty"`
-	// RequestedBy names the clawchat user whose message raised the request (their display name;
-	// absent for Gateway sessions), and ConversationTitle that conversation's title: who asked,
-	// and where.
-	RequestedBy       string `json:"requestedBy,omitempty"`
-	ConversationTitle string `json:"conversationTitle,omitempty"`
-	CreatedAtMs       int64  `json:"createdAtMs,omitempty"`
-	ExpiresAtMs       int64  `json:"expiresAtMs"`
-	WarningText       string `json:"warningText,omitempty"`
-}
+type Approval = chat.Approval
 
 // RunApproval is the run.approval payload: the conversation's own user learns that a command of
 // theirs waits for an owner's decision, and then how it was decided. It never names the owner.
-type RunApproval struct {
-	Conversation string `json:"conversation"`
-	ID           string `json:"id"`
-	// State is waiting, then allow-once, allow-always, deny or expired.
-	State       string `json:"state"`
-	Command     string `json:"command,omitempty"`
-	ExpiresAtMs int64  `json:"expiresAtMs,omitempty"`
-}
+type RunApproval = chat.RunApproval
 
 // approval is one pending request as the bridge keeps it.
 type approval struct {
@@ -147,7 +123,7 @@ func (s *Service) noteOwner(u chat.User) {
 // owners seen since the start.
 func (s *Service) ownerIDs() []string {
 	if s.cfg.Owners != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		defer cancel()
 		ids, err := s.cfg.Owners(ctx)
 		if err != nil {
@@ -168,35 +144,20 @@ func (s *Service) ownerIDs() []string {
 // publishRequestedLocked tells every owner about a; s.appr.mu held.
 func (s *Service) publishRequestedLocked(a *approval, owners []string) {
 	for _, o := range owners {
-		s.cfg.Publisher.Publish(o, chat.NewEvent("approval.requested", s.approvalView(a, o)))
+		s.cfg.Publisher.Publish(o, chat.ApprovalRequested{Approval: s.approvalView(a, o)}.Event())
 	}
 }
 
 // publishResolvedLocked tells every owner that id is no longer pending; s.appr.mu held.
 func (s *Service) publishResolvedLocked(id, decision string, owners []string) {
-	ev := chat.NewEvent("approval.resolved", map[string]string{"id": id, "decision": decision})
+	ev := chat.ApprovalResolved{ID: id, Decision: decision}.Event()
 	for _, o := range owners {
 		s.cfg.Publisher.Publish(o, ev)
 	}
 }
 
 // rawApproval is exec.approval.requested's payload and an exec.approval.list row.
-type rawApproval struct {
-	ID           string `json:"id"`
-	ApprovalKind string `json:"approvalKind"`
-	Request      struct {
-		Command     string   `json:"command"`
-		CommandArgv []string `json:"commandArgv"`
-		Cwd         string   `json:"cwd"`
-		Host        string   `json:"host"`
-		AgentID     string   `json:"agentId"`
-		SessionKey  string   `json:"sessionKey"`
-		RunID       string   `json:"runId"`
-		WarningText string   `json:"warningText"`
-	} `json:"request"`
-	CreatedAtMs int64 `json:"createdAtMs"`
-	ExpiresAtMs int64 `json:"expiresAtMs"`
-}
+type rawApproval = gateway.ExecApproval
 
 // parseApproval turns a raw request into what the bridge keeps, or nil when it is unusable
 // (another kind, no id, nothing to show). The session's owner is looked up in the store.
@@ -226,7 +187,7 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 	switch {
 	case key == "":
 	case isOwnNamespace(key):
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		c, err := s.cfg.Store.ConversationByKey(ctx, key)
 		cancel()
 		if err == nil && c.SessionKey == key && c.UserID != "" {
@@ -296,9 +257,9 @@ func (s *Service) addLocked(a *approval, owners []string) {
 	s.appr.pending[a.id] = a
 	s.publishRequestedLocked(a, owners)
 	if a.convUser != "" && !slices.Contains(owners, a.convUser) {
-		s.cfg.Publisher.Publish(a.convUser, chat.NewEvent("run.approval", RunApproval{
+		s.cfg.Publisher.Publish(a.convUser, RunApproval{
 			Conversation: a.convID, ID: a.id, State: "waiting", Command: a.command, ExpiresAtMs: a.expiresAtMs,
-		}))
+		}.Event())
 	}
 	s.appr.poke()
 }
@@ -313,7 +274,7 @@ func (s *Service) removeLocked(id, decision string, owners []string) bool {
 	delete(s.appr.pending, id)
 	s.publishResolvedLocked(id, decision, owners)
 	if a.convUser != "" && !slices.Contains(owners, a.convUser) {
-		s.cfg.Publisher.Publish(a.convUser, chat.NewEvent("run.approval", RunApproval{Conversation: a.convID, ID: id, State: decision}))
+		s.cfg.Publisher.Publish(a.convUser, RunApproval{Conversation: a.convID, ID: id, State: decision}.Event())
 	}
 	return true
 }
@@ -357,7 +318,7 @@ func (s *Service) backfillApprovals() {
 	s.appr.mu.Unlock()
 	s.goBackground(func() {
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HistoryTimeout)
+			ctx, cancel := context.WithTimeout(s.base, s.cfg.HistoryTimeout)
 			s.backfillOnce(ctx)
 			cancel()
 			s.appr.mu.Lock()
@@ -379,21 +340,10 @@ func (s *Service) backfillOnce(ctx context.Context) {
 	s.appr.mu.Lock()
 	gen := s.appr.gen
 	s.appr.mu.Unlock()
-	var raw json.RawMessage
-	if err := s.cfg.Upstream.Request(ctx, gateway.MethodExecApprovalList, struct{}{}, &raw); err != nil {
+	rows, err := s.rawGW.ExecApprovalList(ctx)
+	if err != nil {
 		s.log.Warn("exec approval backfill failed", "err", err)
 		return
-	}
-	var rows []rawApproval
-	if json.Unmarshal(raw, &rows) != nil {
-		var wrapped struct {
-			Approvals []rawApproval `json:"approvals"`
-		}
-		if json.Unmarshal(raw, &wrapped) != nil {
-			s.log.Warn("exec approval backfill: unexpected answer")
-			return
-		}
-		rows = wrapped.Approvals
 	}
 	listed := make(map[string]bool, len(rows))
 	var fresh []*approval
@@ -531,8 +481,7 @@ func (s *Service) ResolveApproval(ctx context.Context, u chat.User, id, decision
 	if a == nil || s.expired(a, s.cfg.Now()) {
 		return notFound
 	}
-	var res json.RawMessage
-	err := s.cfg.Upstream.Request(ctx, gateway.MethodExecApprovalResolve, gateway.ExecApprovalResolveParams{ID: id, Decision: decision}, &res)
+	_, err := s.rawGW.ExecApprovalResolve(ctx, gateway.ExecApprovalResolveParams{ID: id, Decision: decision})
 	detail := map[string]any{"decision": decision, "ok": err == nil}
 	if a.agentID != "" {
 		detail["agentId"] = a.agentID

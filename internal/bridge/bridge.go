@@ -126,6 +126,11 @@ type Config struct {
 
 // Service is the chat service. All methods are safe for concurrent use.
 type Service struct {
+	// gw is the typed Gateway API with errors mapped for users (mappedUpstream); rawGW is the same
+	// API with the Upstream's own errors, for callers that must tell refusals apart first (sends,
+	// policy, approvals) and map afterwards.
+	gw, rawGW gatewayAPI
+
 	cfg Config
 	log *slog.Logger
 
@@ -148,6 +153,13 @@ type Service struct {
 	appr *approvals // exec approvals (approvals.go); own lock
 
 	ownerCache ownerCache // current owners, for Gateway session events (roles.go); own lock
+
+	// slow holds the events of session keys whose routing waits for a store read, in order, and
+	// slowWG their workers (ordered.go); s.mu guards slow.
+	slow   map[string][]func()
+	slowWG sync.WaitGroup
+	// owned caches whose each clawchat session key is (rememberOwner), for routing; s.mu.
+	owned map[string]ownerRef
 }
 
 // recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
@@ -191,7 +203,7 @@ type run struct {
 	convID    string
 	messageID string
 	sender    string          // display name of the user who sent the message (approval cards)
-	text      string          // visible reply so far; set with setText/appendText (snapshot.go)
+	text      string          // visible reply so far; set with setText/appendText (runtext.go)
 	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
 	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
 	reasoning string
@@ -217,12 +229,7 @@ type run struct {
 }
 
 type toolState struct {
-	ID      string `json:"toolCallId"`
-	Name    string `json:"name"`
-	Args    string `json:"args,omitempty"`
-	Result  string `json:"result,omitempty"`
-	Error   bool   `json:"error,omitempty"`
-	Phase   string `json:"phase"`
+	chat.ToolView
 	started time.Time
 	ended   bool
 }
@@ -269,7 +276,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.SendTimeout = 30 * time.Second
 	}
 	base, stop := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
+		rawGW:    gatewayAPI{R: cfg.Upstream},
 		base:     base,
 		stopBase: stop,
 		cfg:      cfg,
@@ -283,7 +291,11 @@ func New(cfg Config) (*Service, error) {
 		watch:    make(map[string]map[string]bool),
 		gwState:  "down",
 		appr:     newApprovals(),
-	}, nil
+		slow:     make(map[string][]func()),
+		owned:    make(map[string]ownerRef),
+	}
+	s.gw = gatewayAPI{R: mappedUpstream{cfg.Upstream, s}}
+	return s, nil
 }
 
 // Run resolves stale runs from history until ctx is done, then waits for the service's background
@@ -358,9 +370,15 @@ func (s *Service) gatewayLimits() Limits {
 	return s.cfg.GatewayLimits()
 }
 
-// upstream calls the Gateway and maps its errors to chat sentinels.
-func (s *Service) upstream(ctx context.Context, method string, params, result any) error {
-	return s.mapUpstreamError(ctx, method, s.cfg.Upstream.Request(ctx, method, params, result))
+// mappedUpstream is the Upstream with its errors mapped to chat sentinels by mapUpstreamError,
+// the one place where Gateway errors become errors a user may see. Service.gw calls through it.
+type mappedUpstream struct {
+	up Upstream
+	s  *Service
+}
+
+func (m mappedUpstream) Request(ctx context.Context, method string, params, result any) error {
+	return m.s.mapUpstreamError(ctx, method, m.up.Request(ctx, method, params, result))
 }
 
 // mapUpstreamError maps an Upstream error (nil stays nil) to a chat sentinel-wrapped error whose
@@ -396,11 +414,7 @@ func (s *Service) mapUpstreamError(ctx context.Context, method string, err error
 
 // emitError publishes an error event to the user's connections.
 func (s *Service) emitError(userID, code, msg, conv string) {
-	p := map[string]string{"code": code, "message": msg}
-	if conv != "" {
-		p["conversation"] = conv
-	}
-	s.cfg.Publisher.Publish(userID, chat.NewEvent("error", p))
+	s.cfg.Publisher.Publish(userID, chat.ErrorEvent{Code: code, Message: msg, Conversation: conv}.Event())
 }
 
 // audit records an owner's action through Config.Audit (when set). detail is encoded as JSON and

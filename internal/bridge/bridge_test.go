@@ -57,6 +57,7 @@ func (e *env) event(t *testing.T, name string, p map[string]any) {
 		t.Fatal(err)
 	}
 	e.svc.HandleGatewayEvent(name, b)
+	e.svc.WaitOrdered() // events of a session not seen yet are routed on its worker
 }
 
 func (e *env) send(t *testing.T, u chat.User, conv, id, text string) bridge.SendResult {
@@ -444,7 +445,7 @@ func TestHistoryConversion(t *testing.T) {
 	if m0.ID != "e1" || m0.Reasoning != "plan" || len(m0.Tools) != 1 || m0.Tools[0].Result != "a.txt" || m0.Tools[0].Args != `{"path":"."}` || m0.RunID != "r1" {
 		t.Fatalf("m0 = %+v", m0)
 	}
-	if !m1.Aborted || m1.RunID != "r2" || m1.Usage["cost"] != 0.5 {
+	if !m1.Aborted || m1.RunID != "r2" || m1.Usage == nil || m1.Usage.Cost == nil || *m1.Usage.Cost != 0.5 {
 		t.Fatalf("m1 = %+v", m1)
 	}
 	if m2.Kind != "compaction" {

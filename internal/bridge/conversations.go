@@ -10,22 +10,11 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Conversation is the client view of a conversation (docs/api.md "Conversation object").
-type Conversation struct {
-	ID             string     `json:"id"`
-	Title          string     `json:"title"`
-	AgentID        string     `json:"agentId"`
-	Kind           string     `json:"kind"` // conversation | gateway
-	CreatedAt      *time.Time `json:"createdAt,omitempty"`
-	UpdatedAt      *time.Time `json:"updatedAt,omitempty"`
-	LastActivityAt *time.Time `json:"lastActivityAt,omitempty"`
-	Archived       bool       `json:"archived"`
-	Running        bool       `json:"running"`
-	RunID          *string    `json:"runId"`
-	Queued         int        `json:"queued"`
-}
+type Conversation = chat.ConversationView
 
 // errNotFound is the one answer for a conversation the user may not see, whatever the reason.
 var errNotFound = fmt.Errorf("conversation not found: %w", chat.ErrNotFound)
@@ -91,7 +80,23 @@ func (s *Service) lookup(ctx context.Context, u chat.User, id string) (chat.Conv
 		// Never trust a row that does not match what was asked.
 		return chat.Conversation{}, errNotFound
 	}
+	s.rememberOwner(c)
 	return c, nil
+}
+
+// ownerRef is whose conversation a clawchat session key is, as the store said.
+type ownerRef struct{ convID, userID string }
+
+// rememberOwner records that c's session key is c's (read from or written to the store), so
+// that routing its Gateway events needs no store read (ordered.go). A deleted conversation is
+// forgotten.
+func (s *Service) rememberOwner(c chat.Conversation) {
+	if isGateway(c) || !isOwnNamespace(c.SessionKey) {
+		return
+	}
+	s.mu.Lock()
+	s.owned[c.SessionKey] = ownerRef{convID: c.ID, userID: c.UserID}
+	s.mu.Unlock()
 }
 
 func isGateway(c chat.Conversation) bool { return strings.HasPrefix(c.ID, GatewayPrefix) }
@@ -162,17 +167,8 @@ func last(c Conversation) time.Time {
 
 // gatewaySessions lists the Gateway's sessions outside clawchat's namespace.
 func (s *Service) gatewaySessions(ctx context.Context) ([]Conversation, error) {
-	var res struct {
-		Sessions []struct {
-			Key         string `json:"key"`
-			AgentID     string `json:"agentId"`
-			Label       string `json:"label"`
-			DisplayName string `json:"displayName"`
-			UpdatedAt   int64  `json:"updatedAt"`
-			Archived    bool   `json:"archived"`
-		} `json:"sessions"`
-	}
-	if err := s.upstream(ctx, "sessions.list", map[string]any{"limit": 200}, &res); err != nil {
+	res, err := s.gw.SessionsList(ctx, gateway.SessionsListParams{Limit: 200})
+	if err != nil {
 		return nil, err
 	}
 	out := []Conversation{}
@@ -215,7 +211,7 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 		return Conversation{}, err
 	}
 	v := s.view(c)
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.created", v))
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: v}.Event())
 	return v, nil
 }
 
@@ -264,6 +260,7 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 	s.mu.Lock()
 	delete(s.notOurs, c.SessionKey)
 	s.mu.Unlock()
+	s.rememberOwner(c)
 	if !u.IsOwner() {
 		// The policy goes on before the first send. When this fails, the first send finds the
 		// session without a policy and applies it again, or refuses to run (sendChecked).
@@ -309,7 +306,7 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 		return Conversation{}, fmt.Errorf("bridge: update conversation: %w", err)
 	}
 	v := s.view(c)
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.updated", v))
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationUpdated{ConversationView: v}.Event())
 	return v, nil
 }
 
@@ -334,17 +331,16 @@ func (s *Service) Delete(ctx context.Context, u chat.User, id string) error {
 	}
 	s.mu.Unlock()
 	if runID != "" {
-		var res struct{}
-		_ = s.upstream(ctx, "chat.abort", map[string]any{"sessionKey": c.SessionKey, "runId": runID}, &res)
+		_, _ = s.gw.ChatAbort(ctx, gateway.ChatAbortParams{SessionKey: c.SessionKey, RunID: runID})
 	}
-	var res struct{}
-	if err := s.upstream(ctx, "sessions.patch", map[string]any{"key": c.SessionKey, "archived": true}, &res); err != nil && !errors.Is(err, chat.ErrInvalid) {
+	archived := true
+	if _, err := s.gw.SessionsPatch(ctx, gateway.SessionsPatchParams{Key: c.SessionKey, Archived: &archived}); err != nil && !errors.Is(err, chat.ErrInvalid) {
 		// A session that never existed cannot be patched; the Gateway answers INVALID_REQUEST.
 		if errors.Is(err, chat.ErrUnavailable) && s.GatewayState() != "connected" {
 			return err
 		}
 	}
-	if err := s.upstream(ctx, "sessions.delete", map[string]any{"key": c.SessionKey, "archivedOnly": true}, &res); err != nil {
+	if _, err := s.gw.SessionsDelete(ctx, gateway.SessionsDeleteParams{Key: c.SessionKey, ArchivedOnly: true}); err != nil {
 		if errors.Is(err, chat.ErrUnavailable) && s.GatewayState() != "connected" {
 			return err
 		}
@@ -359,9 +355,10 @@ func (s *Service) Delete(ctx context.Context, u chat.User, id string) error {
 		}
 		delete(s.convs, c.SessionKey)
 	}
+	delete(s.owned, c.SessionKey)
 	s.notOurs[c.SessionKey] = s.cfg.Now().Add(time.Minute)
 	s.mu.Unlock()
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.deleted", map[string]string{"id": c.ID}))
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationDeleted{ID: c.ID}.Event())
 	return nil
 }
 
@@ -380,18 +377,8 @@ type AgentList struct {
 
 // Agents lists the Gateway's agents (ids, names, emoji only).
 func (s *Service) Agents(ctx context.Context) (AgentList, error) {
-	var res struct {
-		DefaultID string `json:"defaultId"`
-		Agents    []struct {
-			ID       string `json:"id"`
-			Name     string `json:"name"`
-			Identity struct {
-				Name  string `json:"name"`
-				Emoji string `json:"emoji"`
-			} `json:"identity"`
-		} `json:"agents"`
-	}
-	if err := s.upstream(ctx, "agents.list", map[string]any{}, &res); err != nil {
+	res, err := s.gw.AgentsList(ctx)
+	if err != nil {
 		return AgentList{}, err
 	}
 	out := AgentList{Agents: []Agent{}, Default: res.DefaultID}
@@ -402,14 +389,18 @@ func (s *Service) Agents(ctx context.Context) (AgentList, error) {
 		if !agentIDRe.MatchString(a.ID) {
 			continue
 		}
-		name := a.Identity.Name
+		var ident struct{ Name, Emoji string }
+		if a.Identity != nil {
+			ident.Name, ident.Emoji = a.Identity.Name, a.Identity.Emoji
+		}
+		name := ident.Name
 		if name == "" {
 			name = a.Name
 		}
 		if name == "" {
 			name = a.ID
 		}
-		out.Agents = append(out.Agents, Agent{ID: a.ID, Name: truncate(name, 100), Emoji: truncate(a.Identity.Emoji, 16)})
+		out.Agents = append(out.Agents, Agent{ID: a.ID, Name: truncate(name, 100), Emoji: truncate(ident.Emoji, 16)})
 	}
 	return out, nil
 }

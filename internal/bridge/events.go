@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Gateway connection states as clients see them.
@@ -42,7 +44,7 @@ func (s *Service) SetGatewayState(state string) {
 	if prev == state {
 		return
 	}
-	s.cfg.Publisher.PublishAll(chat.NewEvent("gateway.status", map[string]string{"state": state}))
+	s.cfg.Publisher.PublishAll(chat.GatewayStatus{State: state}.Event())
 	if state == StateConnected {
 		s.backfillApprovals() // after every (re)connect; a no-op without Config.Approvals
 	}
@@ -58,61 +60,48 @@ func (s *Service) EventGap() {
 	s.backfillApprovals() // approval events may have been lost too
 }
 
-type chatPayload struct {
-	RunID        string          `json:"runId"`
-	SessionKey   string          `json:"sessionKey"`
-	State        string          `json:"state"`
-	Phase        string          `json:"phase"`
-	DeltaText    *string         `json:"deltaText"`
-	Replace      bool            `json:"replace"`
-	Message      json.RawMessage `json:"message"`
-	StopReason   string          `json:"stopReason"`
-	ErrorMessage string          `json:"errorMessage"`
-	ErrorKind    string          `json:"errorKind"`
-	Usage        json.RawMessage `json:"usage"`
-}
-
-type agentPayload struct {
-	RunID      string          `json:"runId"`
-	SessionKey string          `json:"sessionKey"`
-	Stream     string          `json:"stream"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // HandleGatewayEvent translates one Gateway event (name, payload) into browser events for the
 // owner of its session. Events of sessions nobody may see are dropped. Raw payloads are never
-// forwarded. It is called from the Gateway client's single event goroutine, in order; it may do a
-// short store lookup for a session it has not seen yet.
+// forwarded. It is called from the Gateway client's single event goroutine, in order, and never
+// waits on the store there: an event whose routing needs a store read (a session not seen yet, a
+// stale owner list) is handled on a worker of its session instead, in order with every later
+// event of that session (ordered).
 func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 	switch name {
 	case "chat":
-		var p chatPayload
-		if decodeChat(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
+		var p gateway.ChatEvent
+		if gateway.UnmarshalChatEvent(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
 		reopen := p.State == "delta" || (p.State == "final" && len(p.Message) > 0 && string(p.Message) != "null")
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), reopen)
-		if r == nil {
-			return
-		}
-		s.onChat(r, &p)
+		key := strings.ToLower(p.SessionKey)
+		s.ordered(key, p.RunID, func() {
+			if r := s.routeRun(p.RunID, key, reopen); r != nil {
+				s.onChat(r, &p)
+			}
+		}, func() {
+			// p.Message points into payload (UnmarshalChatEvent): a deferred event keeps a copy.
+			p.Message = append(json.RawMessage(nil), p.Message...)
+		})
 	case "agent":
-		var p agentPayload
+		var p gateway.AgentEvent
 		if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 			return
 		}
-		r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), false)
-		if r == nil {
-			return
-		}
-		s.onAgent(r, &p)
+		key := strings.ToLower(p.SessionKey)
+		s.ordered(key, p.RunID, func() {
+			if r := s.routeRun(p.RunID, key, false); r != nil {
+				s.onAgent(r, &p)
+			}
+		}, nil)
 	case "exec.approval.requested":
 		if s.cfg.Approvals {
-			s.onApprovalRequested(payload)
+			// Reads the owners and the session's owner from the store: always on the worker.
+			s.ordered(approvalsKey, "", func() { s.onApprovalRequested(payload) }, nil)
 		}
 	case "exec.approval.resolved":
 		if s.cfg.Approvals {
-			s.onApprovalResolved(payload)
+			s.ordered(approvalsKey, "", func() { s.onApprovalResolved(payload) }, nil)
 		}
 	}
 }
@@ -126,12 +115,16 @@ func (s *Service) owners(key string) (convID string, users []string) {
 			s.mu.Unlock()
 			return cs.convID, []string{cs.userID}
 		}
+		if o, ok := s.owned[key]; ok {
+			s.mu.Unlock()
+			return o.convID, []string{o.userID}
+		}
 		if until, ok := s.notOurs[key]; ok && s.cfg.Now().Before(until) {
 			s.mu.Unlock()
 			return "", nil
 		}
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		defer cancel()
 		c, err := s.cfg.Store.ConversationByKey(ctx, key)
 		if err != nil || c.SessionKey != key || c.UserID == "" {
@@ -142,6 +135,7 @@ func (s *Service) owners(key string) (convID string, users []string) {
 			}
 			return "", nil
 		}
+		s.rememberOwner(c)
 		return c.ID, []string{c.UserID}
 	}
 	return GatewayPrefix + key, s.gatewayWatchers(key)
@@ -174,7 +168,7 @@ func (s *Service) routeRun(runID, key string, reopen bool) *run {
 		return r
 	}
 	if rr, ended := s.recent[runID]; ended {
-		if reopen && rr.inferred && rr.end != nil && rr.end.event != "run.final" && isOwnNamespace(key) {
+		if reopen && rr.inferred && rr.end != nil && rr.end.event() != "run.final" && isOwnNamespace(key) {
 			r := s.reopenLocked(runID, key)
 			s.mu.Unlock()
 			return r
@@ -213,93 +207,36 @@ func (s *Service) routeRun(runID, key string, reopen bool) *run {
 	return r
 }
 
-// messageText returns the visible text of an assistant message snapshot.
-func messageText(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", false
-	}
-	var m struct {
-		Content json.RawMessage `json:"content"`
-		Text    *string         `json:"text"`
-	}
-	if json.Unmarshal(raw, &m) != nil {
-		return "", false
-	}
-	text, _, _ := contentParts(m.Content)
-	if text == "" && m.Text != nil {
-		text = *m.Text
-	}
-	return text, true
-}
-
-type block struct {
-	Type      string          `json:"type"`
-	Text      string          `json:"text"`
-	Thinking  string          `json:"thinking"`
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Arguments json.RawMessage `json:"arguments"`
-	Input     json.RawMessage `json:"input"`
-}
-
-// contentParts splits message content (a string or blocks) into text, reasoning and tool calls.
-func contentParts(raw json.RawMessage) (text, reasoning string, tools []block) {
-	if len(raw) == 0 {
-		return "", "", nil
-	}
-	var str string
-	if json.Unmarshal(raw, &str) == nil {
-		return str, "", nil
-	}
-	var blocks []block
-	if json.Unmarshal(raw, &blocks) != nil {
-		return "", "", nil
-	}
-	var tb, rb strings.Builder
-	for _, b := range blocks {
-		switch b.Type {
-		case "text":
-			tb.WriteString(b.Text)
-		case "thinking":
-			rb.WriteString(b.Thinking)
-		case "toolCall", "tool_use", "toolUse", "tool_call":
-			tools = append(tools, b)
-		}
-	}
-	return tb.String(), rb.String(), tools
-}
-
-// publishRun sends a run event to the run's user, unless the run is in a Gateway session and the
-// user is no longer an owner (checked at every delivery: issue 16).
-func (s *Service) publishRun(r *run, name string, p map[string]any) {
+// publishRun sends a run event (built with r's conversation and run id) to the run's user, unless
+// the run is in a Gateway session and the user is no longer an owner (checked at every delivery:
+// issue 16).
+func (s *Service) publishRun(r *run, ev chat.Event) {
 	if !s.deliverable(r) {
 		return
 	}
-	p["conversation"] = r.convID
-	p["runId"] = r.id
-	s.cfg.Publisher.Publish(r.userID, chat.NewEvent(name, p))
+	s.cfg.Publisher.Publish(r.userID, ev)
 }
 
-func (s *Service) onChat(r *run, p *chatPayload) {
+func (s *Service) onChat(r *run, p *gateway.ChatEvent) {
 	switch p.State {
 	case "status":
 		if p.Phase != "" {
-			s.publishRun(r, "run.status", map[string]any{"phase": p.Phase})
+			s.publishRun(r, chat.RunStatus{Conversation: r.convID, RunID: r.id, Phase: p.Phase}.Event())
 		}
 	case "delta":
 		// "rev" numbers the run's text changes, so a client that also got a run.snapshot (which
 		// carries the rev it reflects) can drop deltas the snapshot already holds.
 		prev, next, replace, rev := s.applyDelta(r, p)
 		if replace {
-			s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true, "rev": rev})
+			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: next, Replace: true, Rev: rev}.Event())
 		} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
-			s.publishRun(r, "run.delta", map[string]any{"text": inc, "rev": rev})
+			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: inc, Rev: rev}.Event())
 		}
 		if len(p.Usage) > 0 {
 			s.publishUsage(r, p.Usage)
 		}
 	case "final":
-		text, ok := messageText(p.Message)
+		text, ok := gateway.SnapshotText(p.Message)
 		s.mu.Lock()
 		if !ok {
 			text = r.text
@@ -316,22 +253,15 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
 			return
 		}
-		out := map[string]any{"text": text}
-		if u := usageOf(p.Usage); u != nil {
-			out["usage"] = u
-		}
-		if p.StopReason != "" {
-			out["stopReason"] = p.StopReason
-		}
-		s.finish(r, "run.final", out)
+		s.finish(r, chat.RunFinal{Text: text, Usage: usageOf(p.Usage), StopReason: p.StopReason})
 	case "aborted":
-		text, ok := messageText(p.Message)
+		text, ok := gateway.SnapshotText(p.Message)
 		if !ok {
 			s.mu.Lock()
 			text = r.text
 			s.mu.Unlock()
 		}
-		s.finish(r, "run.aborted", map[string]any{"text": text})
+		s.finish(r, chat.RunAborted{Text: text})
 	case "error":
 		msg := p.ErrorMessage
 		if msg == "" {
@@ -340,11 +270,7 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 		s.mu.Lock()
 		partial := r.text
 		s.mu.Unlock()
-		out := map[string]any{"message": truncate(msg, maxErrorMessage), "text": partial}
-		if p.ErrorKind != "" {
-			out["kind"] = p.ErrorKind
-		}
-		s.finish(r, "run.error", out)
+		s.finish(r, chat.RunError{Message: truncate(msg, maxErrorMessage), Text: &partial, Kind: p.ErrorKind})
 	}
 }
 
@@ -357,12 +283,12 @@ func (s *Service) onChat(r *run, p *chatPayload) {
 //	snapshot ≠ prev + deltaText → the snapshot's text, replace (resync)
 //	otherwise                   → prev + deltaText
 //
-// The common case (the snapshot is exactly prev+deltaText) is proven by snapshotIs without
+// The common case (the snapshot is exactly prev+deltaText) is proven by gateway.SnapshotIs without
 // decoding the snapshot, and the text grows in place (appendText), so a run of n deltas costs
 // O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
-// snapshot with messageText as before; a final always takes its snapshot's text. The decision is
+// snapshot with gateway.SnapshotText as before; a final always takes its snapshot's text. The decision is
 // made outside s.mu and committed only if a reconcile did not change the text meanwhile.
-func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace bool, rev uint64) {
+func (s *Service) applyDelta(r *run, p *gateway.ChatEvent) (prev, next string, replace bool, rev uint64) {
 	for {
 		s.mu.Lock()
 		prev = r.text
@@ -371,15 +297,15 @@ func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace
 		appendDelta := false
 		switch {
 		case p.DeltaText == nil:
-			next, _ = messageText(p.Message)
+			next, _ = gateway.SnapshotText(p.Message)
 			replace = true
 		case p.Replace:
 			next, replace = *p.DeltaText, true
-		case snapshotIs(p.Message, prev, *p.DeltaText):
+		case gateway.SnapshotIs(p.Message, prev, *p.DeltaText):
 			appendDelta = true
 		default:
 			d := *p.DeltaText
-			snap, hasSnap := messageText(p.Message)
+			snap, hasSnap := gateway.SnapshotText(p.Message)
 			switch {
 			case prev == "" && hasSnap:
 				next = snap
@@ -405,7 +331,9 @@ func (s *Service) applyDelta(r *run, p *chatPayload) (prev, next string, replace
 	}
 }
 
-func usageOf(raw json.RawMessage) map[string]any {
+// usageOf reads the Gateway's usage (input/output or inputTokens/outputTokens, cost as a number
+// or {total}); nil when it says nothing.
+func usageOf(raw json.RawMessage) *chat.Usage {
 	if len(raw) == 0 {
 		return nil
 	}
@@ -419,37 +347,29 @@ func usageOf(raw json.RawMessage) map[string]any {
 	if json.Unmarshal(raw, &u) != nil {
 		return nil
 	}
-	out := map[string]any{}
-	if u.Input != nil {
-		out["input"] = *u.Input
-	} else if u.InputTokens != nil {
-		out["input"] = *u.InputTokens
-	}
-	if u.Output != nil {
-		out["output"] = *u.Output
-	} else if u.OutputTokens != nil {
-		out["output"] = *u.OutputTokens
-	}
+	var out chat.Usage
+	out.Input = cmp.Or(u.Input, u.InputTokens)
+	out.Output = cmp.Or(u.Output, u.OutputTokens)
 	if len(u.Cost) > 0 {
 		var f float64
 		var c struct {
 			Total float64 `json:"total"`
 		}
 		if json.Unmarshal(u.Cost, &f) == nil {
-			out["cost"] = f
+			out.Cost = &f
 		} else if json.Unmarshal(u.Cost, &c) == nil {
-			out["cost"] = c.Total
+			out.Cost = &c.Total
 		}
 	}
-	if len(out) == 0 {
+	if out.Empty() {
 		return nil
 	}
-	return out
+	return &out
 }
 
 func (s *Service) publishUsage(r *run, raw json.RawMessage) {
 	if u := usageOf(raw); u != nil {
-		s.publishRun(r, "run.usage", u)
+		s.publishRun(r, chat.RunUsage{Conversation: r.convID, RunID: r.id, Input: u.Input, Output: u.Output, Cost: u.Cost}.Event())
 	}
 }
 
@@ -480,7 +400,7 @@ func resultPreview(raw json.RawMessage) string {
 		Content json.RawMessage `json:"content"`
 	}
 	if json.Unmarshal(raw, &r) == nil && len(r.Content) > 0 {
-		if t, _, _ := contentParts(r.Content); t != "" {
+		if t, _, _ := gateway.ContentParts(r.Content); t != "" {
 			return truncate(t, maxResultPreview)
 		}
 	}
@@ -491,7 +411,7 @@ func resultPreview(raw json.RawMessage) string {
 	return "" // structured results may carry server paths; only text is previewed
 }
 
-func (s *Service) onAgent(r *run, p *agentPayload) {
+func (s *Service) onAgent(r *run, p *gateway.AgentEvent) {
 	switch p.Stream {
 	case "thinking":
 		var d struct {
@@ -512,7 +432,7 @@ func (s *Service) onAgent(r *run, p *agentPayload) {
 		}
 		s.mu.Unlock()
 		if inc != "" {
-			s.publishRun(r, "run.reasoning", map[string]any{"text": inc})
+			s.publishRun(r, chat.RunReasoning{Conversation: r.convID, RunID: r.id, Text: inc}.Event())
 		}
 	case "usage":
 		s.publishUsage(r, p.Data)
@@ -529,7 +449,7 @@ var approvalStatusRe = regexp.MustCompile(`^[a-z_-]{1,32}$`)
 // requested/resolved) into a run.tool entry named "exec approval" for the run's conversation
 // owner, so the chat shows that the run waits for (or got) a decision. It carries no command, host
 // or path: the command itself is shown to owners only, through approval.requested.
-func (s *Service) onRunApproval(r *run, p *agentPayload) {
+func (s *Service) onRunApproval(r *run, p *gateway.AgentEvent) {
 	var d struct {
 		Phase      string `json:"phase"`
 		Kind       string `json:"kind"`
@@ -555,41 +475,47 @@ func (s *Service) onRunApproval(r *run, p *agentPayload) {
 	if !approvalStatusRe.MatchString(status) {
 		status = ""
 	}
-	var data map[string]any
+	t := toolEvent{Name: "exec approval", ToolCallID: "approval:" + id}
 	switch d.Phase {
 	case "requested":
-		data = map[string]any{"phase": "start", "name": "exec approval", "toolCallId": "approval:" + id}
+		t.Phase = "start"
 	case "resolved":
-		failed := status == "denied" || status == "failed" || status == "unavailable"
-		data = map[string]any{"phase": "result", "name": "exec approval", "toolCallId": "approval:" + id, "isError": failed, "result": status}
+		t.Phase, t.IsError, t.resultText = "result", status == "denied" || status == "failed" || status == "unavailable", status
 	default:
 		return
 	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		return
-	}
-	s.onTool(r, &agentPayload{RunID: p.RunID, SessionKey: p.SessionKey, Stream: "tool", Data: b})
+	s.applyTool(r, "tool", t)
 }
 
-func (s *Service) onTool(r *run, p *agentPayload) {
-	var d struct {
-		Phase      string          `json:"phase"`
-		Kind       string          `json:"kind"`
-		Name       string          `json:"name"`
-		ToolCallID string          `json:"toolCallId"`
-		Args       json.RawMessage `json:"args"`
-		Result     json.RawMessage `json:"result"`
-		IsError    bool            `json:"isError"`
-		Status     string          `json:"status"`
-		Error      json.RawMessage `json:"error"`
-	}
+// toolEvent is the data of an agent event of stream tool or item. resultText, when set, is the
+// result preview as is (an approval's status) instead of one read from Result.
+type toolEvent struct {
+	Phase      string          `json:"phase"`
+	Kind       string          `json:"kind"`
+	Name       string          `json:"name"`
+	ToolCallID string          `json:"toolCallId"`
+	Args       json.RawMessage `json:"args"`
+	Result     json.RawMessage `json:"result"`
+	IsError    bool            `json:"isError"`
+	Status     string          `json:"status"`
+	Error      json.RawMessage `json:"error"`
+	resultText string
+}
+
+func (s *Service) onTool(r *run, p *gateway.AgentEvent) {
+	var d toolEvent
 	if json.Unmarshal(p.Data, &d) != nil || d.ToolCallID == "" {
 		return
 	}
 	if p.Stream == "item" && d.Kind != "" && d.Kind != "tool" {
 		return
 	}
+	s.applyTool(r, p.Stream, d)
+}
+
+// applyTool updates r's tool d (from stream tool or item) and publishes run.tool when clients
+// must hear of it.
+func (s *Service) applyTool(r *run, stream string, d toolEvent) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	t := r.tools[d.ToolCallID]
@@ -598,51 +524,53 @@ func (s *Service) onTool(r *run, p *agentPayload) {
 			s.mu.Unlock()
 			return
 		}
-		t = &toolState{ID: d.ToolCallID, Name: d.Name, started: now}
+		t = &toolState{ToolView: chat.ToolView{ID: d.ToolCallID, Name: d.Name}, started: now}
 		r.tools[d.ToolCallID] = t
 		r.toolOrder = append(r.toolOrder, d.ToolCallID)
 	}
 	if t.Name == "" {
 		t.Name = d.Name
 	}
-	out := map[string]any{"toolCallId": t.ID, "name": t.Name}
+	out := chat.RunTool{Conversation: r.convID, RunID: r.id, ToolCallID: t.ID, Name: t.Name}
 	emit := false
 	switch d.Phase {
 	case "start":
 		if len(d.Args) > 0 {
 			t.Args = preview(d.Args, maxArgsPreview)
-			out["args"] = t.Args
+			out.Args = t.Args
 		}
 		if t.Phase == "" {
-			t.Phase, out["phase"], emit = "start", "start", true
+			t.Phase, out.Phase, emit = "start", "start", true
 		} else if len(d.Args) > 0 && !t.ended {
-			out["phase"], emit = "update", true
+			out.Phase, emit = "update", true
 		}
 	case "update":
-		if !t.ended && p.Stream == "tool" {
-			out["phase"], emit = "update", true
+		if !t.ended && stream == "tool" {
+			out.Phase, emit = "update", true
 		}
 	case "result", "end":
 		if t.ended {
 			break
 		}
 		t.ended, t.Phase = true, "end"
-		if p.Stream == "tool" {
+		switch {
+		case d.resultText != "":
+			t.Result = truncate(d.resultText, maxResultPreview)
+			t.Error = d.IsError
+		case stream == "tool":
 			t.Result = resultPreview(d.Result)
 			t.Error = d.IsError
-		} else {
+		default:
 			t.Error = d.Status == "failed" || (len(d.Error) > 0 && string(d.Error) != "null" && string(d.Error) != "false")
 		}
-		out["phase"], emit = "end", true
-		if t.Result != "" {
-			out["result"] = t.Result
-		}
-		out["error"] = t.Error
-		out["durationMs"] = now.Sub(t.started).Milliseconds()
+		out.Phase, emit = "end", true
+		out.Result = t.Result
+		failed, ms := t.Error, now.Sub(t.started).Milliseconds()
+		out.Error, out.DurationMs = &failed, &ms
 	}
 	s.mu.Unlock()
 	if emit {
-		s.publishRun(r, "run.tool", out)
+		s.publishRun(r, out.Event())
 	}
 }
 
@@ -655,14 +583,15 @@ func (s *Service) Snapshot(u chat.User) []chat.Event {
 		if r.userID != u.ID {
 			continue
 		}
-		tools := make([]toolState, 0, len(r.toolOrder))
+		tools := make([]chat.ToolView, 0, len(r.toolOrder))
 		for _, id := range r.toolOrder {
-			tools = append(tools, *r.tools[id])
+			tools = append(tools, r.tools[id].ToolView)
 		}
-		out = append(out, chat.NewEvent("run.snapshot", map[string]any{
-			"conversation": r.convID, "runId": r.id, "text": r.text, "rev": r.textRev, "reasoning": r.reasoning,
-			"tools": tools, "state": "running",
-		}))
+		rev, reasoning := r.textRev, r.reasoning
+		out = append(out, chat.RunSnapshot{
+			Conversation: r.convID, RunID: r.id, Text: r.text, Rev: &rev, Reasoning: &reasoning,
+			Tools: tools, State: "running",
+		}.Event())
 	}
 	return out
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/clawchat/clawchat/internal/gateway"
 )
 
+// gatewayAPI is the typed Gateway protocol (gateway.API) the bridge calls.
+type gatewayAPI = gateway.API
+
 // HandleEvent implements gateway.Handler: it translates chat and agent events for their owners and
 // resyncs in-flight runs from history when events were lost (ev.Gap).
 func (s *Service) HandleEvent(ev gateway.Event) {

@@ -8,21 +8,22 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Message is one history entry (docs/api.md "Message object").
 type Message struct {
-	ID        string         `json:"id"`
-	Role      string         `json:"role"` // user | assistant | tool
-	At        *time.Time     `json:"at,omitempty"`
-	Text      string         `json:"text"`
-	Reasoning string         `json:"reasoning,omitempty"`
-	Tools     []Tool         `json:"tools,omitempty"`
-	Usage     map[string]any `json:"usage,omitempty"`
-	Aborted   bool           `json:"aborted"`
-	Error     *string        `json:"error"`
-	Kind      string         `json:"kind"` // message | compaction
-	RunID     string         `json:"runId,omitempty"`
+	ID        string      `json:"id"`
+	Role      string      `json:"role"` // user | assistant | tool
+	At        *time.Time  `json:"at,omitempty"`
+	Text      string      `json:"text"`
+	Reasoning string      `json:"reasoning,omitempty"`
+	Tools     []Tool      `json:"tools,omitempty"`
+	Usage     *chat.Usage `json:"usage,omitempty"`
+	Aborted   bool        `json:"aborted"`
+	Error     *string     `json:"error"`
+	Kind      string      `json:"kind"` // message | compaction
+	RunID     string      `json:"runId,omitempty"`
 }
 
 // Tool is a tool call with its result merged in.
@@ -43,20 +44,8 @@ type HistoryPage struct {
 	RunID    *string   `json:"runId"`
 }
 
-// rawHistory is the part of chat.history the bridge reads.
-type rawHistory struct {
-	Messages    []json.RawMessage `json:"messages"`
-	HasMore     bool              `json:"hasMore"`
-	NextOffset  *int              `json:"nextOffset"`
-	InFlightRun *struct {
-		RunID string `json:"runId"`
-		Text  string `json:"text"`
-	} `json:"inFlightRun"`
-	SessionInfo struct {
-		ActiveRunIDs *[]string `json:"activeRunIds"`
-		HasActiveRun bool      `json:"hasActiveRun"`
-	} `json:"sessionInfo"`
-}
+// rawHistory is a chat.history answer.
+type rawHistory = gateway.ChatHistoryResult
 
 type rawMessage struct {
 	Role           string          `json:"role"`
@@ -107,21 +96,21 @@ func (s *Service) history(ctx context.Context, u chat.User, conversation string,
 		limit = defaultHistoryLimit
 	}
 	limit = min(limit, maxHistoryLimit)
-	params := map[string]any{"sessionKey": c.SessionKey, "limit": limit}
+	params := gateway.ChatHistoryParams{SessionKey: c.SessionKey, Limit: limit}
 	if before != "" {
 		off, err := strconv.Atoi(before)
 		if err != nil || off < 0 || off > 1_000_000 {
 			return HistoryPage{}, fmt.Errorf("invalid cursor: %w", chat.ErrInvalid)
 		}
-		params["offset"] = off
+		params.Offset = off
 	}
 	if isGateway(c) {
 		s.mu.Lock()
 		s.watchLocked(c.SessionKey, u.ID)
 		s.mu.Unlock()
 	}
-	var raw rawHistory
-	if err := s.upstream(ctx, "chat.history", params, &raw); err != nil {
+	raw, err := s.gw.ChatHistory(ctx, params)
+	if err != nil {
 		return HistoryPage{}, err
 	}
 	page := HistoryPage{Messages: convertMessages(raw.Messages), HasMore: raw.HasMore}
@@ -161,7 +150,7 @@ func convertMessages(rows []json.RawMessage) []Message {
 		}
 		switch m.Role {
 		case "toolResult", "tool":
-			text, _, _ := contentParts(m.Content)
+			text, _, _ := gateway.ContentParts(m.Content)
 			if pos, ok := where[m.ToolCallID]; ok && m.ToolCallID != "" {
 				t := &out[pos[0]].Tools[pos[1]]
 				t.Result = truncate(text, maxResultPreview)
@@ -172,11 +161,11 @@ func convertMessages(rows []json.RawMessage) []Message {
 			msg.Tools = []Tool{{ID: m.ToolCallID, Name: m.ToolName, Result: truncate(text, maxResultPreview), Error: m.IsError}}
 		case "user":
 			msg.Role = "user"
-			text, _, _ := contentParts(m.Content)
+			text, _, _ := gateway.ContentParts(m.Content)
 			msg.Text = displayUserText(text)
 		case "assistant":
 			msg.Role = "assistant"
-			text, reasoning, calls := contentParts(m.Content)
+			text, reasoning, calls := gateway.ContentParts(m.Content)
 			msg.Text, msg.Reasoning = text, reasoning
 			for _, b := range calls {
 				args := b.Arguments

@@ -88,9 +88,9 @@ func (s *Service) canSuppress() bool {
 // applyPolicy sets p on the session key (creating the session entry when it does not exist).
 func (s *Service) applyPolicy(ctx context.Context, key string, p Policy) error {
 	mode := p.Mode
-	err := s.cfg.Upstream.Request(ctx, gateway.MethodSessionsPatch, gateway.SessionsPatchParams{
+	_, err := s.rawGW.SessionsPatch(ctx, gateway.SessionsPatchParams{
 		Key: key, PermissionMode: &mode, ToolOverrides: &gateway.ToolOverridesOrNone{V: p.Tools},
-	}, nil)
+	})
 	if err != nil {
 		s.log.Error("the Gateway refused a member session policy; members cannot send until it accepts it",
 			"mode", p.Mode, "err", err)
@@ -113,9 +113,9 @@ const (
 
 // sessionPolicy reads key's stored policy from sessions.list.
 func (s *Service) sessionPolicy(ctx context.Context, key string, want Policy) (policyState, error) {
-	var res gateway.SessionsListResult
-	if err := s.cfg.Upstream.Request(ctx, gateway.MethodSessionsList, gateway.SessionsListParams{Search: key, Limit: 20}, &res); err != nil {
-		return policyUnset, s.mapUpstreamError(ctx, gateway.MethodSessionsList, err)
+	res, err := s.gw.SessionsList(ctx, gateway.SessionsListParams{Search: key, Limit: 20})
+	if err != nil {
+		return policyUnset, err
 	}
 	for _, row := range res.Sessions {
 		if !strings.EqualFold(row.Key, key) {

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
+
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // reconcile resolves in-flight runs from chat.history: after a reconnect or an event gap every
@@ -61,12 +64,12 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 	}
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HistoryTimeout)
 	defer cancel()
-	var raw rawHistory
-	if err := s.upstream(hctx, "chat.history", map[string]any{"sessionKey": r.key, "limit": 50}, &raw); err != nil {
+	raw, err := s.gw.ChatHistory(hctx, gateway.ChatHistoryParams{SessionKey: r.key, Limit: 50})
+	if err != nil {
 		s.log.Debug("reconcile: history unavailable", "err", err)
 		return false
 	}
-	v := judge(&raw, runID)
+	v := judge(raw, runID)
 	// Runs clawchat has seen end are not "another turn": the Gateway lists a run as active for
 	// a moment after its final. Such stale information is asked again.
 	stale := false
@@ -90,14 +93,14 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
 		if changed {
-			s.publishRun(r, "run.delta", map[string]any{"text": *v.inFlight, "replace": true, "rev": rev})
+			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: *v.inFlight, Replace: true, Rev: rev}.Event())
 		}
 		return false
 	case v.replied:
 		if v.aborted {
-			s.finishInferred(r, "run.aborted", map[string]any{"text": v.reply})
+			s.finishInferred(r, chat.RunAborted{Text: v.reply})
 		} else {
-			s.finishInferred(r, "run.final", map[string]any{"text": v.reply})
+			s.finishInferred(r, chat.RunFinal{Text: v.reply})
 		}
 		return false
 	case len(v.others) > 0 && (v.userRow || r.bare):
@@ -130,7 +133,8 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 			return false
 		}
 		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
-		s.finishInferred(r, "run.error", map[string]any{"message": "the assistant lost this message; send it again", "kind": "lost", "text": s.partial(r)})
+		partial := s.partial(r)
+		s.finishInferred(r, chat.RunError{Message: "the assistant lost this message; send it again", Kind: "lost", Text: &partial})
 		return false
 	default:
 		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut.
@@ -142,7 +146,8 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		if wait {
 			return s.retryUnknown(r)
 		}
-		s.finishInferred(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": s.partial(r)})
+		partial := s.partial(r)
+		s.finishInferred(r, chat.RunError{Message: "the assistant stopped before it could reply", Kind: "interrupted", Text: &partial})
 		return false
 	}
 }
@@ -173,7 +178,7 @@ func (s *Service) continueIn(r *run, otherID string) {
 		if _, ended := s.recent[otherID]; ended {
 			text := r.text
 			s.mu.Unlock()
-			s.finishInferred(r, "run.error", map[string]any{"message": "the assistant stopped before it could reply", "kind": "interrupted", "text": text})
+			s.finishInferred(r, chat.RunError{Message: "the assistant stopped before it could reply", Kind: "interrupted", Text: &text})
 			return
 		}
 		now := s.cfg.Now()
@@ -193,7 +198,7 @@ func (s *Service) continueIn(r *run, otherID string) {
 	}
 	text := r.text
 	s.mu.Unlock()
-	s.finishInferred(r, "run.error", map[string]any{"message": "the assistant continues this message in its next turn", "kind": kind, "text": text, "continuedBy": otherID})
+	s.finishInferred(r, chat.RunError{Message: "the assistant continues this message in its next turn", Kind: kind, Text: &text, ContinuedBy: otherID})
 	s.mu.Lock()
 	s.promoteLocked(r.key)
 	s.announceLocked(o, nil)
@@ -224,7 +229,7 @@ func replyOf(rows []json.RawMessage, runID string) (text string, aborted, found 
 				return text, aborted, found
 			}
 		case m.Role == "assistant" && (after || tagged):
-			t, _, _ := contentParts(m.Content)
+			t, _, _ := gateway.ContentParts(m.Content)
 			if t != "" {
 				if text != "" {
 					text += "\n\n"

@@ -44,7 +44,7 @@ func (s *Service) isOwnerNow(userID string) bool {
 	// user was authorized for an owner moments ago, and an owner created or promoted since the
 	// last read must not lose their events for the rest of the TTL.
 	if stale || (!c.ids[userID] && age >= ownerRecheck) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
 		ids, err := s.cfg.Owners(ctx)
 		cancel()
 		if err != nil {

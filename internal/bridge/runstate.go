@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -38,10 +37,47 @@ import (
 //	   moment after their final)
 //	ended from history without a reply ──the Gateway streams it after all──▶ running again
 
-// runEnd is how a run ended, as its owner was told.
+// runEnd is how a run ended, as its owner was told: its terminal event's payload, a
+// chat.RunFinal, chat.RunAborted or chat.RunError.
 type runEnd struct {
-	event   string         // run.final | run.aborted | run.error
-	payload map[string]any // the terminal event's payload
+	payload chat.Payload
+}
+
+// event is the terminal event's name: run.final, run.aborted or run.error.
+func (e *runEnd) event() string { return e.payload.EventName() }
+
+// terminal stamps a terminal payload (chat.RunFinal, RunAborted or RunError) with its
+// conversation and run and returns its event.
+func terminal(p chat.Payload, conv, runID string) (chat.Payload, chat.Event) {
+	switch v := p.(type) {
+	case chat.RunFinal:
+		v.Conversation, v.RunID = conv, runID
+		return v, v.Event()
+	case chat.RunAborted:
+		v.Conversation, v.RunID = conv, runID
+		return v, v.Event()
+	case chat.RunError:
+		v.Conversation, v.RunID = conv, runID
+		return v, v.Event()
+	}
+	panic("bridge: not a terminal run event: " + p.EventName())
+}
+
+// snapshot is the run.snapshot that tells a resynced client how the run ended.
+func (e *runEnd) snapshot(conv, runID string) chat.RunSnapshot {
+	out := chat.RunSnapshot{Conversation: conv, RunID: runID}
+	switch v := e.payload.(type) {
+	case chat.RunFinal:
+		out.State, out.Text, out.Usage, out.StopReason = "final", v.Text, v.Usage, v.StopReason
+	case chat.RunAborted:
+		out.State, out.Text, out.MessageID = "aborted", v.Text, v.MessageID
+	case chat.RunError:
+		out.State, out.Message, out.Kind, out.ContinuedBy = "error", v.Message, v.Kind, v.ContinuedBy
+		if v.Text != nil {
+			out.Text = *v.Text
+		}
+	}
+	return out
 }
 
 // Reconciliation retries while the Gateway reports a busy session without saying which runs.
@@ -65,21 +101,23 @@ func answerLost(ctx context.Context, err error) bool {
 	return errors.Is(err, gateway.ErrNoAnswer) || ctx.Err() != nil
 }
 
-// finish ends r once with the terminal event name and payload p, records the end for
-// EndedSnapshot, adopts a run that continues r's session and starts the next queued message.
-// It reports false when r had already ended.
-func (s *Service) finish(r *run, name string, p map[string]any) bool {
-	return s.finishRun(r, name, p, false)
+// finish ends r once with the terminal payload p (chat.RunFinal, RunAborted or RunError; its
+// conversation and run id are filled in), records the end for EndedSnapshot, adopts a run that
+// continues r's session and starts the next queued message. It reports false when r had already
+// ended.
+func (s *Service) finish(r *run, p chat.Payload) bool {
+	return s.finishRun(r, p, false)
 }
 
 // finishInferred is finish for an end clawchat inferred from history (no terminal event from the
 // Gateway): should the Gateway stream the run after all, it is reopened.
-func (s *Service) finishInferred(r *run, name string, p map[string]any) bool {
-	return s.finishRun(r, name, p, true)
+func (s *Service) finishInferred(r *run, p chat.Payload) bool {
+	return s.finishRun(r, p, true)
 }
 
-func (s *Service) finishRun(r *run, name string, p map[string]any, inferred bool) bool {
-	end := &runEnd{event: name, payload: maps.Clone(p)}
+func (s *Service) finishRun(r *run, p chat.Payload, inferred bool) bool {
+	p, ev := terminal(p, r.convID, r.id)
+	end := &runEnd{payload: p}
 	s.mu.Lock()
 	ended := s.endRunLocked(r)
 	if ended {
@@ -91,7 +129,7 @@ func (s *Service) finishRun(r *run, name string, p map[string]any, inferred bool
 	if !ended {
 		return false
 	}
-	s.publishRun(r, name, p)
+	s.publishRun(r, ev)
 	s.next(r.key)
 	return true
 }
@@ -106,7 +144,7 @@ func (s *Service) failSend(r *run, err error) {
 	if !ended {
 		return
 	}
-	s.publishRun(r, "run.error", map[string]any{"message": userMessage(err), "kind": "not_sent"})
+	s.publishRun(r, chat.RunError{Conversation: r.convID, RunID: r.id, Message: userMessage(err), Kind: "not_sent"}.Event())
 	s.next(r.key)
 }
 
@@ -144,12 +182,7 @@ func (s *Service) announceLocked(r *run, text *string) {
 	if text == nil && r.msg != nil {
 		text = &r.msg.text
 	}
-	p := map[string]any{"conversation": r.convID, "runId": r.id, "messageId": r.messageID,
-		"at": r.started.UTC().Format(time.RFC3339Nano)}
-	if text != nil {
-		p["text"] = *text
-	}
-	s.cfg.Publisher.Publish(r.userID, chat.NewEvent("run.started", p))
+	s.cfg.Publisher.Publish(r.userID, chat.NewRunStarted(r.convID, r.id, r.messageID, r.started, text).Event())
 }
 
 // EndedSnapshot returns one run.snapshot per run of u that ended in the last 10 minutes, oldest
@@ -166,13 +199,7 @@ func (s *Service) EndedSnapshot(u chat.User) []chat.Event {
 		if rr.userID != u.ID || rr.end == nil {
 			continue
 		}
-		p := maps.Clone(rr.end.payload)
-		p["conversation"], p["runId"] = rr.conv, id
-		p["state"] = map[string]string{"run.final": "final", "run.aborted": "aborted", "run.error": "error"}[rr.end.event]
-		if _, ok := p["text"]; !ok {
-			p["text"] = ""
-		}
-		items = append(items, item{rr.at, chat.NewEvent("run.snapshot", p)})
+		items = append(items, item{rr.at, rr.end.snapshot(rr.conv, id).Event()})
 	}
 	s.mu.Unlock()
 	sort.SliceStable(items, func(i, j int) bool { return items[i].at.Before(items[j].at) })
@@ -261,7 +288,7 @@ func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
 	text := r.text
 	s.mu.Unlock()
 	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.id, "new", n.id)
-	s.finish(r, "run.error", map[string]any{"message": "the assistant lost this message; it is sent again", "kind": "interrupted", "text": text, "continuedBy": n.id})
+	s.finish(r, chat.RunError{Message: "the assistant lost this message; it is sent again", Kind: "interrupted", Text: &text, ContinuedBy: n.id})
 	s.mu.Lock()
 	s.promoteLocked(n.key)
 	s.announceLocked(n, &nq.text)

@@ -104,7 +104,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 		if errors.Is(err, chat.ErrConflict) { // created concurrently
 			c, err = s.lookup(ctx, u, p.Conversation)
 		} else if err == nil {
-			s.cfg.Publisher.Publish(u.ID, chat.NewEvent("conversation.created", s.view(c)))
+			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: s.view(c)}.Event())
 		}
 	}
 	if err != nil {
@@ -176,9 +176,9 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 		cs.queue = append(cs.queue, q)
 		pos := len(cs.queue)
 		s.mu.Unlock()
-		s.cfg.Publisher.Publish(u.ID, chat.NewEvent("run.queued", map[string]any{
-			"conversation": c.ID, "messageId": clientID, "runId": runID, "position": pos, "text": p.Text,
-		}))
+		s.cfg.Publisher.Publish(u.ID, chat.RunQueued{
+			Conversation: c.ID, MessageID: clientID, RunID: runID, Position: pos, Text: p.Text,
+		}.Event())
 		return SendResult{RunID: runID, Status: StatusQueued}, nil
 	}
 	if s.userRuns[u.ID] >= s.cfg.MaxConcurrentRuns {
@@ -196,7 +196,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	if err != nil {
 		return SendResult{}, err
 	}
-	s.touch(c, p.Text)
+	s.touch(ctx, c, p.Text)
 	return SendResult{RunID: runID, Status: status}, nil
 }
 
@@ -283,13 +283,22 @@ func (s *Service) sendParams(r *run, q queued) gateway.ChatSendParams {
 	return p
 }
 
+// sendOnce is one chat.send; its error is the Upstream's own (unmapped).
+func (s *Service) sendOnce(ctx context.Context, p gateway.ChatSendParams, ack *gateway.ChatSendResult) error {
+	res, err := s.rawGW.ChatSend(ctx, p)
+	if err == nil && ack != nil {
+		*ack = *res
+	}
+	return err
+}
+
 // sendChecked sends q, conditional on its session policy. A session without any policy gets it
 // and the send is tried once more; a session whose policy differs is refused (errPolicyDrift) and
 // the owners are told. Policy refusals come back as chat sentinels phrased for the user; any
 // other error is the Upstream's own (dispatch tells lost answers and refusals apart, then maps).
 func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
 	params := s.sendParams(r, q)
-	err := s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
+	err := s.sendOnce(ctx, params, ack)
 	if err != nil && q.policy != nil && isSettingsChanged(err) {
 		var st policyState
 		if st, err = s.sessionPolicy(ctx, r.key, *q.policy); err != nil {
@@ -304,7 +313,7 @@ func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gatewa
 				return err
 			}
 		}
-		err = s.cfg.Upstream.Request(ctx, gateway.MethodChatSend, params, ack)
+		err = s.sendOnce(ctx, params, ack)
 		if err != nil && isSettingsChanged(err) {
 			s.policyDrift(ctx, r, q)
 			return errPolicyDrift
@@ -329,12 +338,7 @@ func isChatError(err error) bool {
 
 // PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
 // because its Gateway session's policy was changed outside clawchat.
-type PolicyDrift struct {
-	User     string `json:"user"`
-	AgentID  string `json:"agentId"`
-	Expected string `json:"expectedMode"`
-	Message  string `json:"message"`
-}
+type PolicyDrift = chat.PolicyDrift
 
 // policyDrift tells the owners and the audit log that q's session policy drifted.
 func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
@@ -342,10 +346,10 @@ func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
 	s.log.Warn("refused a member's send: the session's policy was changed outside clawchat",
 		"user_id", r.userID, "agent_id", agent, "expected_mode", q.policy.Mode)
 	s.audit(ctx, q.sender, "policy.drift", r.key, map[string]any{"expectedMode": q.policy.Mode})
-	ev := chat.NewEvent("policy.drift", PolicyDrift{
+	ev := PolicyDrift{
 		User: r.userID, AgentID: agent, Expected: q.policy.Mode,
 		Message: "A member's conversation was refused: its Gateway session's permission settings were changed outside clawchat (for example in the Control UI). clawchat never runs a member's message under changed settings.",
-	})
+	}.Event()
 	for _, o := range s.ownerIDs() {
 		s.cfg.Publisher.Publish(o, ev)
 	}
@@ -368,7 +372,7 @@ func userMessage(err error) string {
 
 // touch records activity on c; a conversation without a title is named after its first message
 // (what users expect from a chat list), and its owner's clients learn the new title.
-func (s *Service) touch(c chat.Conversation, text string) {
+func (s *Service) touch(ctx context.Context, c chat.Conversation, text string) {
 	if isGateway(c) {
 		return
 	}
@@ -379,14 +383,14 @@ func (s *Service) touch(c chat.Conversation, text string) {
 			c.UpdatedAt, named = c.LastActivityAt, true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second) // the send is accepted: record it even if the request ends
 	defer cancel()
 	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {
 		s.log.Debug("touch conversation", "err", err)
 		return
 	}
 	if named {
-		s.cfg.Publisher.Publish(c.UserID, chat.NewEvent("conversation.updated", s.view(c)))
+		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.view(c)}.Event())
 	}
 }
 
@@ -475,9 +479,9 @@ func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID st
 			if q.runID == runID {
 				cs.queue = append(cs.queue[:i:i], cs.queue[i+1:]...)
 				s.mu.Unlock()
-				s.cfg.Publisher.Publish(u.ID, chat.NewEvent("run.aborted", map[string]any{
-					"conversation": c.ID, "runId": runID, "messageId": q.messageID, "text": "",
-				}))
+				s.cfg.Publisher.Publish(u.ID, chat.RunAborted{
+					Conversation: c.ID, RunID: runID, MessageID: q.messageID, Text: "",
+				}.Event())
 				return true, nil
 			}
 		}
@@ -486,17 +490,11 @@ func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID st
 		runID = cs.active.id
 	}
 	s.mu.Unlock()
-	params := map[string]any{"sessionKey": c.SessionKey}
-	if runID != "" {
-		params["runId"] = runID
-	} else if isGateway(c) {
+	if runID == "" && isGateway(c) {
 		return false, nil // never abort someone else's run in a Gateway session without its id
 	}
-	var res struct {
-		Aborted bool     `json:"aborted"`
-		RunIDs  []string `json:"runIds"`
-	}
-	if err := s.upstream(ctx, "chat.abort", params, &res); err != nil {
+	res, err := s.gw.ChatAbort(ctx, gateway.ChatAbortParams{SessionKey: c.SessionKey, RunID: runID})
+	if err != nil {
 		return false, err
 	}
 	return res.Aborted, nil

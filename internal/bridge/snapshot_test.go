@@ -5,18 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 // oldDelta is the delta rule as the bridge applied it before the fast path (decode the snapshot on
 // every delta, concatenate): the reference the new path must agree with.
-func oldDelta(prev string, p *chatPayload) (next string, replace bool) {
-	snap, hasSnap := messageText(p.Message)
+func oldDelta(prev string, p *gateway.ChatEvent) (next string, replace bool) {
+	snap, hasSnap := gateway.SnapshotText(p.Message)
 	switch {
 	case p.DeltaText == nil:
 		return snap, true
@@ -51,7 +51,7 @@ func msgJSON(text string) json.RawMessage {
 
 // checkAgainstOld applies p to r with the new path and to oldText with the reference rule and
 // fails on any difference in the text or the replace flag.
-func checkAgainstOld(t *testing.T, s *Service, r *run, oldText *string, p *chatPayload, what string) {
+func checkAgainstOld(t *testing.T, s *Service, r *run, oldText *string, p *gateway.ChatEvent, what string) {
 	t.Helper()
 	prev, next, replace, _ := s.applyDelta(r, p)
 	wantNext, wantReplace := oldDelta(*oldText, p)
@@ -86,7 +86,7 @@ func TestDeltaRuleOnRealTranscripts(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("line %d: %v", line, err)
 		}
-		var p chatPayload
+		var p gateway.ChatEvent
 		if err := json.Unmarshal(rec.Payload, &p); err != nil {
 			t.Fatalf("line %d: %v", line, err)
 		}
@@ -98,7 +98,7 @@ func TestDeltaRuleOnRealTranscripts(t *testing.T) {
 			runs[id], old[id] = newTestRun(id), new(string)
 		}
 		deltas++
-		if p.DeltaText != nil && !p.Replace && snapshotIs(p.Message, runs[id].text, *p.DeltaText) {
+		if p.DeltaText != nil && !p.Replace && gateway.SnapshotIs(p.Message, runs[id].text, *p.DeltaText) {
 			fast++
 		}
 		checkAgainstOld(t, s, runs[id], old[id], &p, rec.Source+" line "+sc.Text()[:min(80, len(sc.Text()))])
@@ -198,67 +198,11 @@ func TestDeltaRuleAdversarial(t *testing.T) {
 			r := newTestRun("r")
 			old := ""
 			for i, st := range steps {
-				p := &chatPayload{DeltaText: st.delta, Replace: st.replace, Message: st.msg}
+				p := &gateway.ChatEvent{DeltaText: st.delta, Replace: st.replace, Message: st.msg}
 				checkAgainstOld(t, s, r, &old, p, name+" step "+string(rune('0'+i)))
 			}
 		})
 	}
-}
-
-var naiveText = regexp.MustCompile(`"(?i:text|content)"\s*:\s*"((?:[^"\\]|\\.)*)"`)
-
-// snapshotIs never claims a text that messageText would not produce; and on the shape the
-// Gateway sends it does prove the text.
-func FuzzSnapshotIs(f *testing.F) {
-	for _, s := range []string{
-		`{"role":"assistant","content":[{"type":"text","text":"Echo: hi"}],"timestamp":1}`,
-		`{"content":"Echo: hi"}`,
-		`{"content":[],"text":"Echo: hi"}`,
-		`{"content":[{"type":"text","text":"Echo:"},{"type":"text","text":" hi"}]}`,
-		`{"content":[{"type":"text","text":"Echo: h\u0069"}]}`,
-		`{"content":[{"type":"text","text":"\ud83d\ude00"}]}`,
-		`{"content":[{"Type":"text","text":"Echo: hi"}]}`,
-		`{"content":[{"type":"text","text":"Echo:"}],"content":" hi","text":"x"}`,
-		`{"text":"Echo: hi","content":[{"type":"text","text":""},{"type":"thinking","text":"y"}]}`,
-		`{"content":[{"type":"text","text":"Echo: hi","Text":"z"},null]}`,
-	} {
-		f.Add([]byte(s), "Echo:", " hi")
-	}
-	f.Fuzz(func(t *testing.T, raw []byte, prev, delta string) {
-		if snapshotIs(raw, prev, delta) { // must not panic on anything
-			if !json.Valid(raw) {
-				return // outside the contract: callers pass json.RawMessage from encoding/json
-			}
-			if text, ok := messageText(raw); !ok || text != prev+delta {
-				t.Fatalf("snapshotIs(%s, %q, %q) but messageText = %q, %v", raw, prev, delta, text, ok)
-			}
-		}
-		// Targets a sloppy scanner would accept: every "text" string value, all of them joined.
-		if json.Valid(raw) {
-			var all strings.Builder
-			for _, m := range naiveText.FindAllSubmatch(raw, -1) {
-				var v string
-				if json.Unmarshal(append(append([]byte{'"'}, m[1]...), '"'), &v) != nil {
-					continue
-				}
-				all.WriteString(v)
-				for _, target := range []string{v, all.String()} {
-					cut := len(prev) % (len(target) + 1)
-					if snapshotIs(raw, target[:cut], target[cut:]) {
-						if text, ok := messageText(raw); !ok || text != target {
-							t.Fatalf("snapshotIs(%s, %q, %q) but messageText = %q, %v", raw, target[:cut], target[cut:], text, ok)
-						}
-					}
-				}
-			}
-		}
-		// Completeness on the Gateway's shape, for any text.
-		if !strings.ContainsRune(prev+delta, '\uFFFD') && strings.ToValidUTF8(prev+delta, "") == prev+delta {
-			if m := msgJSON(prev + delta); !snapshotIs(m, prev, delta) {
-				t.Fatalf("snapshotIs(%s, %q, %q) = false", m, prev, delta)
-			}
-		}
-	})
 }
 
 // The run text grows in place: appends never rewrite text handed out earlier, and a text set
@@ -295,7 +239,7 @@ func TestRunTextBuffer(t *testing.T) {
 		t.Fatalf("appendText allocates %.2f times per call (want amortised ~0)", n)
 	}
 	m := msgJSON(r.text + "w")
-	if n := testing.AllocsPerRun(100, func() { snapshotIs(m, r.text, "w") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { gateway.SnapshotIs(m, r.text, "w") }); n != 0 {
 		t.Fatalf("snapshotIs allocates %.0f times", n)
 	}
 }
@@ -306,12 +250,12 @@ func TestDeltaAfterReconcileSetText(t *testing.T) {
 	s := testService(t)
 	r := newTestRun("r")
 	old := ""
-	checkAgainstOld(t, s, r, &old, &chatPayload{DeltaText: strp("ab"), Message: msgJSON("ab")}, "first")
+	checkAgainstOld(t, s, r, &old, &gateway.ChatEvent{DeltaText: strp("ab"), Message: msgJSON("ab")}, "first")
 	s.mu.Lock()
 	r.setText("from history")
 	s.mu.Unlock()
 	old = "from history"
-	checkAgainstOld(t, s, r, &old, &chatPayload{DeltaText: strp("c"), Message: msgJSON("abc")}, "after reconcile")
+	checkAgainstOld(t, s, r, &old, &gateway.ChatEvent{DeltaText: strp("c"), Message: msgJSON("abc")}, "after reconcile")
 	if r.text != "abc" {
 		t.Fatalf("text = %q", r.text)
 	}
@@ -343,7 +287,7 @@ func deltaRun(runID, key string, n int) [][]byte {
 
 // oldHandleChat is HandleGatewayEvent("chat", …) as it was before the fast path: the baseline.
 func (s *Service) oldHandleChat(payload json.RawMessage) {
-	var p chatPayload
+	var p gateway.ChatEvent
 	if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 		return
 	}
@@ -355,7 +299,7 @@ func (s *Service) oldHandleChat(payload json.RawMessage) {
 		s.onChat(r, &p)
 		return
 	}
-	snap, hasSnap := messageText(p.Message)
+	snap, hasSnap := gateway.SnapshotText(p.Message)
 	s.mu.Lock()
 	prev := r.text
 	var next string
@@ -375,9 +319,9 @@ func (s *Service) oldHandleChat(payload json.RawMessage) {
 	r.text = next
 	s.mu.Unlock()
 	if replace {
-		s.publishRun(r, "run.delta", map[string]any{"text": next, "replace": true})
+		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: next, Replace: true}.Event())
 	} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
-		s.publishRun(r, "run.delta", map[string]any{"text": inc})
+		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: inc}.Event())
 	}
 }
 
@@ -435,126 +379,4 @@ func BenchmarkHandleEvent(b *testing.B) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// Shapes where a naive scan (first "content", exact keys, raw bytes) would see prev+delta but
-// encoding/json decodes another text: snapshotIs must not prove them. Each case checks that it
-// is meaningful (messageText really differs), and the Gateway's own shapes are proven.
-func TestSnapshotIsExactness(t *testing.T) {
-	const prev, delta = "ab", "c"
-	notProven := []string{
-		`{"content":[{"type":"text","text":"abc"}],"Content":[{"type":"text","text":"xy"}]}`,
-		`{"content":[{"type":"text","text":"abc"}],"content":[{"type":"text","text":"xy"}]}`,
-		`{"content":[{"type":"text","text":"abc","Text":"xy"}]}`,
-		`{"content":[{"type":"text","text":"abc","TYPE":"thinking"}]}`,
-		`{"content":[{"type":"text","text":"abc","type":"canvas"}]}`,
-		`{"content":[{"type":"text","text":"abc","te\u0078t":"xy"}]}`,
-		`{"content":[{"type":"text","text":"abc","name":1}]}`,
-		`{"content":[{"type":"text","text":"abc"},1]}`,
-		`{"content":[{"type":"text","text":"abc"}],"text":1}`,
-		`{"content":[{"type":"text","text":"ab\ud800c"}]}`,
-		"{\"content\":[{\"type\":\"text\",\"text\":\"ab\xffc\"}]}",
-		`{"content":[{"type":"text","text":"abcd"}]}`,
-		`{"content":[{"type":"text","text":"ab"}]}`,
-		`{"content":[{"type":"text","text":"abx"}]}`,
-		`{"content":[{"type":"thinking","text":"abc"}]}`,
-		`{"content":[],"text":"xy"}`,
-		`"abc"`,
-		`null`,
-		``,
-	}
-	for _, raw := range notProven {
-		if text, ok := messageText(json.RawMessage(raw)); ok && text == prev+delta {
-			t.Fatalf("test case %s is not discriminating: messageText gives %q", raw, text)
-		}
-		if snapshotIs([]byte(raw), prev, delta) {
-			t.Errorf("snapshotIs(%s) = true", raw)
-		}
-	}
-	proven := []string{
-		`{"role":"assistant","content":[{"type":"text","text":"abc"}],"timestamp":1795275301719}`,
-		` { "content" : [ { "type" : "text" , "text" : "a\u0062c" } ] } `,
-		`{"content":[{"type":"text","text":"a"},{"type":"canvas","url":"x"},{"type":"text","text":"bc"}]}`,
-		`{"content":[{"text":"abc","type":"text","arguments":{"k":["}",1,null]}}],"meta":{"a":[{}]}}`,
-		`{"content":"abc"}`,
-		`{"content":null,"text":"abc"}`,
-		`{"text":"abc"}`,
-		`{"content":[{"type":"text","text":""}],"text":"abc"}`,
-	}
-	for _, raw := range proven {
-		if text, ok := messageText(json.RawMessage(raw)); !ok || text != prev+delta {
-			t.Fatalf("test case %s is wrong: messageText gives %q, %v", raw, text, ok)
-		}
-		if !snapshotIs([]byte(raw), prev, delta) {
-			t.Errorf("snapshotIs(%s) = false", raw)
-		}
-	}
-}
-
-// decodeChat gives what json.Unmarshal gives, for the real Gateway payloads and for payloads
-// built to trip a splitter.
-func TestDecodeChatMatchesUnmarshal(t *testing.T) {
-	b, err := os.ReadFile("testdata/gateway-chat-events.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var payloads [][]byte
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		var rec struct {
-			Payload json.RawMessage `json:"payload"`
-		}
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatal(err)
-		}
-		payloads = append(payloads, rec.Payload)
-	}
-	long := `{"role":"assistant","content":[{"type":"text","text":"` + strings.Repeat("x", 100) + `"}]}`
-	for _, s := range []string{
-		`{"runId":"r","sessionKey":"k","state":"delta","deltaText":"x","message":` + long + `}`,
-		`{"message":` + long + `,"runId":"r","sessionKey":"k","state":"delta","deltaText":"x"}`,
-		` { "runId" : "r" , "message" : ` + long + ` , "state" : "delta" } `,
-		`{"runId":"r","message":` + long + `,"Message":"other"}`,
-		`{"runId":"r","MESSAGE":` + long + `,"message":null}`,
-		`{"runId":"r","message":` + long + `,"message":` + long + `}`,
-		`{"runId":"r","m\u0065ssage":` + long + `}`,
-		`{"runId":"r","message":` + long + `,"replace":"yes"}`,
-		`{"runId":"r","message":"` + strings.Repeat("\\\"", 50) + `"}`,
-		`{"runId":"r","message":[` + long + `,1,"]}"]}`,
-		`{"runId":"r","message":` + long + `,"runId":"s"}`,
-		`[` + long + `]`,
-	} {
-		payloads = append(payloads, []byte(s))
-	}
-	for _, p := range payloads {
-		checkDecodeChat(t, p)
-	}
-}
-
-func checkDecodeChat(t *testing.T, payload []byte) {
-	t.Helper()
-	var want, got chatPayload
-	wantErr := json.Unmarshal(payload, &want)
-	gotErr := decodeChat(payload, &got)
-	if (wantErr == nil) != (gotErr == nil) {
-		t.Fatalf("%s: decodeChat error %v, json.Unmarshal error %v", payload, gotErr, wantErr)
-	}
-	wj, _ := json.Marshal(want)
-	gj, _ := json.Marshal(got)
-	if string(wj) != string(gj) || string(want.Message) != string(got.Message) {
-		t.Fatalf("%s:\ndecodeChat   %s\njson.Unmarshal %s", payload, gj, wj)
-	}
-}
-
-func FuzzDecodeChat(f *testing.F) {
-	long := strings.Repeat("y", 70)
-	f.Add(`{"runId":"r","sessionKey":"k","state":"delta","deltaText":"x","message":{"content":[{"type":"text","text":"` + long + `"}]}}`)
-	f.Add(`{"runId":"r","Message":{"a":"` + long + `"},"message":{"b":"` + long + `"}}`)
-	f.Fuzz(func(t *testing.T, payload string) {
-		if json.Valid([]byte(payload)) {
-			checkDecodeChat(t, []byte(payload))
-		} else {
-			var p chatPayload
-			_ = decodeChat([]byte(payload), &p) // must not panic
-		}
-	})
 }

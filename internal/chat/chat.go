@@ -70,15 +70,20 @@ func ValidConversationID(id string) bool { return conversationIDRe.MatchString(i
 
 // Event is one event for one user's clients, in clawchat's own schema (docs/api.md). Payload is
 // encoded once when the event is made and shared, read-only, by every connection that delivers it.
-// Seq is assigned by the hub (per user, per epoch); it is 0 until then.
+// Seq is assigned by the hub (per user, per epoch); it is 0 until then. Body is the typed payload
+// the event was built from (events.go), for in-process consumers such as metrics and push; it is
+// nil for an event decoded from elsewhere (another instance) and is never sent.
 type Event struct {
 	Name    string
 	Seq     uint64
 	Payload json.RawMessage
+	Body    Payload
 }
 
-// NewEvent encodes payload once and returns an event named name. It panics only if payload cannot
-// be encoded as JSON, which is a programming error for the fixed payload types of this package.
+// NewEvent encodes payload once and returns an event named name, without a typed Body. Product
+// code builds events with the payload types' Event methods (events.go); NewEvent is for tests and
+// for payloads that arrive already shaped. It panics only if payload cannot be encoded as JSON,
+// which is a programming error.
 func NewEvent(name string, payload any) Event {
 	b, err := json.Marshal(payload)
 	if err != nil {

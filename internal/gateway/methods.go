@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 )
 
 // Method names used by the typed helpers.
@@ -18,6 +19,18 @@ const (
 	MethodExecApprovalResolve = "exec.approval.resolve"
 	MethodHealth              = "health"
 )
+
+// Requester sends one request frame and decodes its result into result: *Client does, and so do
+// a consumer's wrappers (error mapping) and test fakes. Nothing outside this package should call
+// it with a method name: use API.
+type Requester interface {
+	Request(ctx context.Context, method string, params, result any) error
+}
+
+// API is the typed Gateway protocol over a Requester: one method per Gateway method clawchat
+// uses, with typed params and results. The conformance test (conformance_test.go) checks every
+// one against the protocol schema.
+type API struct{ R Requester }
 
 // ChatAttachment is one chat.send attachment. Content is base64 (a data: URL prefix is
 // stripped by the Gateway).
@@ -114,9 +127,9 @@ type ChatSendResult struct {
 }
 
 // ChatSend starts (or dedupes) a turn. The reply arrives as chat/agent events.
-func (c *Client) ChatSend(ctx context.Context, p ChatSendParams) (*ChatSendResult, error) {
+func (a API) ChatSend(ctx context.Context, p ChatSendParams) (*ChatSendResult, error) {
 	var r ChatSendResult
-	if err := c.Request(ctx, MethodChatSend, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodChatSend, p, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -134,23 +147,30 @@ type ChatHistoryParams struct {
 // ChatHistoryResult is the tail chat.history result. Messages are raw transcript rows,
 // oldest first; use MessageText to extract text.
 type ChatHistoryResult struct {
-	SessionKey    string            `json:"sessionKey"`
-	SessionID     string            `json:"sessionId,omitempty"`
-	Messages      []json.RawMessage `json:"messages"`
-	HasMore       bool              `json:"hasMore,omitempty"`
-	NextOffset    *int              `json:"nextOffset,omitempty"`
-	TotalMessages int               `json:"totalMessages,omitempty"`
-	SessionInfo   json.RawMessage   `json:"sessionInfo,omitempty"`
+	SessionKey    string             `json:"sessionKey"`
+	SessionID     string             `json:"sessionId,omitempty"`
+	Messages      []json.RawMessage  `json:"messages"`
+	HasMore       bool               `json:"hasMore,omitempty"`
+	NextOffset    *int               `json:"nextOffset,omitempty"`
+	TotalMessages int                `json:"totalMessages,omitempty"`
+	SessionInfo   HistorySessionInfo `json:"sessionInfo,omitzero"`
 	InFlightRun   *struct {
 		RunID string `json:"runId"`
 		Text  string `json:"text,omitempty"`
 	} `json:"inFlightRun,omitempty"`
 }
 
+// HistorySessionInfo is what chat.history says about the session's runs. ActiveRunIDs is nil
+// when the Gateway does not list them (older Gateways): then only HasActiveRun is known.
+type HistorySessionInfo struct {
+	HasActiveRun bool      `json:"hasActiveRun,omitempty"`
+	ActiveRunIDs *[]string `json:"activeRunIds,omitempty"`
+}
+
 // ChatHistory reads a page of a session's transcript.
-func (c *Client) ChatHistory(ctx context.Context, p ChatHistoryParams) (*ChatHistoryResult, error) {
+func (a API) ChatHistory(ctx context.Context, p ChatHistoryParams) (*ChatHistoryResult, error) {
 	var r ChatHistoryResult
-	if err := c.Request(ctx, MethodChatHistory, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodChatHistory, p, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -171,9 +191,9 @@ type ChatAbortResult struct {
 }
 
 // ChatAbort aborts a run (or the session's active runs).
-func (c *Client) ChatAbort(ctx context.Context, p ChatAbortParams) (*ChatAbortResult, error) {
+func (a API) ChatAbort(ctx context.Context, p ChatAbortParams) (*ChatAbortResult, error) {
 	var r ChatAbortResult
-	if err := c.Request(ctx, MethodChatAbort, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodChatAbort, p, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -218,9 +238,9 @@ type SessionsListResult struct {
 }
 
 // SessionsList lists sessions (of every user of the Gateway: filter by key prefix).
-func (c *Client) SessionsList(ctx context.Context, p SessionsListParams) (*SessionsListResult, error) {
+func (a API) SessionsList(ctx context.Context, p SessionsListParams) (*SessionsListResult, error) {
 	var r SessionsListResult
-	if err := c.Request(ctx, MethodSessionsList, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodSessionsList, p, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -249,9 +269,9 @@ type SessionsPatchResult struct {
 }
 
 // SessionsPatch changes a session's label or archived flag.
-func (c *Client) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*SessionsPatchResult, error) {
+func (a API) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*SessionsPatchResult, error) {
 	var r SessionsPatchResult
-	if err := c.Request(ctx, MethodSessionsPatch, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodSessionsPatch, p, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -273,9 +293,9 @@ type SessionsDeleteResult struct {
 }
 
 // SessionsDelete deletes an (archived) session.
-func (c *Client) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*SessionsDeleteResult, error) {
+func (a API) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*SessionsDeleteResult, error) {
 	var r SessionsDeleteResult
-	if err := c.Request(ctx, MethodSessionsDelete, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodSessionsDelete, p, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -300,31 +320,55 @@ type AgentsListResult struct {
 }
 
 // AgentsList lists the Gateway's agents.
-func (c *Client) AgentsList(ctx context.Context) (*AgentsListResult, error) {
+func (a API) AgentsList(ctx context.Context) (*AgentsListResult, error) {
 	var r AgentsListResult
-	if err := c.Request(ctx, MethodAgentsList, struct{}{}, &r); err != nil {
+	if err := a.R.Request(ctx, MethodAgentsList, struct{}{}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
 // ExecApproval is one pending exec approval (exec.approval.list row or the payload of
-// exec.approval.requested). Request is kept raw (command, cwd, sessionKey, …).
+// exec.approval.requested).
 type ExecApproval struct {
-	ID           string          `json:"id"`
-	ApprovalKind string          `json:"approvalKind,omitempty"`
-	Request      json.RawMessage `json:"request,omitempty"`
-	CreatedAtMs  int64           `json:"createdAtMs,omitempty"`
-	ExpiresAtMs  int64           `json:"expiresAtMs,omitempty"`
+	ID           string              `json:"id"`
+	ApprovalKind string              `json:"approvalKind,omitempty"`
+	Request      ExecApprovalRequest `json:"request"`
+	CreatedAtMs  int64               `json:"createdAtMs,omitempty"`
+	ExpiresAtMs  int64               `json:"expiresAtMs,omitempty"`
 }
 
-// ExecApprovalList backfills pending exec approvals (needs operator.approvals).
-func (c *Client) ExecApprovalList(ctx context.Context) ([]ExecApproval, error) {
-	var r []ExecApproval
-	if err := c.Request(ctx, MethodExecApprovalList, struct{}{}, &r); err != nil {
+// ExecApprovalRequest is what an exec approval asks for. SessionKey and Cwd can carry server
+// details: never forward the request as is.
+type ExecApprovalRequest struct {
+	Command     string   `json:"command"`
+	CommandArgv []string `json:"commandArgv,omitempty"`
+	Cwd         string   `json:"cwd,omitempty"`
+	Host        string   `json:"host,omitempty"`
+	AgentID     string   `json:"agentId,omitempty"`
+	SessionKey  string   `json:"sessionKey,omitempty"`
+	RunID       string   `json:"runId,omitempty"`
+	WarningText string   `json:"warningText,omitempty"`
+}
+
+// ExecApprovalList backfills pending exec approvals (needs operator.approvals). The Gateway
+// answers with a bare array; an {"approvals":[…]} object is accepted too.
+func (a API) ExecApprovalList(ctx context.Context) ([]ExecApproval, error) {
+	var raw json.RawMessage
+	if err := a.R.Request(ctx, MethodExecApprovalList, struct{}{}, &raw); err != nil {
 		return nil, err
 	}
-	return r, nil
+	var rows []ExecApproval
+	if json.Unmarshal(raw, &rows) == nil {
+		return rows, nil
+	}
+	var wrapped struct {
+		Approvals []ExecApproval `json:"approvals"`
+	}
+	if err := json.Unmarshal(raw, &wrapped); err != nil {
+		return nil, fmt.Errorf("gateway: exec.approval.list: unexpected answer: %s", shortJSONErr(err))
+	}
+	return wrapped.Approvals, nil
 }
 
 // Exec approval decisions.
@@ -341,9 +385,9 @@ type ExecApprovalResolveParams struct {
 }
 
 // ExecApprovalResolve answers an exec approval. The raw result is returned.
-func (c *Client) ExecApprovalResolve(ctx context.Context, p ExecApprovalResolveParams) (json.RawMessage, error) {
+func (a API) ExecApprovalResolve(ctx context.Context, p ExecApprovalResolveParams) (json.RawMessage, error) {
 	var r json.RawMessage
-	if err := c.Request(ctx, MethodExecApprovalResolve, p, &r); err != nil {
+	if err := a.R.Request(ctx, MethodExecApprovalResolve, p, &r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -357,10 +401,40 @@ type HealthResult struct {
 }
 
 // Health calls health (no scope needed).
-func (c *Client) Health(ctx context.Context) (*HealthResult, error) {
+func (a API) Health(ctx context.Context) (*HealthResult, error) {
 	var r HealthResult
-	if err := c.Request(ctx, MethodHealth, struct{}{}, &r); err != nil {
+	if err := a.R.Request(ctx, MethodHealth, struct{}{}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
+
+// Typed methods on the client itself (API over c).
+func (c *Client) ChatSend(ctx context.Context, p ChatSendParams) (*ChatSendResult, error) {
+	return API{R: c}.ChatSend(ctx, p)
+}
+func (c *Client) ChatHistory(ctx context.Context, p ChatHistoryParams) (*ChatHistoryResult, error) {
+	return API{R: c}.ChatHistory(ctx, p)
+}
+func (c *Client) ChatAbort(ctx context.Context, p ChatAbortParams) (*ChatAbortResult, error) {
+	return API{R: c}.ChatAbort(ctx, p)
+}
+func (c *Client) SessionsList(ctx context.Context, p SessionsListParams) (*SessionsListResult, error) {
+	return API{R: c}.SessionsList(ctx, p)
+}
+func (c *Client) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*SessionsPatchResult, error) {
+	return API{R: c}.SessionsPatch(ctx, p)
+}
+func (c *Client) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*SessionsDeleteResult, error) {
+	return API{R: c}.SessionsDelete(ctx, p)
+}
+func (c *Client) AgentsList(ctx context.Context) (*AgentsListResult, error) {
+	return API{R: c}.AgentsList(ctx)
+}
+func (c *Client) ExecApprovalList(ctx context.Context) ([]ExecApproval, error) {
+	return API{R: c}.ExecApprovalList(ctx)
+}
+func (c *Client) ExecApprovalResolve(ctx context.Context, p ExecApprovalResolveParams) (json.RawMessage, error) {
+	return API{R: c}.ExecApprovalResolve(ctx, p)
+}
+func (c *Client) Health(ctx context.Context) (*HealthResult, error) { return API{R: c}.Health(ctx) }

@@ -23,9 +23,10 @@ type ChatEvent struct {
 	AgentID    string `json:"agentId,omitempty"`
 	Seq        int64  `json:"seq"`
 	State      string `json:"state"`
-	// DeltaText is the increment (state delta); Replace means "replace, don't append".
-	DeltaText string `json:"deltaText,omitempty"`
-	Replace   bool   `json:"replace,omitempty"`
+	// DeltaText is the increment (state delta), nil when absent (then Message is the whole text);
+	// Replace means "replace, don't append".
+	DeltaText *string `json:"deltaText,omitempty"`
+	Replace   bool    `json:"replace,omitempty"`
 	// Message is the cumulative assistant snapshot ({role, content, timestamp}); may be
 	// absent. Use MessageText.
 	Message      json.RawMessage `json:"message,omitempty"`
@@ -41,18 +42,22 @@ func (e *ChatEvent) Terminal() bool {
 	return e.State == ChatStateFinal || e.State == ChatStateAborted || e.State == ChatStateError
 }
 
-// MessageText returns the text of Message and whether a message was present.
-func (e *ChatEvent) MessageText() (string, bool) {
-	if len(e.Message) == 0 || string(e.Message) == "null" {
-		return "", false
+// Delta returns DeltaText, "" when absent.
+func (e *ChatEvent) Delta() string {
+	if e.DeltaText == nil {
+		return ""
 	}
-	return MessageText(e.Message), true
+	return *e.DeltaText
 }
 
-// DecodeChatEvent decodes a chat event payload (lenient: unknown fields ignored).
+// MessageText returns the text of Message and whether a message was present (SnapshotText).
+func (e *ChatEvent) MessageText() (string, bool) { return SnapshotText(e.Message) }
+
+// DecodeChatEvent decodes a chat event payload (lenient: unknown fields ignored) and checks that
+// it names its run and state.
 func DecodeChatEvent(payload json.RawMessage) (*ChatEvent, error) {
 	var e ChatEvent
-	if err := json.Unmarshal(payload, &e); err != nil {
+	if err := UnmarshalChatEvent(payload, &e); err != nil {
 		return nil, fmt.Errorf("gateway: decode chat event: %s", shortJSONErr(err))
 	}
 	if e.RunID == "" || e.State == "" {
@@ -61,38 +66,71 @@ func DecodeChatEvent(payload json.RawMessage) (*ChatEvent, error) {
 	return &e, nil
 }
 
-// MessageText extracts the visible text of a transcript message: content as a string,
-// or the concatenation of its {type:"text", text} blocks. Other blocks (thinking, tool
-// calls, images) are skipped.
+// MessageText extracts the visible text of a transcript message (SnapshotText without the
+// presence flag).
 func MessageText(msg json.RawMessage) string {
+	text, _ := SnapshotText(msg)
+	return text
+}
+
+// SnapshotText returns the visible text of a message (a chat event's snapshot or a transcript
+// row) and whether there was a message: content as a string, or the concatenation of its
+// {type:"text"} blocks; when that is empty, the message's own "text" field. These are the one set
+// of fallbacks clawchat applies to messages (SnapshotIs proves the same result without decoding).
+func SnapshotText(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
 	var m struct {
 		Content json.RawMessage `json:"content"`
-		Text    string          `json:"text"`
+		Text    *string         `json:"text"`
 	}
-	if json.Unmarshal(msg, &m) != nil {
-		return ""
+	if json.Unmarshal(raw, &m) != nil {
+		return "", false
 	}
-	if len(m.Content) == 0 {
-		return m.Text
+	text, _, _ := ContentParts(m.Content)
+	if text == "" && m.Text != nil {
+		text = *m.Text
 	}
-	var s string
-	if json.Unmarshal(m.Content, &s) == nil {
-		return s
+	return text, true
+}
+
+// ContentBlock is one block of message content.
+type ContentBlock struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	Thinking  string          `json:"thinking"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Input     json.RawMessage `json:"input"`
+}
+
+// ContentParts splits message content (a string or blocks) into text, reasoning and tool calls.
+func ContentParts(raw json.RawMessage) (text, reasoning string, tools []ContentBlock) {
+	if len(raw) == 0 {
+		return "", "", nil
 	}
-	var blocks []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str, "", nil
 	}
-	if json.Unmarshal(m.Content, &blocks) != nil {
-		return ""
+	var blocks []ContentBlock
+	if json.Unmarshal(raw, &blocks) != nil {
+		return "", "", nil
 	}
-	var b strings.Builder
-	for _, bl := range blocks {
-		if bl.Type == "text" {
-			b.WriteString(bl.Text)
+	var tb, rb strings.Builder
+	for _, b := range blocks {
+		switch b.Type {
+		case "text":
+			tb.WriteString(b.Text)
+		case "thinking":
+			rb.WriteString(b.Thinking)
+		case "toolCall", "tool_use", "toolUse", "tool_call":
+			tools = append(tools, b)
 		}
 	}
-	return b.String()
+	return tb.String(), rb.String(), tools
 }
 
 // AgentEvent is the payload of an "agent" event. Data depends on Stream (lifecycle,

@@ -85,7 +85,7 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
 		return
 	}
-	if res.Resync && !write(a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).SSE) {
+	if res.Resync && !write(a.d.Hub.Unsequenced(chat.Resync{Reason: "events missed"}.Event(), res.Seq).SSE) {
 		return
 	}
 	if res.Resync { // see the WebSocket subscribe: how runs that ended in the gap ended

@@ -49,7 +49,7 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, u chat.User, 
 	s.sub = sub
 	body := append([]byte(nil), sseRetry...)
 	if res.Resync {
-		body = append(body, a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).SSE...)
+		body = append(body, a.d.Hub.Unsequenced(chat.Resync{Reason: "events missed"}.Event(), res.Seq).SSE...)
 	}
 	if res.Resync || since.Epoch == "" { // see the WebSocket subscribe: snapshots of running replies
 		for _, ev := range a.d.Bridge.Snapshot(u) {

@@ -295,7 +295,7 @@ func (c *wsConn) subscribe(req wsRequest) {
 	// the user's running replies; the deltas that follow carry "rev", so the client drops the ones
 	// the snapshot already holds (the snapshot is taken after subscribing: nothing falls between).
 	if res.Resync {
-		_ = c.write(c.a.d.Hub.Unsequenced(chat.NewEvent("resync", map[string]string{"reason": "events missed"}), res.Seq).WS)
+		_ = c.write(c.a.d.Hub.Unsequenced(chat.Resync{Reason: "events missed"}.Event(), res.Seq).WS)
 		// How every run that may have ended in the gap ended (final, aborted, error, with text).
 		for _, ev := range c.a.d.Bridge.EndedSnapshot(c.u) {
 			_ = c.write(c.a.d.Hub.Unsequenced(ev, res.Seq).WS)

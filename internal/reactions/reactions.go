@@ -108,7 +108,7 @@ func (s *Service) Toggle(ctx context.Context, u chat.User, id, msgID, emoji stri
 	if err != nil {
 		return false, nil, err
 	}
-	s.cfg.Publisher.Publish(u.ID, chat.NewEvent("reaction", map[string]any{"conversation": id, "messageId": msgID, "reactions": m}))
+	s.cfg.Publisher.Publish(u.ID, chat.ReactionChanged{Conversation: id, MessageID: msgID, Reactions: m}.Event())
 	return !has, m, nil
 }
 

@@ -125,7 +125,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			// Messages published while the listening connection was down are lost: every
 			// browser on this instance reloads its conversation list.
-			r.hub.PublishAll(chat.NewEvent("resync", map[string]string{"reason": "conversation changes missed"}))
+			r.hub.PublishAll(chat.Resync{Reason: "conversation changes missed"}.Event())
 		})
 	}()
 	for {
@@ -165,7 +165,7 @@ func (r *Relay) receive(payload []byte) {
 	}
 	switch {
 	case m.Name == "resync":
-		r.hub.Publish(m.UserID, chat.NewEvent("resync", map[string]string{"reason": "conversation changed on another instance"}))
+		r.hub.Publish(m.UserID, chat.Resync{Reason: "conversation changed on another instance"}.Event())
 	case relayed[m.Name] && json.Valid(m.Payload):
 		r.hub.Publish(m.UserID, chat.Event{Name: m.Name, Payload: m.Payload})
 	}

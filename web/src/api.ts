@@ -16,11 +16,12 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   }
   const res = await fetch(path, init);
   if (res.status === 204) return undefined as T;
-  let data: any = null;
+  let data: unknown = null;
   try { data = await res.json(); } catch { /* not JSON */ }
   if (!res.ok) {
     const ra = Number(res.headers.get('Retry-After') ?? '') || undefined;
-    throw new ApiError(res.status, data?.error?.code ?? 'http_' + res.status, data?.error?.message ?? res.statusText, ra);
+    const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(res.status, err?.code ?? 'http_' + res.status, err?.message ?? res.statusText, ra);
   }
   return data as T;
 }

@@ -1,6 +1,15 @@
 // The transcript reducer: pure functions that fold history pages and live run events into the
 // message list of one conversation. No DOM, no I/O, so it is unit-tested directly.
-import type { History, Message, ToolCall } from './types';
+import type { History, Message, ToolCall, WireEvent } from './types';
+import type { RunSnapshot, RunTool, ToolView, Usage } from './wire';
+
+/** A run.* event: the ones the transcript reducer folds in. */
+export type RunEvent = Extract<WireEvent, { name: `run.${string}` }>;
+
+/** Reports whether ev is a run.* event. */
+export function isRunEvent(ev: WireEvent): ev is RunEvent {
+  return ev.name.startsWith('run.');
+}
 
 export interface ConvState {
   messages: Message[];
@@ -36,15 +45,18 @@ function upsertRun(s: ConvState, runId: string, f: (m: Message) => Message): Con
   return { ...s, messages: msgs };
 }
 
-function upsertTool(tools: ToolCall[] | undefined, p: any): ToolCall[] {
+/** A tool as run.tool and run.snapshot carry it (toolCallId; id from older servers). */
+type ToolUpdate = Partial<RunTool & ToolView> & { id?: string; status?: ToolCall['status'] };
+
+function upsertTool(tools: ToolCall[] | undefined, p: ToolUpdate): ToolCall[] {
   const list = (tools ?? []).slice();
   const id = String(p.toolCallId ?? p.id ?? '');
   let i = list.findIndex((t) => t.id === id);
   const prev: ToolCall = i >= 0 ? list[i] : { id, name: p.name ?? 'tool', status: 'running' };
   const next: ToolCall = { ...prev };
   if (p.name) next.name = p.name;
-  if (p.args !== undefined) next.args = typeof p.args === 'string' ? p.args : JSON.stringify(p.args);
-  if (p.result !== undefined) next.result = typeof p.result === 'string' ? p.result : JSON.stringify(p.result);
+  if (p.args !== undefined) next.args = p.args;
+  if (p.result !== undefined) next.result = p.result;
   if (p.durationMs !== undefined) next.durationMs = p.durationMs;
   if (p.error !== undefined) next.error = !!p.error;
   if (p.phase === 'end') next.status = next.error ? 'error' : 'done';
@@ -54,11 +66,19 @@ function upsertTool(tools: ToolCall[] | undefined, p: any): ToolCall[] {
 }
 
 /**
- * Apply one event (already filtered to this conversation) to s and return the new state.
+ * Apply one event by name and payload (as the server sent it; wire.ts says its type). See
+ * applyRunEvent.
+ */
+export function applyEvent(s0: ConvState, event: string, p: unknown): ConvState {
+  return applyRunEvent(s0, { name: event, p } as RunEvent);
+}
+
+/**
+ * Apply one run event (already filtered to this conversation) to s and return the new state.
  * Unknown events return s unchanged.
  */
-export function applyEvent(s0: ConvState, event: string, p: any): ConvState {
-  const next = applyEvent0(s0, event, p);
+export function applyRunEvent(s0: ConvState, ev: RunEvent): ConvState {
+  const next = applyEvent0(s0, ev);
   if (next === s0) return s0;
   const rev = (s0.rev ?? 0) + 1;
   // stamp the messages this event touched
@@ -66,15 +86,17 @@ export function applyEvent(s0: ConvState, event: string, p: any): ConvState {
   return { ...next, rev, messages: next.messages.map((m) => (old.has(m) ? m : { ...m, rev })) };
 }
 
-function applyEvent0(s: ConvState, event: string, p: any): ConvState {
-  const runId: string | undefined = p?.runId ?? undefined;
-  switch (event) {
+function applyEvent0(s: ConvState, ev: RunEvent): ConvState {
+  const runId: string | undefined = ('runId' in ev.p ? ev.p.runId : undefined) ?? undefined;
+  switch (ev.name) {
     case 'run.queued': {
+      const p = ev.p;
       const msgs = s.messages.map((m) =>
         m.id === p.messageId ? { ...m, pending: false, queuedPosition: p.position } : m);
       return { ...s, messages: msgs };
     }
     case 'run.started': {
+      const p = ev.p;
       let msgs = s.messages.slice();
       const i = msgs.findIndex((m) => m.id === p.messageId && m.role === 'user');
       if (i >= 0) msgs[i] = { ...msgs[i], pending: false, queuedPosition: undefined, runId };
@@ -87,11 +109,12 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
     case 'run.approval':
       // A command of this conversation waits for an owner (or was decided): shown on the running reply.
       if (!s.runId) return s;
-      return upsertRun(s, s.runId, (m) => ({ ...m, approval: p.state }));
+      return upsertRun(s, s.runId, (m) => ({ ...m, approval: ev.p.state }));
     case 'run.status':
       if (!runId) return s;
-      return upsertRun(s, runId, (m) => ({ ...m, phase: p.phase }));
+      return upsertRun(s, runId, (m) => ({ ...m, phase: ev.p.phase }));
     case 'run.delta': {
+      const p = ev.p;
       if (!runId) return s;
       // A delta whose rev the text already reflects (it came with a run.snapshot) is dropped.
       const cur = s.messages.find((m) => m.role === 'assistant' && m.runId === runId);
@@ -103,42 +126,48 @@ function applyEvent0(s: ConvState, event: string, p: any): ConvState {
     }
     case 'run.reasoning':
       if (!runId) return s;
-      return upsertRun(s, runId, (m) => ({ ...m, reasoning: (m.reasoning ?? '') + (p.text ?? '') }));
+      return upsertRun(s, runId, (m) => ({ ...m, reasoning: (m.reasoning ?? '') + (ev.p.text ?? '') }));
     case 'run.tool':
       if (!runId) return s;
-      return upsertRun(s, runId, (m) => ({ ...m, tools: upsertTool(m.tools, p) }));
+      return upsertRun(s, runId, (m) => ({ ...m, tools: upsertTool(m.tools, ev.p) }));
     case 'run.usage':
       if (!runId) return s;
-      return upsertRun(s, runId, (m) => ({ ...m, usage: { ...(m.usage ?? {}), ...pick(p, ['input', 'output', 'cost']) } }));
-    case 'run.snapshot':
+      return upsertRun(s, runId, (m) => ({ ...m, usage: { ...(m.usage ?? {}), ...usageOf(ev.p) } }));
+    case 'run.snapshot': {
+      const p: Omit<RunSnapshot, 'tools'> & { tools?: ToolUpdate[] } = ev.p;
       if (!runId) return s;
       // After a resync: how a run that ended in the gap ended.
       if (p.state === 'final' || p.state === 'aborted' || p.state === 'error') {
-        return applyEvent0(s, 'run.' + p.state, p);
+        return applyEvent0(s, { name: `run.${p.state}`, p } as RunEvent);
       }
       return {
         ...upsertRun(s, runId, (m) => ({
           ...m, text: p.text ?? '', reasoning: p.reasoning ?? '', streaming: p.state !== 'done',
           textRev: typeof p.rev === 'number' ? p.rev : m.textRev,
-          tools: Array.isArray(p.tools) ? p.tools.map((t: any) => ({ ...t, id: String(t.id ?? t.toolCallId ?? ''), status: t.status ?? (t.result !== undefined ? (t.error ? 'error' : 'done') : 'running') })) : m.tools,
+          tools: Array.isArray(p.tools) ? p.tools.map((t): ToolCall => ({ ...t, id: String(t.id ?? t.toolCallId ?? ''), name: t.name ?? 'tool', status: t.status ?? (t.result !== undefined ? (t.error ? 'error' : 'done') : 'running') })) : m.tools,
         })),
         running: p.state !== 'done', runId,
       };
-    case 'run.final':
+    }
+    case 'run.final': {
+      const p = ev.p;
       if (!runId) return s;
       return endRun(upsertRun(s, runId, (m) => ({
         ...m, text: p.text ?? m.text, streaming: false, phase: undefined,
         usage: p.usage ? { ...(m.usage ?? {}), ...p.usage } : m.usage, stopReason: p.stopReason,
         tools: m.tools?.map((t) => (t.status === 'running' ? { ...t, status: 'done' as const } : t)),
       })), runId);
+    }
     case 'run.aborted':
       if (!runId) return s;
-      return endRun(upsertRun(s, runId, (m) => ({ ...m, text: p.text ?? m.text, streaming: false, aborted: true, phase: undefined })), runId);
-    case 'run.error':
+      return endRun(upsertRun(s, runId, (m) => ({ ...m, text: ev.p.text ?? m.text, streaming: false, aborted: true, phase: undefined })), runId);
+    case 'run.error': {
+      const p = ev.p;
       if (!runId) return { ...s, running: false };
       return endRun(upsertRun(s, runId, (m) => ({
         ...m, text: p.text ? p.text : m.text, streaming: false, error: p.message ?? 'error', phase: undefined,
       })), runId);
+    }
     default:
       return s;
   }
@@ -148,9 +177,12 @@ function endRun(s: ConvState, runId: string): ConvState {
   return s.runId === runId || !s.runId ? { ...s, running: false, runId: null } : s;
 }
 
-function pick(o: any, keys: string[]): any {
-  const r: any = {};
-  for (const k of keys) if (o && o[k] !== undefined) r[k] = o[k];
+/** The usage figures of p that are present. */
+function usageOf(p: Usage): Usage {
+  const r: Usage = {};
+  if (p.input !== undefined) r.input = p.input;
+  if (p.output !== undefined) r.output = p.output;
+  if (p.cost !== undefined) r.cost = p.cost;
   return r;
 }
 

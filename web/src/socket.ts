@@ -10,7 +10,8 @@ export interface SocketHandlers {
   onHello(h: Hello): void;
   /** Called after subscribe; reload=true means reload the list and the open history. */
   onReady(reload: boolean): void;
-  onEvent(name: string, payload: any): void;
+  /** payload is the event's payload as sent (its type per name: wire.ts EventMap). */
+  onEvent(name: string, payload: unknown): void;
   /** Called when the upgrade keeps failing; resolve true if the session is gone (401). */
   checkAuth(): Promise<boolean>;
 }
@@ -26,7 +27,18 @@ export class RequestError extends Error {
 /** Requests outstanding at once on one connection (the server's limit, httpapi MaxWSInFlight). */
 export const MAX_IN_FLIGHT = 8;
 
-interface Pending { resolve(v: any): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }
+interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }
+
+/** A frame from /ws: a response to a request, or an event (docs/api.md). */
+interface Frame {
+  type?: string;
+  id?: unknown;
+  ok?: boolean;
+  payload?: unknown;
+  error?: { code?: string; message?: string };
+  event?: string;
+  seq?: number;
+}
 
 export class Socket {
   readonly resume = new Resume();
@@ -73,7 +85,7 @@ export class Socket {
    * most MAX_IN_FLIGHT requests (subscribe aside) are outstanding at once, as the server allows;
    * the rest wait their turn here instead of being refused ("too many requests in flight").
    */
-  async request<T = any>(method: string, params: unknown = {}, timeoutMs = 30_000): Promise<T> {
+  async request<T = unknown>(method: string, params: unknown = {}, timeoutMs = 30_000): Promise<T> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || (!this.ready && method !== 'subscribe')) {
       throw new RequestError('disconnected', 'not connected', true);
@@ -93,7 +105,7 @@ export class Socket {
           this.pending.delete(id);
           reject(new RequestError('timeout', 'request timed out', true));
         }, timeoutMs);
-        this.pending.set(id, { resolve, reject, timer });
+        this.pending.set(id, { resolve: (v) => resolve(v as T), reject, timer });
         ws.send(JSON.stringify({ type: 'req', id, method, params }));
       });
     } finally {
@@ -190,8 +202,9 @@ export class Socket {
 
   private onMessage(ws: WebSocket, data: unknown): void {
     if (typeof data !== 'string') return;
-    let f: any;
-    try { f = JSON.parse(data); } catch { return; }
+    let f: Frame;
+    try { f = JSON.parse(data) as Frame; } catch { return; }
+    if (!f || typeof f !== 'object') return;
     if (f.type === 'res') {
       const p = this.pending.get(String(f.id));
       if (!p) return;
@@ -201,7 +214,7 @@ export class Socket {
       else p.reject(new RequestError(f.error?.code ?? 'error', f.error?.message ?? 'request failed'));
       return;
     }
-    if (f.type !== 'event') return;
+    if (f.type !== 'event' || typeof f.event !== 'string') return;
     if (f.event === 'hello') { this.onHello(ws, f.payload as Hello); return; }
     const verdict = this.resume.accept(f.event, f.seq);
     if (verdict === 'duplicate') return;

@@ -3,9 +3,9 @@
 import { batch, computed, effect, signal } from '@preact/signals';
 import { api } from './api';
 import { RequestError, Socket, type ConnState } from './socket';
-import { addPending, adoptIds, applyEvent, emptyConv, failPending, loadHistory, prependHistory, type ConvState } from './reducer';
+import { addPending, adoptIds, applyRunEvent, emptyConv, failPending, isRunEvent, loadHistory, prependHistory, type ConvState } from './reducer';
 import { chime, foregroundNotify, syncPush } from './notify';
-import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User } from './types';
+import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User, WireEvent } from './types';
 import type { Attachment } from './attachments';
 import { cacheHistory, cacheLists, cacheUser, clearOffline, type OfflineData } from './offline';
 
@@ -89,7 +89,7 @@ effect(() => {
 
 let socket: Socket | null = null;
 let firstReady = true;
-const unsent = new Map<string, { conversation: string; id: string; text: string; attachments?: any[] }>();
+const unsent = new Map<string, { conversation: string; id: string; text: string; attachments?: Pick<Attachment, 'name' | 'mimeType' | 'content'>[] }>();
 
 export function startSocket(): void {
   socket = new Socket({
@@ -151,7 +151,7 @@ export async function changePassword(current: string, next: string): Promise<voi
   }
 }
 
-export function rpc<T = any>(method: string, params: unknown = {}): Promise<T> {
+export function rpc<T = unknown>(method: string, params: unknown = {}): Promise<T> {
   if (!socket) return Promise.reject(new RequestError('disconnected', 'not connected', true));
   return socket.request<T>(method, params);
 }
@@ -216,53 +216,67 @@ export async function setArchived(id: string, archived: boolean): Promise<void> 
   } catch (e: any) { showToast(e?.message ?? 'Could not archive'); }
 }
 
-export function handleEvent(name: string, p: any): void {
-  switch (name) {
+/** Handle one server event. payload is typed by name (wire.ts, generated from the server's types). */
+export function handleEvent(name: string, payload: unknown): void {
+  const ev = { name, p: payload ?? {} } as WireEvent;
+  switch (ev.name) {
     case 'conversation.created':
     case 'conversation.updated':
-      upsertConversation(p);
+      upsertConversation(ev.p);
       return;
-    case 'conversation.deleted':
+    case 'conversation.deleted': {
+      const id = ev.p.id;
       listRev++;
-      conversations.value = conversations.value.filter((c) => c.id !== p.id);
-      if (current.value === p.id) location.hash = '#/';
+      conversations.value = conversations.value.filter((c) => c.id !== id);
+      if (current.value === id) location.hash = '#/';
       return;
+    }
     case 'gateway.status':
-      gateway.value = p.state;
+      gateway.value = ev.p.state;
       return;
     case 'resync':
       refreshList();
       if (current.value) loadConversation(current.value, true);
       return;
-    case 'approval.requested':
-      approvals.value = [...approvals.value.filter((a) => a.id !== p.id), p];
+    case 'approval.requested': {
+      const a = ev.p;
+      approvals.value = [...approvals.value.filter((x) => x.id !== a.id), a];
       return;
-    case 'approval.resolved':
-      approvals.value = approvals.value.filter((a) => a.id !== p.id);
+    }
+    case 'approval.resolved': {
+      const id = ev.p.id;
+      approvals.value = approvals.value.filter((a) => a.id !== id);
       return;
-    case 'reaction':
+    }
+    case 'reaction': {
+      const p = ev.p;
       reactions.value = { ...reactions.value, [p.conversation]: { ...(reactions.value[p.conversation] ?? {}), [p.messageId]: p.reactions ?? {} } };
       return;
+    }
     case 'error':
-      showToast(p.message || p.code || 'Something went wrong');
+      showToast(ev.p.message || ev.p.code || 'Something went wrong');
       return;
     case 'policy.drift':
-      showToast(`${p.user}'s conversation was refused: its permission settings were changed outside clawchat.`);
+      showToast(`${ev.p.user}'s conversation was refused: its permission settings were changed outside clawchat.`);
       return;
     case 'server.restart':
       return;
   }
-  if (name.startsWith('run.') && p?.conversation) {
-    const id: string = p.conversation;
-    setConv(id, (s) => applyEvent(s, name, p));
-    if (name === 'run.started') touch(id, { running: true, runId: p.runId, lastActivityAt: p.at ?? new Date().toISOString() });
-    if (name === 'run.final' || name === 'run.aborted' || name === 'run.error') {
+  if (!isRunEvent(ev) || !ev.p.conversation) return;
+  const id = ev.p.conversation;
+  setConv(id, (s) => applyRunEvent(s, ev));
+  switch (ev.name) {
+    case 'run.started':
+      touch(id, { running: true, runId: ev.p.runId, lastActivityAt: ev.p.at ?? new Date().toISOString() });
+      return;
+    case 'run.final':
+    case 'run.aborted':
+    case 'run.error':
       touch(id, { running: false, runId: null, lastActivityAt: new Date().toISOString() });
       cacheHistory(id, convs.value[id]?.messages ?? []);
-      if (name !== 'run.error' && id === current.value && !id.startsWith('gw:')) syncIds(id);
-      if (name === 'run.final') onReplyFinished(id, p.text ?? '');
-      if (name === 'run.error' && id === current.value) announce.value = 'Error: ' + (p.message ?? '');
-    }
+      if (ev.name !== 'run.error' && id === current.value && !id.startsWith('gw:')) syncIds(id);
+      if (ev.name === 'run.final') onReplyFinished(id, ev.p.text ?? '');
+      if (ev.name === 'run.error' && id === current.value) announce.value = 'Error: ' + (ev.p.message ?? '');
   }
 }
 
@@ -351,7 +365,7 @@ export async function send(conversation: string, text: string, atts: Attachment[
   await trySend({ conversation, id, text, attachments });
 }
 
-async function trySend(m: { conversation: string; id: string; text: string; attachments?: any[] }): Promise<void> {
+async function trySend(m: { conversation: string; id: string; text: string; attachments?: Pick<Attachment, 'name' | 'mimeType' | 'content'>[] }): Promise<void> {
   unsent.set(m.id, m);
   try {
     const r = await rpc<{ runId: string; status: string }>('send', m);

@@ -1,4 +1,11 @@
-// Wire types from docs/api.md. Everything the server sends is clawchat's own schema.
+// Wire types from docs/api.md. Everything the server sends is clawchat's own schema; the event
+// payloads are generated from the server's Go types into wire.ts (go generate ./internal/chat).
+import type { EventMap, EventName } from './wire';
+
+export type { EventMap, EventName };
+
+/** One server event with its typed payload: switch on `name` to narrow `p`. */
+export type WireEvent = { [K in EventName]: { name: K; p: EventMap[K] } }[EventName];
 
 export interface User { id: string; name: string; role: 'owner' | 'member' | string }
 
@@ -76,7 +83,7 @@ export interface Hello {
   limits?: Limits;
 }
 
-export interface ServerEvent { type: 'event'; event: string; seq?: number; payload: any }
+export interface ServerEvent { type: 'event'; event: string; seq?: number; payload: unknown }
 
 export interface Agent { id: string; name: string; emoji?: string }
 

@@ -95,7 +95,7 @@ func TestEchoChatStreamsLikeTheGateway(t *testing.T) {
 		}
 		if e.State == gateway.ChatStateDelta {
 			deltas++
-			text += e.DeltaText
+			text += e.Delta()
 			if snap, ok := e.MessageText(); !ok || snap != text {
 				t.Errorf("snapshot %q vs accumulated %q", snap, text)
 			}

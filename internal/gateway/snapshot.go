@@ -1,4 +1,4 @@
-package bridge
+package gateway
 
 import (
 	"bytes"
@@ -14,11 +14,11 @@ import (
 // The Gateway sends every chat delta with the whole reply so far (message, about 1.3 KB on average
 // and up to the size of the reply), and the rule of openclaw-protocol.md §4.2 compares it with the
 // previous text and the increment. Decoding it with encoding/json on every delta (reflection, a
-// []block, a string per block, the concatenation) made the delta the most expensive event in the
-// bridge, and `prev + deltaText` made a run O(n²) in its length. snapshotIs answers the one
+// []ContentBlock, a string per block, the concatenation) made the delta the most expensive event in the
+// bridge, and `prev + deltaText` made a run O(n²) in its length. SnapshotIs answers the one
 // question the rule asks on the common path, "is the snapshot's text exactly prev+delta?", by
 // scanning the raw JSON once, comparing its text pieces against prev and delta in place, with no
-// allocation. It says yes only when encoding/json (messageText) would give exactly that text; on
+// allocation. It says yes only when encoding/json (SnapshotText) would give exactly that text; on
 // anything else — a different text, a shape it does not model exactly (escaped or case-folded
 // keys, duplicate keys, wrong types, invalid UTF-8, lone surrogates) — it says no and the caller
 // decodes the snapshot as before. So every delta is still checked against its snapshot: the rule's
@@ -31,12 +31,12 @@ import (
 // real runs and, worse, would let a divergent snapshot with a consecutive seq go unnoticed until
 // final. The exact check costs about as much as one scan of the snapshot.
 
-// snapshotIs reports whether raw, a chat event's message snapshot, has the visible text prev+delta
-// exactly as messageText would decode it (messageText(raw) == (prev+delta, true)). false means
+// SnapshotIs reports whether raw, a chat event's message snapshot, has the visible text prev+delta
+// exactly as SnapshotText would decode it (SnapshotText(raw) == (prev+delta, true)). false means
 // "not proven" (different text, absent, or a shape outside the exactly modelled subset). raw must
 // be valid JSON or empty, as a json.RawMessage field filled by encoding/json is; the scanner checks
 // structure only as far as it needs to.
-func snapshotIs(raw []byte, prev, delta string) bool {
+func SnapshotIs(raw []byte, prev, delta string) bool {
 	sc := jsonScan{b: raw}
 	sc.ws()
 	if !sc.eat('{') {
@@ -77,7 +77,7 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 						return false
 					}
 				default:
-					return false // an object or a scalar: contentParts gives "", not modelled
+					return false // an object or a scalar: ContentParts gives "", not modelled
 				}
 			case string(k) == "text":
 				if textSeen {
@@ -115,7 +115,7 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 	if sc.i != len(sc.b) {
 		return false
 	}
-	if m.pos == 0 && text.start >= 0 { // no content text: messageText falls back to "text"
+	if m.pos == 0 && text.start >= 0 { // no content text: SnapshotText falls back to "text"
 		if !m.feedJSON(raw[text.start:text.end]) {
 			return false
 		}
@@ -123,14 +123,14 @@ func snapshotIs(raw []byte, prev, delta string) bool {
 	return m.done()
 }
 
-// decodeChat decodes a chat event payload exactly as json.Unmarshal into chatPayload would, except
+// UnmarshalChatEvent decodes a chat event payload exactly as json.Unmarshal into ChatEvent would, except
 // that encoding/json does not scan the message snapshot (the bulk of a delta): the payload is
 // split at the top-level "message" value, the rest is decoded with encoding/json, and Message is
 // the value's bytes in payload (not copied: p must not outlive payload's use). payload must be
 // valid JSON, as the Gateway client's event payloads are (json.RawMessage from its frame decoding);
 // routing fields (runId, sessionKey) always come from encoding/json. Payloads with an escaped,
 // case-folded or repeated "message" key are decoded by json.Unmarshal as a whole.
-func decodeChat(payload []byte, p *chatPayload) error {
+func UnmarshalChatEvent(payload []byte, p *ChatEvent) error {
 	start, end, ok := messageSpan(payload)
 	if !ok || end-start < 64 { // small or irregular: not worth splitting
 		return json.Unmarshal(payload, p)
@@ -192,7 +192,7 @@ func messageSpan(b []byte) (start, end int, ok bool) {
 }
 
 // blocksText feeds the text of the "text" blocks of a content array to m, in order. It returns
-// false on a mismatch or on anything that would make encoding/json's []block decoding fail or
+// false on a mismatch or on anything that would make encoding/json's []ContentBlock decoding fail or
 // differ (wrong field types, escaped, case-folded or duplicate keys).
 func blocksText(c *jsonScan, m *matcher) bool {
 	if !c.eat('[') {
@@ -230,7 +230,7 @@ func blocksText(c *jsonScan, m *matcher) bool {
 						} else if c.literal("null") {
 							null = true
 						} else {
-							return false // a non-string fails the whole []block decoding
+							return false // a non-string fails the whole []ContentBlock decoding
 						}
 						switch string(k) {
 						case "type":
@@ -274,7 +274,7 @@ func blocksText(c *jsonScan, m *matcher) bool {
 				}
 			}
 		default:
-			return false // a non-object element fails the whole []block decoding
+			return false // a non-object element fails the whole []ContentBlock decoding
 		}
 		c.ws()
 		if c.eat(']') {
@@ -553,30 +553,4 @@ func hex4(b []byte) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
-}
-
-// setText replaces the run text (a resync, a replace, a reconcile). The caller holds s.mu.
-func (r *run) setText(s string) {
-	r.textRev++
-	r.text = s
-	r.textBuf.Reset() // never reused: strings handed out still point into it
-}
-
-// appendText appends inc to the run text in amortised O(1): r.text is a view of r.textBuf, which
-// only ever grows (strings.Builder never rewrites bytes it has handed out, so earlier texts and
-// published increments stay valid). If r.text was set elsewhere the buffer starts again from it.
-// The caller holds s.mu.
-func (r *run) appendText(inc string) {
-	if inc == "" {
-		return
-	}
-	r.textRev++
-	// Equal strings that share their bytes compare in O(1); r.text is normally the buffer's view.
-	if r.textBuf.Len() != len(r.text) || r.textBuf.String() != r.text {
-		r.textBuf.Reset()
-		r.textBuf.Grow(2 * (len(r.text) + len(inc)))
-		r.textBuf.WriteString(r.text)
-	}
-	r.textBuf.WriteString(inc)
-	r.text = r.textBuf.String()
 }
