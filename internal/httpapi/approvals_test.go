@@ -50,6 +50,7 @@ func (e *env) requestApproval(t *testing.T, id string) {
 	b, _ := json.Marshal(map[string]any{"id": id, "expiresAtMs": time.Now().Add(time.Hour).UnixMilli(),
 		"request": map[string]any{"command": "make deploy", "cwd": "/srv/app", "sessionKey": "agent:main:main", "sessionId": "secret-session-id"}})
 	e.svc.HandleGatewayEvent("exec.approval.requested", b)
+	e.svc.Wait() // approval events are handled on the bridge's ordered worker
 }
 
 func TestApprovalsREST(t *testing.T) {
