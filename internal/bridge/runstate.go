@@ -30,7 +30,7 @@ import (
 //	                                      ended"), sent once as a new turn under <runId>-2
 //	                                      (run.error kind interrupted, continuedBy); then
 //	                                      run.error kind lost
-//	   the Gateway is idle, no reply    → after a grace of 8 s for a recovery turn, run.error
+//	   the Gateway is idle, no reply    → after a grace of 20 s for a recovery turn, run.error
 //	                                      kind interrupted with the partial text
 //	   the Gateway's state is unknown   → asked again shortly (not after the stale-run watchdog)
 //	   (an "other" run clawchat saw end counts as unknown: the Gateway lists runs as active for a
@@ -85,7 +85,7 @@ func (e *runEnd) snapshot(conv, runID string) chat.RunSnapshot {
 const (
 	unknownRetryEvery = time.Second
 	unknownRetries    = 30
-	recoveryGrace     = 8
+	recoveryGrace     = 20
 )
 
 // sendContext is the context of a chat.send once clawchat has accepted the message: it no longer
