@@ -97,13 +97,15 @@ func (d *DB) UpdateAccount(ctx context.Context, a chat.Account) error {
 	return affectedOne("store: update account", res, err)
 }
 
-// DeleteAccount deletes the account id together with its sessions, conversations (and so their
-// reactions) and push subscriptions, in one transaction. chat.ErrNotFound when there is no such
+// DeleteAccount deletes the account id together with its sessions, its places in shared
+// conversations, the conversations it created (and so their reactions, participants and invites)
+// and push subscriptions, in one transaction. chat.ErrNotFound when there is no such
 // account (nothing is deleted then).
 func (d *DB) DeleteAccount(ctx context.Context, id string) error {
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE user_id = $1`,
+			`DELETE FROM conversation_members WHERE user_id = $1`,
 			`DELETE FROM reactions WHERE user_id = $1`,
 			`DELETE FROM conversations WHERE user_id = $1`,
 			`DELETE FROM push_subscriptions WHERE user_id = $1`,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/clawchat/clawchat/internal/chat"
@@ -23,15 +24,27 @@ func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, e
 }
 
 // CreateConversation stores a new conversation. chat.ErrConflict when (UserID, ID) or SessionKey
-// exists; chat.ErrInvalid when UserID, ID or SessionKey is empty.
+// exists, or when a conversation shared with UserID has the id; chat.ErrInvalid when UserID, ID or SessionKey is empty.
 func (d *DB) CreateConversation(ctx context.Context, c chat.Conversation) error {
 	if c.UserID == "" || c.ID == "" || c.SessionKey == "" {
 		return fmt.Errorf("store: create conversation: user id, id and session key are required: %w", chat.ErrInvalid)
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.UserID, c.ID, c.AgentID, c.SessionKey, c.Title, c.Archived,
-		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt))
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		// A conversation shared with the user under this id takes the id (issue 13).
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversation_members WHERE user_id = $1 AND conversation_id = $2`,
+			c.UserID, c.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errTaken
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			c.UserID, c.ID, c.AgentID, c.SessionKey, c.Title, c.Archived,
+			ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt))
+		return err
+	})
 	return mapErr("store: create conversation", err)
 }
 

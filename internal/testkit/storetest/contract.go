@@ -34,6 +34,8 @@ func RunContract(t *testing.T, newDSN func(t testing.TB) string) {
 		{"ExpiredSessions", testExpiredSessions},
 		{"Conversations", testConversations},
 		{"Reactions", testReactions},
+		{"SharedMembers", testSharedMembers},
+		{"SharedInvites", testSharedInvites},
 		{"PushSubscriptions", testPush},
 		{"Audit", testAudit},
 		{"DeleteAccountCascade", testDeleteAccountCascade},
