@@ -122,7 +122,7 @@ func TestDatabasesMadeByGooseCarryOn(t *testing.T) {
 			if err := raw.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version_id) FROM goose_db_version`).Scan(&rows, &maxV); err != nil {
 				t.Fatal(err)
 			}
-			sources, _ := fs.Glob(files, "*.sql") // numbers may have gaps while issues reserve them
+			sources, _ := fs.Glob(files, "*.sql")                               // numbers may have gaps while issues reserve them
 			if maxV != store.SchemaVersion() || rows != int64(len(sources))+1 { // version 0 plus one row per migration
 				t.Fatalf("goose_db_version: %d rows, max %d", rows, maxV)
 			}
