@@ -26,6 +26,7 @@ func Catalog() []Payload {
 		RunFinal{}, RunAborted{}, RunError{}, RunSnapshot{},
 		Resync{}, GatewayStatus{}, ApprovalRequested{}, ApprovalResolved{}, RunApproval{},
 		PolicyDrift{}, ReactionChanged{}, ErrorEvent{}, ServerRestart{},
+		ConversationMembers{}, Typing{}, Presence{},
 	}
 }
 
@@ -42,6 +43,10 @@ type ConversationView struct {
 	Running        bool       `json:"running"`
 	RunID          *string    `json:"runId"`
 	Queued         int        `json:"queued"`
+	// Role is the caller's role in the conversation (owner, member, read-only); Shared is true
+	// once it has more than one participant (issue 13).
+	Role   string `json:"role,omitempty"`
+	Shared bool   `json:"shared,omitempty"`
 }
 
 // ConversationCreated is conversation.created.
@@ -57,11 +62,12 @@ type ConversationDeleted struct {
 
 // RunQueued is run.queued: a message waits behind the conversation's running reply.
 type RunQueued struct {
-	Conversation string `json:"conversation"`
-	MessageID    string `json:"messageId"`
-	Position     int    `json:"position"`
-	RunID        string `json:"runId"`
-	Text         string `json:"text"`
+	Conversation string  `json:"conversation"`
+	MessageID    string  `json:"messageId"`
+	Position     int     `json:"position"`
+	RunID        string  `json:"runId"`
+	Sender       *Sender `json:"sender,omitempty"`
+	Text         string  `json:"text"`
 }
 
 // RunStarted is run.started. Text is the user's message (absent for a turn the Gateway started
@@ -71,6 +77,7 @@ type RunStarted struct {
 	Conversation string  `json:"conversation"`
 	MessageID    string  `json:"messageId"`
 	RunID        string  `json:"runId"`
+	Sender       *Sender `json:"sender,omitempty"`
 	Text         *string `json:"text,omitempty"`
 }
 

@@ -13,6 +13,8 @@ export interface ConversationView {
   running: boolean;
   runId: string | null;
   queued: number;
+  role?: string;
+  shared?: boolean;
 }
 
 export interface ConversationCreated extends ConversationView {}
@@ -23,11 +25,17 @@ export interface ConversationDeleted {
   id: string;
 }
 
+export interface Sender {
+  name: string;
+  userId: string;
+}
+
 export interface RunQueued {
   conversation: string;
   messageId: string;
   position: number;
   runId: string;
+  sender?: Sender;
   text: string;
 }
 
@@ -36,6 +44,7 @@ export interface RunStarted {
   conversation: string;
   messageId: string;
   runId: string;
+  sender?: Sender;
   text?: string;
 }
 
@@ -192,6 +201,31 @@ export interface ErrorEvent {
 
 export interface ServerRestart {}
 
+export interface MemberView {
+  muted?: boolean;
+  name: string;
+  role: string;
+  userId: string;
+}
+
+export interface ConversationMembers {
+  conversation: string;
+  members: MemberView[];
+  role: string;
+}
+
+export interface Typing {
+  conversation: string;
+  name: string;
+  typing: boolean;
+  userId: string;
+}
+
+export interface Presence {
+  conversation: string;
+  viewers: Sender[];
+}
+
 /** Every browser event: its name and the type of its payload. */
 export interface EventMap {
   "conversation.created": ConversationCreated;
@@ -217,6 +251,9 @@ export interface EventMap {
   "reaction": ReactionChanged;
   "error": ErrorEvent;
   "server.restart": ServerRestart;
+  "conversation.members": ConversationMembers;
+  "typing": Typing;
+  "presence": Presence;
 }
 
 export type EventName = keyof EventMap;
