@@ -33,6 +33,7 @@ import (
 	"github.com/clawchat/clawchat/internal/ratelimit"
 	"github.com/clawchat/clawchat/internal/reactions"
 	"github.com/clawchat/clawchat/internal/relay"
+	"github.com/clawchat/clawchat/internal/share"
 	"github.com/clawchat/clawchat/internal/store"
 	"github.com/clawchat/clawchat/internal/version"
 	"github.com/clawchat/clawchat/internal/web"
@@ -41,20 +42,22 @@ import (
 
 // server is everything serve builds, in wiring order.
 type server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	db      *store.DB
-	metrics *metrics.Metrics
-	auth    *auth.Service
-	hub     *hub.Hub
-	gw      *gateway.Client
-	bridge  *bridge.Service
-	push    *push.Service // nil when Web Push is not configured
-	pushes  pushJobs      // notifications in flight, drained before the store closes
-	relay   *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
-	api     *httpapi.API
-	handler http.Handler
-	closers []func() error // closed after the store, in reverse order
+	cfg      config.Config
+	log      *slog.Logger
+	db       *store.DB
+	metrics  *metrics.Metrics
+	auth     *auth.Service
+	hub      *hub.Hub
+	gw       *gateway.Client
+	bridge   *bridge.Service
+	push     *push.Service // nil when Web Push is not configured
+	pushes   pushJobs      // notifications in flight, drained before the store closes
+	relay    *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
+	share    *share.Service
+	presence *share.Presence
+	api      *httpapi.API
+	handler  http.Handler
+	closers  []func() error // closed after the store, in reverse order
 	// stopping is set when shutdown begins, so /readyz turns 503 before the listener closes.
 	stopping atomic.Bool
 }
@@ -263,6 +266,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		return nil, fmt.Errorf("chat core: %w", err)
 	}
 	fwd.set(s.bridge)
+	s.share = s.buildShare()
+	s.presence = s.buildPresence()
 
 	s.handler = s.routes()
 	ok = true
@@ -453,6 +458,8 @@ func (s *server) routes() http.Handler {
 		Revalidate:            s.auth.Revalidate,
 		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
 		Reactions:             rx,
+		Share:                 s.share,
+		Presence:              s.presence,
 		Login:                 http.HandlerFunc(s.auth.Login),
 		Logout:                http.HandlerFunc(s.auth.Logout),
 		Handlers:              handlers,
@@ -551,6 +558,8 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	g.Go(func() error { return s.bridge.Run(gctx) })
 	g.Go(func() error { return s.sweepSessions(gctx) })
 	g.Go(func() error { return s.watchAuthChanges(gctx, time.Second) })
+	g.Go(func() error { return s.watchAccess(gctx) })
+	g.Go(func() error { return s.presence.Run(gctx) })
 	if s.relay != nil {
 		g.Go(func() error { return s.relay.Run(gctx) })
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/share"
 	"github.com/clawchat/clawchat/internal/wsconn"
 )
 
@@ -64,6 +65,11 @@ type Deps struct {
 	Limiter Limiter
 	// Reactions serves the reaction routes (nil: they answer 404).
 	Reactions Reactions
+	// Share serves the routes of shared conversations (members, invites; nil: they answer 404).
+	Share *share.Service
+	// Presence tracks who views which shared conversation (the WebSocket method presence);
+	// optional, with Share.
+	Presence *share.Presence
 	// Login and Logout are mounted at POST /login and POST /logout when set.
 	Login, Logout http.Handler
 	// Handlers are the routes whose logic lives in other packages; routes.go mounts them.

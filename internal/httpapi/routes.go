@@ -50,6 +50,7 @@ func (a *api) routes() http.Handler {
 	mux.Handle("POST /api/messages/{id}/reactions", a.authed(a.toggleReaction))
 	mux.Handle("GET /api/approvals", a.authed(a.listApprovals))
 	mux.Handle("POST /api/approvals/{id}", a.authed(a.resolveApproval))
+	a.shareRoutes(mux) // share.go
 	mount("POST /api/push/subscriptions", wrapAuthed(a, x.PushSubscribe))
 	mount("DELETE /api/push/subscriptions", wrapAuthed(a, x.PushUnsubscribe))
 	mount("POST /api/account/logout-all", wrapAuthed(a, x.LogoutAll))

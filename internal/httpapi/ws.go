@@ -165,6 +165,9 @@ func (c *wsConn) release() {
 	delete(c.a.conns, c)
 	c.a.connsMu.Unlock()
 	c.a.forget(c.lc)
+	if c.a.d.Presence != nil {
+		c.a.d.Presence.Leave(c)
+	}
 }
 
 // endFor ends the connection for an account reason (live.go): 4401 when the session ended, 4012
@@ -452,7 +455,10 @@ func (c *wsConn) handle(req wsRequest) {
 			payload = struct{}{}
 		}
 	default:
-		err = chat.Public(chat.ErrInvalid, "unknown method")
+		var handled bool
+		if payload, handled, err = c.handleShare(ctx, u, req); !handled { // share.go
+			err = chat.Public(chat.ErrInvalid, "unknown method")
+		}
 	}
 	if err != nil {
 		payload = nil

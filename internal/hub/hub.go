@@ -373,6 +373,36 @@ func (s *Subscription) Close() {
 	s.mu.Unlock()
 }
 
+// Reset forgets userID's replay log and evicts every subscription of theirs (Take returns
+// ErrEvicted; the HTTP layer closes the connection with 1008). The seq counter goes on, so a
+// client that resumes from any earlier seq is told to resync: nothing published before Reset is
+// ever replayed. Used when the user lost access to a conversation (issue 13): events of it that
+// they were sent must not come back from the replay buffer, and a stream in progress stops.
+func (h *Hub) Reset(userID string) {
+	ul := h.log(userID, false)
+	if ul == nil {
+		return
+	}
+	ul.mu.Lock()
+	defer ul.mu.Unlock()
+	clear(ul.ring)
+	ul.start, ul.n, ul.bytes = 0, 0, 0
+	for s := range ul.subs {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = ErrEvicted
+			s.q = nil
+		}
+		wake := !s.writing
+		s.writing = true
+		s.mu.Unlock()
+		delete(ul.subs, s)
+		if wake && s.wake != nil {
+			s.wake()
+		}
+	}
+}
+
 // Connections returns the number of live subscriptions of userID.
 func (h *Hub) Connections(userID string) int {
 	ul := h.log(userID, false)

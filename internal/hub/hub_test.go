@@ -354,3 +354,53 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+// TestResetCutsReplayAndStreams: after Reset (a user lost access to a conversation) nothing
+// published before it is replayed from any cursor, live subscriptions are evicted, other users
+// are untouched, and new events flow to new subscriptions.
+func TestResetCutsReplayAndStreams(t *testing.T) {
+	h := New(Config{Epoch: "ep"})
+	var bob, alice collector
+	bob.sub, _ = h.Subscribe("bob", Cursor{}, func() { bob.woke++ })
+	alice.sub, _ = h.Subscribe("alice", Cursor{}, func() { alice.woke++ })
+	for i := range 5 {
+		h.Publish("bob", ev(i))
+		h.Publish("alice", ev(i))
+	}
+	if err := bob.drain(t); err != nil { // bob's writer took the frames and is idle
+		t.Fatal(err)
+	}
+	woke := bob.woke
+	h.Reset("bob")
+	if _, err := bob.sub.Take(nil); err != ErrEvicted {
+		t.Fatalf("bob's live subscription: %v, want ErrEvicted", err)
+	}
+	if bob.woke != woke+1 {
+		t.Errorf("bob's writer was not woken to see the eviction")
+	}
+	if h.Connections("bob") != 0 {
+		t.Errorf("bob still has %d connections", h.Connections("bob"))
+	}
+	for seq := range uint64(6) {
+		s, res := h.Subscribe("bob", Cursor{Epoch: "ep", Seq: seq}, nil)
+		if seq < 5 && (!res.Resync || res.Replayed != 0) {
+			t.Errorf("resume from %d: %+v, want a resync and nothing replayed", seq, res)
+		}
+		if s.Pending() != 0 {
+			t.Errorf("resume from %d replays %d frames", seq, s.Pending())
+		}
+		s.Close()
+	}
+	if seq := h.Publish("bob", ev(9)); seq != 6 {
+		t.Errorf("seq after reset %d, want 6 (the counter goes on)", seq)
+	}
+	s, res := h.Subscribe("bob", Cursor{Epoch: "ep", Seq: 5}, nil)
+	if res.Resync || s.Pending() != 1 {
+		t.Errorf("resume from the reset point: %+v pending %d", res, s.Pending())
+	}
+	s.Close()
+	if err := alice.drain(t); err != nil || len(alice.got) != 5 {
+		t.Errorf("alice: %v %v", alice.got, err)
+	}
+	h.Reset("nobody") // unknown users are fine
+}

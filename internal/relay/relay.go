@@ -32,6 +32,11 @@ var relayed = map[string]bool{
 	"conversation.created": true,
 	"conversation.updated": true,
 	"conversation.deleted": true,
+	// Shared conversations (issue 13): membership, typing and presence reach the participants
+	// connected to other instances.
+	"conversation.members": true,
+	"typing":               true,
+	"presence":             true,
 }
 
 var userRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
