@@ -32,11 +32,10 @@ var relayed = map[string]bool{
 	"conversation.created": true,
 	"conversation.updated": true,
 	"conversation.deleted": true,
-	// Shared conversations (issue 13): membership, typing and presence reach the participants
-	// connected to other instances.
+	// Shared conversations (issue 13): membership and typing reach the participants connected
+	// to other instances. Presence does not: every instance computes it (share.Presence).
 	"conversation.members": true,
 	"typing":               true,
-	"presence":             true,
 }
 
 var userRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
