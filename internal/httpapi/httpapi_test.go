@@ -20,6 +20,8 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/share"
+	"github.com/clawchat/clawchat/internal/store"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 	"github.com/clawchat/clawchat/internal/websec"
 )
@@ -38,6 +40,9 @@ type env struct {
 	hub *hub.Hub
 	up  *bridgetest.Upstream
 	api *httpapi.API
+	// share and db are set by newShareEnv (share_test.go).
+	share *share.Service
+	db    *store.DB
 }
 
 func newEnv(t *testing.T, hcfg hub.Config) *env {

@@ -238,7 +238,8 @@ func views(ms []MemberView) []chat.MemberView {
 }
 
 // Add adds the account named username to conversation id with role (member or read-only); only
-// the owner may. An unknown or disabled account is chat.ErrNotFound ("no such person").
+// the owner may. An unknown or disabled account is chat.ErrInvalid ("there is no account with
+// that name"; owners and members can tell which account names exist, as they can by sharing).
 func (s *Service) Add(ctx context.Context, u chat.User, id, username string, role chat.ShareRole) (MemberView, error) {
 	if role == "" {
 		role = chat.ShareMember
@@ -255,7 +256,7 @@ func (s *Service) Add(ctx context.Context, u chat.User, id, username string, rol
 	}
 	a, err := s.cfg.Store.AccountByUsername(ctx, username)
 	if errors.Is(err, chat.ErrNotFound) || (err == nil && a.Disabled) {
-		return MemberView{}, chat.Public(chat.ErrNotFound, fmt.Sprintf("no account named %q", username))
+		return MemberView{}, chat.Public(chat.ErrInvalid, "there is no account with that name")
 	}
 	if err != nil {
 		return MemberView{}, fmt.Errorf("share: account: %w", err)
@@ -321,7 +322,7 @@ func (s *Service) Remove(ctx context.Context, u chat.User, id, userID string) er
 		return errNotOwner
 	}
 	if err := s.cfg.Store.RemoveMember(ctx, c.SessionKey, userID); errors.Is(err, chat.ErrNotFound) {
-		return chat.Public(chat.ErrNotFound, "not in this conversation")
+		return chat.Public(chat.ErrInvalid, "that person is not in this conversation")
 	} else if err != nil {
 		return fmt.Errorf("share: remove: %w", err)
 	}
@@ -339,7 +340,7 @@ func (s *Service) SetRole(ctx context.Context, u chat.User, id, userID string, r
 		return err
 	}
 	if err := s.cfg.Store.SetMemberRole(ctx, c.SessionKey, userID, role); errors.Is(err, chat.ErrNotFound) {
-		return chat.Public(chat.ErrNotFound, "not a member of this conversation")
+		return chat.Public(chat.ErrInvalid, "that person is not a member of this conversation")
 	} else if err != nil {
 		return fmt.Errorf("share: set role: %w", err)
 	}
@@ -357,7 +358,7 @@ func (s *Service) Transfer(ctx context.Context, u chat.User, id, userID string) 
 		return nil
 	}
 	if err := s.cfg.Store.TransferOwnership(ctx, c.SessionKey, u.ID, userID); errors.Is(err, chat.ErrNotFound) {
-		return chat.Public(chat.ErrNotFound, "not a member of this conversation")
+		return chat.Public(chat.ErrInvalid, "that person is not a member of this conversation")
 	} else if err != nil {
 		return fmt.Errorf("share: transfer: %w", err)
 	}
@@ -456,7 +457,7 @@ func (s *Service) RevokeInvite(ctx context.Context, u chat.User, id, inviteID st
 		return err
 	}
 	if err := s.cfg.Store.RevokeInvite(ctx, c.SessionKey, inviteID); errors.Is(err, chat.ErrNotFound) {
-		return chat.Public(chat.ErrNotFound, "no such invite")
+		return chat.Public(chat.ErrInvalid, "no such invite")
 	} else if err != nil {
 		return fmt.Errorf("share: revoke invite: %w", err)
 	}
@@ -464,7 +465,7 @@ func (s *Service) RevokeInvite(ctx context.Context, u chat.User, id, inviteID st
 }
 
 // errBadInvite is the one answer for a token that is malformed, unknown, used, revoked or
-// expired: nothing tells them apart.
+// expired: nothing tells them apart (and over HTTP it reads like every other not-found).
 var errBadInvite = chat.Public(chat.ErrNotFound, "this invitation is not valid (used, expired or revoked)")
 
 // Redeem makes u a participant of the conversation the invitation token opens and returns it as

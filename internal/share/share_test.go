@@ -115,10 +115,10 @@ func TestAddListRemoveLeave(t *testing.T) {
 			t.Errorf("%s: %q is not the one not-found answer", what, err)
 		}
 	}
-	if _, err := f.svc.Add(ctx, alice, "trip", "nobody", ""); !errors.Is(err, chat.ErrNotFound) {
+	if _, err := f.svc.Add(ctx, alice, "trip", "nobody", ""); !errors.Is(err, chat.ErrInvalid) {
 		t.Fatalf("add unknown: %v", err)
 	}
-	if _, err := f.svc.Add(ctx, alice, "trip", "dis", ""); !errors.Is(err, chat.ErrNotFound) {
+	if _, err := f.svc.Add(ctx, alice, "trip", "dis", ""); !errors.Is(err, chat.ErrInvalid) {
 		t.Fatalf("add disabled: %v", err)
 	}
 	if _, err := f.svc.Add(ctx, alice, "trip", "bob", "owner"); !errors.Is(err, chat.ErrInvalid) {
@@ -174,7 +174,7 @@ func TestTransfer(t *testing.T) {
 	if _, err := f.svc.Add(ctx, alice, "trip", "bob", ""); err != nil {
 		t.Fatal(err)
 	}
-	is(t, f.svc.Transfer(ctx, alice, "trip", "eve"), chat.ErrNotFound, "to a non-member")
+	is(t, f.svc.Transfer(ctx, alice, "trip", "eve"), chat.ErrInvalid, "to a non-member")
 	if err := f.svc.Transfer(ctx, alice, "trip", "bob"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,269 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpapi"
+	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/share"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
+	"github.com/clawchat/clawchat/internal/testkit/storetest"
+	"github.com/clawchat/clawchat/internal/websec"
+)
+
+var shareUsers = map[string]chat.User{
+	"alice": {ID: "alice", Name: "Alice", Role: chat.RoleMember},
+	"bob":   {ID: "bob", Name: "Bob", Role: chat.RoleMember},
+	"carol": {ID: "carol", Name: "Carol", Role: chat.RoleMember},
+	"olga":  {ID: "olga", Name: "Olga", Role: chat.RoleOwner},
+	"eve":   {ID: "eve", Name: "Eve", Role: chat.RoleMember},
+}
+
+// newShareEnv is newEnv on a real (SQLite) store, with the share service wired as the app wires
+// it: a removal resets the removed person's hub log and tells the bridge.
+func newShareEnv(t *testing.T) *env {
+	t.Helper()
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	for _, u := range shareUsers {
+		if err := db.CreateAccount(ctx, chat.Account{ID: u.ID, Username: u.ID, DisplayName: u.Name, Role: u.Role}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{up: bridgetest.NewUpstream(), hub: hub.New(hub.Config{})}
+	svc, err := bridge.New(bridge.Config{Upstream: e.up, Store: db, Publisher: e.hub, SendRate: 1000, SendBurst: 1000, MaxConcurrentRuns: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	svc.SetGatewayState(bridge.StateConnected)
+	sh := share.New(share.Config{Store: db, Publisher: e.hub, Changed: func(key string, lost []string) {
+		svc.MembersChanged(key)
+		for _, u := range lost {
+			e.hub.Reset(u)
+		}
+	}})
+	e.share, e.db = sh, db
+	cross, err := websec.CrossOrigin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpapi.New(httpapi.Deps{
+		Bridge: svc, Hub: e.hub, Share: sh, Presence: sh.NewPresence(db, e.hub, e.hub.Epoch()),
+		Authenticate: func(r *http.Request) (chat.User, bool) {
+			u, ok := shareUsers[r.Header.Get("X-Test-User")]
+			return u, ok
+		},
+		CrossOrigin:  cross,
+		PingInterval: time.Hour,
+	})
+	e.api = h
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(func() {
+		e.srv.CloseClientConnections()
+		e.srv.Close()
+		svc.Wait()
+	})
+	return e
+}
+
+// shareRoutes are every route of shared conversations on conversation id, with a body that
+// would succeed for the owner.
+func shareRoutes(id string) [][3]string {
+	p := "/api/sessions/" + id
+	return [][3]string{
+		{"GET", p + "/members", ""},
+		{"POST", p + "/members", `{"username":"eve"}`},
+		{"PATCH", p + "/members/bob", `{"role":"read-only"}`},
+		{"DELETE", p + "/members/bob", ""},
+		{"POST", p + "/owner", `{"userId":"bob"}`},
+		{"PUT", p + "/mute", `{"muted":true}`},
+		{"GET", p + "/invites", ""},
+		{"POST", p + "/invites", `{}`},
+		{"DELETE", p + "/invites/inv-x", ""},
+	}
+}
+
+func TestSharedRoutesIsolation(t *testing.T) {
+	e := newShareEnv(t)
+	if code, body := e.do(t, "alice", "POST", "/api/sessions", `{"id":"trip","title":"Trip"}`); code != 201 {
+		t.Fatalf("create %d %s", code, body)
+	}
+	// A non-participant: the same not-found as for a conversation that does not exist, on
+	// every route, before and after it is shared; malformed ids too.
+	check := func(who string) {
+		t.Helper()
+		for _, id := range []string{"trip", "nope", "TRIP", "..%2ftrip"} {
+			for _, r := range shareRoutes(id) {
+				code, body := e.do(t, who, r[0], r[1], r[2])
+				if code != 404 || (id != "..%2ftrip" && body != notFoundBody) {
+					t.Errorf("%s %s %s: %d %s", who, r[0], r[1], code, body)
+				}
+			}
+		}
+	}
+	check("bob")
+	if code, body := e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"bob"}`); code != 201 || !strings.Contains(body, `"role":"member"`) {
+		t.Fatalf("add bob %d %s", code, body)
+	}
+	if code, body := e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"carol","role":"read-only"}`); code != 201 {
+		t.Fatalf("add carol %d %s", code, body)
+	}
+	check("eve")
+	// Participants who are not the owner: 403 on everything that manages, 200 on reading the list.
+	for _, who := range []string{"bob", "carol"} {
+		if code, body := e.do(t, who, "GET", "/api/sessions/trip/members", ""); code != 200 || !strings.Contains(body, `"name":"Alice"`) {
+			t.Errorf("%s lists %d %s", who, code, body)
+		}
+		for _, r := range shareRoutes("trip")[1:] {
+			if r[1] == "/api/sessions/trip/mute" || (r[0] == "DELETE" && strings.HasSuffix(r[1], "/members/"+who)) {
+				continue
+			}
+			if code, body := e.do(t, who, r[0], r[1], r[2]); code != 403 {
+				t.Errorf("%s %s %s: %d %s, want 403", who, r[0], r[1], code, body)
+			}
+		}
+	}
+	// Unauthenticated: 401 everywhere, including redeeming.
+	for _, r := range append(shareRoutes("trip"), [3]string{"POST", "/api/invites/redeem", `{"token":"x"}`}) {
+		if code, _ := e.do(t, "", r[0], r[1], r[2]); code != 401 {
+			t.Errorf("signed out %s %s: %d", r[0], r[1], code)
+		}
+	}
+}
+
+func TestSharedInviteTokens(t *testing.T) {
+	e := newShareEnv(t)
+	e.do(t, "alice", "POST", "/api/sessions", `{"id":"trip"}`)
+	code, body := e.do(t, "alice", "POST", "/api/sessions/trip/invites", `{"role":"read-only","ttlSeconds":3600}`)
+	if code != 201 {
+		t.Fatalf("invite %d %s", code, body)
+	}
+	var inv struct {
+		Invite struct{ ID, Token string }
+		Link   string
+	}
+	if err := json.Unmarshal([]byte(body), &inv); err != nil || inv.Invite.Token == "" || inv.Link != "/#join="+inv.Invite.Token {
+		t.Fatalf("invite answer %s", body)
+	}
+	if _, list := e.do(t, "alice", "GET", "/api/sessions/trip/invites", ""); strings.Contains(list, inv.Invite.Token) {
+		t.Fatalf("the token is listed again: %s", list)
+	}
+	bad := notFoundBody // every not-found reads the same
+	for _, tok := range []string{"", "x", strings.Repeat("A", 43), inv.Invite.Token[:42] + "B", inv.Invite.ID} {
+		if code, body := e.do(t, "bob", "POST", "/api/invites/redeem", `{"token":"`+tok+`"}`); code != 404 || body != bad {
+			t.Errorf("forged %q: %d %s", tok, code, body)
+		}
+	}
+	code, body = e.do(t, "bob", "POST", "/api/invites/redeem", `{"token":"`+inv.Invite.Token+`"}`)
+	if code != 200 || !strings.Contains(body, `"role":"read-only"`) || !strings.Contains(body, `"id":"trip"`) {
+		t.Fatalf("redeem %d %s", code, body)
+	}
+	if code, body := e.do(t, "carol", "POST", "/api/invites/redeem", `{"token":"`+inv.Invite.Token+`"}`); code != 404 || body != bad {
+		t.Errorf("replayed token: %d %s", code, body)
+	}
+	// Revoked.
+	_, body = e.do(t, "alice", "POST", "/api/sessions/trip/invites", `{}`)
+	_ = json.Unmarshal([]byte(body), &inv)
+	if code, _ := e.do(t, "alice", "DELETE", "/api/sessions/trip/invites/"+inv.Invite.ID, ""); code != 204 {
+		t.Fatalf("revoke %d", code)
+	}
+	if code, body := e.do(t, "carol", "POST", "/api/invites/redeem", `{"token":"`+inv.Invite.Token+`"}`); code != 404 || body != bad {
+		t.Errorf("revoked token: %d %s", code, body)
+	}
+	if code, _ := e.do(t, "alice", "POST", "/api/sessions/trip/invites", `{"ttlSeconds":99999999}`); code != 400 {
+		t.Errorf("huge ttl: %d", code)
+	}
+}
+
+// TestSharedRemovalCutsStream: a member's open WebSocket is closed the moment they are removed,
+// their replay log holds nothing of the conversation any more, and their next request is 404.
+func TestSharedRemovalCutsStream(t *testing.T) {
+	e := newShareEnv(t)
+	e.do(t, "alice", "POST", "/api/sessions", `{"id":"trip"}`)
+	e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"bob"}`)
+	b := e.dial(t, "bob")
+	sub := b.call("subscribe", map[string]any{})
+	var cur struct {
+		Epoch string
+		Seq   uint64
+	}
+	_ = json.Unmarshal(sub.Payload, &cur)
+	if code, _ := e.do(t, "alice", "DELETE", "/api/sessions/trip/members/bob", ""); code != 204 {
+		t.Fatalf("remove %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		_, _, err := b.c.Read(ctx)
+		if err != nil {
+			if st := websocket.CloseStatus(err); st != websocket.StatusPolicyViolation {
+				t.Fatalf("bob's stream ended with %v (%v), want 1008", st, err)
+			}
+			break
+		}
+	}
+	// Resuming from before the removal replays nothing: a resync.
+	b2 := e.dial(t, "bob")
+	r := b2.call("subscribe", map[string]any{"epoch": cur.Epoch, "since": 0})
+	if !strings.Contains(string(r.Payload), `"resync":true`) || !strings.Contains(string(r.Payload), `"replayed":0`) {
+		t.Errorf("resume after removal: %s", r.Payload)
+	}
+	if code, body := e.do(t, "bob", "GET", "/api/sessions/trip/members", ""); code != 404 || body != notFoundBody {
+		t.Errorf("removed member: %d %s", code, body)
+	}
+}
+
+func TestSharedTypingAndPresenceWS(t *testing.T) {
+	e := newShareEnv(t)
+	e.do(t, "alice", "POST", "/api/sessions", `{"id":"trip"}`)
+	e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"bob"}`)
+	e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"carol","role":"read-only"}`)
+	a, b, c := e.dial(t, "alice"), e.dial(t, "bob"), e.dial(t, "carol")
+	for _, w := range []*wsClient{a, b, c} {
+		w.call("subscribe", map[string]any{})
+	}
+	if r := b.call("presence", map[string]any{"conversation": "trip"}); !r.OK || !strings.Contains(string(r.Payload), `"name":"Bob"`) {
+		t.Fatalf("presence %+v %s", r.Error, r.Payload)
+	}
+	if r := b.call("typing", map[string]any{"conversation": "trip", "typing": true}); !r.OK {
+		t.Fatalf("typing %+v", r.Error)
+	}
+	if r := c.call("typing", map[string]any{"conversation": "trip", "typing": true}); r.OK || r.Error.Code != "forbidden" {
+		t.Fatalf("read-only typing %+v", r)
+	}
+	ev := e.dial(t, "eve")
+	for _, m := range []string{"typing", "presence"} {
+		if r := ev.call(m, map[string]any{"conversation": "trip"}); r.OK || r.Error.Code != "not_found" || r.Error.Message != "conversation not found" {
+			t.Errorf("eve %s: %+v", m, r.Error)
+		}
+	}
+	seen := map[string]bool{}
+	for !seen["typing"] || !seen["presence"] {
+		f := a.read()
+		if f.Event == "typing" && strings.Contains(string(f.Payload), `"userId":"bob"`) {
+			seen["typing"] = true
+		}
+		if f.Event == "presence" && strings.Contains(string(f.Payload), `"name":"Bob"`) {
+			seen["presence"] = true
+		}
+	}
+	// Bob closes his window: alice sees him go.
+	b.c.Close(websocket.StatusNormalClosure, "")
+	for {
+		f := a.read()
+		if f.Event == "presence" && strings.Contains(string(f.Payload), `"viewers":[]`) {
+			break
+		}
+	}
+}
