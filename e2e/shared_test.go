@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// liveFor opens a WebSocket to base with c's session cookie and subscribes it.
+func liveFor(t *testing.T, c *apiClient, base string) *liveWS {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	name, value, _ := strings.Cut(c.cookie, "=")
+	u, _ := url.Parse(base)
+	jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value}})
+	ws := dialLive(t, base, jar)
+	if r := ws.call("subscribe", map[string]any{}); r == nil || r["ok"] != true {
+		t.Fatalf("subscribe: %v", r)
+	}
+	return ws
+}
+
+func payloadHas(f map[string]any, parts ...string) bool {
+	b, _ := json.Marshal(f["payload"])
+	for _, p := range parts {
+		if !strings.Contains(string(b), p) {
+			return false
+		}
+	}
+	return true
+}
+
+func eventIs(name string, parts ...string) func(map[string]any) bool {
+	return func(f map[string]any) bool { return f["event"] == name && payloadHas(f, parts...) }
+}
+
+// TestSharedTwoInstancesMembershipAndPresence: two clawchat instances share PostgreSQL. Alice
+// (on A) shares a conversation with Bob (on B): Bob's window on B hears of it, both see who is
+// viewing and typing across the instances, and when Alice removes Bob on A, B closes Bob's
+// stream at once and answers his next request with 404.
+func TestSharedTwoInstancesMembershipAndPresence(t *testing.T) {
+	a, b := startPair(t)
+	alice := signIn(t, a.URL, "alice", alicePass)
+	bob := signIn(t, b.URL, "bob", bobPass)
+	if st := alice.do("POST", "/api/sessions", map[string]any{"id": "trip", "title": "Trip"}, nil); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	aliceWS, bobWS := liveFor(t, alice, a.URL), liveFor(t, bob, b.URL)
+	if st := bob.do("GET", "/api/sessions/trip/members", nil, nil); st != http.StatusNotFound {
+		t.Fatalf("bob before being added: %d", st)
+	}
+
+	if st := alice.do("POST", "/api/sessions/trip/members", map[string]any{"username": "bob"}, nil); st != http.StatusCreated {
+		t.Fatalf("add bob: %d", st)
+	}
+	// Membership crosses instances: B delivers the new conversation and its members to Bob.
+	bobWS.waitFrame("conversation.created on B", eventIs("conversation.created", `"id":"trip"`, `"role":"member"`))
+	bobWS.waitFrame("conversation.members on B", eventIs("conversation.members", `"name":"alice"`, `"name":"bob"`))
+	var m struct {
+		Role    string `json:"role"`
+		Members []struct{ Name, Role string }
+	}
+	if st := bob.do("GET", "/api/sessions/trip/members", nil, &m); st != http.StatusOK || m.Role != "member" || len(m.Members) != 2 {
+		t.Fatalf("bob's members on B: %d %+v", st, m)
+	}
+
+	// Presence across instances.
+	if r := aliceWS.call("presence", map[string]any{"conversation": "trip"}); r["ok"] != true {
+		t.Fatalf("alice presence: %v", r)
+	}
+	bobWS.waitFrame("alice viewing, on B", eventIs("presence", `"name":"alice"`))
+	if r := bobWS.call("presence", map[string]any{"conversation": "trip"}); r["ok"] != true {
+		t.Fatalf("bob presence: %v", r)
+	}
+	aliceWS.waitFrame("both viewing, on A", eventIs("presence", `"name":"alice"`, `"name":"bob"`))
+	// Typing across instances.
+	if r := bobWS.call("typing", map[string]any{"conversation": "trip", "typing": true}); r["ok"] != true {
+		t.Fatalf("bob typing: %v", r)
+	}
+	aliceWS.waitFrame("bob typing, on A", eventIs("typing", `"typing":true`, `"name":"bob"`))
+
+	// Removal on A cuts Bob's stream on B at once, and B answers him 404.
+	seen := len(aliceWS.frames())
+	if st := alice.do("DELETE", "/api/sessions/trip/members/"+userID(t, bob), nil, nil); st != http.StatusNoContent {
+		t.Fatalf("remove bob: %d", st)
+	}
+	if code := bobWS.waitClosed(10 * time.Second); code != websocket.StatusPolicyViolation {
+		t.Fatalf("bob's socket on B: close %d, want 1008", code)
+	}
+	if st := bob.do("GET", "/api/sessions/trip/members", nil, nil); st != http.StatusNotFound {
+		t.Fatalf("bob after removal on B: %d, want 404", st)
+	}
+	// Alice sees Bob leave the viewers (his connection on B is gone).
+	aliceWS.waitFrame("bob gone, on A", after(aliceWS, seen, func(f map[string]any) bool {
+		return f["event"] == "presence" && payloadHas(f, `"name":"alice"`) && !payloadHas(f, `"name":"bob"`)
+	}))
+}
+
+// after matches only frames that w received after its first n.
+func after(w *liveWS, n int, match func(map[string]any) bool) func(map[string]any) bool {
+	return func(f map[string]any) bool {
+		fs := w.frames()
+		for i := n; i < len(fs); i++ {
+			if match(fs[i]) {
+				return true
+			}
+		}
+		return false
+	}
+}
