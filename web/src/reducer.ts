@@ -92,15 +92,30 @@ function applyEvent0(s: ConvState, ev: RunEvent): ConvState {
     case 'run.queued': {
       const p = ev.p;
       const msgs = s.messages.map((m) =>
-        m.id === p.messageId ? { ...m, pending: false, queuedPosition: p.position } : m);
+        m.id === p.messageId ? { ...m, pending: false, queuedPosition: p.position, sender: p.sender ?? m.sender } : m);
+      // Another participant's queued message: shown in the queue, in order, with its sender.
+      if (!msgs.some((m) => m.id === p.messageId)) msgs.push({ id: p.messageId, role: 'user', text: p.text, queuedPosition: p.position, sender: p.sender });
       return { ...s, messages: msgs };
     }
     case 'run.started': {
       const p = ev.p;
       let msgs = s.messages.slice();
       const i = msgs.findIndex((m) => m.id === p.messageId && m.role === 'user');
-      if (i >= 0) msgs[i] = { ...msgs[i], pending: false, queuedPosition: undefined, runId };
-      else if (p.text !== undefined) msgs.push({ id: p.messageId, role: 'user', text: p.text ?? '', at: p.at, runId });
+      let started: Message | undefined;
+      if (i >= 0 && msgs[i].queuedPosition !== undefined) {
+        started = { ...msgs[i], pending: false, queuedPosition: undefined, runId, at: msgs[i].at ?? p.at, sender: p.sender ?? msgs[i].sender };
+        msgs.splice(i, 1);
+      } else if (i >= 0) {
+        msgs[i] = { ...msgs[i], pending: false, runId, sender: p.sender ?? msgs[i].sender };
+      } else if (p.text !== undefined) started = { id: p.messageId, role: 'user', text: p.text ?? '', at: p.at, runId, sender: p.sender };
+      if (started) {
+        // The message takes its place in order: after what ran before it, before the messages
+        // still queued (whoever sent them), with its reply right after it.
+        let at = msgs.findIndex((m) => m.queuedPosition !== undefined && m.role === 'user');
+        if (at < 0) at = msgs.length;
+        msgs.splice(at, 0, started);
+        if (runId && findRun(msgs, runId) < 0) msgs.splice(at + 1, 0, { id: runMessageId(runId), role: 'assistant', text: '', runId, streaming: true, tools: [] });
+      }
       let next: ConvState = { ...s, messages: msgs, running: true, runId };
       // A run announced again (the server reopened it after ending it from history) streams on.
       if (runId) next = upsertRun(next, runId, (m) => (m.error ? { ...m, error: undefined } : m));

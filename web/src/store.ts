@@ -8,6 +8,7 @@ import { chime, foregroundNotify, syncPush } from './notify';
 import type { Agent, AppConfig, Approval, Conversation, GatewayState, History, Limits, User, WireEvent } from './types';
 import type { Attachment } from './attachments';
 import { cacheHistory, cacheLists, cacheUser, clearOffline, type OfflineData } from './offline';
+import { handleShareEvent, loadMembers, members, shareApi, takeJoinToken } from './share';
 
 export const config = signal<AppConfig | null>(null);
 export const me = signal<User | null>(null);
@@ -126,6 +127,8 @@ export function startSocket(): void {
       }
       firstReady = false;
       for (const m of unsent.values()) trySend(m);
+      joinFromLink();
+      if (current.value) viewing(current.value);
     },
     onEvent: handleEvent,
     checkAuth: async () => {
@@ -219,6 +222,7 @@ export async function setArchived(id: string, archived: boolean): Promise<void> 
 /** Handle one server event. payload is typed by name (wire.ts, generated from the server's types). */
 export function handleEvent(name: string, payload: unknown): void {
   const ev = { name, p: payload ?? {} } as WireEvent;
+  if (handleShareEvent(ev)) return; // share.ts
   switch (ev.name) {
     case 'conversation.created':
     case 'conversation.updated':
@@ -314,6 +318,35 @@ async function loadApprovals(): Promise<void> {
   } catch { /* optional */ }
 }
 
+/** Redeems the invitation link the app was opened with (#join=<token>) and opens its conversation. */
+async function joinFromLink(): Promise<void> {
+  const token = takeJoinToken();
+  if (!token) return;
+  try {
+    const c = await shareApi.redeem(token);
+    upsertConversation(c as Conversation);
+    location.hash = `#/c/${encodeURIComponent(c.id)}`;
+  } catch (e: any) { showToast(e?.status === 404 ? 'This invitation link is not valid any more (used, expired or revoked).' : e?.message ?? 'Could not join'); }
+}
+
+/** Tells the server which conversation this window shows (presence), "" for none. */
+export function viewing(id: string): void {
+  if (!socket || id.startsWith('gw:')) return;
+  rpc('presence', { conversation: id }).catch(() => { /* not shared with us, or disconnected */ });
+}
+
+let typingSent = { conv: '', at: 0 };
+/** Tells the other participants that this user types (at most every 3 s), or stopped. */
+export function notifyTyping(conv: string, on: boolean): void {
+  const now = Date.now();
+  const shared = (members.value[conv]?.members.length ?? 0) > 1;
+  if (!conv || !shared) return;
+  if (on && typingSent.conv === conv && now - typingSent.at < 3000) return;
+  if (!on && typingSent.conv !== conv) return;
+  typingSent = on ? { conv, at: now } : { conv: '', at: 0 };
+  rpc('typing', { conversation: conv, typing: on }).catch(() => {});
+}
+
 export async function loadConversation(id: string, force = false): Promise<void> {
   if (!force && convs.value[id]?.loaded) return;
   try {
@@ -326,6 +359,7 @@ export async function loadConversation(id: string, force = false): Promise<void>
     else if (!e?.disconnected) showToast(e?.message ?? 'Could not load history');
   }
   if (!id.startsWith('gw:')) {
+    loadMembers(id);
     api.reactions(id).then((r) => (reactions.value = { ...reactions.value, [id]: r.reactions ?? {} })).catch(() => {});
   }
 }

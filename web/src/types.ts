@@ -1,8 +1,8 @@
 // Wire types from docs/api.md. Everything the server sends is clawchat's own schema; the event
 // payloads are generated from the server's Go types into wire.ts (go generate ./internal/chat).
-import type { EventMap, EventName } from './wire';
+import type { EventMap, EventName, MemberView, Sender } from './wire';
 
-export type { EventMap, EventName };
+export type { EventMap, EventName, MemberView, Sender };
 
 /** One server event with its typed payload: switch on `name` to narrow `p`. */
 export type WireEvent = { [K in EventName]: { name: K; p: EventMap[K] } }[EventName];
@@ -21,6 +21,9 @@ export interface Conversation {
   running?: boolean;
   runId?: string | null;
   queued?: number;
+  /** The caller's role in a shared conversation (owner, member, read-only). */
+  role?: string;
+  shared?: boolean;
 }
 
 export interface ToolCall {
@@ -48,6 +51,8 @@ export interface Message {
   error?: string | null;
   kind?: 'message' | 'compaction' | string;
   runId?: string | null;
+  /** Who typed a user message (shared conversations; absent in history loaded from the Gateway). */
+  sender?: Sender;
   // client-only
   streaming?: boolean;
   /** The run text revision this message reflects (run.delta and run.snapshot "rev"). */

@@ -14,6 +14,7 @@ vi.mock('../src/store', () => ({
   showToast: vi.fn(),
   composerFill: signal(null),
   startChat: (text: string) => { sent.push(['', text]); return Promise.resolve(true); },
+  notifyTyping: vi.fn(),
 }));
 
 const { Composer } = await import('../src/ui/Composer');

@@ -170,3 +170,23 @@ describe('history racing live events', () => {
     expect(s.messages).toEqual([]);
   });
 });
+
+describe('shared conversations', () => {
+  it('queues other participants\' messages in order, with their senders, and runs them in place', () => {
+    const bob = { userId: 'bob', name: 'Bob' }, carol = { userId: 'carol', name: 'Carol' };
+    let s = run(emptyConv(), [
+      ['run.started', { conversation: C, runId: 'r1', messageId: 'm1', text: 'first', sender: bob }],
+      ['run.queued', { conversation: C, runId: 'r2', messageId: 'm2', text: 'second', position: 1, sender: carol }],
+      ['run.queued', { conversation: C, runId: 'r3', messageId: 'm3', text: 'third', position: 2, sender: bob }],
+      ['run.delta', { conversation: C, runId: 'r1', text: 'Echo: first' }],
+      ['run.final', { conversation: C, runId: 'r1', text: 'Echo: first' }],
+      ['run.started', { conversation: C, runId: 'r2', messageId: 'm2', sender: carol }],
+      ['run.delta', { conversation: C, runId: 'r2', text: 'Echo: second' }],
+    ]);
+    expect(s.messages.map((m) => m.role + ':' + (m.sender?.name ?? '') + ':' + m.text)).toEqual([
+      'user:Bob:first', 'assistant::Echo: first', 'user:Carol:second', 'assistant::Echo: second', 'user:Bob:third',
+    ]);
+    expect(s.messages[4].queuedPosition).toBe(2);
+    expect(s.messages[2].queuedPosition).toBeUndefined();
+  });
+});

@@ -10,6 +10,9 @@ import { Transcript } from './Transcript';
 import { Composer } from './Composer';
 import { applyUpdate } from '../update';
 import { Icon } from './Icon';
+import { ShareButton, ShareSheet, TypingLine, Viewers } from './Share';
+import { viewing } from '../store';
+import { members } from '../share';
 
 function Status() {
   const c = conn.value;
@@ -73,6 +76,7 @@ function routeFromHash(): void {
   const id = m ? decodeURIComponent(m[1]) : null;
   current.value = id;
   if (id) loadConversation(id);
+  viewing(id ?? '');
 }
 
 export function App() {
@@ -117,6 +121,8 @@ export function App() {
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
           <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
           <Status />
+          {id && !id.startsWith('gw:') && <Viewers conv={id} />}
+          {id && !id.startsWith('gw:') && !offline.value && <ShareButton conv={id} />}
           {id && !offline.value && (
             <button class="icon new-top" aria-label="New chat" title="New chat" onClick={() => { location.hash = '#/'; sidebarOpen.value = false; }}><Icon name="newchat" /></button>
           )}
@@ -124,7 +130,10 @@ export function App() {
         <Approvals />
         {id ? (<>
           <Transcript />
-          {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv={id} />}
+          <TypingLine conv={id} />
+          {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p>
+            : members.value[id]?.role === 'read-only' ? <p class="offline-note" role="status">Read-only: you can follow this conversation but not write in it.</p>
+            : <Composer conv={id} />}
         </>) : (<>
           <div class="welcome">
             <img src="/icon.svg" alt="" width={44} height={44} />
@@ -132,6 +141,7 @@ export function App() {
           </div>
           {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv="" agent={newChatAgent.value || undefined} />}
         </>)}
+        <ShareSheet />
         <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
         {toast.value && (
           <div class="toast" role="alert">{toast.value}

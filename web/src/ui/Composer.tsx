@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { abort, composerFill, currentConv, limits, loadDraft, saveDraft, send, showToast, startChat } from '../store';
+import { abort, composerFill, currentConv, limits, loadDraft, notifyTyping, saveDraft, send, showToast, startChat } from '../store';
 import { Icon } from './Icon';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
@@ -73,6 +73,7 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
       });
       return;
     }
+    notifyTyping(conv, false);
     send(conv, t, atts);
     atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview));
     setText(''); setAtts([]); saveDraft(dk, '');
@@ -105,7 +106,8 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
         <input ref={camera} class="camera-input" type="file" accept="image/*" capture="environment" hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
         <label for="composer-input" class="sr-only">Message</label>
         <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder={conv ? 'Message' : 'Ask anything'} enterkeyhint={touch() ? 'enter' : 'send'}
-          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} onKeyDown={onKey}
+          onInput={(e) => { const v = (e.target as HTMLTextAreaElement).value; setText(v); if (conv) notifyTyping(conv, v.trim() !== ''); }} onKeyDown={onKey}
+          onBlur={() => conv && notifyTyping(conv, false)}
           onPaste={(e) => { const f = e.clipboardData?.files; if (f && f.length) { e.preventDefault(); addFiles(f); } }} />
         {running
           ? <button type="button" class="stop" onClick={() => abort(conv)} aria-label="Stop (Esc)" title="Stop (Esc)"><Icon name="stop" /></button>

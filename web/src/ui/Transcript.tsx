@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
-import { composerFill, currentConv, current, loadOlder, offline, reactions, send, showToast, toggleReaction } from '../store';
+import { composerFill, currentConv, current, loadOlder, me, offline, reactions, send, showToast, toggleReaction } from '../store';
+import { SenderLine } from './Share';
 import type { Message, ToolCall } from '../types';
 import { Markdown, onMarkdownClick, TableView } from './Markdown';
 import { Icon } from './Icon';
@@ -99,14 +100,15 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
   };
   const streamingText = m.streaming && !!m.text;
   return (
-    <article class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
-      aria-label={user ? 'You' : 'Assistant'} aria-busy={m.streaming ? 'true' : undefined}
+    <article class={'msg ' + (user ? 'user' : 'assistant') + (user && m.sender && m.sender.userId !== me.value?.id ? ' other' : '') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
+      aria-label={user ? (m.sender && m.sender.userId !== me.value?.id ? m.sender.name : 'You') : 'Assistant'} aria-busy={m.streaming ? 'true' : undefined}
       onPointerDown={onDown} onPointerMove={onMove} onPointerUp={cancel} onPointerCancel={cancel}
       onContextMenu={(e) => { if (m.streaming || m.pending || (e.target as HTMLElement).closest('a')) return; e.preventDefault(); cancel(); openMenu(m); }}>
       {m.reasoning && (
         <details class="reasoning"><summary>Reasoning</summary><div class="reasoning-text">{m.reasoning}</div></details>
       )}
       {m.tools && m.tools.length > 0 && <div class="tools">{m.tools.map((t) => <Tool key={t.id} t={t} />)}</div>}
+      {user && <SenderLine sender={m.sender} />}
       {user ? <div class="bubble plain">{m.text}</div> : (m.text || !m.streaming ? <Markdown text={m.text} class="bubble" streaming={m.streaming} /> : null)}
       {m.attachments && m.attachments.length > 0 && (
         <div class="atts">{m.attachments.map((a, i) => <span key={i} class="att-card"><Icon name="file" size={16} /> {a.name}</span>)}</div>
