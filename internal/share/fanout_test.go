@@ -1,0 +1,61 @@
+package share_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+type allRec struct{ *rec }
+
+func (allRec) PublishAll(chat.Event) {}
+
+func TestFanout(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	out := allRec{&rec{evs: map[string][]chat.Event{}}}
+	fan := f.svc.NewFanout(out)
+	got := func(u string) int { out.mu.Lock(); defer out.mu.Unlock(); return len(out.evs[u]) }
+	delta := chat.RunDelta{Conversation: "trip", RunID: "r", Text: "x"}.Event()
+
+	// Not shared: the creator alone.
+	fan.Publish("alice", delta)
+	if got("alice") != 1 || got("bob") != 0 {
+		t.Fatalf("unshared: alice %d bob %d", got("alice"), got("bob"))
+	}
+	if _, err := f.svc.Add(ctx, alice, "trip", "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	fan.Invalidate("agent:main:clawchat:alice:trip")
+	// Shared: every participant, whoever the event was addressed to.
+	fan.Publish("bob", delta)
+	fan.Publish("alice", delta)
+	if got("alice") != 3 || got("bob") != 2 {
+		t.Fatalf("shared: alice %d bob %d", got("alice"), got("bob"))
+	}
+	// Personal events stay personal.
+	fan.Publish("alice", chat.ErrorEvent{Code: "x", Message: "y", Conversation: "trip"}.Event())
+	if got("bob") != 2 {
+		t.Fatal("an error event reached another participant")
+	}
+	// Removed: bob gets nothing more, even when an event is addressed to him.
+	if err := f.svc.Remove(ctx, alice, "trip", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	fan.Invalidate("agent:main:clawchat:alice:trip")
+	fan.Publish("bob", delta)
+	fan.Publish("alice", delta)
+	if got("bob") != 2 || got("alice") != 6 { // 4 before (3 deltas, 1 error), then both deltas
+		t.Fatalf("after removal: alice %d bob %d", got("alice"), got("bob"))
+	}
+	// An addressee who never could see it: nothing.
+	fan.Publish("eve", delta)
+	if got("eve") != 1 { // not in the store as eve's: delivered to eve alone, as before (no leak)
+		t.Fatalf("eve %d", got("eve"))
+	}
+	if u, ok := fan.Participants("alice", "trip"); !ok || !slices.Equal(u, []string{"alice"}) {
+		t.Errorf("participants %v %v", u, ok)
+	}
+}
