@@ -108,7 +108,9 @@ func (f *Fanout) PublishAll(ev chat.Event) { f.inner.PublishAll(ev) }
 
 // Participants returns who sees conversation conv as addressed to userID (the participants, or
 // userID alone when it is not shared); false when the conversation is not in the store.
-func (f *Fanout) Participants(userID, conv string) ([]string, bool) { return f.participants(userID, conv) }
+func (f *Fanout) Participants(userID, conv string) ([]string, bool) {
+	return f.participants(userID, conv)
+}
 
 func (f *Fanout) participants(userID, conv string) ([]string, bool) {
 	now := f.now()
