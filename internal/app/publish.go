@@ -21,6 +21,9 @@ type publisher struct {
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 	notify  func(userID string, ev chat.RunFinal)
+	// message asks for a push to userID for another participant's message in a shared
+	// conversation (run.started with a sender who is not userID).
+	message func(userID string, ev chat.RunStarted)
 	// approval asks for a push to an owner who was told of a pending exec approval.
 	approval func(ownerID string, a chat.Approval)
 	relay    *relay.Relay // nil on a single instance (SQLite)
@@ -40,6 +43,9 @@ func (p *publisher) Publish(userID string, ev chat.Event) uint64 {
 		}
 	case chat.RunStarted:
 		p.metrics.RunStarted()
+		if p.message != nil && b.Sender != nil && b.Sender.UserID != userID && b.Text != nil {
+			p.message(userID, b)
+		}
 	case chat.RunFinal:
 		p.metrics.RunFinished("final", 0)
 		if p.notify != nil && b.RunID != "" {
@@ -63,6 +69,9 @@ func (s *server) notifyFinished(userID string, re chat.RunFinal) {
 		return
 	}
 	s.pushes.Go(func(ctx context.Context) {
+		if s.muted(ctx, userID, re.Conversation) {
+			return
+		}
 		// Conversation titles come from the user's first message, so like the reply text they
 		// go into a notification only when the operator allows message text in pushes.
 		title := "New reply"
@@ -75,6 +84,29 @@ func (s *server) notifyFinished(userID string, re chat.RunFinal) {
 			s.log.Warn("push notification failed", "user_id", userID, "err", err)
 		}
 	})
+}
+
+// notifyMessage sends a Web Push notification to a participant of a shared conversation for
+// another participant's message, when none of their devices is connected and they did not mute
+// the conversation (issue 13). Exactly one instance sends it (the push service claims it).
+func (s *server) notifyMessage(userID string, st chat.RunStarted) {
+	if s.push == nil || s.hub.Connections(userID) > 0 || st.Sender == nil || st.Text == nil {
+		return
+	}
+	s.pushes.Go(func(ctx context.Context) {
+		if s.muted(ctx, userID, st.Conversation) {
+			return
+		}
+		if err := s.push.NotifyMessage(ctx, userID, st.Conversation, st.RunID, st.Sender.Name, *st.Text); err != nil {
+			s.log.Warn("push notification failed", "user_id", userID, "err", err)
+		}
+	})
+}
+
+// muted reports whether userID muted conversation (a store failure counts as not muted).
+func (s *server) muted(ctx context.Context, userID, conversation string) bool {
+	m, err := s.db.Muted(ctx, userID, conversation)
+	return err == nil && m
 }
 
 // notifyApproval pushes a pending exec approval to an owner, whether or not their app is open:

@@ -55,6 +55,7 @@ type server struct {
 	relay    *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
 	share    *share.Service
 	presence *share.Presence
+	fanout   *share.Fanout // the chat core's publisher: events of shared conversations to every participant
 	api      *httpapi.API
 	handler  http.Handler
 	closers  []func() error // closed after the store, in reverse order
@@ -240,10 +241,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	if len(cfg.Chat.Agents) > 0 && cfg.Chat.Agents[0] != "*" {
 		defaultAgent = cfg.Chat.Agents[0]
 	}
+	// Shared conversations: the chat core publishes through Fanout, which delivers each event of
+	// a shared conversation to every participant.
+	s.share = s.buildShare()
+	s.fanout = s.share.NewFanout(&publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, message: s.notifyMessage,
+		approval: s.notifyApproval, relay: s.relay})
 	s.bridge, err = bridge.New(bridge.Config{
 		Upstream:            s.gw,
 		Store:               s.db,
-		Publisher:           &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, approval: s.notifyApproval, relay: s.relay},
+		Publisher:           s.fanout,
 		Logger:              log.With("component", "bridge"),
 		DefaultAgent:        defaultAgent,
 		GatewayDefaultAgent: func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },
@@ -266,7 +272,6 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		return nil, fmt.Errorf("chat core: %w", err)
 	}
 	fwd.set(s.bridge)
-	s.share = s.buildShare()
 	s.presence = s.buildPresence()
 
 	s.handler = s.routes()

@@ -57,6 +57,9 @@ func (s *server) buildPresence() *share.Presence {
 // the chat core reads its participants again, and each person who lost access has their replay
 // log dropped and their open streams closed (they reconnect and resync without it).
 func (s *server) membersChanged(key string, lost []string) {
+	if s.fanout != nil {
+		s.fanout.Invalidate(key)
+	}
 	if s.bridge != nil {
 		s.bridge.MembersChanged(key)
 	}

@@ -38,8 +38,8 @@ type Payload struct {
 }
 
 // NotifyReplyFinished tells userID's browsers that the run runID in conversationID has finished.
-// Across every instance sharing the Store it sends at most once per runID (ClaimOnce
-// "push:"+runID), and only if the user has subscriptions. Each subscription gets one delivery,
+// Across every instance sharing the Store it sends at most once per run and user (ClaimOnce
+// "push:<runID>:<userID>"), and only if the user has subscriptions. Each subscription gets one delivery,
 // at most Concurrency at a time, each bounded by SendTimeout; 404/410 answers delete the
 // subscription. Delivery failures are logged (endpoint host and status only, never the text or
 // keys) and recorded, not returned: the error is only for store failures. text goes into the
@@ -55,7 +55,25 @@ func (s *Service) NotifyReplyFinished(ctx context.Context, userID, conversationI
 		URL:          "/#/c/" + url.PathEscape(conversationID),
 		Tag:          "clawchat:" + conversationID,
 	}
-	return s.notify(ctx, userID, "push:"+runID, p, text, topicFor(userID, conversationID), runID)
+	// The claim names the user too: in a shared conversation every participant is told of the
+	// same run (issue 13).
+	return s.notify(ctx, userID, "push:"+runID+":"+userID, p, text, topicFor(userID, conversationID), runID)
+}
+
+// NotifyMessage tells userID's browsers that another participant of a shared conversation wrote
+// in it (issue 13): the title names the sender, the body is the message only with IncludeText.
+// At most once per (message, user) across instances.
+func (s *Service) NotifyMessage(ctx context.Context, userID, conversationID, messageID, sender, text string) error {
+	if userID == "" || conversationID == "" || messageID == "" {
+		return fmt.Errorf("push: notify message: %w", chat.Public(chat.ErrInvalid, "user, conversation and message are required"))
+	}
+	p := Payload{
+		Title:        sender + " wrote",
+		Conversation: conversationID,
+		URL:          "/#/c/" + url.PathEscape(conversationID),
+		Tag:          "clawchat:" + conversationID,
+	}
+	return s.notify(ctx, userID, "push:msg:"+messageID+":"+userID, p, text, topicFor(userID, conversationID), messageID)
 }
 
 // NotifyApproval tells owner ownerID's browsers that a command waits for an owner's approval

@@ -36,9 +36,11 @@ type FanoutTarget interface {
 type ref struct{ user, conv string }
 
 type fanEntry struct {
-	key   string
-	users []string // nil: read again
-	at    time.Time
+	key        string
+	creator    string
+	users      []string // nil: read again before the next delivery
+	at         time.Time
+	refreshing bool
 }
 
 // fanoutTTL bounds how long participants read from the store are believed without an
@@ -116,64 +118,87 @@ func (f *Fanout) participants(userID, conv string) ([]string, bool) {
 	now := f.now()
 	f.mu.Lock()
 	e := f.byRef[ref{userID, conv}]
-	if e != nil && e.users != nil && now.Sub(e.at) < fanoutTTL {
+	if e != nil && e.users != nil {
 		users := e.users
+		if now.Sub(e.at) >= fanoutTTL && !e.refreshing {
+			// Stale: serve what we know and read again off this path (events are published from
+			// the Gateway's dispatch goroutine, which must not wait on the store). Membership
+			// changes do not wait for this: Invalidate reads them at once.
+			e.refreshing = true
+			go f.refresh(e)
+		}
 		f.mu.Unlock()
 		return users, true
 	}
 	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	key := ""
-	if e != nil {
-		key = e.key
-	} else {
+	if e == nil {
 		c, _, err := f.svc.cfg.Store.Access(ctx, userID, conv)
 		if err != nil {
 			return nil, false
 		}
-		key = c.SessionKey
 		f.mu.Lock()
-		if len(f.byRef) > 100_000 { // bounded: a cache, not a registry
-			clear(f.byRef)
+		if len(f.byRef) > 100_000 || len(f.byKey) > 100_000 { // bounded: a cache, not a registry
+			clear(f.byRef) // both together: an entry is always reachable by its key
+			clear(f.byKey)
 		}
-		if f.byKey[key] == nil {
-			f.byKey[key] = &fanEntry{key: key}
+		if f.byKey[c.SessionKey] == nil {
+			f.byKey[c.SessionKey] = &fanEntry{key: c.SessionKey, creator: c.UserID}
 		}
-		e = f.byKey[key]
+		e = f.byKey[c.SessionKey]
 		f.byRef[ref{userID, conv}] = e
 		f.mu.Unlock()
 	}
-	ms, err := f.svc.cfg.Store.Members(ctx, key)
+	users, err := f.read(ctx, e)
 	if err != nil {
 		return nil, false
 	}
-	var users []string
-	if len(ms) == 0 {
-		users = []string{userID} // not shared: its creator alone, who is userID (Access said so)
-	} else {
+	return users, true
+}
+
+// read reads e's participants from the store and keeps them.
+func (f *Fanout) read(ctx context.Context, e *fanEntry) ([]string, error) {
+	ms, err := f.svc.cfg.Store.Members(ctx, e.key)
+	if err != nil {
+		return nil, err
+	}
+	users := []string{e.creator} // not shared: its creator alone
+	if len(ms) > 0 {
+		users = users[:0]
 		for _, m := range ms {
 			users = append(users, m.UserID)
 		}
 	}
 	f.mu.Lock()
-	e.users, e.at = users, now
+	e.users, e.at = users, f.now()
 	f.mu.Unlock()
-	return users, true
+	return users, nil
 }
 
-// Invalidate drops what Fanout knows of the participants of the conversation with key (or of
-// every conversation when key is "").
+func (f *Fanout) refresh(e *fanEntry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = f.read(ctx, e)
+	f.mu.Lock()
+	e.refreshing = false
+	f.mu.Unlock()
+}
+
+// Invalidate reads the participants of the conversation with key again (every membership
+// change calls it, on every instance), so that a removed participant gets nothing more. It reads
+// the store itself, not the next delivery.
 func (f *Fanout) Invalidate(key string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if key == "" {
-		for _, e := range f.byKey {
-			e.users = nil
-		}
+	e := f.byKey[key]
+	if e != nil {
+		e.users = nil // until read: the next delivery reads synchronously
+	}
+	f.mu.Unlock()
+	if e == nil {
 		return
 	}
-	if e := f.byKey[key]; e != nil {
-		e.users = nil
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = f.read(ctx, e)
 }

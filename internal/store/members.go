@@ -164,6 +164,18 @@ func (d *DB) SetMuted(ctx context.Context, sessionKey, userID string, muted bool
 	return affectedOne("store: set muted", res, err)
 }
 
+// Muted reports whether userID muted push notifications of the shared conversation they see as
+// conversationID (false when they do not take part or it is not shared).
+func (d *DB) Muted(ctx context.Context, userID, conversationID string) (bool, error) {
+	var muted bool
+	err := d.db.QueryRowContext(ctx, `SELECT muted FROM conversation_members WHERE user_id = $1 AND conversation_id = $2`,
+		userID, conversationID).Scan(&muted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return muted, mapErr("store: muted", err)
+}
+
 // RemoveMember removes a non-owner participant (removal by the owner, or leaving). The owner
 // cannot be removed (transfer ownership first): chat.ErrNotFound for the owner and for someone
 // who does not take part.

@@ -76,6 +76,12 @@ func testSharedMembers(t *testing.T, c *contract) {
 	must(t, db.SetMemberRole(ctx, trip.SessionKey, "carol", chat.ShareMember))
 	wantErr(t, db.SetMemberRole(ctx, trip.SessionKey, "alice", chat.ShareMember), chat.ErrNotFound, "demote the owner")
 	must(t, db.SetMuted(ctx, trip.SessionKey, "bob", true))
+	if m, err := db.Muted(ctx, "bob", "trip"); err != nil || !m {
+		t.Errorf("bob muted = %v, %v", m, err)
+	}
+	if m, err := db.Muted(ctx, "carol", "trip"); err != nil || m {
+		t.Errorf("carol muted = %v, %v", m, err)
+	}
 	wantErr(t, db.SetMuted(ctx, trip.SessionKey, "dave", true), chat.ErrNotFound, "mute a non-member")
 
 	// Transfer: bob owns it, alice is a member; the session key (alice's namespace) stays.
