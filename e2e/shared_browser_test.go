@@ -155,4 +155,3 @@ func TestSharedTwoBrowsersRemovalMidStream(t *testing.T) {
 	}
 	bob.noConsoleProblems(t)
 }
-
