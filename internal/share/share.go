@@ -276,6 +276,30 @@ func (s *Service) Add(ctx context.Context, u chat.User, id, username string, rol
 	return MemberView{UserID: a.ID, Name: name(a), Role: role}, nil
 }
 
+// Grant makes userID a participant of conversation c with role (member or read-only) on behalf
+// of a trusted server-side caller, without an owner's request: the hook for embedded mode
+// (issue 12), where the host's signed token names the people who share a context's
+// conversation. The caller must have verified the token; Grant checks nothing but the store's
+// rules (the conversation exists, the person does not see another conversation with its id).
+// Granting someone who already takes part is not an error.
+func (s *Service) Grant(ctx context.Context, c chat.Conversation, userID string, role chat.ShareRole) error {
+	if role != chat.ShareMember && role != chat.ShareReadOnly {
+		return chat.Public(chat.ErrInvalid, "role must be member or read-only")
+	}
+	if _, r, err := s.cfg.Store.Access(ctx, userID, c.ID); err == nil && r != "" {
+		return nil
+	}
+	if err := s.checkRoom(ctx, c); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.AddMember(ctx, c, chat.Member{UserID: userID, Role: role, AddedBy: c.UserID, AddedAt: s.cfg.Now().UTC()}); err != nil {
+		return fmt.Errorf("share: grant: %w", err)
+	}
+	s.changed(ctx, c)
+	s.announce(ctx, userID, c, role)
+	return nil
+}
+
 // announce tells a new participant's devices about the conversation (conversation.created).
 func (s *Service) announce(_ context.Context, userID string, c chat.Conversation, role chat.ShareRole) {
 	s.cfg.Publisher.Publish(userID, chat.ConversationCreated{ConversationView: View(c, role)}.Event())

@@ -256,3 +256,23 @@ func TestMaxMembers(t *testing.T) {
 	_, err := svc.Add(ctx, alice, "trip", "eve", "")
 	is(t, err, chat.ErrLimitReached, "third person")
 }
+
+// TestGrant: the embedded-mode hook adds people without an owner's request, once.
+func TestGrant(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	c, _, err := f.db.Access(ctx, "alice", "trip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := f.svc.Grant(ctx, c, "bob", chat.ShareMember); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := f.svc.List(ctx, bob, "trip")
+	if err != nil || len(m.Members) != 2 || m.Role != chat.ShareMember {
+		t.Fatalf("after grant: %+v %v", m, err)
+	}
+	is(t, f.svc.Grant(ctx, c, "eve", chat.ShareOwner), chat.ErrInvalid, "grant ownership")
+}
