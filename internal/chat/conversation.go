@@ -15,4 +15,9 @@ type Conversation struct {
 	CreatedAt      time.Time // UTC
 	UpdatedAt      time.Time // UTC; last change of title/archived
 	LastActivityAt time.Time // UTC; last send or reply
+
+	// Set by the store's Access and AccessibleConversations only (issue 13): the reader's role in
+	// the conversation, and whether it has participants besides its creator.
+	Role   ShareRole
+	Shared bool
 }

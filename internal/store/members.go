@@ -40,7 +40,8 @@ func (d *DB) Access(ctx context.Context, userID, id string) (chat.Conversation, 
 	FROM conversation_members m JOIN conversations c ON c.session_key = m.session_key
 	WHERE m.user_id = $1 AND m.conversation_id = $2`, userID, id), &role)
 	if err == nil {
-		return c, chat.ShareRole(role), nil
+		c.Role, c.Shared = chat.ShareRole(role), true
+		return c, c.Role, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return chat.Conversation{}, "", mapErr("store: access", err)
@@ -51,13 +52,15 @@ func (d *DB) Access(ctx context.Context, userID, id string) (chat.Conversation, 
 	if err != nil {
 		return chat.Conversation{}, "", mapErr("store: access", err)
 	}
+	c.Role = chat.ShareOwner
 	return c, chat.ShareOwner, nil
 }
 
 // AccessibleConversations returns every conversation userID may see (Access), archived ones
 // included, newest LastActivityAt first, each with userID's role.
 func (d *DB) AccessibleConversations(ctx context.Context, userID string) ([]chat.Conversation, []chat.ShareRole, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("c.", conversationColumns)+`, COALESCE(m.role, 'owner')
+	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("c.", conversationColumns)+`, COALESCE(m.role, 'owner'),
+	m.user_id IS NOT NULL
 	FROM conversations c LEFT JOIN conversation_members m ON m.session_key = c.session_key AND m.user_id = $1
 	WHERE m.user_id = $1 OR (c.user_id = $1
 		AND NOT EXISTS (SELECT 1 FROM conversation_members x WHERE x.session_key = c.session_key))
@@ -69,16 +72,29 @@ func (d *DB) AccessibleConversations(ctx context.Context, userID string) ([]chat
 	var (
 		out   []chat.Conversation
 		roles []chat.ShareRole
+		c0    chat.Conversation // scan target of the shared flag
 	)
 	for rows.Next() {
 		var role string
-		c, err := scanConversationWith(rows, &role)
+		c, err := scanConversationWith(rows, &role, &c0.Shared)
 		if err != nil {
 			return nil, nil, mapErr("store: accessible conversations", err)
 		}
-		out, roles = append(out, c), append(roles, chat.ShareRole(role))
+		c.Role, c.Shared = chat.ShareRole(role), c0.Shared
+		out, roles = append(out, c), append(roles, c.Role)
 	}
 	return out, roles, mapErr("store: accessible conversations", rows.Err())
+}
+
+// SharedWithMember reports whether a participant of the conversation with sessionKey holds the
+// member account role (or has no account any more): then its session runs under the member
+// policy, the most restrictive of its participants' (issue 13). False when it is not shared.
+func (d *DB) SharedWithMember(ctx context.Context, sessionKey string) (bool, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversation_members m
+	LEFT JOIN accounts a ON a.id = m.user_id
+	WHERE m.session_key = $1 AND (a.id IS NULL OR a.role <> 'owner')`, sessionKey).Scan(&n)
+	return n > 0, mapErr("store: shared with member", err)
 }
 
 // Members returns the participants of the conversation with sessionKey (owner first, then by

@@ -65,6 +65,9 @@ func testSharedMembers(t *testing.T, c *contract) {
 			t.Errorf("%s: role %q, want %q", user, r, want)
 		}
 	}
+	if cs, _, _ := db.AccessibleConversations(ctx, "bob"); len(cs) != 2 || cs[0].Shared || !cs[1].Shared || cs[1].Role != chat.ShareMember {
+		t.Errorf("bob's list flags: %+v", cs)
+	}
 	if got, want := accessibleIDs(t, c, "bob"), []string{"bob/mine=owner", "alice/trip=member"}; !slices.Equal(got, want) {
 		t.Errorf("bob's conversations %v, want %v", got, want)
 	}
@@ -73,6 +76,22 @@ func testSharedMembers(t *testing.T, c *contract) {
 	must(t, db.CreateConversation(ctx, conv("erin", "trip", 0)))
 	wantErr(t, db.AddMember(ctx, trip, chat.Member{UserID: "erin", Role: chat.ShareMember}), chat.ErrConflict, "add someone with the id")
 
+	if c, _, err := db.Access(ctx, "carol", "trip"); err != nil || !c.Shared || c.Role != chat.ShareReadOnly || c.UserID != "alice" {
+		t.Errorf("carol's access: %+v %v", c, err)
+	}
+	if c, _, err := db.Access(ctx, "bob", "mine"); err != nil || c.Shared || c.Role != chat.ShareOwner {
+		t.Errorf("bob's own: %+v %v", c, err)
+	}
+	// Roles of accounts: alice and bob are owners' accounts, carol has none here (counts as a member).
+	must(t, db.CreateAccount(ctx, chat.Account{ID: "alice", Username: "alice", Role: chat.RoleOwner}))
+	must(t, db.CreateAccount(ctx, chat.Account{ID: "bob", Username: "bob", Role: chat.RoleOwner}))
+	if m, err := db.SharedWithMember(ctx, trip.SessionKey); err != nil || !m {
+		t.Errorf("shared with carol (no account): %v %v", m, err)
+	}
+	must(t, db.CreateAccount(ctx, chat.Account{ID: "carol", Username: "carol", Role: chat.RoleOwner}))
+	if m, err := db.SharedWithMember(ctx, trip.SessionKey); err != nil || m {
+		t.Errorf("shared among owners: %v %v", m, err)
+	}
 	must(t, db.SetMemberRole(ctx, trip.SessionKey, "carol", chat.ShareMember))
 	wantErr(t, db.SetMemberRole(ctx, trip.SessionKey, "alice", chat.ShareMember), chat.ErrNotFound, "demote the owner")
 	must(t, db.SetMuted(ctx, trip.SessionKey, "bob", true))
