@@ -41,18 +41,23 @@ func newShareEnv(t *testing.T) *env {
 		}
 	}
 	e := &env{up: bridgetest.NewUpstream(), hub: hub.New(hub.Config{})}
-	svc, err := bridge.New(bridge.Config{Upstream: e.up, Store: db, Publisher: e.hub, SendRate: 1000, SendBurst: 1000, MaxConcurrentRuns: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc = svc
-	svc.SetGatewayState(bridge.StateConnected)
+	var svc *bridge.Service
+	var fan *share.Fanout
 	sh := share.New(share.Config{Store: db, Publisher: e.hub, Changed: func(key string, lost []string) {
+		fan.Invalidate(key)
 		svc.MembersChanged(key)
 		for _, u := range lost {
 			e.hub.Reset(u)
 		}
 	}})
+	fan = sh.NewFanout(e.hub)
+	svc, err := bridge.New(bridge.Config{Upstream: e.up, Store: db, Publisher: fan, SendRate: 1000, SendBurst: 1000, MaxConcurrentRuns: 100,
+		Participants: fan.Participants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	svc.SetGatewayState(bridge.StateConnected)
 	e.share, e.db = sh, db
 	cross, err := websec.CrossOrigin(nil)
 	if err != nil {
@@ -265,5 +270,159 @@ func TestSharedTypingAndPresenceWS(t *testing.T) {
 		if f.Event == "presence" && strings.Contains(string(f.Payload), `"viewers":[]`) {
 			break
 		}
+	}
+}
+
+// TestSharedChatIsolation: the chat routes and methods with participants of every kind. A member
+// reads, sends and sees everyone's runs; a read-only participant reads but cannot send; a
+// non-participant and a removed member get the one not-found on every route and method, and see
+// nothing of the conversation's runs.
+func TestSharedChatIsolation(t *testing.T) {
+	e := newShareEnv(t)
+	a := e.dial(t, "alice")
+	a.call("subscribe", map[string]any{})
+	if r := a.call("conversations.create", map[string]any{"id": "trip"}); !r.OK {
+		t.Fatalf("create %+v", r.Error)
+	}
+	e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"bob"}`)
+	e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"carol","role":"read-only"}`)
+	b, c, v := e.dial(t, "bob"), e.dial(t, "carol"), e.dial(t, "eve")
+	for _, w := range []*wsClient{b, c, v} {
+		w.call("subscribe", map[string]any{})
+	}
+	if r := a.call("send", map[string]any{"conversation": "trip", "id": "a1", "text": "where to?"}); !r.OK {
+		t.Fatalf("alice send %+v", r.Error)
+	}
+	runA := e.up.Calls("chat.send")[0].Params["idempotencyKey"]
+
+	// bob (member) lists, reads and sends; his message queues behind alice's run.
+	l := b.call("conversations.list", map[string]any{})
+	if !strings.Contains(string(l.Payload), `"id":"trip"`) || !strings.Contains(string(l.Payload), `"role":"member"`) {
+		t.Fatalf("bob's list %s", l.Payload)
+	}
+	if r := b.call("history", map[string]any{"conversation": "trip"}); !r.OK {
+		t.Fatalf("bob history %+v", r.Error)
+	}
+	r := b.call("send", map[string]any{"conversation": "trip", "id": "b1", "text": "Lisbon!"})
+	if !r.OK || !strings.Contains(string(r.Payload), `"status":"queued"`) {
+		t.Fatalf("bob send %+v %s", r.Error, r.Payload)
+	}
+	// bob may not abort alice's turn, rename or delete; alice (owner) may abort any turn.
+	if r := b.call("abort", map[string]any{"conversation": "trip"}); r.OK || r.Error.Code != "forbidden" {
+		t.Errorf("bob aborts alice's turn: %+v", r)
+	}
+	for _, m := range []struct {
+		method string
+		params map[string]any
+	}{
+		{"conversations.update", map[string]any{"id": "trip", "title": "mine now"}},
+		{"conversations.delete", map[string]any{"id": "trip"}},
+	} {
+		if r := b.call(m.method, m.params); r.OK || r.Error.Code != "forbidden" {
+			t.Errorf("bob %s: %+v", m.method, r.Error)
+		}
+	}
+	// carol (read-only) reads but cannot send.
+	if r := c.call("history", map[string]any{"conversation": "trip"}); !r.OK {
+		t.Fatalf("carol history %+v", r.Error)
+	}
+	if r := c.call("send", map[string]any{"conversation": "trip", "id": "c1", "text": "me too"}); r.OK || r.Error.Code != "forbidden" {
+		t.Errorf("read-only send: %+v", r)
+	}
+	if code, _ := e.do(t, "carol", "POST", "/api/sessions/trip/send", `{"message":"me too"}`); code != 403 {
+		t.Errorf("read-only REST send: %d", code)
+	}
+	// eve (no part) gets the one not-found everywhere.
+	nf := func(w *wsClient, who string) {
+		t.Helper()
+		for _, m := range []struct {
+			method string
+			params map[string]any
+		}{
+			{"history", map[string]any{"conversation": "trip"}},
+			{"send", map[string]any{"conversation": "trip", "id": "x", "text": "hi"}},
+			{"abort", map[string]any{"conversation": "trip"}},
+			{"conversations.update", map[string]any{"id": "trip", "title": "x"}},
+			{"conversations.delete", map[string]any{"id": "trip"}},
+			{"typing", map[string]any{"conversation": "trip", "typing": true}},
+			{"presence", map[string]any{"conversation": "trip"}},
+		} {
+			r := w.call(m.method, m.params)
+			if r.OK || r.Error == nil || r.Error.Code != "not_found" || r.Error.Message != "conversation not found" {
+				t.Errorf("%s %s: %+v", who, m.method, r.Error)
+			}
+		}
+		for _, rt := range [][3]string{
+			{"GET", "/api/sessions/trip/history", ""}, {"POST", "/api/sessions/trip/send", `{"message":"hi"}`},
+			{"POST", "/api/sessions/trip/abort", `{}`}, {"PATCH", "/api/sessions/trip", `{"title":"x"}`},
+			{"DELETE", "/api/sessions/trip", ""}, {"GET", "/api/reactions/trip", ""},
+			{"POST", "/api/messages/a1/reactions", `{"session":"trip","emoji":"👍"}`},
+		} {
+			if code, body := e.do(t, who, rt[0], rt[1], rt[2]); code != 404 || body != notFoundBody {
+				t.Errorf("%s %s %s: %d %s", who, rt[0], rt[1], code, body)
+			}
+		}
+		if l := w.call("conversations.list", map[string]any{}); strings.Contains(string(l.Payload), `"trip"`) {
+			t.Errorf("%s lists trip: %s", who, l.Payload)
+		}
+	}
+	nf(v, "eve")
+
+	// alice's run streams to bob and carol, with her as the sender; eve gets nothing.
+	ev, _ := json.Marshal(map[string]any{"runId": runA, "sessionKey": "agent:main:clawchat:alice:trip", "state": "delta",
+		"deltaText": "Lis", "message": map[string]any{"role": "assistant", "content": "Lis"}})
+	e.svc.HandleGatewayEvent("chat", ev)
+	for name, w := range map[string]*wsClient{"bob": b, "carol": c} {
+		var started, delta bool
+		for !delta {
+			f := w.read()
+			started = started || (f.Event == "run.started" && strings.Contains(string(f.Payload), `"sender":{"name":"Alice","userId":"alice"}`))
+			delta = f.Event == "run.delta" && strings.Contains(string(f.Payload), `"text":"Lis"`)
+		}
+		if !started && name == "carol" {
+			t.Errorf("%s did not see alice's message with its sender", name)
+		}
+	}
+	// A fresh subscription of bob gets the running reply as a snapshot.
+	b2 := e.dial(t, "bob")
+	b2.call("subscribe", map[string]any{})
+	if r := b2.call("ping", map[string]any{}); !r.OK {
+		t.Fatal("ping")
+	}
+	var snap bool
+	for _, f := range b2.evts {
+		snap = snap || (f.Event == "run.snapshot" && strings.Contains(string(f.Payload), `"text":"Lis"`))
+	}
+	if !snap {
+		t.Errorf("bob's new subscription got no snapshot of the running reply: %+v", b2.evts)
+	}
+
+	// bob is removed: the same not-found as eve, no snapshot, no more events.
+	if code, _ := e.do(t, "alice", "DELETE", "/api/sessions/trip/members/bob", ""); code != 204 {
+		t.Fatalf("remove bob: %d", code)
+	}
+	b3 := e.dial(t, "bob")
+	b3.call("subscribe", map[string]any{})
+	nf(b3, "bob")
+	ev, _ = json.Marshal(map[string]any{"runId": runA, "sessionKey": "agent:main:clawchat:alice:trip", "state": "delta",
+		"deltaText": "bon", "message": map[string]any{"role": "assistant", "content": "Lisbon"}})
+	e.svc.HandleGatewayEvent("chat", ev)
+	for {
+		f := c.read()
+		if f.Event == "run.delta" && strings.Contains(string(f.Payload), `"text":"bon"`) {
+			break
+		}
+	}
+	if r := b3.call("ping", map[string]any{}); !r.OK {
+		t.Fatal("ping")
+	}
+	for _, f := range b3.evts {
+		if strings.HasPrefix(f.Event, "run.") {
+			t.Errorf("removed bob got %s %s", f.Event, f.Payload)
+		}
+	}
+	// The owner aborts the running turn, whoever sent it.
+	if r := a.call("abort", map[string]any{"conversation": "trip"}); !r.OK {
+		t.Errorf("owner abort: %+v", r.Error)
 	}
 }
