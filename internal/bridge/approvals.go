@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -111,7 +112,7 @@ func (s *Service) approvalView(a *approval, ownerID string) Approval {
 
 // noteOwner remembers an owner who used the service, for deployments without Config.Owners.
 func (s *Service) noteOwner(u chat.User) {
-	if !u.IsOwner() || !userIDRe.MatchString(u.ID) {
+	if !u.IsOwner() || !sessionkey.ValidUserID(u.ID) {
 		return
 	}
 	s.appr.mu.Lock()
@@ -180,7 +181,7 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 		host: truncate(r.Request.Host, maxApprovalHost), warning: truncate(r.Request.WarningText, maxApprovalWarning),
 		createdAtMs: r.CreatedAtMs, expiresAtMs: r.ExpiresAtMs,
 	}
-	if agentIDRe.MatchString(r.Request.AgentID) {
+	if sessionkey.ValidAgentID(r.Request.AgentID) {
 		a.agentID = r.Request.AgentID
 	}
 	key := strings.ToLower(r.Request.SessionKey)
@@ -199,7 +200,7 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 			}
 			s.mu.Unlock()
 		}
-	case gwKeyRe.MatchString(key):
+	case sessionkey.ValidGatewayKey(key):
 		a.sessionKey, a.gw = key, true
 	}
 	return a
@@ -432,7 +433,7 @@ func (s *Service) runApprovals(ctx context.Context) {
 // Approvals returns the pending exec approvals for owner u, oldest first. Members get
 // chat.ErrNotFound (they may not know approvals exist). Without Config.Approvals the list is empty.
 func (s *Service) Approvals(ctx context.Context, u chat.User) ([]Approval, error) {
-	if !u.IsOwner() || !userIDRe.MatchString(u.ID) {
+	if !u.IsOwner() || !sessionkey.ValidUserID(u.ID) {
 		return nil, fmt.Errorf("approval not found: %w", chat.ErrNotFound)
 	}
 	s.noteOwner(u)
@@ -463,7 +464,7 @@ func (s *Service) Approvals(ctx context.Context, u chat.User) ([]Approval, error
 // chat.ErrInvalid; nothing reaches the Gateway in those cases. The decision is audited.
 func (s *Service) ResolveApproval(ctx context.Context, u chat.User, id, decision string) error {
 	notFound := fmt.Errorf("approval not found: %w", chat.ErrNotFound)
-	if !u.IsOwner() || !userIDRe.MatchString(u.ID) {
+	if !u.IsOwner() || !sessionkey.ValidUserID(u.ID) {
 		return notFound
 	}
 	s.noteOwner(u)

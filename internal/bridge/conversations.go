@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
+	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -19,18 +21,10 @@ type Conversation = chat.ConversationView
 // errNotFound is the one answer for a conversation the user may not see, whatever the reason.
 var errNotFound = fmt.Errorf("conversation not found: %w", chat.ErrNotFound)
 
-func tp(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
 func (s *Service) view(c chat.Conversation) Conversation {
 	v := Conversation{
 		ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
-		CreatedAt: tp(c.CreatedAt), UpdatedAt: tp(c.UpdatedAt), LastActivityAt: tp(c.LastActivityAt),
+		CreatedAt: transcript.Time(c.CreatedAt), UpdatedAt: transcript.Time(c.UpdatedAt), LastActivityAt: transcript.Time(c.LastActivityAt),
 		Archived: c.Archived,
 	}
 	s.mu.Lock()
@@ -55,11 +49,11 @@ func (s *Service) fillRunState(v *Conversation, key string) {
 // every per-conversation operation: a malformed id, another user's conversation, a gw: id from a
 // member and a never-used id are all errNotFound.
 func (s *Service) lookup(ctx context.Context, u chat.User, id string) (chat.Conversation, error) {
-	if u.ID == "" || !userIDRe.MatchString(u.ID) {
+	if u.ID == "" || !sessionkey.ValidUserID(u.ID) {
 		return chat.Conversation{}, errNotFound
 	}
 	if strings.HasPrefix(id, GatewayPrefix) {
-		key, ok := parseGatewayID(id)
+		key, ok := sessionkey.ParseGatewayID(id)
 		if !ok || !u.IsOwner() {
 			return chat.Conversation{}, errNotFound
 		}
@@ -128,7 +122,7 @@ func (s *Service) gatewayView(c chat.Conversation) Conversation {
 // first, and for owners the Gateway's other sessions (nil for members or when the Gateway is not
 // reachable).
 func (s *Service) List(ctx context.Context, u chat.User, archived bool) ([]Conversation, []Conversation, error) {
-	if !userIDRe.MatchString(u.ID) {
+	if !sessionkey.ValidUserID(u.ID) {
 		return nil, nil, errNotFound
 	}
 	cs, err := s.cfg.Store.Conversations(ctx, u.ID)
@@ -173,7 +167,7 @@ func (s *Service) gatewaySessions(ctx context.Context) ([]Conversation, error) {
 	}
 	out := []Conversation{}
 	for _, row := range res.Sessions {
-		if isOwnNamespace(row.Key) || !gwKeyRe.MatchString(row.Key) {
+		if isOwnNamespace(row.Key) || !sessionkey.ValidGatewayKey(row.Key) {
 			continue
 		}
 		title := row.Label
@@ -185,7 +179,7 @@ func (s *Service) gatewaySessions(ctx context.Context) ([]Conversation, error) {
 		}
 		v := Conversation{ID: GatewayPrefix + row.Key, Title: title, AgentID: row.AgentID, Kind: "gateway", Archived: row.Archived}
 		if row.UpdatedAt > 0 {
-			v.LastActivityAt = tp(time.UnixMilli(row.UpdatedAt))
+			v.LastActivityAt = transcript.Time(time.UnixMilli(row.UpdatedAt))
 		}
 		s.mu.Lock()
 		s.fillRunState(&v, row.Key)
@@ -216,11 +210,11 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 }
 
 func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat.Conversation, error) {
-	if !userIDRe.MatchString(u.ID) {
+	if !sessionkey.ValidUserID(u.ID) {
 		return chat.Conversation{}, fmt.Errorf("bridge: unusable user id: %w", chat.ErrForbidden)
 	}
 	if p.ID == "" {
-		p.ID = newConversationID()
+		p.ID = sessionkey.NewConversationID()
 	}
 	if !chat.ValidConversationID(p.ID) {
 		return chat.Conversation{}, fmt.Errorf("conversation ids match ^[a-z0-9][a-z0-9_-]{0,63}$: %w", chat.ErrInvalid)
@@ -228,7 +222,7 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 	if p.AgentID == "" {
 		p.AgentID = s.defaultAgent()
 	}
-	if !agentIDRe.MatchString(p.AgentID) || !s.agentAllowed(u, p.AgentID) {
+	if !sessionkey.ValidAgentID(p.AgentID) || !s.agentAllowed(u, p.AgentID) {
 		// The same answer for an agent that does not exist and one this user may not use.
 		return chat.Conversation{}, fmt.Errorf("agent %q is not available: %w", truncate(p.AgentID, 64), chat.ErrInvalid)
 	}
@@ -386,7 +380,7 @@ func (s *Service) Agents(ctx context.Context) (AgentList, error) {
 		out.Default = s.defaultAgent()
 	}
 	for _, a := range res.Agents {
-		if !agentIDRe.MatchString(a.ID) {
+		if !sessionkey.ValidAgentID(a.ID) {
 			continue
 		}
 		var ident struct{ Name, Emoji string }
@@ -411,7 +405,7 @@ func (s *Service) defaultAgent() string {
 		return s.cfg.DefaultAgent
 	}
 	if s.cfg.GatewayDefaultAgent != nil {
-		if a := s.cfg.GatewayDefaultAgent(); agentIDRe.MatchString(a) {
+		if a := s.cfg.GatewayDefaultAgent(); sessionkey.ValidAgentID(a) {
 			return a
 		}
 	}

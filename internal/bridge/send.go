@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -95,7 +96,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	if err := noNUL("message", p.Text); err != nil { // the Gateway refuses them after the 202
 		return SendResult{}, err
 	}
-	if p.ID != "" && !clientIDRe.MatchString(p.ID) {
+	if p.ID != "" && !sessionkey.ValidClientID(p.ID) {
 		return SendResult{}, fmt.Errorf("message id must match [A-Za-z0-9._:-]{1,128}: %w", chat.ErrInvalid)
 	}
 	c, err := s.lookup(ctx, u, p.Conversation)
@@ -116,9 +117,9 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	}
 	clientID := p.ID
 	if clientID == "" {
-		clientID = randomHex(12)
+		clientID = sessionkey.RandomHex(12)
 	}
-	runID := idempotencyKey(u.ID, c.SessionKey, clientID)
+	runID := sessionkey.IdempotencyKey(u.ID, c.SessionKey, clientID)
 
 	// Duplicate check before the rate limit, so a retry is never refused.
 	s.mu.Lock()
@@ -342,7 +343,7 @@ type PolicyDrift = chat.PolicyDrift
 
 // policyDrift tells the owners and the audit log that q's session policy drifted.
 func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
-	agent := agentOfKey(r.key)
+	agent := sessionkey.AgentOf(r.key)
 	s.log.Warn("refused a member's send: the session's policy was changed outside clawchat",
 		"user_id", r.userID, "agent_id", agent, "expected_mode", q.policy.Mode)
 	s.audit(ctx, q.sender, "policy.drift", r.key, map[string]any{"expectedMode": q.policy.Mode})
@@ -353,13 +354,6 @@ func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
 	for _, o := range s.ownerIDs() {
 		s.cfg.Publisher.Publish(o, ev)
 	}
-}
-
-// agentOfKey is the agent id of a session key agent:<id>:….
-func agentOfKey(key string) string {
-	rest, _ := strings.CutPrefix(key, "agent:")
-	id, _, _ := strings.Cut(rest, ":")
-	return id
 }
 
 func userMessage(err error) string {
@@ -507,6 +501,6 @@ func gatewayAction(u chat.User, conversation string, err error) bool {
 	if !u.IsOwner() || errors.Is(err, chat.ErrNotFound) {
 		return false
 	}
-	_, ok := parseGatewayID(conversation)
+	_, ok := sessionkey.ParseGatewayID(conversation)
 	return ok
 }
