@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/ratelimit"
 )
@@ -130,6 +131,7 @@ type Service struct {
 	// API with the Upstream's own errors, for callers that must tell refusals apart first (sends,
 	// policy, approvals) and map afterwards.
 	gw, rawGW gatewayAPI
+	mapper    upstream.Mapper
 
 	cfg Config
 	log *slog.Logger
@@ -294,7 +296,8 @@ func New(cfg Config) (*Service, error) {
 		slow:     make(map[string][]func()),
 		owned:    make(map[string]ownerRef),
 	}
-	s.gw = gatewayAPI{R: mappedUpstream{cfg.Upstream, s}}
+	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
+	s.gw = s.mapper.API(cfg.Upstream)
 	return s, nil
 }
 
@@ -370,47 +373,12 @@ func (s *Service) gatewayLimits() Limits {
 	return s.cfg.GatewayLimits()
 }
 
-// mappedUpstream is the Upstream with its errors mapped to chat sentinels by mapUpstreamError,
-// the one place where Gateway errors become errors a user may see. Service.gw calls through it.
-type mappedUpstream struct {
-	up Upstream
-	s  *Service
-}
-
-func (m mappedUpstream) Request(ctx context.Context, method string, params, result any) error {
-	return m.s.mapUpstreamError(ctx, method, m.up.Request(ctx, method, params, result))
-}
-
-// mapUpstreamError maps an Upstream error (nil stays nil) to a chat sentinel-wrapped error whose
-// message is safe to show; the original is logged.
+// mapUpstreamError maps an Upstream error (nil stays nil) for users (bridge/upstream).
 func (s *Service) mapUpstreamError(ctx context.Context, method string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("bridge: %s: %w", method, ctx.Err())
-	}
-	s.log.Warn("gateway request failed", "method", method, "err", err)
-	if s.cfg.ClassifyError != nil {
-		if mapped := s.cfg.ClassifyError(err); mapped != nil {
-			return mapped
-		}
-	}
-	if mapped := classifyGatewayError(err); mapped != nil {
-		return mapped
-	}
-	conflict := strings.Contains(err.Error(), "already used for different input")
-	if e, ok := errors.AsType[interface {
-		error
-		ErrorShape() json.RawMessage
-	}](err); ok && strings.Contains(string(e.ErrorShape()), "chat-request-conflict") {
-		conflict = true
-	}
-	if conflict {
-		return fmt.Errorf("this message id was already used for a different message: %w", chat.ErrConflict)
-	}
-	return fmt.Errorf("the assistant is not reachable right now: %w", chat.ErrUnavailable)
+	return s.mapper.Map(ctx, method, err)
 }
+
+func userMessage(err error) string { return upstream.UserMessage(err) }
 
 // emitError publishes an error event to the user's connections.
 func (s *Service) emitError(userID, code, msg, conv string) {

@@ -85,4 +85,3 @@ func (s *Service) history(ctx context.Context, u chat.User, conversation string,
 	s.mu.Unlock()
 	return page, nil
 }
-

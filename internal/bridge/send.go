@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
+	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -237,7 +238,7 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 		return StatusStarted, nil // the Gateway refused a message it had lost: sent as a new turn
 	}
 	if err != nil {
-		if !isChatError(err) { // the member-policy refusals are already phrased for the user
+		if !upstream.IsChatError(err) { // the member-policy refusals are already phrased for the user
 			err = s.mapUpstreamError(ctx, gateway.MethodChatSend, err)
 		}
 		s.failSend(r, err)
@@ -327,16 +328,6 @@ func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gatewa
 	return err
 }
 
-// isChatError reports whether err already carries a chat sentinel (and a message for the user).
-func isChatError(err error) bool {
-	for _, e := range []error{chat.ErrForbidden, chat.ErrUnavailable, chat.ErrInvalid, chat.ErrNotFound, chat.ErrConflict, chat.ErrTooLarge, chat.ErrLimitReached, chat.ErrRateLimited} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
 // because its Gateway session's policy was changed outside clawchat.
 type PolicyDrift = chat.PolicyDrift
@@ -354,14 +345,6 @@ func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
 	for _, o := range s.ownerIDs() {
 		s.cfg.Publisher.Publish(o, ev)
 	}
-}
-
-func userMessage(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i > 0 && (errors.Is(err, chat.ErrUnavailable) || errors.Is(err, chat.ErrConflict) || errors.Is(err, chat.ErrForbidden)) {
-		return msg[:i]
-	}
-	return "the message could not be sent"
 }
 
 // touch records activity on c; a conversation without a title is named after its first message
