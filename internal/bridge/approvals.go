@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
@@ -196,7 +197,7 @@ func (s *Service) parseApproval(r *rawApproval) *approval {
 			a.requester = c.UserID
 			s.mu.Lock()
 			if r := s.runs[r.Request.RunID]; r != nil && r.key == key && r.sender != "" {
-				a.requester = cleanName(r.sender)
+				a.requester = policy.CleanName(r.sender)
 			}
 			s.mu.Unlock()
 		}

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/ratelimit"
@@ -132,6 +133,7 @@ type Service struct {
 	// policy, approvals) and map afterwards.
 	gw, rawGW gatewayAPI
 	mapper    upstream.Mapper
+	policy    *policy.Enforcer // member safety (bridge/policy)
 
 	cfg Config
 	log *slog.Logger
@@ -298,6 +300,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
 	s.gw = s.mapper.API(cfg.Upstream)
+	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
+		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
 	return s, nil
 }
 

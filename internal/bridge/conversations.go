@@ -258,7 +258,7 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 	if !u.IsOwner() {
 		// The policy goes on before the first send. When this fails, the first send finds the
 		// session without a policy and applies it again, or refuses to run (sendChecked).
-		if err := s.applyPolicy(ctx, c.SessionKey, s.memberPolicy(c.AgentID)); err != nil {
+		if err := s.policy.Apply(ctx, c.SessionKey, s.policy.ForMember(c.AgentID)); err != nil {
 			s.log.Warn("member session policy not applied at creation; the first send retries", "err", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
@@ -149,15 +150,15 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 
 	q := queued{runID: runID, messageID: clientID, text: p.Text, atts: p.Attachments, sender: u}
 	if !u.IsOwner() {
-		q.suppress = !isAllowedCommand(p.Text, s.cfg.CommandAllowlist)
+		q.suppress = !policy.IsAllowedCommand(p.Text, s.cfg.CommandAllowlist)
 	}
 	if !u.IsOwner() && !isGateway(c) {
-		pol := s.memberPolicy(c.AgentID)
+		pol := s.policy.ForMember(c.AgentID)
 		q.policy = &pol
 	}
-	if (q.suppress || q.policy != nil) && !s.canSuppress() {
-		s.emitError(u.ID, "unavailable", userMessage(errNoAdmin), c.ID)
-		return SendResult{}, errNoAdmin
+	if (q.suppress || q.policy != nil) && !s.policy.CanSuppress() {
+		s.emitError(u.ID, "unavailable", userMessage(policy.ErrNoAdmin), c.ID)
+		return SendResult{}, policy.ErrNoAdmin
 	}
 
 	s.mu.Lock()
@@ -263,67 +264,17 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 	return StatusStarted, nil
 }
 
-// sendParams is q's chat.send request (docs/security.md "Members and the agent's tools").
-func (s *Service) sendParams(r *run, q queued) gateway.ChatSendParams {
-	p := gateway.ChatSendParams{
-		SessionKey: r.key, Message: q.text, IdempotencyKey: r.id,
-		SuppressCommandInterpretation: q.suppress,
-	}
+// sendChecked sends q, conditional on its session policy (bridge/policy); a drifted policy is
+// refused and the owners are told.
+func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
+	var atts []gateway.ChatAttachment
 	for _, a := range q.atts {
-		p.Attachments = append(p.Attachments, gateway.ChatAttachment{FileName: a.Name, MimeType: a.MimeType, Content: a.Content})
+		atts = append(atts, gateway.ChatAttachment{FileName: a.Name, MimeType: a.MimeType, Content: a.Content})
 	}
-	if s.canSuppress() && q.sender.ID != "" {
-		// Identity for the agent: admin-only fields, so only sent when the scope is there.
-		p.SystemInputProvenance = &gateway.InputProvenance{Kind: "external_user", SourceChannel: "clawchat"}
-		p.SystemProvenanceReceipt = senderReceipt(q.sender)
-	}
-	if q.policy != nil {
-		mode := q.policy.Mode
-		p.ExpectedPermissionMode = &mode
-		p.ExpectedToolOverrides = &gateway.ToolOverridesOrNone{V: q.policy.Tools}
-	}
-	return p
-}
-
-// sendOnce is one chat.send; its error is the Upstream's own (unmapped).
-func (s *Service) sendOnce(ctx context.Context, p gateway.ChatSendParams, ack *gateway.ChatSendResult) error {
-	res, err := s.rawGW.ChatSend(ctx, p)
+	p := s.policy.Params(r.key, r.id, q.text, atts, q.sender, q.suppress, q.policy)
+	res, err := s.policy.Send(ctx, p, q.policy, func() { s.policyDrift(ctx, r, q) })
 	if err == nil && ack != nil {
 		*ack = *res
-	}
-	return err
-}
-
-// sendChecked sends q, conditional on its session policy. A session without any policy gets it
-// and the send is tried once more; a session whose policy differs is refused (errPolicyDrift) and
-// the owners are told. Policy refusals come back as chat sentinels phrased for the user; any
-// other error is the Upstream's own (dispatch tells lost answers and refusals apart, then maps).
-func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
-	params := s.sendParams(r, q)
-	err := s.sendOnce(ctx, params, ack)
-	if err != nil && q.policy != nil && isSettingsChanged(err) {
-		var st policyState
-		if st, err = s.sessionPolicy(ctx, r.key, *q.policy); err != nil {
-			return err
-		}
-		if st == policyDrifted {
-			s.policyDrift(ctx, r, q)
-			return errPolicyDrift
-		}
-		if st == policyUnset {
-			if err := s.applyPolicy(ctx, r.key, *q.policy); err != nil {
-				return err
-			}
-		}
-		err = s.sendOnce(ctx, params, ack)
-		if err != nil && isSettingsChanged(err) {
-			s.policyDrift(ctx, r, q)
-			return errPolicyDrift
-		}
-	}
-	if err != nil && (q.suppress || q.policy != nil) && isAdminRefused(err) {
-		s.log.Error("the Gateway refused a member's send for lack of operator.admin; members cannot send until clawchat's connection holds it", "err", err)
-		return errNoAdmin
 	}
 	return err
 }
