@@ -78,9 +78,9 @@ func (e *Enforcer) ForMember(agentID string) Policy {
 
 // Errors a member's send can end with; their text is shown to the member.
 var (
-	ErrDrift = fmt.Errorf("this conversation's safety settings were changed outside clawchat, so it cannot be used; an owner has been told (start a new conversation to go on): %w", chat.ErrForbidden)
-	ErrNoAdmin     = fmt.Errorf("members cannot send messages right now: the Gateway did not give clawchat the permission it needs to keep members' messages from being read as Gateway commands (an owner can fix this, see docs/security.md): %w", chat.ErrUnavailable)
-	ErrApply = fmt.Errorf("members cannot send messages right now: the Gateway refused clawchat's safety settings for this conversation (an owner can find the reason in clawchat's log): %w", chat.ErrUnavailable)
+	ErrDrift   = fmt.Errorf("this conversation's safety settings were changed outside clawchat, so it cannot be used; an owner has been told (start a new conversation to go on): %w", chat.ErrForbidden)
+	ErrNoAdmin = fmt.Errorf("members cannot send messages right now: the Gateway did not give clawchat the permission it needs to keep members' messages from being read as Gateway commands (an owner can fix this, see docs/security.md): %w", chat.ErrUnavailable)
+	ErrApply   = fmt.Errorf("members cannot send messages right now: the Gateway refused clawchat's safety settings for this conversation (an owner can find the reason in clawchat's log): %w", chat.ErrUnavailable)
 )
 
 // gatewaySettingsChanged is the Gateway's answer to a conditional send whose expectation failed.
@@ -124,8 +124,8 @@ type state int
 
 const (
 	unset   state = iota // no session, or a session with neither mode nor overlays
-	drifted                    // a different mode or overlays
-	matches                    // what it should be (the send raced a change back)
+	drifted              // a different mode or overlays
+	matches              // what it should be (the send raced a change back)
 )
 
 // sessionState reads key's stored policy from sessions.list.
