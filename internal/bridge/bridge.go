@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
@@ -144,8 +145,6 @@ type Service struct {
 	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
 	userRuns map[string]int        // active runs per user
 	limiters *ratelimit.Limiter
-	notOurs  map[string]time.Time       // session keys known to belong to nobody, until expiry
-	watch    map[string]map[string]bool // gateway session key → owners who opened it
 	gwState  string
 	lastConn bool // the upstream was connected at least once
 	wg       sync.WaitGroup
@@ -156,14 +155,13 @@ type Service struct {
 
 	appr *approvals // exec approvals (approvals.go); own lock
 
-	ownerCache ownerCache // current owners, for Gateway session events (roles.go); own lock
+	// owners knows who may see each session's events (bridge/owners); own lock
+	ownersOf *owners.Registry
 
 	// slow holds the events of session keys whose routing waits for a store read, in order, and
 	// slowWG their workers (ordered.go); s.mu guards slow.
 	slow   map[string][]func()
 	slowWG sync.WaitGroup
-	// owned caches whose each clawchat session key is (rememberOwner), for routing; s.mu.
-	owned map[string]ownerRef
 }
 
 // recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
@@ -291,15 +289,13 @@ func New(cfg Config) (*Service, error) {
 		recent:   make(map[string]recentRun),
 		userRuns: make(map[string]int),
 		limiters: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst}), // idle users are evicted
-		notOurs:  make(map[string]time.Time),
-		watch:    make(map[string]map[string]bool),
 		gwState:  "down",
 		appr:     newApprovals(),
 		slow:     make(map[string][]func()),
-		owned:    make(map[string]ownerRef),
 	}
 	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
 	s.gw = s.mapper.API(cfg.Upstream)
+	s.ownersOf = owners.New(owners.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger, Base: base, Owners: cfg.Owners})
 	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
 		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
 	return s, nil
@@ -338,17 +334,13 @@ func (s *Service) goBackground(f func()) {
 }
 
 func (s *Service) pruneRecent() {
+	s.ownersOf.Prune()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	for id, r := range s.recent {
 		if now.Sub(r.at) > 10*time.Minute {
 			delete(s.recent, id)
-		}
-	}
-	for k, until := range s.notOurs {
-		if now.After(until) {
-			delete(s.notOurs, k)
 		}
 	}
 }

@@ -78,21 +78,6 @@ func (s *Service) lookup(ctx context.Context, u chat.User, id string) (chat.Conv
 	return c, nil
 }
 
-// ownerRef is whose conversation a clawchat session key is, as the store said.
-type ownerRef struct{ convID, userID string }
-
-// rememberOwner records that c's session key is c's (read from or written to the store), so
-// that routing its Gateway events needs no store read (ordered.go). A deleted conversation is
-// forgotten.
-func (s *Service) rememberOwner(c chat.Conversation) {
-	if isGateway(c) || !isOwnNamespace(c.SessionKey) {
-		return
-	}
-	s.mu.Lock()
-	s.owned[c.SessionKey] = ownerRef{convID: c.ID, userID: c.UserID}
-	s.mu.Unlock()
-}
-
 func isGateway(c chat.Conversation) bool { return strings.HasPrefix(c.ID, GatewayPrefix) }
 
 // Get returns one of u's conversations.
@@ -251,9 +236,6 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 		}
 		return chat.Conversation{}, fmt.Errorf("bridge: create conversation: %w", err)
 	}
-	s.mu.Lock()
-	delete(s.notOurs, c.SessionKey)
-	s.mu.Unlock()
 	s.rememberOwner(c)
 	if !u.IsOwner() {
 		// The policy goes on before the first send. When this fails, the first send finds the
@@ -349,9 +331,8 @@ func (s *Service) Delete(ctx context.Context, u chat.User, id string) error {
 		}
 		delete(s.convs, c.SessionKey)
 	}
-	delete(s.owned, c.SessionKey)
-	s.notOurs[c.SessionKey] = s.cfg.Now().Add(time.Minute)
 	s.mu.Unlock()
+	s.ownersOf.Forget(c.SessionKey)
 	s.cfg.Publisher.Publish(u.ID, chat.ConversationDeleted{ID: c.ID}.Event())
 	return nil
 }

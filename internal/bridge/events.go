@@ -2,12 +2,9 @@ package bridge
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/clawchat/clawchat/internal/chat"
@@ -107,47 +104,17 @@ func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 }
 
 // owners returns who may see events of key: the conversation's owner for clawchat keys, the
-// owners watching a gateway session otherwise.
+// owners watching a gateway session otherwise (bridge/owners).
 func (s *Service) owners(key string) (convID string, users []string) {
 	if isOwnNamespace(key) {
 		s.mu.Lock()
-		if cs := s.convs[key]; cs != nil {
-			s.mu.Unlock()
+		cs := s.convs[key]
+		s.mu.Unlock()
+		if cs != nil {
 			return cs.convID, []string{cs.userID}
 		}
-		if o, ok := s.owned[key]; ok {
-			s.mu.Unlock()
-			return o.convID, []string{o.userID}
-		}
-		if until, ok := s.notOurs[key]; ok && s.cfg.Now().Before(until) {
-			s.mu.Unlock()
-			return "", nil
-		}
-		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(s.base, 2*time.Second)
-		defer cancel()
-		c, err := s.cfg.Store.ConversationByKey(ctx, key)
-		if err != nil || c.SessionKey != key || c.UserID == "" {
-			if err == nil || errors.Is(err, chat.ErrNotFound) {
-				s.mu.Lock()
-				s.notOurs[key] = s.cfg.Now().Add(30 * time.Second)
-				s.mu.Unlock()
-			}
-			return "", nil
-		}
-		s.rememberOwner(c)
-		return c.ID, []string{c.UserID}
 	}
-	return GatewayPrefix + key, s.gatewayWatchers(key)
-}
-
-func (s *Service) watchLocked(key, userID string) {
-	m := s.watch[key]
-	if m == nil {
-		m = map[string]bool{}
-		s.watch[key] = m
-	}
-	m[userID] = true
+	return s.ownersOf.Resolve(key)
 }
 
 // routeRun returns the tracked run for runID, adopting a run started elsewhere (another clawchat

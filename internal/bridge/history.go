@@ -64,9 +64,7 @@ func (s *Service) history(ctx context.Context, u chat.User, conversation string,
 		params.Offset = off
 	}
 	if isGateway(c) {
-		s.mu.Lock()
-		s.watchLocked(c.SessionKey, u.ID)
-		s.mu.Unlock()
+		s.ownersOf.Watch(c.SessionKey, u.ID)
 	}
 	raw, err := s.gw.ChatHistory(ctx, params)
 	if err != nil {

@@ -70,14 +70,11 @@ func (s *Service) routableLocked(key, runID string) bool {
 		return false
 	}
 	if !isOwnNamespace(key) {
-		var users []string
-		for u := range s.watch[key] {
-			users = append(users, u)
-		}
+		users := s.ownersOf.WatchersOf(key)
 		if r := s.runs[runID]; r != nil {
 			users = append(users, r.userID)
 		}
-		return s.ownersFresh(users)
+		return s.ownersOf.Fresh(users)
 	}
 	if s.runs[runID] != nil {
 		return true
@@ -88,32 +85,6 @@ func (s *Service) routableLocked(key, runID string) bool {
 	if s.convs[key] != nil {
 		return true
 	}
-	if _, ok := s.owned[key]; ok {
-		return true
-	}
-	until, ok := s.notOurs[key]
-	return ok && s.cfg.Now().Before(until)
-}
-
-// ownersFresh reports whether isOwnerNow answers for every one of users from its cache, without a
-// store read. A refresh in progress (the cache's lock taken) counts as not fresh.
-func (s *Service) ownersFresh(users []string) bool {
-	if s.cfg.Owners == nil {
-		return true
-	}
-	c := &s.ownerCache
-	if !c.mu.TryLock() {
-		return false
-	}
-	defer c.mu.Unlock()
-	age := s.cfg.Now().Sub(c.at)
-	if c.at.IsZero() || age >= ownerCacheTTL || age < 0 {
-		return false
-	}
-	for _, u := range users {
-		if !c.ids[u] && age >= ownerRecheck {
-			return false
-		}
-	}
-	return true
+	_, known := s.ownersOf.Known(key)
+	return known
 }

@@ -163,7 +163,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 
 	s.mu.Lock()
 	if isGateway(c) {
-		s.watchLocked(c.SessionKey, u.ID)
+		s.ownersOf.Watch(c.SessionKey, u.ID)
 	}
 	cs := s.convs[c.SessionKey]
 	if cs == nil {
