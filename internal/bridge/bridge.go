@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/bridge/approvals"
 	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
@@ -153,7 +154,7 @@ type Service struct {
 	base     context.Context
 	stopBase context.CancelFunc
 
-	appr *approvals // exec approvals (approvals.go); own lock
+	appr *approvals.Service // exec approvals (bridge/approvals); own lock
 
 	// owners knows who may see each session's events (bridge/owners); own lock
 	ownersOf *owners.Registry
@@ -290,11 +291,13 @@ func New(cfg Config) (*Service, error) {
 		userRuns: make(map[string]int),
 		limiters: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst}), // idle users are evicted
 		gwState:  "down",
-		appr:     newApprovals(),
 		slow:     make(map[string][]func()),
 	}
 	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
 	s.gw = s.mapper.API(cfg.Upstream)
+	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
+		Owners: cfg.Owners, RunSender: s.runSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
+		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})
 	s.ownersOf = owners.New(owners.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger, Base: base, Owners: cfg.Owners})
 	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
 		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
@@ -305,7 +308,7 @@ func New(cfg Config) (*Service, error) {
 // work (queued sends, reconciliations) to finish.
 func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.Approvals {
-		s.goBackground(func() { s.runApprovals(ctx) })
+		s.goBackground(func() { s.appr.Run(ctx) })
 	}
 	t := time.NewTicker(max(s.cfg.StaleRunAfter/4, time.Second))
 	defer t.Stop()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/clawchat/clawchat/internal/bridge/approvals"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -435,7 +436,7 @@ func (s *Service) onRunApproval(r *run, p *gateway.AgentEvent) {
 	if id == "" {
 		id = d.ToolCallID
 	}
-	if !approvalIDRe.MatchString(id) {
+	if !approvals.ValidID(id) {
 		return
 	}
 	status := d.Status
