@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clawchat/clawchat/internal/bridge/approvals"
+	"github.com/clawchat/clawchat/internal/bridge/conversations"
 	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
@@ -155,6 +156,8 @@ type Service struct {
 	stopBase context.CancelFunc
 
 	appr *approvals.Service // exec approvals (bridge/approvals); own lock
+
+	conversations *conversations.Service // conversation CRUD, the authorization gate, history (bridge/conversations)
 
 	// owners knows who may see each session's events (bridge/owners); own lock
 	ownersOf *owners.Registry
@@ -295,12 +298,17 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
 	s.gw = s.mapper.API(cfg.Upstream)
+	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
+		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
 	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
 		Owners: cfg.Owners, RunSender: s.runSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
 		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})
 	s.ownersOf = owners.New(owners.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger, Base: base, Owners: cfg.Owners})
-	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
-		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
+	s.conversations = conversations.New(conversations.Config{Store: cfg.Store, Publisher: cfg.Publisher, Runs: runsView{s},
+		Owners: s.ownersOf, Policy: s.policy, Gateway: s.gw, Logger: cfg.Logger, Now: cfg.Now,
+		DefaultAgent: cfg.DefaultAgent, GatewayDefaultAgent: cfg.GatewayDefaultAgent, MemberAgents: cfg.MemberAgents,
+		OwnerAgents: cfg.OwnerAgents, MaxConversations: cfg.MaxConversations, GatewayState: s.GatewayState,
+		NoteOwner: s.appr.NoteOwner, Audit: s.audit})
 	return s, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/conversations"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
@@ -95,7 +96,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	if strings.TrimSpace(p.Text) == "" && len(p.Attachments) == 0 {
 		return SendResult{}, fmt.Errorf("message is empty: %w", chat.ErrInvalid)
 	}
-	if err := noNUL("message", p.Text); err != nil { // the Gateway refuses them after the 202
+	if err := conversations.NoNUL("message", p.Text); err != nil { // the Gateway refuses them after the 202
 		return SendResult{}, err
 	}
 	if p.ID != "" && !sessionkey.ValidClientID(p.ID) {
@@ -103,11 +104,11 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	}
 	c, err := s.lookup(ctx, u, p.Conversation)
 	if errors.Is(err, chat.ErrNotFound) && p.Create && chat.ValidConversationID(p.Conversation) {
-		c, err = s.create(ctx, u, CreateParams{ID: p.Conversation})
+		c, err = s.conversations.CreateRow(ctx, u, CreateParams{ID: p.Conversation})
 		if errors.Is(err, chat.ErrConflict) { // created concurrently
 			c, err = s.lookup(ctx, u, p.Conversation)
 		} else if err == nil {
-			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: s.view(c)}.Event())
+			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: s.conversations.View(c)}.Event())
 		}
 	}
 	if err != nil {
@@ -318,7 +319,7 @@ func (s *Service) touch(ctx context.Context, c chat.Conversation, text string) {
 		return
 	}
 	if named {
-		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.view(c)}.Event())
+		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.conversations.View(c)}.Event())
 	}
 }
 
@@ -426,15 +427,4 @@ func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID st
 		return false, err
 	}
 	return res.Aborted, nil
-}
-
-// gatewayAction reports whether an owner's call on conversation is an authorized action on a
-// Gateway session (a gw: id), which is audited whatever its outcome. Refusals that the id did not
-// pass (not found) are not audited: nothing reached the Gateway.
-func gatewayAction(u chat.User, conversation string, err error) bool {
-	if !u.IsOwner() || errors.Is(err, chat.ErrNotFound) {
-		return false
-	}
-	_, ok := sessionkey.ParseGatewayID(conversation)
-	return ok
 }
