@@ -35,7 +35,9 @@ func (r *recorder) names(userID string) []string {
 	return out
 }
 
-type fakeGW struct{ resolved []gateway.ExecApprovalResolveParams }
+type fakeGW struct {
+	resolved []gateway.ExecApprovalResolveParams
+}
 
 func (f *fakeGW) ExecApprovalList(context.Context) ([]gateway.ExecApproval, error) { return nil, nil }
 func (f *fakeGW) ExecApprovalResolve(_ context.Context, p gateway.ExecApprovalResolveParams) (json.RawMessage, error) {

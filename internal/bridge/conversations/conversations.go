@@ -513,10 +513,10 @@ func NoNUL(what, s string) error {
 // HistoryPage is one page of a conversation, oldest first.
 type HistoryPage struct {
 	Messages []transcript.Message `json:"messages"`
-	HasMore  bool      `json:"hasMore"`
-	Cursor   string    `json:"cursor,omitempty"`
-	Running  bool      `json:"running"`
-	RunID    *string   `json:"runId"`
+	HasMore  bool                 `json:"hasMore"`
+	Cursor   string               `json:"cursor,omitempty"`
+	Running  bool                 `json:"running"`
+	RunID    *string              `json:"runId"`
 }
 
 const (
