@@ -27,9 +27,10 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge/conversations"
 	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
+	"github.com/clawchat/clawchat/internal/bridge/sending"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
-	"github.com/clawchat/clawchat/internal/ratelimit"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Upstream is the part of the Gateway client the bridge uses: one request/response call with
@@ -146,7 +147,6 @@ type Service struct {
 	runs     map[string]*run       // by runId
 	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
 	userRuns map[string]int        // active runs per user
-	limiters *ratelimit.Limiter
 	gwState  string
 	lastConn bool // the upstream was connected at least once
 	wg       sync.WaitGroup
@@ -157,6 +157,7 @@ type Service struct {
 
 	appr *approvals.Service // exec approvals (bridge/approvals); own lock
 
+	sending       *sending.Service       // accepting messages, abort (bridge/sending)
 	conversations *conversations.Service // conversation CRUD, the authorization gate, history (bridge/conversations)
 
 	// owners knows who may see each session's events (bridge/owners); own lock
@@ -195,7 +196,7 @@ type queued struct {
 	runID     string
 	messageID string
 	text      string // exactly as typed: what the Gateway, the transcript and the model get
-	atts      []Attachment
+	atts      []gateway.ChatAttachment
 	sender    chat.User // who sent it (identity for the agent)
 	suppress  bool      // send with suppressCommandInterpretation (members, unless allowlisted)
 	policy    *Policy   // the session policy the send is conditional on (members); nil: none
@@ -292,7 +293,6 @@ func New(cfg Config) (*Service, error) {
 		runs:     make(map[string]*run),
 		recent:   make(map[string]recentRun),
 		userRuns: make(map[string]int),
-		limiters: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst}), // idle users are evicted
 		gwState:  "down",
 		slow:     make(map[string][]func()),
 	}
@@ -309,6 +309,10 @@ func New(cfg Config) (*Service, error) {
 		DefaultAgent: cfg.DefaultAgent, GatewayDefaultAgent: cfg.GatewayDefaultAgent, MemberAgents: cfg.MemberAgents,
 		OwnerAgents: cfg.OwnerAgents, MaxConversations: cfg.MaxConversations, GatewayState: s.GatewayState,
 		NoteOwner: s.appr.NoteOwner, Audit: s.audit})
+	s.sending = sending.New(sending.Config{Conversations: s.conversations, Runs: runsAPI{s}, Policy: s.policy, Store: cfg.Store,
+		Publisher: cfg.Publisher, Gateway: s.gw, Watch: s.ownersOf.Watch, Limits: s.sendLimits, MaxTextBytes: cfg.MaxTextBytes,
+		CommandAllowlist: cfg.CommandAllowlist, SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, OwnerIDs: s.appr.OwnerIDs,
+		Audit: s.audit, Now: cfg.Now, Logger: cfg.Logger})
 	return s, nil
 }
 
@@ -372,6 +376,8 @@ func (s *Service) Limits() map[string]int64 {
 		"maxImageBytes":      l.MaxImageBytes,
 	}
 }
+
+func (s *Service) sendLimits() sending.Limits { return sending.Limits(s.gatewayLimits()) }
 
 func (s *Service) gatewayLimits() Limits {
 	if s.cfg.GatewayLimits == nil {

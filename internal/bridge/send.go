@@ -2,193 +2,107 @@ package bridge
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strings"
-	"time"
 
-	"github.com/clawchat/clawchat/internal/bridge/conversations"
-	"github.com/clawchat/clawchat/internal/bridge/policy"
-	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
+	"github.com/clawchat/clawchat/internal/bridge/runs"
+	"github.com/clawchat/clawchat/internal/bridge/sending"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Attachment is a file sent with a message; Content is base64.
-type Attachment struct {
-	Name     string `json:"name"`
-	MimeType string `json:"mimeType"`
-	Content  string `json:"content"`
-}
+type Attachment = sending.Attachment
 
 // SendParams is one message from a client.
-type SendParams struct {
-	Conversation string
-	ID           string // client message id; retries with the same id never run twice
-	Text         string
-	Attachments  []Attachment
-	// Create makes the conversation when u does not have it yet (REST send semantics).
-	Create bool
-}
+type SendParams = sending.Params
+
+// SendResult is the answer to a send.
+type SendResult = sending.Result
 
 // Send statuses.
 const (
-	StatusStarted   = "started"
-	StatusQueued    = "queued"
-	StatusDuplicate = "duplicate"
+	StatusStarted   = runs.StatusStarted
+	StatusQueued    = runs.StatusQueued
+	StatusDuplicate = runs.StatusDuplicate
 )
 
-// SendResult is the answer to a send.
-type SendResult struct {
-	RunID  string `json:"runId"`
-	Status string `json:"status"` // started | queued | duplicate
-}
+// PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
+// because its Gateway session's policy was changed outside clawchat.
+type PolicyDrift = chat.PolicyDrift
 
-func (s *Service) checkAttachments(atts []Attachment, textLen int) error {
-	if len(atts) == 0 {
-		return nil
-	}
-	l := s.gatewayLimits()
-	total := int64(textLen)
-	for _, a := range atts {
-		n := int64(base64.StdEncoding.DecodedLen(len(a.Content)))
-		total += int64(len(a.Content))
-		if _, err := base64.StdEncoding.DecodeString(a.Content); err != nil {
-			return fmt.Errorf("attachment %q is not valid base64: %w", a.Name, chat.ErrInvalid)
-		}
-		isImage := strings.HasPrefix(strings.ToLower(a.MimeType), "image/")
-		if isImage && l.MaxImageBytes > 0 && n > l.MaxImageBytes {
-			return fmt.Errorf("image %q is larger than %d bytes: %w", a.Name, l.MaxImageBytes, chat.ErrTooLarge)
-		}
-		if !isImage && l.MaxAttachmentBytes > 0 && n > l.MaxAttachmentBytes {
-			return fmt.Errorf("attachment %q is larger than %d bytes: %w", a.Name, l.MaxAttachmentBytes, chat.ErrTooLarge)
-		}
-	}
-	if l.MaxPayload > 0 && total+4096 > l.MaxPayload {
-		return fmt.Errorf("message with attachments is larger than %d bytes: %w", l.MaxPayload, chat.ErrTooLarge)
-	}
-	return nil
-}
-
-// Send sends a message to one of u's conversations. When the conversation has a run going, the
-// message is queued in clawchat (run.queued) and sent when that run ends (run.started), so every
-// message gets its own run and reply. A retry with the same client id answers duplicate with the
-// same runId and never runs twice.
+// Send sends a message to one of u's conversations (bridge/sending). When the conversation has a
+// run going, the message is queued in clawchat (run.queued) and sent when that run ends
+// (run.started), so every message gets its own run and reply. A retry with the same client id
+// answers duplicate with the same runId and never runs twice.
 func (s *Service) Send(ctx context.Context, u chat.User, p SendParams) (SendResult, error) {
-	res, err := s.send(ctx, u, p)
-	if gatewayAction(u, p.Conversation, err) {
-		d := map[string]any{"ok": err == nil}
-		if err == nil {
-			d["runId"], d["status"] = res.RunID, res.Status
-		}
-		s.audit(ctx, u, "gateway.send", p.Conversation, d)
-	}
-	return res, err
+	return s.sending.Send(ctx, u, p)
 }
 
-func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResult, error) {
-	if len(p.Text) > s.cfg.MaxTextBytes {
-		s.emitError(u.ID, "too_large", "message too long", p.Conversation)
-		return SendResult{}, fmt.Errorf("message longer than %d bytes: %w", s.cfg.MaxTextBytes, chat.ErrTooLarge)
-	}
-	if strings.TrimSpace(p.Text) == "" && len(p.Attachments) == 0 {
-		return SendResult{}, fmt.Errorf("message is empty: %w", chat.ErrInvalid)
-	}
-	if err := conversations.NoNUL("message", p.Text); err != nil { // the Gateway refuses them after the 202
-		return SendResult{}, err
-	}
-	if p.ID != "" && !sessionkey.ValidClientID(p.ID) {
-		return SendResult{}, fmt.Errorf("message id must match [A-Za-z0-9._:-]{1,128}: %w", chat.ErrInvalid)
-	}
-	c, err := s.lookup(ctx, u, p.Conversation)
-	if errors.Is(err, chat.ErrNotFound) && p.Create && chat.ValidConversationID(p.Conversation) {
-		c, err = s.conversations.CreateRow(ctx, u, CreateParams{ID: p.Conversation})
-		if errors.Is(err, chat.ErrConflict) { // created concurrently
-			c, err = s.lookup(ctx, u, p.Conversation)
-		} else if err == nil {
-			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: s.conversations.View(c)}.Event())
-		}
-	}
-	if err != nil {
-		return SendResult{}, err
-	}
-	if err := s.checkAttachments(p.Attachments, len(p.Text)); err != nil {
-		s.emitError(u.ID, "too_large", "attachment too large", c.ID)
-		return SendResult{}, err
-	}
-	clientID := p.ID
-	if clientID == "" {
-		clientID = sessionkey.RandomHex(12)
-	}
-	runID := sessionkey.IdempotencyKey(u.ID, c.SessionKey, clientID)
+// Abort stops u's run in a conversation: runID when given (a queued message is removed from the
+// queue), else the conversation's active run. It reports whether something was stopped.
+func (s *Service) Abort(ctx context.Context, u chat.User, conversation, runID string) (bool, error) {
+	return s.sending.Abort(ctx, u, conversation, runID)
+}
 
-	// Duplicate check before the rate limit, so a retry is never refused.
+func (q queued) message() runs.Message {
+	return runs.Message{RunID: q.runID, MessageID: q.messageID, Text: q.text, Attachments: q.atts,
+		Sender: q.sender, Suppress: q.suppress, Policy: q.policy}
+}
+
+func queuedOf(m runs.Message) queued {
+	return queued{runID: m.RunID, messageID: m.MessageID, text: m.Text, atts: m.Attachments,
+		sender: m.Sender, suppress: m.Suppress, policy: m.Policy}
+}
+
+// runsAPI adapts the run state to sending.Runs.
+type runsAPI struct{ s *Service }
+
+func (a runsAPI) Duplicate(runID, key string) bool {
+	s := a.s
 	s.mu.Lock()
-	if r := s.runs[runID]; r != nil {
-		s.mu.Unlock()
-		return SendResult{RunID: runID, Status: StatusDuplicate}, nil
+	defer s.mu.Unlock()
+	if s.runs[runID] != nil {
+		return true
 	}
 	if _, ok := s.recent[runID]; ok {
-		s.mu.Unlock()
-		return SendResult{RunID: runID, Status: StatusDuplicate}, nil
+		return true
 	}
-	if cs := s.convs[c.SessionKey]; cs != nil {
+	if cs := s.convs[key]; cs != nil {
 		for _, q := range cs.queue {
 			if q.runID == runID {
-				s.mu.Unlock()
-				return SendResult{RunID: runID, Status: StatusDuplicate}, nil
+				return true
 			}
 		}
 	}
-	s.mu.Unlock()
+	return false
+}
 
-	if !s.limiters.Allow(u.ID) {
-		s.emitError(u.ID, "rate_limited", "sending too fast; wait a moment", c.ID)
-		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
-	}
-
-	q := queued{runID: runID, messageID: clientID, text: p.Text, atts: p.Attachments, sender: u}
-	if !u.IsOwner() {
-		q.suppress = !policy.IsAllowedCommand(p.Text, s.cfg.CommandAllowlist)
-	}
-	if !u.IsOwner() && !isGateway(c) {
-		pol := s.policy.ForMember(c.AgentID)
-		q.policy = &pol
-	}
-	if (q.suppress || q.policy != nil) && !s.policy.CanSuppress() {
-		s.emitError(u.ID, "unavailable", userMessage(policy.ErrNoAdmin), c.ID)
-		return SendResult{}, policy.ErrNoAdmin
-	}
-
+func (a runsAPI) Submit(ctx context.Context, t runs.Target, m runs.Message) (string, error) {
+	s := a.s
+	q := queuedOf(m)
 	s.mu.Lock()
-	if isGateway(c) {
-		s.ownersOf.Watch(c.SessionKey, u.ID)
-	}
-	cs := s.convs[c.SessionKey]
+	cs := s.convs[t.Key]
 	if cs == nil {
-		cs = &convState{key: c.SessionKey, userID: u.ID, convID: c.ID}
-		s.convs[c.SessionKey] = cs
+		cs = &convState{key: t.Key, userID: t.UserID, convID: t.ConvID}
+		s.convs[t.Key] = cs
 	}
 	if cs.active != nil || len(cs.queue) > 0 {
 		if len(cs.queue) >= s.cfg.MaxQueued {
 			s.mu.Unlock()
-			s.emitError(u.ID, "limit_reached", "too many queued messages in this conversation", c.ID)
-			return SendResult{}, fmt.Errorf("at most %d queued messages per conversation: %w", s.cfg.MaxQueued, chat.ErrLimitReached)
+			return "", fmt.Errorf("at most %d queued messages per conversation: %w: %w", s.cfg.MaxQueued, chat.ErrLimitReached, runs.ErrQueueFull)
 		}
 		cs.queue = append(cs.queue, q)
 		pos := len(cs.queue)
 		s.mu.Unlock()
-		s.cfg.Publisher.Publish(u.ID, chat.RunQueued{
-			Conversation: c.ID, MessageID: clientID, RunID: runID, Position: pos, Text: p.Text,
+		s.cfg.Publisher.Publish(t.UserID, chat.RunQueued{
+			Conversation: t.ConvID, MessageID: m.MessageID, RunID: m.RunID, Position: pos, Text: m.Text,
 		}.Event())
-		return SendResult{RunID: runID, Status: StatusQueued}, nil
+		return StatusQueued, nil
 	}
-	if s.userRuns[u.ID] >= s.cfg.MaxConcurrentRuns {
+	if s.userRuns[t.UserID] >= s.cfg.MaxConcurrentRuns {
 		s.mu.Unlock()
-		s.emitError(u.ID, "limit_reached", "too many replies running at once; wait for one to finish", c.ID)
-		return SendResult{}, fmt.Errorf("at most %d runs at once: %w", s.cfg.MaxConcurrentRuns, chat.ErrLimitReached)
+		return "", fmt.Errorf("at most %d runs at once: %w: %w", s.cfg.MaxConcurrentRuns, chat.ErrLimitReached, runs.ErrTooManyRuns)
 	}
 	r := s.startRunLocked(cs, q)
 	s.mu.Unlock()
@@ -196,12 +110,34 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 	// Accepted: from here the send does not depend on the caller's connection (runstate.go).
 	sctx, cancel := s.sendContext(ctx)
 	defer cancel()
-	status, err := s.dispatch(sctx, r, q)
-	if err != nil {
-		return SendResult{}, err
+	return s.dispatch(sctx, r, q)
+}
+
+func (a runsAPI) Unqueue(key, runID string) (string, bool) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.convs[key]
+	if cs == nil {
+		return "", false
 	}
-	s.touch(ctx, c, p.Text)
-	return SendResult{RunID: runID, Status: status}, nil
+	for i, q := range cs.queue {
+		if q.runID == runID {
+			cs.queue = append(cs.queue[:i:i], cs.queue[i+1:]...)
+			return q.messageID, true
+		}
+	}
+	return "", false
+}
+
+func (a runsAPI) Active(key string) string {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.convs[key]; cs != nil && cs.active != nil {
+		return cs.active.id
+	}
+	return ""
 }
 
 // startRunLocked registers q as cs's active run and announces it; s.mu held.
@@ -265,84 +201,14 @@ func (s *Service) dispatch(ctx context.Context, r *run, q queued) (string, error
 	return StatusStarted, nil
 }
 
-// sendChecked sends q, conditional on its session policy (bridge/policy); a drifted policy is
-// refused and the owners are told.
+// sendChecked sends q through bridge/sending (conditional on its session policy).
 func (s *Service) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
-	var atts []gateway.ChatAttachment
-	for _, a := range q.atts {
-		atts = append(atts, gateway.ChatAttachment{FileName: a.Name, MimeType: a.MimeType, Content: a.Content})
-	}
-	p := s.policy.Params(r.key, r.id, q.text, atts, q.sender, q.suppress, q.policy)
-	res, err := s.policy.Send(ctx, p, q.policy, func() { s.policyDrift(ctx, r, q) })
+	m := q.message()
+	res, err := s.sending.ChatSend(ctx, r.key, r.id, r.userID, &m)
 	if err == nil && ack != nil {
 		*ack = *res
 	}
 	return err
-}
-
-// PolicyDrift is the policy.drift payload owners get when a member's conversation was refused
-// because its Gateway session's policy was changed outside clawchat.
-type PolicyDrift = chat.PolicyDrift
-
-// policyDrift tells the owners and the audit log that q's session policy drifted.
-func (s *Service) policyDrift(ctx context.Context, r *run, q queued) {
-	agent := sessionkey.AgentOf(r.key)
-	s.log.Warn("refused a member's send: the session's policy was changed outside clawchat",
-		"user_id", r.userID, "agent_id", agent, "expected_mode", q.policy.Mode)
-	s.audit(ctx, q.sender, "policy.drift", r.key, map[string]any{"expectedMode": q.policy.Mode})
-	ev := PolicyDrift{
-		User: r.userID, AgentID: agent, Expected: q.policy.Mode,
-		Message: "A member's conversation was refused: its Gateway session's permission settings were changed outside clawchat (for example in the Control UI). clawchat never runs a member's message under changed settings.",
-	}.Event()
-	for _, o := range s.ownerIDs() {
-		s.cfg.Publisher.Publish(o, ev)
-	}
-}
-
-// touch records activity on c; a conversation without a title is named after its first message
-// (what users expect from a chat list), and its owner's clients learn the new title.
-func (s *Service) touch(ctx context.Context, c chat.Conversation, text string) {
-	if isGateway(c) {
-		return
-	}
-	c.LastActivityAt = s.cfg.Now().UTC()
-	named := false
-	if c.Title == "" {
-		if c.Title = titleFrom(text); c.Title != "" {
-			c.UpdatedAt, named = c.LastActivityAt, true
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second) // the send is accepted: record it even if the request ends
-	defer cancel()
-	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {
-		s.log.Debug("touch conversation", "err", err)
-		return
-	}
-	if named {
-		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.conversations.View(c)}.Event())
-	}
-}
-
-// titleFrom makes a conversation title from a message: its first non-empty line, spaces folded,
-// at most 60 characters (cut at a word when possible).
-func titleFrom(text string) string {
-	var line string
-	for l := range strings.SplitSeq(text, "\n") {
-		if l = strings.Join(strings.Fields(l), " "); l != "" {
-			line = l
-			break
-		}
-	}
-	const maxRunes = 60
-	r := []rune(line)
-	if len(r) <= maxRunes {
-		return line
-	}
-	cut := string(r[:maxRunes])
-	if i := strings.LastIndexByte(cut, ' '); i > maxRunes/2 {
-		cut = cut[:i]
-	}
-	return cut + "…"
 }
 
 // endRunLocked forgets r; it reports false when r had already ended. s.mu held.
@@ -384,47 +250,4 @@ func (s *Service) next(key string) {
 			s.log.Warn("queued send failed", "err", err)
 		}
 	})
-}
-
-// Abort stops u's run in a conversation: runID when given (a queued message is removed from the
-// queue), else the conversation's active run. It reports whether something was stopped.
-func (s *Service) Abort(ctx context.Context, u chat.User, conversation, runID string) (bool, error) {
-	aborted, err := s.abort(ctx, u, conversation, runID)
-	if gatewayAction(u, conversation, err) {
-		s.audit(ctx, u, "gateway.abort", conversation, map[string]any{"ok": err == nil, "runId": runID, "aborted": aborted})
-	}
-	return aborted, err
-}
-
-func (s *Service) abort(ctx context.Context, u chat.User, conversation, runID string) (bool, error) {
-	c, err := s.lookup(ctx, u, conversation)
-	if err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	cs := s.convs[c.SessionKey]
-	if cs != nil && runID != "" {
-		for i, q := range cs.queue {
-			if q.runID == runID {
-				cs.queue = append(cs.queue[:i:i], cs.queue[i+1:]...)
-				s.mu.Unlock()
-				s.cfg.Publisher.Publish(u.ID, chat.RunAborted{
-					Conversation: c.ID, RunID: runID, MessageID: q.messageID, Text: "",
-				}.Event())
-				return true, nil
-			}
-		}
-	}
-	if runID == "" && cs != nil && cs.active != nil {
-		runID = cs.active.id
-	}
-	s.mu.Unlock()
-	if runID == "" && isGateway(c) {
-		return false, nil // never abort someone else's run in a Gateway session without its id
-	}
-	res, err := s.gw.ChatAbort(ctx, gateway.ChatAbortParams{SessionKey: c.SessionKey, RunID: runID})
-	if err != nil {
-		return false, err
-	}
-	return res.Aborted, nil
 }
