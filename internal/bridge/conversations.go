@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/clawchat/clawchat/internal/bridge/conversations"
+	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/chat"
 )
 
@@ -21,6 +22,12 @@ type Agent = conversations.Agent
 
 // AgentList is the answer of Agents.
 type AgentList = conversations.AgentList
+
+// Message is one history entry (docs/api.md "Message object").
+type Message = transcript.Message
+
+// Tool is a tool call with its result merged in.
+type Tool = transcript.Tool
 
 // HistoryPage is one page of a conversation, oldest first.
 type HistoryPage = conversations.HistoryPage
