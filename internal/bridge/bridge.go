@@ -25,6 +25,7 @@ import (
 
 	"github.com/clawchat/clawchat/internal/bridge/approvals"
 	"github.com/clawchat/clawchat/internal/bridge/conversations"
+	"github.com/clawchat/clawchat/internal/bridge/ordered"
 	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/sending"
@@ -163,10 +164,7 @@ type Service struct {
 	// owners knows who may see each session's events (bridge/owners); own lock
 	ownersOf *owners.Registry
 
-	// slow holds the events of session keys whose routing waits for a store read, in order, and
-	// slowWG their workers (ordered.go); s.mu guards slow.
-	slow   map[string][]func()
-	slowWG sync.WaitGroup
+	queue *ordered.Queue // Gateway events in order per session key (bridge/ordered)
 }
 
 // recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
@@ -294,10 +292,10 @@ func New(cfg Config) (*Service, error) {
 		recent:   make(map[string]recentRun),
 		userRuns: make(map[string]int),
 		gwState:  "down",
-		slow:     make(map[string][]func()),
 	}
 	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
 	s.gw = s.mapper.API(cfg.Upstream)
+	s.queue = ordered.New(ordered.Config{Routable: s.routable, Go: s.goBackground})
 	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
 		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
 	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
