@@ -41,13 +41,3 @@ func (s *Service) onApprovalResolved(payload json.RawMessage)  { s.appr.Resolved
 func (s *Service) backfillApprovals()                          { s.appr.Backfill() }
 func (s *Service) noteOwner(u chat.User)                       { s.appr.NoteOwner(u) }
 func (s *Service) ownerIDs() []string                          { return s.appr.OwnerIDs() }
-
-// runSender is the display name of whoever sent run runID's message in session key, or "".
-func (s *Service) runSender(runID, key string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.runs[runID]; r != nil && r.key == key {
-		return r.sender
-	}
-	return ""
-}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge/ordered"
 	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
+	"github.com/clawchat/clawchat/internal/bridge/runs"
 	"github.com/clawchat/clawchat/internal/bridge/sending"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
@@ -147,11 +147,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	convs    map[string]*convState // by session key, conversations with a run or queue
-	runs     map[string]*run       // by runId
-	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
-	userRuns map[string]int        // active runs per user
+	mu       sync.Mutex // guards gwState and lastConn
 	gwState  string
 	lastConn bool // the upstream was connected at least once
 	wg       sync.WaitGroup
@@ -169,81 +165,8 @@ type Service struct {
 	ownersOf *owners.Registry
 
 	queue *ordered.Queue // Gateway events in order per session key (bridge/ordered)
-}
 
-// recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
-// trailing Gateway events are dropped, and a client that resyncs learns how it ended
-// (EndedSnapshot).
-type recentRun struct {
-	at     time.Time
-	userID string
-	conv   string
-	end    *runEnd // nil for a send that never reached the Gateway (a retry sends it again)
-	// inferred: clawchat ended the run from history (no terminal event from the Gateway); if
-	// the Gateway streams it after all, the run is reopened (runstate.go).
-	inferred  bool
-	messageID string
-}
-
-// convState is the in-memory state of one conversation with a run or queue.
-type convState struct {
-	key    string
-	userID string
-	convID string
-	active *run
-	queue  []queued
-}
-
-type queued struct {
-	runID     string
-	messageID string
-	text      string // exactly as typed: what the Gateway, the transcript and the model get
-	atts      []gateway.ChatAttachment
-	sender    chat.User // who sent it (identity for the agent)
-	suppress  bool      // send with suppressCommandInterpretation (members, unless allowlisted)
-	policy    *Policy   // the session policy the send is conditional on (members); nil: none
-}
-
-// run is one Gateway turn the bridge tracks.
-type run struct {
-	id        string
-	key       string
-	userID    string
-	convID    string
-	messageID string
-	sender    string          // display name of the user who sent the message (approval cards)
-	text      string          // visible reply so far; set with setText/appendText (runtext.go)
-	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
-	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
-	reasoning string
-	tools     map[string]*toolState
-	toolOrder []string
-	started   time.Time
-	lastEvent time.Time
-	sent      bool // chat.send acknowledged
-	// msg is what was sent (nil for adopted runs); kept to send it again with the same
-	// idempotency key when the Gateway lost it (runstate.go).
-	msg *queued
-	// unknown: chat.send was written but its answer was lost (connection drop, timeout);
-	// reconciliation decides whether the Gateway has it.
-	unknown bool
-	resent  bool // sent a second time after the Gateway lost it
-	renewed bool // sent as a new turn after the Gateway refused it under its old key
-	// bare: the Gateway ended the run with a final that has no message and no text
-	// (merged into or queued behind another turn); reconciliation resolves it.
-	bare bool
-	// retries counts reconciliations that found the Gateway's state unknown
-	retries int
-	// owedSince is when reconciliation first saw that the Gateway owes the run's session a
-	// restart-recovery turn (zero: not seen)
-	owedSince time.Time
-	announced bool // run.started published
-}
-
-type toolState struct {
-	chat.ToolView
-	started time.Time
-	ended   bool
+	tracker *runs.Tracker // runs: queue, state machine, translation of chat/agent events (bridge/runs); own lock
 }
 
 // New returns a service. Call Run to start its background watchdog.
@@ -278,9 +201,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = 10
 	}
-	if cfg.RecoveryGrace <= 0 {
-		cfg.RecoveryGrace = recoveryGrace
-	}
 	if cfg.StaleRunAfter <= 0 {
 		cfg.StaleRunAfter = 3 * time.Minute
 	}
@@ -291,33 +211,29 @@ func New(cfg Config) (*Service, error) {
 		cfg.SendTimeout = 30 * time.Second
 	}
 	base, stop := context.WithCancel(context.Background())
-	s := &Service{
-		rawGW:    gatewayAPI{R: cfg.Upstream},
-		base:     base,
-		stopBase: stop,
-		cfg:      cfg,
-		log:      cfg.Logger,
-		convs:    make(map[string]*convState),
-		runs:     make(map[string]*run),
-		recent:   make(map[string]recentRun),
-		userRuns: make(map[string]int),
-		gwState:  "down",
-	}
+	s := &Service{rawGW: gatewayAPI{R: cfg.Upstream}, base: base, stopBase: stop, cfg: cfg, log: cfg.Logger, gwState: StateDown}
 	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
 	s.gw = s.mapper.API(cfg.Upstream)
 	s.queue = ordered.New(ordered.Config{Routable: s.routable, Go: s.goBackground})
 	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
 		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
-	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
-		Owners: cfg.Owners, RunSender: s.runSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
-		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})
 	s.ownersOf = owners.New(owners.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger, Base: base, Owners: cfg.Owners})
-	s.conversations = conversations.New(conversations.Config{Store: cfg.Store, Publisher: cfg.Publisher, Runs: runsView{s},
+	s.tracker = runs.New(runs.Config{Publisher: cfg.Publisher, Owners: s.ownersOf, Gateway: s.gw,
+		Send: func(ctx context.Context, key, runID, userID string, m *runs.Message) (*gateway.ChatSendResult, error) {
+			return s.sending.ChatSend(ctx, key, runID, userID, m)
+		},
+		MapError: s.mapUpstreamError, Order: s.queue.Do, Go: s.goBackground, Base: base, Logger: cfg.Logger, Now: cfg.Now,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns, MaxQueued: cfg.MaxQueued, StaleRunAfter: cfg.StaleRunAfter,
+		RecoveryGrace: cfg.RecoveryGrace, HistoryTimeout: cfg.HistoryTimeout, SendTimeout: cfg.SendTimeout})
+	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
+		Owners: cfg.Owners, RunSender: s.tracker.RunSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
+		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})
+	s.conversations = conversations.New(conversations.Config{Store: cfg.Store, Publisher: cfg.Publisher, Runs: s.tracker,
 		Owners: s.ownersOf, Policy: s.policy, Gateway: s.gw, Logger: cfg.Logger, Now: cfg.Now,
 		DefaultAgent: cfg.DefaultAgent, GatewayDefaultAgent: cfg.GatewayDefaultAgent, MemberAgents: cfg.MemberAgents,
 		OwnerAgents: cfg.OwnerAgents, MaxConversations: cfg.MaxConversations, GatewayState: s.GatewayState,
 		NoteOwner: s.appr.NoteOwner, Audit: s.audit})
-	s.sending = sending.New(sending.Config{Conversations: s.conversations, Runs: runsAPI{s}, Policy: s.policy, Store: cfg.Store,
+	s.sending = sending.New(sending.Config{Conversations: s.conversations, Runs: s.tracker, Policy: s.policy, Store: cfg.Store,
 		Publisher: cfg.Publisher, Gateway: s.gw, Watch: s.ownersOf.Watch, Limits: s.sendLimits, MaxTextBytes: cfg.MaxTextBytes,
 		CommandAllowlist: cfg.CommandAllowlist, SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, OwnerIDs: s.appr.OwnerIDs,
 		Audit: s.audit, Now: cfg.Now, Logger: cfg.Logger})
@@ -339,8 +255,9 @@ func (s *Service) Run(ctx context.Context) error {
 			s.wg.Wait()
 			return nil
 		case <-t.C:
-			s.reconcile(ctx, true)
-			s.pruneRecent()
+			s.tracker.Reconcile(ctx, true)
+			s.tracker.PruneRecent()
+			s.ownersOf.Prune()
 		}
 	}
 }
@@ -354,18 +271,6 @@ func (s *Service) goBackground(f func()) {
 		defer s.wg.Done()
 		f()
 	}()
-}
-
-func (s *Service) pruneRecent() {
-	s.ownersOf.Prune()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.cfg.Now()
-	for id, r := range s.recent {
-		if now.Sub(r.at) > 10*time.Minute {
-			delete(s.recent, id)
-		}
-	}
 }
 
 // GatewayState returns connected, reconnecting, down or pairing_required.

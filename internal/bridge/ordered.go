@@ -11,31 +11,11 @@ const approvalsKey = "\x00approvals"
 // events of key (ordered.Queue.Do).
 func (s *Service) ordered(key, runID string, fn, detach func()) { s.queue.Do(key, runID, fn, detach) }
 
-// routable reports whether routing an event of key and runID needs no store read: its run is
-// tracked or recently ended, or key is a clawchat session already known to be someone's or
-// nobody's; for a Gateway session, the owner list must be fresh for everyone it may go to.
+// routable reports whether routing an event of key and runID needs no store read (approval events
+// always do; run events: runs.Tracker.Routable).
 func (s *Service) routable(key, runID string) bool {
 	if key == approvalsKey {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !isOwnNamespace(key) {
-		users := s.ownersOf.WatchersOf(key)
-		if r := s.runs[runID]; r != nil {
-			users = append(users, r.userID)
-		}
-		return s.ownersOf.Fresh(users)
-	}
-	if s.runs[runID] != nil {
-		return true
-	}
-	if _, ended := s.recent[runID]; ended {
-		return true
-	}
-	if s.convs[key] != nil {
-		return true
-	}
-	_, known := s.ownersOf.Known(key)
-	return known
+	return s.tracker.Routable(key, runID)
 }

@@ -10,7 +10,3 @@ func (s *Service) UserChanged(userID string) { s.ownersOf.UserChanged(userID) }
 
 // rememberOwner records whose c's session key is, for routing without a store read.
 func (s *Service) rememberOwner(c chat.Conversation) { s.ownersOf.Remember(c) }
-
-// deliverable reports whether r's events may go to r.userID now: always for clawchat's own
-// conversations (the user owns them), and for Gateway sessions only while the user is an owner.
-func (s *Service) deliverable(r *run) bool { return s.ownersOf.Deliverable(r.convID, r.userID) }

@@ -1,4 +1,4 @@
-package bridge
+package runs
 
 import (
 	"context"
@@ -95,7 +95,7 @@ const (
 // sendContext is the context of a chat.send once clawchat has accepted the message: it no longer
 // depends on the request that carried it (a phone that drops its socket right after Send must
 // still get the reply through resume, snapshot or history), only on SendTimeout.
-func (s *Service) sendContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Tracker) sendContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
 }
 
@@ -109,17 +109,17 @@ func answerLost(ctx context.Context, err error) bool {
 // conversation and run id are filled in), records the end for EndedSnapshot, adopts a run that
 // continues r's session and starts the next queued message. It reports false when r had already
 // ended.
-func (s *Service) finish(r *run, p chat.Payload) bool {
+func (s *Tracker) finish(r *run, p chat.Payload) bool {
 	return s.finishRun(r, p, false)
 }
 
 // finishInferred is finish for an end clawchat inferred from history (no terminal event from the
 // Gateway): should the Gateway stream the run after all, it is reopened.
-func (s *Service) finishInferred(r *run, p chat.Payload) bool {
+func (s *Tracker) finishInferred(r *run, p chat.Payload) bool {
 	return s.finishRun(r, p, true)
 }
 
-func (s *Service) finishRun(r *run, p chat.Payload, inferred bool) bool {
+func (s *Tracker) finishRun(r *run, p chat.Payload, inferred bool) bool {
 	p, ev := terminal(p, r.convID, r.id)
 	end := &runEnd{payload: p}
 	s.mu.Lock()
@@ -140,7 +140,7 @@ func (s *Service) finishRun(r *run, p chat.Payload, inferred bool) bool {
 
 // failSend ends r, whose chat.send the Gateway refused or never received, with run.error and
 // forgets it, so that a retry with the same client id sends it again.
-func (s *Service) failSend(r *run, err error) {
+func (s *Tracker) failSend(r *run, err error) {
 	s.mu.Lock()
 	ended := s.endRunLocked(r)
 	delete(s.recent, r.id)
@@ -155,7 +155,7 @@ func (s *Service) failSend(r *run, err error) {
 // promoteLocked makes another tracked run of key (a turn the Gateway started by itself while
 // ours ran) the conversation's active run when it has none, announced with run.started if it was
 // not yet. s.mu held.
-func (s *Service) promoteLocked(key string) {
+func (s *Tracker) promoteLocked(key string) {
 	cs := s.convs[key]
 	if cs == nil || cs.active != nil {
 		return
@@ -175,7 +175,7 @@ func (s *Service) promoteLocked(key string) {
 // announceLocked publishes run.started for r once, with text (else the text of the message r
 // sent). A turn the Gateway started by itself carries the id of the message it continues (or
 // none) and no text. s.mu held.
-func (s *Service) announceLocked(r *run, text *string) {
+func (s *Tracker) announceLocked(r *run, text *string) {
 	if r.announced {
 		return
 	}
@@ -192,7 +192,7 @@ func (s *Service) announceLocked(r *run, text *string) {
 // EndedSnapshot returns one run.snapshot per run of u that ended in the last 10 minutes, oldest
 // first, with how it ended: state final, aborted or error, its text, and for errors the message
 // and kind. A client that resynced learns from it the end of every run it may have missed.
-func (s *Service) EndedSnapshot(u chat.User) []chat.Event {
+func (s *Tracker) EndedSnapshot(u chat.User) []chat.Event {
 	type item struct {
 		at time.Time
 		ev chat.Event
@@ -273,7 +273,7 @@ func judge(raw *rawHistory, runID string) verdict {
 // sent once more as a new turn under the key <runId>-2; r ends with run.error (kind interrupted,
 // continuedBy) and the new run is announced with r's message id and text. It reports whether it
 // took over (false: not a refusal of a re-sent message, or already renewed once).
-func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
+func (s *Tracker) renew(ctx context.Context, r *run, q queued, err error) bool {
 	var ge *gateway.Error
 	if !errors.As(err, &ge) || ge.Code != gateway.CodeUnavailable {
 		return false
@@ -313,7 +313,7 @@ func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
 // after all (a parked message the Gateway ran later under its own runId): the run is tracked
 // again and announced anew with run.started, so its reply reaches the user. s.mu held; it
 // returns nil when runID was not such a run.
-func (s *Service) reopenLocked(runID, key string) *run {
+func (s *Tracker) reopenLocked(runID, key string) *run {
 	rr, ok := s.recent[runID]
 	if !ok || !rr.inferred {
 		return nil

@@ -1,4 +1,4 @@
-package bridge
+package runs
 
 // setText replaces the run text (a resync, a replace, a reconcile). The caller holds s.mu.
 func (r *run) setText(s string) {

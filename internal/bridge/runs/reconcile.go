@@ -1,4 +1,4 @@
-package bridge
+package runs
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // reconcile resolves in-flight runs from chat.history: after a reconnect or an event gap every
 // run (onlyStale false), else only runs without events for StaleRunAfter. Runs whose chat.send
 // is still waiting for its answer are left to dispatch.
-func (s *Service) reconcile(ctx context.Context, onlyStale bool) {
+func (s *Tracker) reconcile(ctx context.Context, onlyStale bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	var ids []string
@@ -39,7 +39,7 @@ func (s *Service) reconcile(ctx context.Context, onlyStale bool) {
 // reports (runstate.go): still running, ended with its reply, continued by another turn (which
 // is adopted), lost (sent again once, then an error) or cut without a reply. While the Gateway
 // says the session is busy without saying with what, it asks again every second for up to 30 s.
-func (s *Service) reconcileRun(ctx context.Context, runID string) {
+func (s *Tracker) reconcileRun(ctx context.Context, runID string) {
 	for {
 		again := s.reconcileOnce(ctx, runID)
 		if !again {
@@ -55,7 +55,7 @@ func (s *Service) reconcileRun(ctx context.Context, runID string) {
 	}
 }
 
-func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) {
+func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) {
 	s.mu.Lock()
 	r := s.runs[runID]
 	s.mu.Unlock()
@@ -170,14 +170,14 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 }
 
 // partial returns r's text so far.
-func (s *Service) partial(r *run) string {
+func (s *Tracker) partial(r *run) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return r.text
 }
 
 // retryUnknown reports whether r's reconciliation should be asked again (bounded).
-func (s *Service) retryUnknown(r *run) bool {
+func (s *Tracker) retryUnknown(r *run) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.retries++
@@ -188,7 +188,7 @@ func (s *Service) retryUnknown(r *run) bool {
 // continueIn ends r, whose reply the Gateway produces in its turn otherID, with run.error
 // (kind interrupted, or merged for a bare final; the partial text kept; continuedBy) and
 // adopts otherID as the conversation's run, announced with r's message id.
-func (s *Service) continueIn(r *run, otherID string) {
+func (s *Tracker) continueIn(r *run, otherID string) {
 	s.mu.Lock()
 	o := s.runs[otherID]
 	if o == nil {

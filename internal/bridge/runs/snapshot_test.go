@@ -1,13 +1,18 @@
-package bridge
+package runs
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/owners"
+	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
@@ -31,14 +36,33 @@ func oldDelta(prev string, p *gateway.ChatEvent) (next string, replace bool) {
 	}
 }
 
-func testService(t testing.TB) *Service {
+// newTestTracker returns a Tracker over an in-memory store and a fake Upstream, publishing to pub
+// (nil: a recorder).
+func newTestTracker(t testing.TB, st *bridgetest.Store, pub Publisher) *Tracker {
 	t.Helper()
-	s, err := New(Config{Upstream: bridgetest.NewUpstream(), Store: bridgetest.NewStore(), Publisher: bridgetest.NewRecorder()})
-	if err != nil {
-		t.Fatal(err)
+	if pub == nil {
+		pub = bridgetest.NewRecorder()
 	}
-	return s
+	if st == nil {
+		st = bridgetest.NewStore()
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	log := slog.New(slog.DiscardHandler)
+	own := owners.New(owners.Config{Store: st, Now: time.Now, Logger: log, Base: context.Background()})
+	mapper := upstream.Mapper{Log: log}
+	return New(Config{
+		Publisher: pub, Owners: own, Gateway: mapper.API(bridgetest.NewUpstream()),
+		Send: func(context.Context, string, string, string, *Message) (*gateway.ChatSendResult, error) {
+			return &gateway.ChatSendResult{Status: "started"}, nil
+		},
+		MapError: mapper.Map, Go: func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() },
+		Base: context.Background(), Logger: log, Now: time.Now, MaxConcurrentRuns: 3, MaxQueued: 10,
+		StaleRunAfter: time.Minute, HistoryTimeout: time.Second, SendTimeout: time.Second,
+	})
 }
+
+func testService(t testing.TB) *Tracker { return newTestTracker(t, nil, nil) }
 
 func newTestRun(id string) *run {
 	return &run{id: id, key: "agent:main:clawchat:u:c", userID: "u", convID: "c", tools: map[string]*toolState{}}
@@ -51,7 +75,7 @@ func msgJSON(text string) json.RawMessage {
 
 // checkAgainstOld applies p to r with the new path and to oldText with the reference rule and
 // fails on any difference in the text or the replace flag.
-func checkAgainstOld(t *testing.T, s *Service, r *run, oldText *string, p *gateway.ChatEvent, what string) {
+func checkAgainstOld(t *testing.T, s *Tracker, r *run, oldText *string, p *gateway.ChatEvent, what string) {
 	t.Helper()
 	prev, next, replace, _ := s.applyDelta(r, p)
 	wantNext, wantReplace := oldDelta(*oldText, p)
@@ -286,7 +310,7 @@ func deltaRun(runID, key string, n int) [][]byte {
 }
 
 // oldHandleChat is HandleGatewayEvent("chat", …) as it was before the fast path: the baseline.
-func (s *Service) oldHandleChat(payload json.RawMessage) {
+func (s *Tracker) oldHandleChat(payload json.RawMessage) {
 	var p gateway.ChatEvent
 	if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 		return
@@ -326,7 +350,7 @@ func (s *Service) oldHandleChat(payload json.RawMessage) {
 }
 
 // BenchmarkHandleEvent feeds runs of n chat deltas with cumulative snapshots (plus the final)
-// through HandleGatewayEvent; "old" is the previous path (decode every snapshot, concatenate) in
+// through HandleChat; "old" is the previous path (decode every snapshot, concatenate) in
 // the same binary. ns/delta is the cost per Gateway delta event.
 func BenchmarkHandleEvent(b *testing.B) {
 	for _, n := range []int{100, 2000} {
@@ -334,10 +358,7 @@ func BenchmarkHandleEvent(b *testing.B) {
 			b.Run(impl+"/deltas="+itoa(n), func(b *testing.B) {
 				pub := &discard{}
 				st := bridgetest.NewStore()
-				s, err := New(Config{Upstream: bridgetest.NewUpstream(), Store: st, Publisher: pub})
-				if err != nil {
-					b.Fatal(err)
-				}
+				s := newTestTracker(b, st, pub)
 				key := "agent:main:clawchat:alice:default"
 				if err := st.CreateConversation(context.Background(), chat.Conversation{UserID: "alice", ID: "default", AgentID: "main", SessionKey: key}); err != nil {
 					b.Fatal(err)
@@ -362,7 +383,7 @@ func BenchmarkHandleEvent(b *testing.B) {
 						if impl == "old" {
 							s.oldHandleChat(ev)
 						} else {
-							s.HandleGatewayEvent("chat", ev)
+							s.HandleChat(ev)
 						}
 					}
 					i++
