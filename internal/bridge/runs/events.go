@@ -2,10 +2,9 @@ package runs
 
 import (
 	"encoding/json"
-	"regexp"
 	"strings"
 
-	"github.com/clawchat/clawchat/internal/bridge/approvals"
+	"github.com/clawchat/clawchat/internal/bridge/runtext"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -104,12 +103,12 @@ func (s *Tracker) routeRun(runID, key string, reopen bool) *run {
 	if cs.active != nil {
 		// Another run in the same session (e.g. a Gateway follow-up) while ours runs: track it too,
 		// but it does not become the conversation's active run.
-		r := &run{id: runID, key: key, userID: cs.userID, convID: cs.convID, tools: map[string]*toolState{}, started: s.cfg.Now(), lastEvent: s.cfg.Now(), sent: true}
+		r := &run{id: runID, key: key, userID: cs.userID, convID: cs.convID, started: s.cfg.Now(), lastEvent: s.cfg.Now(), sent: true}
 		s.runs[runID] = r
 		s.userRuns[r.userID]++
 		return r
 	}
-	r := &run{id: runID, key: key, userID: cs.userID, convID: cs.convID, tools: map[string]*toolState{}, started: s.cfg.Now(), lastEvent: s.cfg.Now(), sent: true}
+	r := &run{id: runID, key: key, userID: cs.userID, convID: cs.convID, started: s.cfg.Now(), lastEvent: s.cfg.Now(), sent: true}
 	cs.active = r
 	s.runs[runID] = r
 	s.userRuns[r.userID]++
@@ -136,7 +135,7 @@ func (s *Tracker) onChat(r *run, p *gateway.ChatEvent) {
 	case "delta":
 		// "rev" numbers the run's text changes, so a client that also got a run.snapshot (which
 		// carries the rev it reflects) can drop deltas the snapshot already holds.
-		prev, next, replace, rev := s.applyDelta(r, p)
+		prev, next, replace, rev := r.content.ApplyDelta(p)
 		if replace {
 			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: next, Replace: true, Rev: rev}.Event())
 		} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
@@ -146,17 +145,12 @@ func (s *Tracker) onChat(r *run, p *gateway.ChatEvent) {
 			s.publishUsage(r, p.Usage)
 		}
 	case "final":
-		text, ok := gateway.SnapshotText(p.Message)
-		s.mu.Lock()
-		if !ok {
-			text = r.text
-		}
-		bare := !ok && text == "" && len(r.tools) == 0
+		text, bare := r.content.Final(p.Message)
 		if bare {
+			s.mu.Lock()
 			r.bare = true
-		}
-		s.mu.Unlock()
-		if bare {
+			s.mu.Unlock()
+
 			// A final without message or text: the Gateway merged this message into another turn
 			// or parked it behind one. It is not "the complete reply"; history says where the
 			// reply is (runstate.go).
@@ -167,9 +161,7 @@ func (s *Tracker) onChat(r *run, p *gateway.ChatEvent) {
 	case "aborted":
 		text, ok := gateway.SnapshotText(p.Message)
 		if !ok {
-			s.mu.Lock()
-			text = r.text
-			s.mu.Unlock()
+			text = r.content.Text()
 		}
 		s.finish(r, chat.RunAborted{Text: text})
 	case "error":
@@ -177,67 +169,8 @@ func (s *Tracker) onChat(r *run, p *gateway.ChatEvent) {
 		if msg == "" {
 			msg = "the assistant failed to reply"
 		}
-		s.mu.Lock()
-		partial := r.text
-		s.mu.Unlock()
+		partial := r.content.Text()
 		s.finish(r, chat.RunError{Message: truncate(msg, maxErrorMessage), Text: &partial, Kind: p.ErrorKind})
-	}
-}
-
-// applyDelta applies a delta event to the run text by the rule of openclaw-protocol.md §4.2 and
-// returns the text before and after, and whether clients must replace their text:
-//
-//	deltaText absent            → the snapshot's text, replace
-//	replace                     → deltaText, replace
-//	no text yet, snapshot       → the snapshot's text
-//	snapshot ≠ prev + deltaText → the snapshot's text, replace (resync)
-//	otherwise                   → prev + deltaText
-//
-// The common case (the snapshot is exactly prev+deltaText) is proven by gateway.SnapshotIs without
-// decoding the snapshot, and the text grows in place (appendText), so a run of n deltas costs
-// O(total snapshot bytes) instead of O(n) decodes and O(n²) copies. Every other case decodes the
-// snapshot with gateway.SnapshotText as before; a final always takes its snapshot's text. The decision is
-// made outside s.mu and committed only if a reconcile did not change the text meanwhile.
-func (s *Tracker) applyDelta(r *run, p *gateway.ChatEvent) (prev, next string, replace bool, rev uint64) {
-	for {
-		s.mu.Lock()
-		prev = r.text
-		s.mu.Unlock()
-		next, replace = "", false
-		appendDelta := false
-		switch {
-		case p.DeltaText == nil:
-			next, _ = gateway.SnapshotText(p.Message)
-			replace = true
-		case p.Replace:
-			next, replace = *p.DeltaText, true
-		case gateway.SnapshotIs(p.Message, prev, *p.DeltaText):
-			appendDelta = true
-		default:
-			d := *p.DeltaText
-			snap, hasSnap := gateway.SnapshotText(p.Message)
-			switch {
-			case prev == "" && hasSnap:
-				next = snap
-			case hasSnap && !(len(snap)-len(d) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, d)):
-				next, replace = snap, true
-			default:
-				appendDelta = true
-			}
-		}
-		s.mu.Lock()
-		if r.text != prev { // a reconcile replaced the text meanwhile (rare): decide again
-			s.mu.Unlock()
-			continue
-		}
-		if appendDelta {
-			r.appendText(*p.DeltaText)
-		} else {
-			r.setText(next)
-		}
-		next, rev = r.text, r.textRev
-		s.mu.Unlock()
-		return prev, next, replace, rev
 	}
 }
 
@@ -250,24 +183,7 @@ func (s *Tracker) publishUsage(r *run, raw json.RawMessage) {
 func (s *Tracker) onAgent(r *run, p *gateway.AgentEvent) {
 	switch p.Stream {
 	case "thinking":
-		var d struct {
-			Text  string  `json:"text"`
-			Delta *string `json:"delta"`
-		}
-		if json.Unmarshal(p.Data, &d) != nil {
-			return
-		}
-		s.mu.Lock()
-		var inc string
-		if d.Delta != nil {
-			inc = *d.Delta
-			r.reasoning += inc
-		} else if strings.HasPrefix(d.Text, r.reasoning) {
-			inc = d.Text[len(r.reasoning):]
-			r.reasoning = d.Text
-		}
-		s.mu.Unlock()
-		if inc != "" {
+		if inc := r.content.AddReasoning(p.Data); inc != "" {
 			s.publishRun(r, chat.RunReasoning{Conversation: r.convID, RunID: r.id, Text: inc}.Event())
 		}
 	case "usage":
@@ -279,133 +195,25 @@ func (s *Tracker) onAgent(r *run, p *gateway.AgentEvent) {
 	}
 }
 
-var approvalStatusRe = regexp.MustCompile(`^[a-z_-]{1,32}$`)
-
-// onRunApproval turns the in-stream approval notice of a run (agent stream "approval", phase
-// requested/resolved) into a run.tool entry named "exec approval" for the run's conversation
-// owner, so the chat shows that the run waits for (or got) a decision. It carries no command, host
-// or path: the command itself is shown to owners only, through approval.requested.
+// onRunApproval turns the in-stream approval notice of a run into a run.tool entry named "exec
+// approval" for the run's conversation owner (runtext.ParseApproval: no command, host or path).
 func (s *Tracker) onRunApproval(r *run, p *gateway.AgentEvent) {
-	var d struct {
-		Phase      string `json:"phase"`
-		Kind       string `json:"kind"`
-		Status     string `json:"status"`
-		ApprovalID string `json:"approvalId"`
-		ItemID     string `json:"itemId"`
-		ToolCallID string `json:"toolCallId"`
+	if t, ok := runtext.ParseApproval(p.Data); ok {
+		s.applyTool(r, "tool", t)
 	}
-	if json.Unmarshal(p.Data, &d) != nil || (d.Kind != "" && d.Kind != "exec") {
-		return
-	}
-	id := d.ApprovalID
-	if id == "" {
-		id = d.ItemID
-	}
-	if id == "" {
-		id = d.ToolCallID
-	}
-	if !approvals.ValidID(id) {
-		return
-	}
-	status := d.Status
-	if !approvalStatusRe.MatchString(status) {
-		status = ""
-	}
-	t := toolEvent{Name: "exec approval", ToolCallID: "approval:" + id}
-	switch d.Phase {
-	case "requested":
-		t.Phase = "start"
-	case "resolved":
-		t.Phase, t.IsError, t.resultText = "result", status == "denied" || status == "failed" || status == "unavailable", status
-	default:
-		return
-	}
-	s.applyTool(r, "tool", t)
-}
-
-// toolEvent is the data of an agent event of stream tool or item. resultText, when set, is the
-// result preview as is (an approval's status) instead of one read from Result.
-type toolEvent struct {
-	Phase      string          `json:"phase"`
-	Kind       string          `json:"kind"`
-	Name       string          `json:"name"`
-	ToolCallID string          `json:"toolCallId"`
-	Args       json.RawMessage `json:"args"`
-	Result     json.RawMessage `json:"result"`
-	IsError    bool            `json:"isError"`
-	Status     string          `json:"status"`
-	Error      json.RawMessage `json:"error"`
-	resultText string
 }
 
 func (s *Tracker) onTool(r *run, p *gateway.AgentEvent) {
-	var d toolEvent
-	if json.Unmarshal(p.Data, &d) != nil || d.ToolCallID == "" {
-		return
+	if d, ok := runtext.ParseTool(p.Stream, p.Data); ok {
+		s.applyTool(r, p.Stream, d)
 	}
-	if p.Stream == "item" && d.Kind != "" && d.Kind != "tool" {
-		return
-	}
-	s.applyTool(r, p.Stream, d)
 }
 
 // applyTool updates r's tool d (from stream tool or item) and publishes run.tool when clients
 // must hear of it.
-func (s *Tracker) applyTool(r *run, stream string, d toolEvent) {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	t := r.tools[d.ToolCallID]
-	if t == nil {
-		if len(r.tools) >= 256 {
-			s.mu.Unlock()
-			return
-		}
-		t = &toolState{ToolView: chat.ToolView{ID: d.ToolCallID, Name: d.Name}, started: now}
-		r.tools[d.ToolCallID] = t
-		r.toolOrder = append(r.toolOrder, d.ToolCallID)
-	}
-	if t.Name == "" {
-		t.Name = d.Name
-	}
-	out := chat.RunTool{Conversation: r.convID, RunID: r.id, ToolCallID: t.ID, Name: t.Name}
-	emit := false
-	switch d.Phase {
-	case "start":
-		if len(d.Args) > 0 {
-			t.Args = preview(d.Args, maxArgsPreview)
-			out.Args = t.Args
-		}
-		if t.Phase == "" {
-			t.Phase, out.Phase, emit = "start", "start", true
-		} else if len(d.Args) > 0 && !t.ended {
-			out.Phase, emit = "update", true
-		}
-	case "update":
-		if !t.ended && stream == "tool" {
-			out.Phase, emit = "update", true
-		}
-	case "result", "end":
-		if t.ended {
-			break
-		}
-		t.ended, t.Phase = true, "end"
-		switch {
-		case d.resultText != "":
-			t.Result = truncate(d.resultText, maxResultPreview)
-			t.Error = d.IsError
-		case stream == "tool":
-			t.Result = resultPreview(d.Result)
-			t.Error = d.IsError
-		default:
-			t.Error = d.Status == "failed" || (len(d.Error) > 0 && string(d.Error) != "null" && string(d.Error) != "false")
-		}
-		out.Phase, emit = "end", true
-		out.Result = t.Result
-		failed, ms := t.Error, now.Sub(t.started).Milliseconds()
-		out.Error, out.DurationMs = &failed, &ms
-	}
-	s.mu.Unlock()
-	if emit {
+func (s *Tracker) applyTool(r *run, stream string, d runtext.ToolEvent) {
+	if out, emit := r.content.ApplyTool(stream, d, s.cfg.Now()); emit {
+		out.Conversation, out.RunID = r.convID, r.id
 		s.publishRun(r, out.Event())
 	}
 }
@@ -419,13 +227,9 @@ func (s *Tracker) Snapshot(u chat.User) []chat.Event {
 		if r.userID != u.ID {
 			continue
 		}
-		tools := make([]chat.ToolView, 0, len(r.toolOrder))
-		for _, id := range r.toolOrder {
-			tools = append(tools, r.tools[id].ToolView)
-		}
-		rev, reasoning := r.textRev, r.reasoning
+		text, rev, reasoning, tools := r.content.View()
 		out = append(out, chat.RunSnapshot{
-			Conversation: r.convID, RunID: r.id, Text: r.text, Rev: &rev, Reasoning: &reasoning,
+			Conversation: r.convID, RunID: r.id, Text: text, Rev: &rev, Reasoning: &reasoning,
 			Tools: tools, State: "running",
 		}.Event())
 	}

@@ -115,7 +115,7 @@ func (s *Tracker) startRunLocked(cs *convState, q queued) *run {
 	now := s.cfg.Now()
 	r := &run{
 		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID, sender: q.sender.Name,
-		tools: map[string]*toolState{}, started: now, lastEvent: now, msg: &q,
+		started: now, lastEvent: now, msg: &q,
 	}
 	cs.active = r
 	s.runs[r.id] = r

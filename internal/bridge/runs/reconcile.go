@@ -84,11 +84,10 @@ func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) 
 	case v.running:
 		s.mu.Lock()
 		r.sent, r.unknown, r.bare = true, false, false
-		changed := v.inFlight != nil && *v.inFlight != r.text && s.runs[runID] == r
+		changed := v.inFlight != nil && s.runs[runID] == r
 		var rev uint64
 		if changed {
-			r.setText(*v.inFlight)
-			rev = r.textRev
+			rev, changed = r.content.Replace(*v.inFlight)
 		}
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
@@ -171,9 +170,7 @@ func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) 
 
 // partial returns r's text so far.
 func (s *Tracker) partial(r *run) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return r.text
+	return r.content.Text()
 }
 
 // retryUnknown reports whether r's reconciliation should be asked again (bounded).
@@ -193,13 +190,13 @@ func (s *Tracker) continueIn(r *run, otherID string) {
 	o := s.runs[otherID]
 	if o == nil {
 		if _, ended := s.recent[otherID]; ended {
-			text := r.text
+			text := r.content.Text()
 			s.mu.Unlock()
 			s.finishInferred(r, chat.RunError{Message: "the assistant stopped before it could reply", Kind: "interrupted", Text: &text})
 			return
 		}
 		now := s.cfg.Now()
-		o = &run{id: otherID, key: r.key, userID: r.userID, convID: r.convID, tools: map[string]*toolState{}, started: now, lastEvent: now, sent: true}
+		o = &run{id: otherID, key: r.key, userID: r.userID, convID: r.convID, started: now, lastEvent: now, sent: true}
 		s.runs[otherID] = o
 		s.userRuns[o.userID]++
 	} else if o.key != r.key {
@@ -213,7 +210,7 @@ func (s *Tracker) continueIn(r *run, otherID string) {
 	if r.bare {
 		kind = "merged"
 	}
-	text := r.text
+	text := r.content.Text()
 	s.mu.Unlock()
 	s.finishInferred(r, chat.RunError{Message: "the assistant continues this message in its next turn", Kind: kind, Text: &text, ContinuedBy: otherID})
 	s.mu.Lock()

@@ -21,12 +21,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge/owners"
 	"github.com/clawchat/clawchat/internal/bridge/policy"
+	"github.com/clawchat/clawchat/internal/bridge/runtext"
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
 	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
@@ -149,13 +149,9 @@ type run struct {
 	userID    string
 	convID    string
 	messageID string
-	sender    string          // display name of the user who sent the message (approval cards)
-	text      string          // visible reply so far; set with setText/appendText (runtext.go)
-	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
-	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
-	reasoning string
-	tools     map[string]*toolState
-	toolOrder []string
+	sender    string // display name of the user who sent the message (approval cards)
+	// content is the run's text, reasoning and tools (own lock; never copy a run)
+	content   runtext.Content
 	started   time.Time
 	lastEvent time.Time
 	sent      bool // chat.send acknowledged
@@ -176,12 +172,6 @@ type run struct {
 	// restart-recovery turn (zero: not seen)
 	owedSince time.Time
 	announced bool // run.started published
-}
-
-type toolState struct {
-	chat.ToolView
-	started time.Time
-	ended   bool
 }
 
 // SetConnected records whether the Gateway connection is up (a send whose answer was lost is

@@ -288,10 +288,10 @@ func (s *Tracker) renew(ctx context.Context, r *run, q queued, err error) bool {
 	nq.runID = r.id + "-2"
 	now := s.cfg.Now()
 	n := &run{id: nq.runID, key: r.key, userID: r.userID, convID: r.convID, messageID: r.messageID,
-		tools: map[string]*toolState{}, started: now, lastEvent: now, msg: &nq, resent: true, renewed: true}
+		started: now, lastEvent: now, msg: &nq, resent: true, renewed: true}
 	s.runs[n.id] = n
 	s.userRuns[n.userID]++
-	text := r.text
+	text := r.content.Text()
 	s.mu.Unlock()
 	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.id, "new", n.id)
 	s.finish(r, chat.RunError{Message: "the assistant lost this message; it is sent again", Kind: "interrupted", Text: &text, ContinuedBy: n.id})
@@ -329,7 +329,7 @@ func (s *Tracker) reopenLocked(runID, key string) *run {
 	delete(s.recent, runID)
 	now := s.cfg.Now()
 	r := &run{id: runID, key: key, userID: rr.userID, convID: rr.conv, messageID: rr.messageID,
-		tools: map[string]*toolState{}, started: now, lastEvent: now, sent: true}
+		started: now, lastEvent: now, sent: true}
 	s.runs[runID] = r
 	s.userRuns[r.userID]++
 	if cs.active == nil {
