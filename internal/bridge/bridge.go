@@ -29,6 +29,7 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/runs"
 	"github.com/clawchat/clawchat/internal/bridge/sending"
+	"github.com/clawchat/clawchat/internal/bridge/stream"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
@@ -166,7 +167,8 @@ type Service struct {
 
 	queue *ordered.Queue // Gateway events in order per session key (bridge/ordered)
 
-	tracker *runs.Tracker // runs: queue, state machine, translation of chat/agent events (bridge/runs); own lock
+	tracker *runs.Tracker      // runs: queue, routing, state machine, reconciliation (bridge/runs); own lock
+	stream  *stream.Translator // Gateway chat/agent events → run events (bridge/stream)
 }
 
 // New returns a service. Call Run to start its background watchdog.
@@ -222,9 +224,10 @@ func New(cfg Config) (*Service, error) {
 		Send: func(ctx context.Context, key, runID, userID string, m *runs.Message) (*gateway.ChatSendResult, error) {
 			return s.sending.ChatSend(ctx, key, runID, userID, m)
 		},
-		MapError: s.mapUpstreamError, Order: s.queue.Do, Go: s.goBackground, Base: base, Logger: cfg.Logger, Now: cfg.Now,
+		MapError: s.mapUpstreamError, Go: s.goBackground, Base: base, Logger: cfg.Logger, Now: cfg.Now,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns, MaxQueued: cfg.MaxQueued, StaleRunAfter: cfg.StaleRunAfter,
 		RecoveryGrace: cfg.RecoveryGrace, HistoryTimeout: cfg.HistoryTimeout, SendTimeout: cfg.SendTimeout})
+	s.stream = stream.New(s.tracker, s.queue.Do, cfg.Now)
 	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
 		Owners: cfg.Owners, RunSender: s.tracker.RunSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
 		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})

@@ -55,9 +55,9 @@ func (s *Service) EventGap() {
 func (s *Service) HandleGatewayEvent(name string, payload json.RawMessage) {
 	switch name {
 	case "chat":
-		s.tracker.HandleChat(payload)
+		s.stream.HandleChat(payload)
 	case "agent":
-		s.tracker.HandleAgent(payload)
+		s.stream.HandleAgent(payload)
 	case "exec.approval.requested":
 		if s.cfg.Approvals {
 			// Reads the owners and the session's owner from the store: always on the worker.

@@ -65,9 +65,6 @@ type Config struct {
 	Send func(ctx context.Context, key, runID, userID string, m *Message) (*gateway.ChatSendResult, error)
 	// MapError maps a Gateway error for users (bridge/upstream).
 	MapError func(ctx context.Context, method string, err error) error
-	// Order runs the handling of one event of session key in order with the key's other events
-	// (bridge/ordered). Optional: nil runs it at once.
-	Order func(key, runID string, fn, detach func())
 	// Go runs f in the background, tracked by the caller (which waits for it at shutdown).
 	Go func(f func())
 	// Base is the context of background work (reconciliation, queued sends); cancelled at shutdown.
@@ -141,6 +138,18 @@ type queued struct {
 	suppress  bool           // send with suppressCommandInterpretation (members, unless allowlisted)
 	policy    *policy.Policy // the session policy the send is conditional on (members); nil: none
 }
+
+// Run is a tracked run as other packages hold it (bridge/stream): its ids and its content.
+type Run = run
+
+// ID is the run id (the Gateway's runId).
+func (r *run) ID() string { return r.id }
+
+// ConvID is the conversation id as the run's user knows it.
+func (r *run) ConvID() string { return r.convID }
+
+// Content is the run's text, reasoning and tools.
+func (r *run) Content() *runtext.Content { return &r.content }
 
 // run is one Gateway turn the bridge tracks.
 type run struct {
@@ -224,6 +233,26 @@ func (s *Tracker) Routable(key, runID string) bool {
 	return known
 }
 
+// Route returns the run of an event of runID in session key (routeRun); nil when nobody here may
+// see it.
+func (s *Tracker) Route(runID, key string, reopen bool) *Run { return s.routeRun(runID, key, reopen) }
+
+// Publish sends a run event to r's user, unless r is in a Gateway session whose user is no longer
+// an owner.
+func (s *Tracker) Publish(r *Run, ev chat.Event) { s.publishRun(r, ev) }
+
+// Finish ends r once with a terminal payload (finish).
+func (s *Tracker) Finish(r *Run, p chat.Payload) bool { return s.finish(r, p) }
+
+// Bare records that the Gateway ended r with a final that has no message and no text (merged into
+// or parked behind another turn) and resolves r from history in the background.
+func (s *Tracker) Bare(r *Run) {
+	s.mu.Lock()
+	r.bare = true
+	s.mu.Unlock()
+	s.goBackground(func() { s.reconcileRun(s.base, r.id) })
+}
+
 // RunSender is the display name of whoever sent run runID's message in session key, or "".
 func (s *Tracker) RunSender(runID, key string) string {
 	s.mu.Lock()
@@ -232,14 +261,6 @@ func (s *Tracker) RunSender(runID, key string) string {
 		return r.sender
 	}
 	return ""
-}
-
-func (s *Tracker) ordered(key, runID string, fn, detach func()) {
-	if s.cfg.Order == nil {
-		fn()
-		return
-	}
-	s.cfg.Order(key, runID, fn, detach)
 }
 
 func (s *Tracker) goBackground(f func()) { s.cfg.Go(f) }

@@ -1,4 +1,4 @@
-package runs
+package stream
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge/owners"
+	"github.com/clawchat/clawchat/internal/bridge/runs"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
@@ -18,7 +19,7 @@ import (
 
 // newTestTracker returns a Tracker over an in-memory store and a fake Upstream, publishing to pub
 // (nil: a recorder).
-func newTestTracker(t testing.TB, st *bridgetest.Store, pub Publisher) *Tracker {
+func newTestTracker(t testing.TB, st *bridgetest.Store, pub runs.Publisher, now func() time.Time) *runs.Tracker {
 	t.Helper()
 	if pub == nil {
 		pub = bridgetest.NewRecorder()
@@ -31,18 +32,17 @@ func newTestTracker(t testing.TB, st *bridgetest.Store, pub Publisher) *Tracker 
 	log := slog.New(slog.DiscardHandler)
 	own := owners.New(owners.Config{Store: st, Now: time.Now, Logger: log, Base: context.Background()})
 	mapper := upstream.Mapper{Log: log}
-	return New(Config{
+	return runs.New(runs.Config{
 		Publisher: pub, Owners: own, Gateway: mapper.API(bridgetest.NewUpstream()),
-		Send: func(context.Context, string, string, string, *Message) (*gateway.ChatSendResult, error) {
+		Send: func(context.Context, string, string, string, *runs.Message) (*gateway.ChatSendResult, error) {
 			return &gateway.ChatSendResult{Status: "started"}, nil
 		},
 		MapError: mapper.Map, Go: func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() },
-		Base: context.Background(), Logger: log, Now: time.Now, MaxConcurrentRuns: 3, MaxQueued: 10,
+		Base: context.Background(), Logger: log, Now: now, MaxConcurrentRuns: 3, MaxQueued: 10,
 		StaleRunAfter: time.Minute, HistoryTimeout: time.Second, SendTimeout: time.Second,
 	})
 }
 
-func testService(t testing.TB) *Tracker { return newTestTracker(t, nil, nil) }
 
 // discard is a Publisher that drops events (benchmarks).
 type discard struct{ n int }
@@ -69,21 +69,21 @@ func deltaRun(runID, key string, n int) [][]byte {
 }
 
 // oldHandleChat is HandleGatewayEvent("chat", …) as it was before the fast path: the baseline.
-func (s *Tracker) oldHandleChat(payload json.RawMessage) {
+func (t *Translator) oldHandleChat(payload json.RawMessage) {
 	var p gateway.ChatEvent
 	if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
 		return
 	}
-	r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), p.State == "delta")
+	r := t.runs.Route(p.RunID, strings.ToLower(p.SessionKey), p.State == "delta")
 	if r == nil {
 		return
 	}
 	if p.State != "delta" {
-		s.onChat(r, &p)
+		t.onChat(r, &p)
 		return
 	}
 	snap, hasSnap := gateway.SnapshotText(p.Message)
-	prev := r.content.Text()
+	prev := r.Content().Text()
 	var next string
 	replace := false
 	switch {
@@ -98,11 +98,11 @@ func (s *Tracker) oldHandleChat(payload json.RawMessage) {
 	default:
 		next = prev + *p.DeltaText
 	}
-	r.content.SetText(next)
+	r.Content().SetText(next)
 	if replace {
-		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: next, Replace: true}.Event())
+		t.runs.Publish(r, chat.RunDelta{Conversation: r.ConvID(), RunID: r.ID(), Text: next, Replace: true}.Event())
 	} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
-		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: inc}.Event())
+		t.runs.Publish(r, chat.RunDelta{Conversation: r.ConvID(), RunID: r.ID(), Text: inc}.Event())
 	}
 }
 
@@ -115,27 +115,28 @@ func BenchmarkHandleEvent(b *testing.B) {
 			b.Run(impl+"/deltas="+itoa(n), func(b *testing.B) {
 				pub := &discard{}
 				st := bridgetest.NewStore()
-				s := newTestTracker(b, st, pub)
+				clock := time.Now()
+				tr := newTestTracker(b, st, pub, func() time.Time { return clock })
+				s := New(tr, nil, time.Now)
 				key := "agent:main:clawchat:alice:default"
 				if err := st.CreateConversation(context.Background(), chat.Conversation{UserID: "alice", ID: "default", AgentID: "main", SessionKey: key}); err != nil {
 					b.Fatal(err)
 				}
-				runs := make([][][]byte, 8)
-				for i := range runs {
-					runs[i] = deltaRun("run-"+itoa(i), key, n)
+				payloads := make([][][]byte, 8)
+				for i := range payloads {
+					payloads[i] = deltaRun("run-"+itoa(i), key, n)
 				}
 				var bytes int64
-				for _, ev := range runs[0] {
+				for _, ev := range payloads[0] {
 					bytes += int64(len(ev))
 				}
 				b.SetBytes(bytes)
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					evs := runs[i%len(runs)]
-					s.mu.Lock()
-					delete(s.recent, "run-"+itoa(i%len(runs))) // let the run id be adopted again
-					s.mu.Unlock()
+					evs := payloads[i%len(payloads)]
+					clock = clock.Add(11 * time.Minute) // let the run ids be adopted again
+					tr.PruneRecent()
 					for _, ev := range evs {
 						if impl == "old" {
 							s.oldHandleChat(ev)
