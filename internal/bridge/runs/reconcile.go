@@ -2,7 +2,6 @@ package runs
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"time"
 
@@ -74,48 +73,48 @@ func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) 
 	// a moment after its final. Such stale information is asked again.
 	stale := false
 	s.mu.Lock()
-	v.others = slices.DeleteFunc(v.others, func(id string) bool {
+	v.Others = slices.DeleteFunc(v.Others, func(id string) bool {
 		_, ended := s.recent[id]
 		stale = stale || ended
 		return ended
 	})
 	s.mu.Unlock()
 	switch {
-	case v.running:
+	case v.Running:
 		s.mu.Lock()
 		r.sent, r.unknown, r.bare = true, false, false
-		changed := v.inFlight != nil && s.runs[runID] == r
+		changed := v.InFlight != nil && s.runs[runID] == r
 		var rev uint64
 		if changed {
-			rev, changed = r.content.Replace(*v.inFlight)
+			rev, changed = r.content.Replace(*v.InFlight)
 		}
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
 		if changed {
-			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: *v.inFlight, Replace: true, Rev: rev}.Event())
+			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: *v.InFlight, Replace: true, Rev: rev}.Event())
 		}
 		return false
-	case v.replied:
-		if v.aborted {
-			s.finishInferred(r, chat.RunAborted{Text: v.reply})
+	case v.Replied:
+		if v.Aborted {
+			s.finishInferred(r, chat.RunAborted{Text: v.Reply})
 		} else {
-			s.finishInferred(r, chat.RunFinal{Text: v.reply})
+			s.finishInferred(r, chat.RunFinal{Text: v.Reply})
 		}
 		return false
-	case len(v.others) > 0 && (v.userRow || r.bare):
+	case len(v.Others) > 0 && (v.UserRow || r.bare):
 		// Another turn carries this message on: the Gateway's recovery turn after a crash, or
 		// the turn a message sent to a busy session was merged into.
-		s.continueIn(r, v.others[0])
+		s.continueIn(r, v.Others[0])
 		return false
-	case stale && !v.replied:
+	case stale && !v.Replied:
 		return s.retryUnknown(r)
-	case !v.userRow && len(v.others) > 0:
+	case !v.UserRow && len(v.Others) > 0:
 		// Parked behind another turn: the Gateway either takes it into that turn or ends it
 		// with an error event ("pending input ownership ended").
 		return s.retryUnknown(r)
-	case v.unknown:
+	case v.Unknown:
 		return s.retryUnknown(r)
-	case !v.userRow:
+	case !v.UserRow:
 		s.mu.Lock()
 		resend := r.msg != nil && !r.resent
 		r.resent = true
@@ -131,7 +130,7 @@ func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) 
 			}
 			return false
 		}
-		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
+		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.Others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
 		partial := s.partial(r)
 		s.finishInferred(r, chat.RunError{Message: "the assistant lost this message; send it again", Kind: "lost", Text: &partial})
 		return false
@@ -142,7 +141,7 @@ func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		// messages queue behind it), else wait a little before saying the turn was cut.
 		s.mu.Lock()
 		now := s.cfg.Now()
-		if v.owed {
+		if v.Owed {
 			first := r.owedSince.IsZero()
 			if first {
 				r.owedSince = now
@@ -217,44 +216,4 @@ func (s *Tracker) continueIn(r *run, otherID string) {
 	s.promoteLocked(r.key)
 	s.announceLocked(o, nil)
 	s.mu.Unlock()
-}
-
-// replyOf finds the reply of runID in transcript rows (oldest first): an assistant row tagged with
-// the run id, or the assistant text after the user row whose idempotencyKey is "<runID>:user".
-func replyOf(rows []json.RawMessage, runID string) (text string, aborted, found bool) {
-	after := false
-	for _, row := range rows {
-		var m rawMessage
-		if json.Unmarshal(row, &m) != nil {
-			continue
-		}
-		tagged := (m.Meta != nil && m.Meta.RunID == runID) || m.IdempotencyKey == runID+":assistant" ||
-			(m.OpenclawAbort != nil && m.OpenclawAbort.RunID == runID)
-		switch {
-		case m.Role == "user" && m.IdempotencyKey == runID+":user":
-			after, found, text = true, true, ""
-			continue
-		case m.Role == "user" && m.Provenance != nil && m.Provenance.Kind == "internal_system":
-			// A prompt the Gateway wrote itself (its recovery turn after a crash: "[System] Your
-			// previous turn was interrupted…"): the reply that follows still answers runID.
-			continue
-		case m.Role == "user":
-			if after && !tagged {
-				return text, aborted, found
-			}
-		case m.Role == "assistant" && (after || tagged):
-			t, _, _ := gateway.ContentParts(m.Content)
-			if t != "" {
-				if text != "" {
-					text += "\n\n"
-				}
-				text += t
-			}
-			found = true
-			if m.OpenclawAbort != nil && m.OpenclawAbort.Aborted {
-				aborted = true
-			}
-		}
-	}
-	return text, aborted, found
 }

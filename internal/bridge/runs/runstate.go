@@ -2,12 +2,11 @@ package runs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"slices"
 	"sort"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -214,58 +213,10 @@ func (s *Tracker) EndedSnapshot(u chat.User) []chat.Event {
 	return out
 }
 
-// verdict is what chat.history says about one run.
-type verdict struct {
-	running  bool    // the Gateway runs it (activeRunIds or inFlightRun)
-	inFlight *string // its text so far, when inFlightRun is this run
-	userRow  bool    // its message is in the transcript
-	replied  bool    // an assistant reply with text follows its message (or is tagged with it)
-	reply    string
-	aborted  bool
-	others   []string // other runs the Gateway runs in the session now
-	unknown  bool     // hasActiveRun without activeRunIds or inFlightRun: cannot tell
-	owed     bool     // the Gateway owes the session a restart-recovery turn (not started yet)
-}
+// verdict is what chat.history says about one run (bridge/transcript).
+type verdict = transcript.Verdict
 
-// judge reads a chat.history answer for runID.
-func judge(raw *rawHistory, runID string) verdict {
-	var v verdict
-	active := raw.SessionInfo.ActiveRunIDs
-	if raw.InFlightRun != nil && raw.InFlightRun.RunID != "" {
-		if raw.InFlightRun.RunID == runID {
-			v.running = true
-			t := raw.InFlightRun.Text
-			v.inFlight = &t
-		} else {
-			v.others = append(v.others, raw.InFlightRun.RunID)
-		}
-	}
-	if active != nil {
-		for _, id := range *active {
-			if id == runID {
-				v.running = true
-			} else if !slices.Contains(v.others, id) {
-				v.others = append(v.others, id)
-			}
-		}
-	} else if raw.SessionInfo.HasActiveRun && raw.InFlightRun == nil {
-		v.unknown = true
-	}
-	v.reply, v.aborted, v.userRow = replyOf(raw.Messages, runID)
-	if !v.userRow {
-		// A reply tagged with the run id (an aborted partial) without its user row.
-		for _, row := range raw.Messages {
-			var m rawMessage
-			if json.Unmarshal(row, &m) == nil && m.Role == "assistant" && m.OpenclawAbort != nil && m.OpenclawAbort.RunID == runID {
-				v.userRow = true
-				break
-			}
-		}
-	}
-	v.replied = v.reply != "" || v.aborted
-	v.owed = raw.SessionInfo.RecoveryOwed() && raw.InFlightRun == nil
-	return v
-}
+func judge(raw *rawHistory, runID string) verdict { return transcript.Judge(raw, runID) }
 
 // renew handles the Gateway's refusal of a message clawchat sent again because the Gateway had
 // lost it (r.resent): OpenClaw 2026.9.6 refuses a pending input that a crash cut ("Pending input

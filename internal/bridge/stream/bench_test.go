@@ -43,7 +43,6 @@ func newTestTracker(t testing.TB, st *bridgetest.Store, pub runs.Publisher, now 
 	})
 }
 
-
 // discard is a Publisher that drops events (benchmarks).
 type discard struct{ n int }
 
