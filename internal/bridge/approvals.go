@@ -39,5 +39,3 @@ func (s *Service) ResolveApproval(ctx context.Context, u chat.User, id, decision
 func (s *Service) onApprovalRequested(payload json.RawMessage) { s.appr.Requested(payload) }
 func (s *Service) onApprovalResolved(payload json.RawMessage)  { s.appr.Resolved(payload) }
 func (s *Service) backfillApprovals()                          { s.appr.Backfill() }
-func (s *Service) noteOwner(u chat.User)                       { s.appr.NoteOwner(u) }
-func (s *Service) ownerIDs() []string                          { return s.appr.OwnerIDs() }

@@ -1,14 +1,25 @@
 // Package bridge is clawchat's multi-user chat service. Many signed-in people share one Gateway
 // operator connection; the bridge keeps each person's conversations private, authorizes every
-// operation before anything reaches the Gateway, sends messages (idempotency, command policy,
-// limits, per-conversation queueing), tracks runs, translates Gateway chat/agent events into
-// clawchat's browser events (docs/api.md) for the owner only, and reconciles runs with chat.history
-// after the Gateway connection drops so that no final reply is lost.
+// operation before anything reaches the Gateway, sends messages, tracks runs, translates Gateway
+// chat/agent events into clawchat's browser events (docs/api.md) for the owner only, and
+// reconciles runs with chat.history after the Gateway connection drops so that no final reply is
+// lost.
 //
-// Session keys: agent:<agentId>:clawchat:<userId>:<conversationId>, lower-case. Ownership comes
-// only from the store (lookup by (userID, id) for requests and by session key for events), never
-// from a key a client sends. Another user's conversation is chat.ErrNotFound, exactly like an id
-// that was never used.
+// This package is the facade that callers (httpapi, app) use: Service composes the packages that
+// own each part, and each of its methods delegates to one of them. Where a change goes:
+//
+//   - bridge/conversations: the authorization gate (Lookup), conversation CRUD, lists, history.
+//   - bridge/sending: accepting a message (checks, duplicates, send rate), abort.
+//   - bridge/runs: run tracking: queue, the send of a run, routing, the run state machine,
+//     reconciliation with chat.history.
+//   - bridge/stream: Gateway chat/agent events → run.* events; bridge/runtext: a run's content.
+//   - bridge/owners: who may see a session's events; bridge/ordered: per-session event order.
+//   - bridge/approvals: owners' exec approvals; bridge/policy: member safety.
+//   - bridge/transcript, bridge/sessionkey, bridge/upstream: shared vocabulary without state.
+//
+// Sub-packages never import this package. Session keys: agent:<agentId>:clawchat:<userId>:
+// <conversationId>, lower-case. Ownership comes only from the store, never from a key a client
+// sends. Another user's conversation is chat.ErrNotFound, exactly like an id that was never used.
 package bridge
 
 import (
@@ -93,7 +104,7 @@ type Config struct {
 	SendBurst                 int        // default 10
 	// CommandAllowlist lists the commands (e.g. "/think", "/model") members may send to the
 	// Gateway as commands. Every other member message is sent with suppressCommandInterpretation,
-	// so the Gateway interprets nothing in it (policy.go).
+	// so the Gateway interprets nothing in it (bridge/policy).
 	CommandAllowlist []string
 	// MemberPolicy returns the session policy of members' conversations with an agent
 	// (default DefaultMemberPolicy: read-only, no web search). Owners' conversations get none:
@@ -114,7 +125,7 @@ type Config struct {
 	StaleRunAfter time.Duration
 	// RecoveryGrace is how long a run cut by a Gateway restart waits for the Gateway's recovery
 	// turn when the Gateway does not say it owes one (default 20s; when it says so, the run
-	// waits up to 5 minutes: reconcile.go).
+	// waits up to 5 minutes: bridge/runs).
 	RecoveryGrace time.Duration
 	// HistoryTimeout bounds reconciliation requests (default 30s).
 	HistoryTimeout time.Duration
@@ -138,7 +149,7 @@ type Config struct {
 
 // Service is the chat service. All methods are safe for concurrent use.
 type Service struct {
-	// gw is the typed Gateway API with errors mapped for users (mappedUpstream); rawGW is the same
+	// gw is the typed Gateway API with errors mapped for users (bridge/upstream); rawGW is the same
 	// API with the Upstream's own errors, for callers that must tell refusals apart first (sends,
 	// policy, approvals) and map afterwards.
 	gw, rawGW gatewayAPI
@@ -305,13 +316,6 @@ func (s *Service) gatewayLimits() Limits {
 // mapUpstreamError maps an Upstream error (nil stays nil) for users (bridge/upstream).
 func (s *Service) mapUpstreamError(ctx context.Context, method string, err error) error {
 	return s.mapper.Map(ctx, method, err)
-}
-
-func userMessage(err error) string { return upstream.UserMessage(err) }
-
-// emitError publishes an error event to the user's connections.
-func (s *Service) emitError(userID, code, msg, conv string) {
-	s.cfg.Publisher.Publish(userID, chat.ErrorEvent{Code: code, Message: msg, Conversation: conv}.Event())
 }
 
 // audit records an owner's action through Config.Audit (when set). detail is encoded as JSON and

@@ -73,13 +73,3 @@ func (s *Service) AgentsFor(ctx context.Context, u chat.User) (AgentList, error)
 func (s *Service) History(ctx context.Context, u chat.User, conversation string, limit int, before string) (HistoryPage, error) {
 	return s.conversations.History(ctx, u, conversation, limit, before)
 }
-
-func (s *Service) lookup(ctx context.Context, u chat.User, id string) (chat.Conversation, error) {
-	return s.conversations.Lookup(ctx, u, id)
-}
-
-func isGateway(c chat.Conversation) bool { return conversations.IsGateway(c) }
-
-func gatewayAction(u chat.User, conversation string, err error) bool {
-	return conversations.GatewayAction(u, conversation, err)
-}

@@ -13,5 +13,3 @@ const GatewayPrefix = sessionkey.GatewayPrefix
 func SessionKey(agentID, userID, convID string) string {
 	return sessionkey.SessionKey(agentID, userID, convID)
 }
-
-func isOwnNamespace(key string) bool { return sessionkey.IsOwnNamespace(key) }

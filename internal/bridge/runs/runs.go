@@ -19,7 +19,6 @@ package runs
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,7 +27,6 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge/policy"
 	"github.com/clawchat/clawchat/internal/bridge/runtext"
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
-	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
@@ -278,20 +276,7 @@ func (s *Tracker) deliverable(r *run) bool { return s.ownersOf.Deliverable(r.con
 // GatewayPrefix marks an owner's view of a Gateway session in conversation ids: gw:<key>.
 const GatewayPrefix = sessionkey.GatewayPrefix
 
-const (
-	maxArgsPreview   = transcript.MaxArgsPreview
-	maxResultPreview = transcript.MaxResultPreview
-	maxErrorMessage  = transcript.MaxErrorMessage
-)
+type rawHistory = gateway.ChatHistoryResult
 
-type (
-	rawHistory = gateway.ChatHistoryResult
-	rawMessage = transcript.Row
-)
-
-func isOwnNamespace(key string) bool            { return sessionkey.IsOwnNamespace(key) }
-func userMessage(err error) string              { return upstream.UserMessage(err) }
-func truncate(s string, n int) string           { return transcript.Truncate(s, n) }
-func preview(raw json.RawMessage, n int) string { return transcript.Preview(raw, n) }
-func resultPreview(raw json.RawMessage) string  { return transcript.ResultPreview(raw) }
-func usageOf(raw json.RawMessage) *chat.Usage   { return transcript.UsageOf(raw) }
+func isOwnNamespace(key string) bool { return sessionkey.IsOwnNamespace(key) }
+func userMessage(err error) string   { return upstream.UserMessage(err) }
