@@ -3,18 +3,19 @@
 //
 //   - queue.go: a conversation's queue (a message waits behind the running turn, every message
 //     gets its own run), the send of a run (Config.Send) and what its answer means.
-//   - events.go: Gateway chat/agent events routed to their run (adopting runs started elsewhere,
-//     owners from bridge/owners) and translated into clawchat's run.* events (docs/api.md).
+//   - events.go: routing a Gateway event to its run (Route: adopting runs started elsewhere,
+//     owners from Config.Owners), publishing run events, snapshots after a resync. Translating
+//     the events themselves is bridge/stream's; a run's text, reasoning and tools are
+//     bridge/runtext's (each Run has its own Content, with its own lock).
 //   - runstate.go, reconcile.go: the run state machine that follows the Gateway rather than the
 //     connection that carried a send, and its reconciliation with chat.history after reconnects,
 //     event gaps, bare finals and stale runs (docs/reliability.md).
-//   - runtext.go: the run's visible text, grown in place.
 //
-// A Tracker has one lock (mu) over its runs, conversations' run state and recently ended runs; it
-// publishes run events under it where their order matters (run.started before any event of the
-// run). It calls out (Publisher, Owners, Send, MapError, Order) without holding mu except for
-// Publisher and Owners.Deliverable, which must not call back into the Tracker. It is safe for
-// concurrent use.
+// A Tracker has one lock (mu) over its runs, its conversations' run state and queues, and the
+// recently ended runs; it publishes run events under it where their order matters (run.started
+// before any event of the run). Under mu it calls only Publisher and Owners (Deliverable, Known,
+// WatchersOf, Fresh), which must not call back into the Tracker; Send, MapError and the
+// Gateway are called without it. It is safe for concurrent use.
 package runs
 
 import (
