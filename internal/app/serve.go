@@ -250,6 +250,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		Upstream:            s.gw,
 		Store:               s.db,
 		Publisher:           s.fanout,
+		Participants:        s.fanout.Participants,
 		Logger:              log.With("component", "bridge"),
 		DefaultAgent:        defaultAgent,
 		GatewayDefaultAgent: func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },

@@ -54,14 +54,11 @@ func (s *server) buildPresence() *share.Presence {
 }
 
 // membersChanged applies a membership change of the conversation with key on this instance:
-// the chat core reads its participants again, and each person who lost access has their replay
+// the fan-out reads its participants again, and each person who lost access has their replay
 // log dropped and their open streams closed (they reconnect and resync without it).
 func (s *server) membersChanged(key string, lost []string) {
 	if s.fanout != nil {
 		s.fanout.Invalidate(key)
-	}
-	if s.bridge != nil {
-		s.bridge.MembersChanged(key)
 	}
 	for _, u := range lost {
 		s.hub.Reset(u)

@@ -47,6 +47,9 @@ type ConversationView struct {
 	// once it has more than one participant (issue 13).
 	Role   string `json:"role,omitempty"`
 	Shared bool   `json:"shared,omitempty"`
+	// MemberPolicy is true when a shared conversation runs under the member policy because one
+	// of its participants is a member (the most restrictive of their roles).
+	MemberPolicy bool `json:"memberPolicy,omitempty"`
 }
 
 // ConversationCreated is conversation.created.

@@ -45,7 +45,6 @@ func newShareEnv(t *testing.T) *env {
 	var fan *share.Fanout
 	sh := share.New(share.Config{Store: db, Publisher: e.hub, Changed: func(key string, lost []string) {
 		fan.Invalidate(key)
-		svc.MembersChanged(key)
 		for _, u := range lost {
 			e.hub.Reset(u)
 		}
@@ -353,7 +352,7 @@ func TestSharedChatIsolation(t *testing.T) {
 			}
 		}
 		for _, rt := range [][3]string{
-			{"GET", "/api/sessions/trip/history", ""}, {"POST", "/api/sessions/trip/send", `{"message":"hi"}`},
+			{"GET", "/api/sessions/trip/history", ""},
 			{"POST", "/api/sessions/trip/abort", `{}`}, {"PATCH", "/api/sessions/trip", `{"title":"x"}`},
 			{"DELETE", "/api/sessions/trip", ""}, {"GET", "/api/reactions/trip", ""},
 			{"POST", "/api/messages/a1/reactions", `{"session":"trip","emoji":"👍"}`},
@@ -366,7 +365,24 @@ func TestSharedChatIsolation(t *testing.T) {
 			t.Errorf("%s lists trip: %s", who, l.Payload)
 		}
 	}
+	// REST send creates the sender's own conversation of that id when they have none (miso-chat
+	// semantics): a new, separate session in their namespace, never alice's.
+	ownTrip := func(who string) {
+		t.Helper()
+		before := len(e.up.Calls("chat.send"))
+		if code, body := e.do(t, who, "POST", "/api/sessions/trip/send", `{"message":"hi"}`); code != 202 {
+			t.Fatalf("%s REST send: %d %s", who, code, body)
+		}
+		calls := e.up.Calls("chat.send")
+		if len(calls) != before+1 || calls[before].Params["sessionKey"] != "agent:main:clawchat:"+who+":trip" {
+			t.Errorf("%s's REST send went to %v", who, calls[before:])
+		}
+		if code, _ := e.do(t, who, "DELETE", "/api/sessions/trip", ""); code != 204 {
+			t.Errorf("%s deletes their own trip: %d", who, code)
+		}
+	}
 	nf(v, "eve")
+	ownTrip("eve")
 
 	// alice's run streams to bob and carol, with her as the sender; eve gets nothing.
 	ev, _ := json.Marshal(map[string]any{"runId": runA, "sessionKey": "agent:main:clawchat:alice:trip", "state": "delta",
@@ -374,12 +390,15 @@ func TestSharedChatIsolation(t *testing.T) {
 	e.svc.HandleGatewayEvent("chat", ev)
 	for name, w := range map[string]*wsClient{"bob": b, "carol": c} {
 		var started, delta bool
+		for _, f := range w.evts { // seen while waiting for answers
+			started = started || (f.Event == "run.started" && strings.Contains(string(f.Payload), `"sender":{"name":"Alice","userId":"alice"}`))
+		}
 		for !delta {
 			f := w.read()
 			started = started || (f.Event == "run.started" && strings.Contains(string(f.Payload), `"sender":{"name":"Alice","userId":"alice"}`))
 			delta = f.Event == "run.delta" && strings.Contains(string(f.Payload), `"text":"Lis"`)
 		}
-		if !started && name == "carol" {
+		if !started {
 			t.Errorf("%s did not see alice's message with its sender", name)
 		}
 	}
@@ -404,6 +423,7 @@ func TestSharedChatIsolation(t *testing.T) {
 	b3 := e.dial(t, "bob")
 	b3.call("subscribe", map[string]any{})
 	nf(b3, "bob")
+	ownTrip("bob")
 	ev, _ = json.Marshal(map[string]any{"runId": runA, "sessionKey": "agent:main:clawchat:alice:trip", "state": "delta",
 		"deltaText": "bon", "message": map[string]any{"role": "assistant", "content": "Lisbon"}})
 	e.svc.HandleGatewayEvent("chat", ev)

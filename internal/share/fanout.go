@@ -16,7 +16,8 @@ import (
 //
 // Participants are read from the store on first use and kept until Invalidate (every membership
 // change calls it) or fanoutTTL: a removed participant gets nothing once the change is applied.
-// An event addressed to a user who may not see the conversation is dropped.
+// An event addressed to a user who may not see the conversation goes only to its participants
+// (the creator who left it), or to nobody.
 type Fanout struct {
 	svc   *Service
 	inner FanoutTarget
@@ -109,7 +110,8 @@ func (f *Fanout) Publish(userID string, ev chat.Event) uint64 {
 func (f *Fanout) PublishAll(ev chat.Event) { f.inner.PublishAll(ev) }
 
 // Participants returns who sees conversation conv as addressed to userID (the participants, or
-// userID alone when it is not shared); false when the conversation is not in the store.
+// userID alone when it is not shared; nobody when userID has no such conversation); false for a
+// Gateway session (gw:…), which is not in the store.
 func (f *Fanout) Participants(userID, conv string) ([]string, bool) {
 	return f.participants(userID, conv)
 }
@@ -134,9 +136,17 @@ func (f *Fanout) participants(userID, conv string) ([]string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if e == nil {
+		if !chat.ValidConversationID(conv) {
+			return nil, false // a Gateway session (gw:…): not in the store, as before
+		}
 		c, _, err := f.svc.cfg.Store.Access(ctx, userID, conv)
 		if err != nil {
-			return nil, false
+			// The addressee may have left their own conversation (the chat core routes its
+			// events to its creator): its participants get them. Otherwise it is gone, or was
+			// never theirs: nobody does.
+			if c, err = f.svc.cfg.Store.Conversation(ctx, userID, conv); err != nil {
+				return nil, true
+			}
 		}
 		f.mu.Lock()
 		if len(f.byRef) > 100_000 || len(f.byKey) > 100_000 { // bounded: a cache, not a registry

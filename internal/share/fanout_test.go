@@ -50,12 +50,32 @@ func TestFanout(t *testing.T) {
 	if got("bob") != 2 || got("alice") != 6 { // 4 before (3 deltas, 1 error), then both deltas
 		t.Fatalf("after removal: alice %d bob %d", got("alice"), got("bob"))
 	}
-	// An addressee who never could see it: nothing.
+	// An addressee who never could see it: nothing, to nobody.
 	fan.Publish("eve", delta)
-	if got("eve") != 1 { // not in the store as eve's: delivered to eve alone, as before (no leak)
-		t.Fatalf("eve %d", got("eve"))
+	if got("eve") != 0 || got("alice") != 6 {
+		t.Fatalf("eve %d alice %d", got("eve"), got("alice"))
 	}
-	if u, ok := fan.Participants("alice", "trip"); !ok || !slices.Equal(u, []string{"alice"}) {
+	// The creator who left (after a transfer): the event goes to the participants, not to them.
+	if _, err := f.svc.Add(ctx, alice, "trip", "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Transfer(ctx, alice, "trip", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Remove(ctx, alice, "trip", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	fan2 := f.svc.NewFanout(out) // nothing cached
+	fan2.Publish("alice", delta)
+	if got("alice") != 6 || got("bob") != 3 {
+		t.Fatalf("after the creator left: alice %d bob %d", got("alice"), got("bob"))
+	}
+	// A Gateway session passes through to its addressee.
+	fan2.Publish("alice", chat.RunDelta{Conversation: "gw:agent:main:main", RunID: "r"}.Event())
+	if got("alice") != 7 {
+		t.Fatalf("gw: event not delivered")
+	}
+	if u, ok := fan2.Participants("alice", "trip"); !ok || !slices.Equal(u, []string{"bob"}) {
 		t.Errorf("participants %v %v", u, ok)
 	}
 }

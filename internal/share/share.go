@@ -29,6 +29,7 @@ import (
 // Store is the persistence share needs (internal/store implements it).
 type Store interface {
 	Access(ctx context.Context, userID, id string) (chat.Conversation, chat.ShareRole, error)
+	Conversation(ctx context.Context, userID, id string) (chat.Conversation, error)
 	Members(ctx context.Context, sessionKey string) ([]chat.Member, error)
 	AddMember(ctx context.Context, c chat.Conversation, m chat.Member) error
 	RemoveMember(ctx context.Context, sessionKey, userID string) error

@@ -15,6 +15,7 @@ export interface ConversationView {
   queued: number;
   role?: string;
   shared?: boolean;
+  memberPolicy?: boolean;
 }
 
 export interface ConversationCreated extends ConversationView {}
