@@ -318,8 +318,12 @@ async function loadApprovals(): Promise<void> {
   } catch { /* optional */ }
 }
 
-/** Redeems the invitation link the app was opened with (#join=<token>) and opens its conversation. */
-async function joinFromLink(): Promise<void> {
+/**
+ * Redeems the invitation link the app was opened with (#join=<token>), or navigated to, and
+ * opens its conversation. Waits for the socket: the link may be opened before sign-in.
+ */
+export async function joinFromLink(): Promise<void> {
+  if (!socket || conn.value !== 'open') return; // onReady calls it again
   const token = takeJoinToken();
   if (!token) return;
   try {

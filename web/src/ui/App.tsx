@@ -11,7 +11,7 @@ import { Composer } from './Composer';
 import { applyUpdate } from '../update';
 import { Icon } from './Icon';
 import { ShareButton, ShareSheet, TypingLine, Viewers } from './Share';
-import { viewing } from '../store';
+import { joinFromLink, viewing } from '../store';
 import { members } from '../share';
 
 function Status() {
@@ -72,6 +72,7 @@ function Approvals() {
 }
 
 function routeFromHash(): void {
+  if (location.hash.startsWith('#join=')) { joinFromLink(); return; }
   const m = /^#\/c\/([^/?#]+)/.exec(location.hash);
   const id = m ? decodeURIComponent(m[1]) : null;
   current.value = id;
