@@ -42,7 +42,7 @@ func (b *browser) share(t *testing.T, username, role string) {
 
 // transcript returns the open conversation's messages as "role:sender:text" lines.
 const transcriptJS = `[...document.querySelectorAll('.transcript .msg')].map(m =>
-	(m.classList.contains('user') ? 'user' : 'assistant') + ':' + (m.querySelector('.sender span')?.textContent ?? '') + ':' +
+	(m.classList.contains('user') ? 'user' : 'assistant') + ':' + (m.querySelector('.sender > span:not(.avatar)')?.textContent ?? '') + ':' +
 	(m.querySelector('.bubble')?.textContent ?? '').trim())`
 
 // TestSharedThreeBrowsersLive: alice shares a conversation with bob and carol, each in their own
