@@ -222,7 +222,10 @@ export async function setArchived(id: string, archived: boolean): Promise<void> 
 /** Handle one server event. payload is typed by name (wire.ts, generated from the server's types). */
 export function handleEvent(name: string, payload: unknown): void {
   const ev = { name, p: payload ?? {} } as WireEvent;
-  if (handleShareEvent(ev)) return; // share.ts
+  if (handleShareEvent(ev)) { // share.ts
+    if (ev.name === 'conversation.members') refreshList(); // roles and the member policy may have changed
+    return;
+  }
   switch (ev.name) {
     case 'conversation.created':
     case 'conversation.updated':

@@ -24,6 +24,8 @@ export interface Conversation {
   /** The caller's role in a shared conversation (owner, member, read-only). */
   role?: string;
   shared?: boolean;
+  /** A member takes part: the conversation runs under the member policy. */
+  memberPolicy?: boolean;
 }
 
 export interface ToolCall {

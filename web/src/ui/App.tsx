@@ -122,6 +122,7 @@ export function App() {
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
           <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
           <Status />
+          {c?.memberPolicy && isOwner.value && <span class="policy-badge" title="A member takes part: replies run under the member policy (the most restrictive of the people here)">Member policy</span>}
           {id && !id.startsWith('gw:') && <Viewers conv={id} />}
           {id && !id.startsWith('gw:') && !offline.value && <ShareButton conv={id} />}
           {id && !offline.value && (
