@@ -453,6 +453,7 @@ func (s *server) routes() http.Handler {
 		Revalidate:            s.auth.Revalidate,
 		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
 		Reactions:             rx,
+		Media:                 s.fetchMedia,
 		Login:                 http.HandlerFunc(s.auth.Login),
 		Logout:                http.HandlerFunc(s.auth.Logout),
 		Handlers:              handlers,

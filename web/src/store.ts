@@ -360,7 +360,7 @@ export async function send(conversation: string, text: string, atts: Attachment[
   const attachments = atts.length ? atts.map(({ name, mimeType, content }) => ({ name, mimeType, content })) : undefined;
   setConv(conversation, (s) => addPending(s, {
     id, role: 'user', text, at: new Date().toISOString(),
-    attachments: atts.map(({ name, mimeType }) => ({ name, mimeType })),
+    attachments: atts.map(({ name, mimeType, size, preview }) => ({ name, mimeType, size, url: preview })),
   }));
   await trySend({ conversation, id, text, attachments });
 }

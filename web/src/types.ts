@@ -34,6 +34,9 @@ export interface ToolCall {
   durationMs?: number;
 }
 
+/** A file a message was sent with: `source` from history (served by /api/sessions/{key}/media), `url` a local preview while sending. */
+export interface MessageAttachment { name: string; mimeType: string; kind?: string; size?: number; source?: string; url?: string }
+
 export interface Usage { input?: number; output?: number; cost?: number }
 
 export interface Message {
@@ -58,7 +61,7 @@ export interface Message {
   stopReason?: string;
   /** run.approval: waiting for an owner's decision on a command, then its outcome. */
   approval?: 'waiting' | 'allow-once' | 'allow-always' | 'deny' | 'expired' | string;
-  attachments?: { name: string; mimeType: string }[];
+  attachments?: MessageAttachment[];
   /** ConvState.rev when this message last changed locally */
   rev?: number;
 }

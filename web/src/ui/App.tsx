@@ -6,7 +6,7 @@ import {
 } from '../store';
 import { Login } from './Login';
 import { Sidebar } from './Sidebar';
-import { Transcript } from './Transcript';
+import { ImageViewer, Transcript } from './Transcript';
 import { Composer } from './Composer';
 import { applyUpdate } from '../update';
 import { Icon } from './Icon';
@@ -132,6 +132,7 @@ export function App() {
           </div>
           {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv="" agent={newChatAgent.value || undefined} />}
         </>)}
+        <ImageViewer />
         <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
         {toast.value && (
           <div class="toast" role="alert">{toast.value}

@@ -1,7 +1,8 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { composerFill, currentConv, current, loadOlder, offline, reactions, send, showToast, toggleReaction } from '../store';
-import type { Message, ToolCall } from '../types';
+import type { Message, MessageAttachment, ToolCall } from '../types';
+import { fmtBytes } from '../attachments';
 import { Markdown, onMarkdownClick, TableView } from './Markdown';
 import { Icon } from './Icon';
 
@@ -109,7 +110,7 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
       {m.tools && m.tools.length > 0 && <div class="tools">{m.tools.map((t) => <Tool key={t.id} t={t} />)}</div>}
       {user ? <div class="bubble plain">{m.text}</div> : (m.text || !m.streaming ? <Markdown text={m.text} class="bubble" streaming={m.streaming} /> : null)}
       {m.attachments && m.attachments.length > 0 && (
-        <div class="atts">{m.attachments.map((a, i) => <span key={i} class="att-card"><Icon name="file" size={16} /> {a.name}</span>)}</div>
+        <div class="atts">{m.attachments.map((a, i) => <AttachmentView key={i} conv={conv} a={a} />)}</div>
       )}
       {m.streaming && !streamingText && <div class="typing" role="status"><span /><span /><span /><em>{phaseText(m.phase)}</em></div>}
       <Reactions conv={conv} m={m} />
@@ -125,6 +126,58 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
         )}
       </footer>
     </article>
+  );
+}
+
+/** Where a message's file is: its local preview while sending, else the server's media route. */
+function attachmentURL(conv: string, a: MessageAttachment): string | undefined {
+  if (a.url) return a.url;
+  if (a.source) return `/api/sessions/${encodeURIComponent(conv)}/media?source=${encodeURIComponent(a.source)}`;
+  return undefined;
+}
+
+/** The image shown full-size over everything (null: none). */
+const fullImage = signal<{ src: string; name: string } | null>(null);
+
+const INLINE_IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']);
+
+/** An image as a thumbnail that opens full-size; any other file as a card that downloads it. */
+function AttachmentView({ conv, a }: { conv: string; a: MessageAttachment }) {
+  const src = attachmentURL(conv, a);
+  const [broken, setBroken] = useState(false);
+  if (src && !broken && INLINE_IMAGES.has(a.mimeType)) {
+    return (
+      <button type="button" class="att-thumb" aria-label={`Open image ${a.name}`} title={a.name}
+        onClick={() => { fullImage.value = { src, name: a.name }; }}>
+        <img src={src} alt={a.name} loading="lazy" decoding="async" onError={() => setBroken(true)} />
+      </button>
+    );
+  }
+  const body = (
+    <>
+      <Icon name="file" size={20} />
+      <span class="att-name">{a.name}</span>
+      <span class="att-info">{[a.mimeType && a.mimeType.split('/')[1]?.toUpperCase(), a.size ? fmtBytes(a.size) : ''].filter(Boolean).join(' · ')}</span>
+    </>
+  );
+  return src ? <a class="att-card" href={src} download={a.name}>{body}</a> : <span class="att-card">{body}</span>;
+}
+
+/** The full-size image view: closes on Esc, on the close button and on a tap outside the image. */
+export function ImageViewer() {
+  const v = fullImage.value;
+  useEffect(() => {
+    if (!v) return;
+    const onKey = (e: KeyboardEvent) => { if (e.key === 'Escape') fullImage.value = null; };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [v]);
+  if (!v) return null;
+  return (
+    <div class="lightbox" role="dialog" aria-modal="true" aria-label={v.name} onClick={(e) => { if (e.target === e.currentTarget) fullImage.value = null; }}>
+      <img src={v.src} alt={v.name} />
+      <button type="button" class="icon lightbox-close" aria-label="Close image" onClick={() => { fullImage.value = null; }}><Icon name="close" /></button>
+    </div>
   );
 }
 
