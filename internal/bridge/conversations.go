@@ -31,7 +31,7 @@ func (s *Service) view(c chat.Conversation) Conversation {
 	v := Conversation{
 		ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
 		CreatedAt: tp(c.CreatedAt), UpdatedAt: tp(c.UpdatedAt), LastActivityAt: tp(c.LastActivityAt),
-		Archived: c.Archived,
+		Archived: c.Archived, Pinned: c.Pinned,
 	}
 	s.mu.Lock()
 	s.fillRunState(&v, c.SessionKey)
@@ -275,9 +275,10 @@ func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat
 type UpdateParams struct {
 	Title    *string
 	Archived *bool
+	Pinned   *bool
 }
 
-// Update renames and/or archives one of u's conversations.
+// Update renames, archives and/or pins one of u's conversations.
 func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdateParams) (Conversation, error) {
 	c, err := s.lookup(ctx, u, id)
 	if err != nil {
@@ -297,6 +298,9 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 	}
 	if p.Archived != nil {
 		c.Archived = *p.Archived
+	}
+	if p.Pinned != nil {
+		c.Pinned = *p.Pinned
 	}
 	c.UpdatedAt = s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {

@@ -12,7 +12,8 @@ type Conversation struct {
 	SessionKey     string    // canonical, lower-case Gateway session key; unique
 	Title          string    // user-visible title; empty until named
 	Archived       bool      // hidden from the default list
+	Pinned         bool      // shown in the Pinned group at the top of the list
 	CreatedAt      time.Time // UTC
-	UpdatedAt      time.Time // UTC; last change of title/archived
+	UpdatedAt      time.Time // UTC; last change of title/archived/pinned
 	LastActivityAt time.Time // UTC; last send or reply
 }

@@ -216,6 +216,10 @@ export async function setArchived(id: string, archived: boolean): Promise<void> 
   } catch (e: any) { showToast(e?.message ?? 'Could not archive'); }
 }
 
+export async function setPinned(id: string, pinned: boolean): Promise<void> {
+  try { upsertConversation(await rpc<Conversation>('conversations.update', { id, pinned })); } catch (e: any) { showToast(e?.message ?? (pinned ? 'Could not pin' : 'Could not unpin')); }
+}
+
 /** Handle one server event. payload is typed by name (wire.ts, generated from the server's types). */
 export function handleEvent(name: string, payload: unknown): void {
   const ev = { name, p: payload ?? {} } as WireEvent;

@@ -18,6 +18,7 @@ export interface Conversation {
   updatedAt?: string;
   lastActivityAt?: string;
   archived?: boolean;
+  pinned?: boolean;
   running?: boolean;
   runId?: string | null;
   queued?: number;

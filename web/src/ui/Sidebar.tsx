@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import {
   agents, archivedList, cleanTitle, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter,
-  gatewaySessions, isOwner, loadArchived, me, newChatAgent, renameConversation, setArchived, sidebarOpen,
+  gatewaySessions, isOwner, loadArchived, me, newChatAgent, renameConversation, setArchived, setPinned, sidebarOpen,
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
@@ -59,6 +59,9 @@ function Item({ c }: { c: Conversation }) {
       </a>
       {own && (
         <span class="actions">
+          {!c.archived && (c.pinned
+            ? <button class="icon" title="Unpin" aria-label={`Unpin ${c.title || 'conversation'}`} onClick={() => setPinned(c.id, false)}><Icon name="unpin" size={18} /></button>
+            : <button class="icon" title="Pin" aria-label={`Pin ${c.title || 'conversation'}`} onClick={() => setPinned(c.id, true)}><Icon name="pin" size={18} /></button>)}
           <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
           {c.archived
             ? <button class="icon" title="Unarchive" aria-label={`Unarchive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, false)}><Icon name="unarchive" size={18} /></button>
@@ -75,7 +78,10 @@ export function Sidebar() {
   const setAgent = (a: string) => (newChatAgent.value = a);
   const q = filter.value.trim().toLowerCase();
   const match = (c: Conversation) => !q || (c.title || '').toLowerCase().includes(q) || c.id.includes(q);
-  const list = conversations.value.filter((c) => !c.archived && match(c)).sort(byActivity);
+  const all = conversations.value.filter((c) => !c.archived && match(c)).sort(byActivity);
+  // Pinned conversations first, in their own group; then the rest by date.
+  const list = [...all.filter((c) => c.pinned), ...all.filter((c) => !c.pinned)];
+  const groupOf = (c: Conversation) => (c.pinned ? 'Pinned' : dateGroup(c.lastActivityAt || c.updatedAt));
   const gw = gatewaySessions.value.filter(match).sort(byActivity);
   const manyAgents = agents.value.length > 1;
   return (
@@ -92,8 +98,8 @@ export function Sidebar() {
       </div>
       <ul class="convs">
         {list.map((c, i) => {
-          const g = dateGroup(c.lastActivityAt || c.updatedAt);
-          const head = i === 0 || dateGroup(list[i - 1].lastActivityAt || list[i - 1].updatedAt) !== g;
+          const g = groupOf(c);
+          const head = i === 0 || groupOf(list[i - 1]) !== g;
           return head ? [<li key={'g-' + g} class="date-group">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
         })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
