@@ -43,6 +43,8 @@ func (a *api) routes() http.Handler {
 	mux.Handle("DELETE /api/sessions/{key}", a.authed(a.deleteSession))
 	mux.Handle("GET /api/sessions/{key}/history", a.authed(a.history))
 	mux.Handle("GET /api/sessions/{key}/media", a.authed(a.media))
+	mux.Handle("GET /api/sessions/{key}/settings", a.authed(a.settings))
+	mux.Handle("PATCH /api/sessions/{key}/settings", a.authed(a.updateSettings))
 	mux.Handle("POST /api/sessions/{key}/send", a.authed(a.send))
 	mux.Handle("POST /api/sessions/{key}/abort", a.authed(a.abort))
 	mux.Handle("GET /api/events", a.authed(a.events))

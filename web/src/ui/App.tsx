@@ -7,6 +7,7 @@ import {
 import { Login } from './Login';
 import { Sidebar } from './Sidebar';
 import { ImageViewer, Transcript } from './Transcript';
+import { ConvInfo } from './ConvInfo';
 import { Composer } from './Composer';
 import { applyUpdate } from '../update';
 import { Icon } from './Icon';
@@ -115,7 +116,10 @@ export function App() {
       <main class="chat">
         <header class="topbar">
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
-          <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+          <div class="title-wrap">
+            <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+            {id && <ConvInfo id={id} />}
+          </div>
           <Status />
           {id && !offline.value && (
             <button class="icon new-top" aria-label="New chat" title="New chat" onClick={() => { location.hash = '#/'; sidebarOpen.value = false; }}><Icon name="newchat" /></button>
