@@ -114,7 +114,7 @@ export function onMarkdownClick(e: MouseEvent): void {
   const t = e.target as HTMLElement;
   const copy = t.closest?.('button.copy-code') as HTMLButtonElement | null;
   if (copy) {
-    const code = copy.closest('.codeblock')?.querySelector('pre')?.textContent ?? '';
+    const code = (copy.closest('.codeblock')?.querySelector('pre')?.textContent ?? '').replace(/\n$/, '');
     navigator.clipboard?.writeText(code).then(() => {
       copy.textContent = 'Copied';
       setTimeout(() => (copy.textContent = 'Copy'), 1500);
