@@ -128,6 +128,7 @@ var paramsDefinition = map[string]string{
 	"sessions.delete":       "SessionsDeleteParams",
 	"agents.list":           "AgentsListParams",
 	"models.list":           "ModelsListParams",
+	"sessions.search":       "SessionsSearchParams",
 	"exec.approval.list":    "",
 	"exec.approval.resolve": "ExecApprovalResolveParams",
 	"health":                "",
@@ -223,6 +224,10 @@ func TestProtocolConformance(t *testing.T) {
 		func() error { _, err := h.client.AgentsList(ctx); return err },
 		func() error {
 			_, err := h.client.ModelsList(ctx, gateway.ModelsListParams{AgentID: "main"})
+			return err
+		},
+		func() error {
+			_, err := h.client.SessionsSearch(ctx, gateway.SessionsSearchParams{Query: `"pelican"`, SessionKeys: []string{"agent:main:clawchat:u1:c1"}, AgentID: "main", Limit: 25})
 			return err
 		},
 		func() error {

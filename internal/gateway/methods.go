@@ -16,6 +16,7 @@ const (
 	MethodSessionsDelete      = "sessions.delete"
 	MethodAgentsList          = "agents.list"
 	MethodModelsList          = "models.list"
+	MethodSessionsSearch      = "sessions.search"
 	MethodExecApprovalList    = "exec.approval.list"
 	MethodExecApprovalResolve = "exec.approval.resolve"
 	MethodHealth              = "health"
@@ -360,6 +361,48 @@ type AgentsListResult struct {
 	Agents    []AgentSummary `json:"agents"`
 }
 
+// SessionsSearchParams are sessions.search params (closed schema). Without SessionKeys the
+// Gateway searches every session of every user: callers must always pass the keys they may
+// search (1 to 200).
+type SessionsSearchParams struct {
+	Query       string   `json:"query"`
+	SessionKeys []string `json:"sessionKeys"`
+	AgentID     string   `json:"agentId,omitempty"`
+	Limit       int      `json:"limit,omitempty"` // 1..25
+}
+
+// SessionsSearchHit is one sessions.search result: a transcript message matching the query.
+type SessionsSearchHit struct {
+	SessionKey string  `json:"sessionKey"`
+	SessionID  string  `json:"sessionId"`
+	MessageID  string  `json:"messageId"`
+	Role       string  `json:"role"` // user | assistant
+	Timestamp  int64   `json:"timestamp"`
+	Snippet    string  `json:"snippet"`
+	Score      float64 `json:"score"`
+}
+
+// SessionsSearchResult is the sessions.search result.
+type SessionsSearchResult struct {
+	Results   []SessionsSearchHit `json:"results"`
+	Indexing  bool                `json:"indexing,omitempty"`
+	Truncated bool                `json:"truncated,omitempty"`
+}
+
+// SessionsSearch searches the text of user and assistant messages of the given sessions (the
+// Gateway's full-text index, verified on 2026.9.6: whole words, all of them, "quoted phrases";
+// the best matches first).
+func (a API) SessionsSearch(ctx context.Context, p SessionsSearchParams) (*SessionsSearchResult, error) {
+	if len(p.SessionKeys) == 0 {
+		return &SessionsSearchResult{}, nil
+	}
+	var r SessionsSearchResult
+	if err := a.R.Request(ctx, MethodSessionsSearch, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // ModelsListParams are models.list params (closed schema).
 type ModelsListParams struct {
 	AgentID string `json:"agentId,omitempty"`
@@ -502,6 +545,9 @@ func (c *Client) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*Ses
 }
 func (c *Client) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*SessionsDeleteResult, error) {
 	return API{R: c}.SessionsDelete(ctx, p)
+}
+func (c *Client) SessionsSearch(ctx context.Context, p SessionsSearchParams) (*SessionsSearchResult, error) {
+	return API{R: c}.SessionsSearch(ctx, p)
 }
 func (c *Client) ModelsList(ctx context.Context, p ModelsListParams) (*ModelsListResult, error) {
 	return API{R: c}.ModelsList(ctx, p)

@@ -48,6 +48,7 @@ func (a *api) routes() http.Handler {
 	mux.Handle("POST /api/sessions/{key}/send", a.authed(a.send))
 	mux.Handle("POST /api/sessions/{key}/abort", a.authed(a.abort))
 	mux.Handle("GET /api/events", a.authed(a.events))
+	mux.Handle("GET /api/search", a.authed(a.search))
 	mux.Handle("GET /api/reactions/{key}", a.authed(a.conversationReactions))
 	mux.Handle("GET /api/messages/{id}/reactions", a.authed(a.messageReactions))
 	mux.Handle("POST /api/messages/{id}/reactions", a.authed(a.toggleReaction))

@@ -55,3 +55,8 @@ export const settingsApi = {
   update: (conv: string, p: { model?: string; thinkingLevel?: string }) =>
     call<ConvSettings>('PATCH', `/api/sessions/${encodeURIComponent(conv)}/settings`, p),
 };
+
+/** A message of one of the user's conversations that matches a search (GET /api/search). */
+export interface SearchHit { conversation: string; title: string; messageId: string; role: string; at?: string; snippet: string }
+
+export const searchApi = (q: string) => call<{ results: SearchHit[] }>('GET', `/api/search?q=${encodeURIComponent(q)}`);

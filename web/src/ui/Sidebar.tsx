@@ -1,7 +1,9 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { searchApi, type SearchHit } from '../api';
+import { focusMessage } from './Transcript';
 import {
   agents, archivedList, cleanTitle, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter,
-  gatewaySessions, isOwner, loadArchived, me, newChatAgent, renameConversation, setArchived, setPinned, sidebarOpen,
+  gatewaySessions, isOwner, loadArchived, me, offline, newChatAgent, renameConversation, setArchived, setPinned, sidebarOpen,
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
@@ -73,6 +75,37 @@ function Item({ c }: { c: Conversation }) {
   );
 }
 
+/** Message search on the server (the user's own conversations), shown under the title matches. */
+function MessageHits({ q }: { q: string }) {
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    setHits(null);
+    if (q.replace(/[^\p{L}\p{N}]/gu, '').length < 2 || offline.value) return;
+    let live = true;
+    const t = setTimeout(() => {
+      setBusy(true);
+      searchApi(q).then((r) => { if (live) setHits(r.results); }, () => { if (live) setHits([]); }).finally(() => live && setBusy(false));
+    }, 300);
+    return () => { live = false; clearTimeout(t); };
+  }, [q]);
+  if (!hits && !busy) return null;
+  return (<>
+    <h2 class="group">In messages</h2>
+    <ul class="search-hits" aria-label="Messages that match" aria-busy={busy}>
+      {hits?.map((h) => (
+        <li key={h.conversation + h.messageId}>
+          <a href={`#/c/${encodeURIComponent(h.conversation)}`} onClick={() => { focusMessage.value = { conv: h.conversation, id: h.messageId, role: h.role, snippet: h.snippet }; sidebarOpen.value = false; }}>
+            <span class="hit-title">{cleanTitle(h.title) || 'New chat'}{h.at ? ' · ' + relTime(h.at) : ''}</span>
+            <span class="hit-snippet">{h.role === 'user' ? 'You: ' : ''}{h.snippet}</span>
+          </a>
+        </li>
+      ))}
+      {hits && !hits.length && <li class="empty">No messages found</li>}
+    </ul>
+  </>);
+}
+
 export function Sidebar() {
   const agent = newChatAgent.value;
   const setAgent = (a: string) => (newChatAgent.value = a);
@@ -93,7 +126,7 @@ export function Sidebar() {
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
           </select>
         )}
-        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats' : 'Search chats (Ctrl+K)'} aria-label="Search conversations" value={filter.value}
+        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats and messages' : 'Search chats and messages (Ctrl+K)'} aria-label="Search conversations and messages" value={filter.value}
           onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
       </div>
       <ul class="convs">
@@ -104,6 +137,7 @@ export function Sidebar() {
         })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
       </ul>
+      {q && <MessageHits q={filter.value.trim()} />}
       <button class="archived-toggle" aria-expanded={archivedList.value !== null}
         onClick={() => { if (archivedList.value === null) loadArchived(); else archivedList.value = null; }}>
         {archivedList.value === null ? 'Archived chats' : 'Hide archived chats'}

@@ -8,8 +8,39 @@ import { Icon } from './Icon';
 
 const EMOJI = ['👍', '👎', '❤️', '😂', '🎉'];
 
+/** A message to scroll to once its conversation shows it (a search result). */
+export const focusMessage = signal<{ conv: string; id: string; role?: string; snippet?: string } | null>(null);
+
+/**
+ * The message a search result points at: by its transcript id, else (a message sent in this
+ * session still has its client id) the last one of the same role whose text holds the snippet.
+ */
+function findFocus(box: HTMLElement, messages: Message[], f: { id: string; role?: string; snippet?: string }): HTMLElement | null {
+  const byId = box.querySelector<HTMLElement>(`[data-mid="${CSS.escape(f.id)}"]`);
+  if (byId || !f.snippet) return byId;
+  const part = f.snippet.split(/…|\.\.\./).map((x) => x.trim()).sort((a, b) => b.length - a.length)[0];
+  if (!part) return null;
+  const m = [...messages].reverse().find((x) => x.role === f.role && x.text.includes(part));
+  return m ? box.querySelector<HTMLElement>(`[data-mid="${CSS.escape(m.id)}"]`) : null;
+}
+
 /** The message whose action menu is open (null: closed). */
 const menu = signal<{ m: Message; at: number } | null>(null);
+
+/**
+ * The finger that opened the menu by a long press is still down, over the sheet that just
+ * appeared: the click its release makes must not press the menu item under it.
+ */
+let swallowUntil = 0;
+function swallowRelease(): void {
+  swallowUntil = Infinity;
+  const up = () => { swallowUntil = Date.now() + 400; removeEventListener('pointerup', up, true); removeEventListener('pointercancel', up, true); };
+  addEventListener('pointerup', up, true);
+  addEventListener('pointercancel', up, true);
+}
+function swallowClick(e: MouseEvent): void {
+  if (Date.now() < swallowUntil) { e.preventDefault(); e.stopPropagation(); swallowUntil = 0; }
+}
 
 function openMenu(m: Message): void {
   if (m.streaming || m.pending) return;
@@ -93,14 +124,14 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
   const onDown = (e: PointerEvent) => {
     if (e.pointerType === 'mouse' || (e.target as HTMLElement).closest('button, a, summary, .tablescroll')) return;
     cancel();
-    press.current = { t: setTimeout(() => { press.current = null; openMenu(m); }, 450), x: e.clientX, y: e.clientY };
+    press.current = { t: setTimeout(() => { press.current = null; openMenu(m); swallowRelease(); }, 450), x: e.clientX, y: e.clientY };
   };
   const onMove = (e: PointerEvent) => {
     if (press.current && Math.hypot(e.clientX - press.current.x, e.clientY - press.current.y) > 10) cancel();
   };
   const streamingText = m.streaming && !!m.text;
   return (
-    <article class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
+    <article data-mid={m.id} class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
       aria-label={user ? 'You' : 'Assistant'} aria-busy={m.streaming ? 'true' : undefined}
       onPointerDown={onDown} onPointerMove={onMove} onPointerUp={cancel} onPointerCancel={cancel}
       onContextMenu={(e) => { if (m.streaming || m.pending || (e.target as HTMLElement).closest('a')) return; e.preventDefault(); cancel(); openMenu(m); }}>
@@ -214,7 +245,7 @@ function ActionMenu({ conv, messages, running }: { conv: string; messages: Messa
   const usage = usageText(m);
   const act = (f: () => void) => () => { close(); f(); };
   return (
-    <div class="sheet-scrim" onClick={(e) => { if (e.target === e.currentTarget && Date.now() - open.at > 500) close(); }}>
+    <div class="sheet-scrim" onClickCapture={swallowClick} onClick={(e) => { if (e.target === e.currentTarget && Date.now() - open.at > 500) close(); }}>
       <div class="sheet" role="dialog" aria-label="Message actions" ref={ref}>
         {realMessage(conv, m) && !offline.value && (
           <div class="sheet-reactions" role="group" aria-label="React">
@@ -252,6 +283,8 @@ export function Transcript() {
   const [atBottom, setAtBottom] = useState(true);
   const [unseen, setUnseen] = useState(false);
   const seen = useRef('');
+  const focused = useRef(false);
+  const focus = focusMessage.value; // read while rendering: a new search result re-renders
   const onScroll = () => {
     const el = box.current!;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
@@ -264,11 +297,27 @@ export function Transcript() {
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
+    const f = focus;
+    const target = f && f.conv === conv ? findFocus(el, s.messages, f) : null;
+    if (target) {
+      focusMessage.value = null;
+      focused.current = true;
+      stick.current = false;
+      target.scrollIntoView({ block: 'center' });
+      target.classList.add('found');
+      setTimeout(() => target.classList.remove('found'), 4000);
+      seen.current = sig;
+      return;
+    }
     if (stick.current) el.scrollTop = el.scrollHeight;
     else if (seen.current && sig !== seen.current) setUnseen(true);
     seen.current = sig;
   });
-  useEffect(() => { stick.current = true; setAtBottom(true); setUnseen(false); seen.current = ''; menu.value = null; }, [conv]);
+  useEffect(() => {
+    menu.value = null;
+    if (focused.current) { focused.current = false; setAtBottom(false); return; } // a search result is in view
+    stick.current = true; setAtBottom(true); setUnseen(false); seen.current = '';
+  }, [conv]);
   const toLatest = () => {
     const el = box.current!;
     stick.current = true;
