@@ -103,7 +103,9 @@ func searchQuery(in string) string {
 	if !utf8.ValidString(in) || len(in) > maxSearchQuery {
 		return ""
 	}
-	words := strings.FieldsFunc(in, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '-' && r != '_' })
+	words := strings.FieldsFunc(in, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '-' && r != '_'
+	})
 	var parts []string
 	n := 0
 	for _, w := range words {
