@@ -74,23 +74,38 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 	}
 	a.conns[c] = struct{}{}
 	a.connsMu.Unlock()
-	hello := map[string]any{
-		"epoch":   a.d.Hub.Epoch(),
-		"seq":     a.d.Hub.Latest(u.ID),
-		"user":    u,
-		"gateway": map[string]string{"state": a.d.Bridge.GatewayState()},
-		"limits":  a.d.Bridge.Limits(),
+	hello := wsHello{
+		Epoch: a.d.Hub.Epoch(), Seq: a.d.Hub.Latest(u.ID), User: u,
+		Gateway: chat.GatewayStatus{State: a.d.Bridge.GatewayState()}, Limits: a.d.Bridge.Limits(),
 	}
-	if err := c.writeJSON(map[string]any{"type": "event", "event": "hello", "payload": hello}); err != nil {
+	if err := c.writeJSON(wsEvent[wsHello]{Type: "event", Event: "hello", Payload: hello}); err != nil {
 		_ = conn.CloseNow()
 	}
 	conn.Start(wsconn.Handler{OnMessage: c.onMessage, OnClose: c.ended})
 }
 
+// wsHello is the payload of the hello event a /ws connection gets first (docs/api.md): where the
+// user's event stream stands (epoch, the latest seq), who they are, the Gateway's state and the
+// limits of what they may send.
+type wsHello struct {
+	Epoch   string              `json:"epoch"`
+	Seq     uint64              `json:"seq"`
+	User    chat.User           `json:"user"`
+	Gateway chat.GatewayStatus  `json:"gateway"`
+	Limits  bridge.ClientLimits `json:"limits"`
+}
+
+// wsEvent is an event frame written outside the hub's sequence (hello, server.restart): no seq.
+type wsEvent[P any] struct {
+	Type    string `json:"type"` // "event"
+	Event   string `json:"event"`
+	Payload P      `json:"payload"`
+}
+
 // goAway sends server.restart (best effort, bounded by the write timeout), closes with 1012 and
 // waits for the close handshake (bounded by the engine's close timeout).
 func (c *wsConn) goAway() {
-	_ = c.writeJSON(map[string]any{"type": "event", "event": "server.restart", "payload": struct{}{}})
+	_ = c.writeJSON(wsEvent[chat.ServerRestart]{Type: "event", Event: chat.ServerRestart{}.EventName()})
 	c.close(wsconn.StatusServiceRestart, "server restart: reconnect")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.a.d.WriteTimeout)
 	defer cancel()
