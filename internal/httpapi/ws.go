@@ -426,7 +426,7 @@ func (c *wsConn) handle(req wsRequest) {
 			Before       string `json:"before"`
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.History(ctx, u, p.Conversation, p.Limit, p.Before)
+			payload, err = c.a.historyOp(ctx, u, p.Conversation, p.Limit, p.Before)
 		}
 	case "send":
 		var p struct {
@@ -442,29 +442,24 @@ func (c *wsConn) handle(req wsRequest) {
 	case "abort":
 		var p struct {
 			Conversation string `json:"conversation"`
-			RunID        string `json:"runId"`
+			abortBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			var aborted bool
-			aborted, err = b.Abort(ctx, u, p.Conversation, p.RunID)
-			payload = map[string]bool{"aborted": aborted}
+			payload, err = c.a.abortOp(ctx, u, p.Conversation, p.abortBody)
 		}
 	case "agents.list":
 		payload, err = b.AgentsFor(ctx, u)
 	case "approvals.list":
 		if err = strictParams(req.Params, &struct{}{}); err == nil {
-			var list []bridge.Approval
-			list, err = b.Approvals(ctx, u)
-			payload = map[string]any{"approvals": list}
+			payload, err = c.a.approvalsOp(ctx, u)
 		}
 	case "approvals.resolve":
 		var p struct {
-			ID       string `json:"id"`
-			Decision string `json:"decision"`
+			ID string `json:"id"`
+			resolveBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			err = b.ResolveApproval(ctx, u, p.ID, p.Decision)
-			payload = struct{}{}
+			payload, err = c.a.resolveOp(ctx, u, p.ID, p.resolveBody)
 		}
 	default:
 		err = chat.Public(chat.ErrInvalid, "unknown method")
