@@ -34,7 +34,9 @@ func (h *fakeHub) Connections(userID string) int {
 
 type fakeRelay struct{ forwarded []string }
 
-func (r *fakeRelay) Forward(userID string, ev chat.Event) { r.forwarded = append(r.forwarded, userID+" "+ev.Name) }
+func (r *fakeRelay) Forward(userID string, ev chat.Event) {
+	r.forwarded = append(r.forwarded, userID+" "+ev.Name)
+}
 
 type fakeMetrics struct{ started, final, aborted, failed int }
 
