@@ -102,6 +102,20 @@ type wsEvent[P any] struct {
 	Payload P      `json:"payload"`
 }
 
+// listResult is conversations.list's answer: the Gateway's other sessions for owners only.
+type listResult struct {
+	Conversations []bridge.Conversation  `json:"conversations"`
+	Gateway       *[]bridge.Conversation `json:"gateway,omitempty"`
+}
+
+// subscribeResult is subscribe's answer.
+type subscribeResult struct {
+	Epoch    string `json:"epoch"`
+	Seq      uint64 `json:"seq"`
+	Replayed int    `json:"replayed"`
+	Resync   bool   `json:"resync"`
+}
+
 // goAway sends server.restart (best effort, bounded by the write timeout), closes with 1012 and
 // waits for the close handshake (bounded by the engine's close timeout).
 func (c *wsConn) goAway() {
@@ -305,7 +319,7 @@ func (c *wsConn) subscribe(req wsRequest) {
 		sub.Close()
 		return
 	}
-	c.respond(req.ID, map[string]any{"epoch": c.a.d.Hub.Epoch(), "seq": res.Seq, "replayed": res.Replayed, "resync": res.Resync}, nil)
+	c.respond(req.ID, subscribeResult{Epoch: c.a.d.Hub.Epoch(), Seq: res.Seq, Replayed: res.Replayed, Resync: res.Resync}, nil)
 	// A client that resyncs, or starts afresh (a new tab, a reload), gets the cumulative state of
 	// the user's running replies; the deltas that follow carry "rev", so the client drops the ones
 	// the snapshot already holds (the snapshot is taken after subscribing: nothing falls between).
@@ -389,12 +403,12 @@ func (c *wsConn) handle(req wsRequest) {
 		if err = strictParams(req.Params, &p); err == nil {
 			var list, gw []bridge.Conversation
 			list, gw, err = b.List(ctx, u, p.Archived)
-			out := map[string]any{"conversations": list}
+			out := listResult{Conversations: list}
 			if u.IsOwner() {
 				if gw == nil {
 					gw = []bridge.Conversation{}
 				}
-				out["gateway"] = gw
+				out.Gateway = &gw
 			}
 			payload = out
 		}
