@@ -2,62 +2,16 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"path"
 	"strings"
 
+	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
 
-// MediaAttachment is a file a user message was sent with, as history reports it (docs/api.md
-// "Message object"). Source is the Gateway's reference (media://inbound/…); the browser fetches
-// the file with GET /api/sessions/{key}/media?source=… .
-type MediaAttachment struct {
-	Name     string `json:"name"`
-	MimeType string `json:"mimeType"`
-	// Kind is image, audio, video or document (the Gateway's class).
-	Kind   string `json:"kind"`
-	Size   int64  `json:"size,omitempty"`
-	Source string `json:"source"`
-}
-
-// mediaAttachments maps a transcript row's inbound media references to MediaAttachments.
-func mediaAttachments(row json.RawMessage) []MediaAttachment {
-	refs := gateway.MessageMedia(row)
-	if len(refs) == 0 {
-		return nil
-	}
-	out := make([]MediaAttachment, 0, len(refs))
-	for _, r := range refs {
-		name := cleanFileName(r.FileName)
-		if name == "" {
-			name = "file"
-		}
-		out = append(out, MediaAttachment{Name: name, MimeType: r.ContentType, Kind: r.Kind, Size: r.SizeBytes, Source: r.URL})
-	}
-	return out
-}
-
-// cleanFileName keeps the last path element of a file name, without control characters, at
-// most 200 bytes.
-func cleanFileName(s string) string {
-	s = path.Base(strings.ReplaceAll(s, "\\", "/"))
-	if s == "." || s == "/" {
-		return ""
-	}
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "")
-	}
-	return s
-}
+// MediaAttachment is a file a user message was sent with (transcript.MediaAttachment).
+type MediaAttachment = transcript.MediaAttachment
 
 // maxMediaScan bounds how many of a conversation's newest transcript rows MediaSource reads to
 // find a reference (pages of 1,000, the Gateway's largest).
@@ -70,9 +24,9 @@ const maxMediaScan = 5000
 // can never read a file through a conversation it does not belong to.
 func (s *Service) MediaSource(ctx context.Context, u chat.User, conversation, source string) (string, MediaAttachment, error) {
 	if !gateway.ValidInboundMedia(source) {
-		return "", MediaAttachment{}, errNotFound
+		return "", MediaAttachment{}, fmt.Errorf("conversation not found: %w", chat.ErrNotFound)
 	}
-	c, err := s.lookup(ctx, u, conversation)
+	c, err := s.conversations.Lookup(ctx, u, conversation)
 	if err != nil {
 		return "", MediaAttachment{}, err
 	}
@@ -86,7 +40,7 @@ func (s *Service) MediaSource(ctx context.Context, u chat.User, conversation, so
 			if !strings.Contains(string(row), source) {
 				continue
 			}
-			for _, a := range mediaAttachments(row) {
+			for _, a := range transcript.MediaAttachments(row) {
 				if a.Source == source {
 					return c.SessionKey, a, nil
 				}

@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
+	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -40,8 +42,8 @@ func (s *Service) Search(ctx context.Context, u chat.User, query string) ([]Sear
 	if q == "" {
 		return nil, chat.Public(chat.ErrInvalid, fmt.Sprintf("search for 2 to %d characters of words", maxSearchQuery))
 	}
-	if !userIDRe.MatchString(u.ID) {
-		return nil, errNotFound
+	if !sessionkey.ValidUserID(u.ID) {
+		return nil, fmt.Errorf("conversation not found: %w", chat.ErrNotFound)
 	}
 	cs, err := s.cfg.Store.Conversations(ctx, u.ID)
 	if err != nil {
@@ -81,12 +83,12 @@ func (s *Service) Search(ctx context.Context, u chat.User, query string) ([]Sear
 		if !ok || (h.Role != "user" && h.Role != "assistant") {
 			continue // never a session that is not u's
 		}
-		hit := SearchHit{Conversation: c.ID, Title: c.Title, MessageID: h.MessageID, Role: h.Role, Snippet: truncate(h.Snippet, 400)}
+		hit := SearchHit{Conversation: c.ID, Title: c.Title, MessageID: h.MessageID, Role: h.Role, Snippet: transcript.Truncate(h.Snippet, 400)}
 		if h.Role == "user" {
-			hit.Snippet = displayUserText(hit.Snippet)
+			hit.Snippet = sessionkey.DisplayUserText(hit.Snippet)
 		}
 		if h.Timestamp > 0 {
-			hit.At = tp(time.UnixMilli(h.Timestamp))
+			hit.At = transcript.Time(time.UnixMilli(h.Timestamp))
 		}
 		out = append(out, hit)
 		if len(out) == maxSearchResults {

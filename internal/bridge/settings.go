@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/clawchat/clawchat/internal/bridge/conversations"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -89,7 +90,7 @@ func (s *Service) allowedModels(u chat.User, all []gateway.ModelChoice, current 
 
 // Settings returns the settings of one of u's conversations.
 func (s *Service) Settings(ctx context.Context, u chat.User, conversation string) (Settings, error) {
-	c, err := s.lookup(ctx, u, conversation)
+	c, err := s.conversations.Lookup(ctx, u, conversation)
 	if err != nil {
 		return Settings{}, err
 	}
@@ -132,8 +133,8 @@ func (s *Service) settings(ctx context.Context, u chat.User, c chat.Conversation
 		out.Models = []ModelOption{}
 	}
 	switch {
-	case !u.IsOwner() && !isGateway(c):
-		out.PermissionMode = s.memberPolicy(c.AgentID).Mode
+	case !u.IsOwner() && !conversations.IsGateway(c):
+		out.PermissionMode = s.policy.ForMember(c.AgentID).Mode
 	case out.PermissionMode == "":
 		if agents, err := s.gw.AgentsList(ctx); err == nil {
 			for _, a := range agents.Agents {
@@ -143,18 +144,18 @@ func (s *Service) settings(ctx context.Context, u chat.User, c chat.Conversation
 			}
 		}
 	}
-	out.CanChange = !isGateway(c) && len(out.Models) > 0 && (u.IsOwner() || len(s.cfg.MemberModels) > 0 || len(s.cfg.MemberThinkingLevels) > 0)
+	out.CanChange = !conversations.IsGateway(c) && len(out.Models) > 0 && (u.IsOwner() || len(s.cfg.MemberModels) > 0 || len(s.cfg.MemberThinkingLevels) > 0)
 	return out, nil
 }
 
 // UpdateSettings changes the model and/or thinking level of one of u's conversations, within
 // what u may pick (chat.ErrForbidden otherwise), and returns the settings now.
 func (s *Service) UpdateSettings(ctx context.Context, u chat.User, conversation string, p SettingsParams) (Settings, error) {
-	c, err := s.lookup(ctx, u, conversation)
+	c, err := s.conversations.Lookup(ctx, u, conversation)
 	if err != nil {
 		return Settings{}, err
 	}
-	if isGateway(c) {
+	if conversations.IsGateway(c) {
 		return Settings{}, fmt.Errorf("gateway sessions cannot be changed here: %w", chat.ErrForbidden)
 	}
 	if p.Model == nil && p.ThinkingLevel == nil {
@@ -186,7 +187,7 @@ func (s *Service) UpdateSettings(ctx context.Context, u chat.User, conversation 
 	}
 	patch := gateway.SessionsPatchParams{Key: c.SessionKey, Model: p.Model, ThinkingLevel: p.ThinkingLevel}
 	if !u.IsOwner() {
-		pol := s.memberPolicy(c.AgentID)
+		pol := s.policy.ForMember(c.AgentID)
 		patch.PermissionMode = &pol.Mode
 		patch.ToolOverrides = &gateway.ToolOverridesOrNone{V: pol.Tools}
 	}
