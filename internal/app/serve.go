@@ -20,10 +20,12 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/accesslog"
 	"github.com/clawchat/clawchat/internal/auth"
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/delivery"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/httpjson"
@@ -42,17 +44,19 @@ import (
 
 // server is everything serve builds, in wiring order.
 type server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	db       *store.DB
-	metrics  *metrics.Metrics
-	auth     *auth.Service
-	hub      *hub.Hub
-	gw       *gateway.Client
-	bridge   *bridge.Service
-	push     *push.Service // nil when Web Push is not configured
-	pushes   pushJobs      // notifications in flight, drained before the store closes
-	relay    *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
+	cfg     config.Config
+	log     *slog.Logger
+	db      *store.DB
+	metrics *metrics.Metrics
+	auth    *auth.Service
+	hub     *hub.Hub
+	gw      *gateway.Client
+	bridge  *bridge.Service
+	push    *push.Service // nil when Web Push is not configured
+	relay   *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
+	// delivery delivers the bridge's events (hub, relay, metrics, push); its push notifications
+	// in flight are drained before the store closes
+	delivery *delivery.Publisher
 	share    *share.Service
 	presence *share.Presence
 	fanout   *share.Fanout // the chat core's publisher: events of shared conversations to every participant
@@ -241,33 +245,35 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	if len(cfg.Chat.Agents) > 0 && cfg.Chat.Agents[0] != "*" {
 		defaultAgent = cfg.Chat.Agents[0]
 	}
+	s.delivery = newDelivery(s, cfg.Push.IncludeText)
 	// Shared conversations: the chat core publishes through Fanout, which delivers each event of
 	// a shared conversation to every participant.
 	s.share = s.buildShare()
-	s.fanout = s.share.NewFanout(&publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, message: s.notifyMessage,
-		approval: s.notifyApproval, relay: s.relay})
+	s.fanout = s.share.NewFanout(s.delivery)
 	s.bridge, err = bridge.New(bridge.Config{
-		Upstream:            s.gw,
-		Store:               s.db,
-		Publisher:           s.fanout,
-		Participants:        s.fanout.Participants,
-		Logger:              log.With("component", "bridge"),
-		DefaultAgent:        defaultAgent,
-		GatewayDefaultAgent: func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },
-		MemberAgents:        cfg.Chat.Agents,
-		OwnerAgents:         cfg.Chat.OwnerAgents,
-		MaxTextBytes:        cfg.Chat.MaxMessageBytes,
-		MaxConversations:    cfg.Chat.MaxConversations,
-		MaxConcurrentRuns:   cfg.Chat.MaxConcurrentRuns,
-		SendRate:            rate.Limit(float64(cfg.Chat.SendsPerMinute) / 60),
-		SendBurst:           min(cfg.Chat.SendsPerMinute, 10),
-		CommandAllowlist:    cfg.Chat.MemberCommands,
-		MemberPolicy:        memberPolicy(cfg.Chat),
-		HasAdminScope:       func() bool { return slices.Contains(s.gw.Status().Scopes, gateway.ScopeAdmin) },
-		GatewayLimits:       bridge.LimitsFromStatus(s.gw.Status),
-		Approvals:           cfg.Gateway.Approvals,
-		Owners:              s.ownerIDs,
-		Audit:               s.auditEntry,
+		Upstream:             s.gw,
+		Store:                s.db,
+		Publisher:            s.fanout,
+		Participants:         s.fanout.Participants,
+		Logger:               log.With("component", "bridge"),
+		DefaultAgent:         defaultAgent,
+		GatewayDefaultAgent:  func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },
+		MemberAgents:         cfg.Chat.Agents,
+		OwnerAgents:          cfg.Chat.OwnerAgents,
+		MaxTextBytes:         cfg.Chat.MaxMessageBytes,
+		MaxConversations:     cfg.Chat.MaxConversations,
+		MaxConcurrentRuns:    cfg.Chat.MaxConcurrentRuns,
+		SendRate:             rate.Limit(float64(cfg.Chat.SendsPerMinute) / 60),
+		SendBurst:            min(cfg.Chat.SendsPerMinute, 10),
+		CommandAllowlist:     cfg.Chat.MemberCommands,
+		MemberPolicy:         memberPolicy(cfg.Chat),
+		MemberModels:         cfg.Chat.MemberModels,
+		MemberThinkingLevels: cfg.Chat.MemberThinkingLevels,
+		HasAdminScope:        func() bool { return slices.Contains(s.gw.Status().Scopes, gateway.ScopeAdmin) },
+		GatewayLimits:        bridge.LimitsFromStatus(s.gw.Status),
+		Approvals:            cfg.Gateway.Approvals,
+		Owners:               s.ownerIDs,
+		Audit:                s.auditEntry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chat core: %w", err)
@@ -466,6 +472,7 @@ func (s *server) routes() http.Handler {
 		Reactions:             rx,
 		Share:                 s.share,
 		Presence:              s.presence,
+		Media:                 s.fetchMedia,
 		Login:                 http.HandlerFunc(s.auth.Login),
 		Logout:                http.HandlerFunc(s.auth.Logout),
 		Handlers:              handlers,
@@ -473,7 +480,7 @@ func (s *server) routes() http.Handler {
 	})
 	h := s.metrics.Middleware(s.api)
 	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
-	h = accessLog(h, s.log.With("component", "http"), clientIP)
+	h = accesslog.Handler(h, s.log.With("component", "http"), clientIP)
 	return websec.Headers(h, websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies})
 }
 
@@ -602,7 +609,7 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	}
 	// The chat core has stopped, so no new notification starts; the ones in flight finish
 	// before serve closes the store they read.
-	s.pushes.drain()
+	s.delivery.Drain()
 	s.log.Info("stopped")
 	return err
 }
@@ -673,4 +680,22 @@ func (h *gatewayHandler) HandleStatus(st gateway.Status) {
 	if b := h.bridge(); b != nil {
 		b.HandleStatus(st)
 	}
+}
+
+// newDelivery wires the event delivery (internal/delivery) to the hub, the relay, the metrics and
+// Web Push of s (the relay and push only when configured).
+func newDelivery(s *server, includeText bool) *delivery.Publisher {
+	cfg := delivery.Config{Hub: s.hub, Metrics: s.metrics, IncludeText: includeText, Logger: s.log,
+		Title: func(ctx context.Context, userID, conversationID string) (string, error) {
+			c, _, err := s.db.Access(ctx, userID, conversationID) // shared conversations too
+			return c.Title, err
+		},
+		Muted: s.db.Muted}
+	if s.relay != nil {
+		cfg.Relay = s.relay
+	}
+	if s.push != nil {
+		cfg.Push = s.push
+	}
+	return delivery.New(cfg)
 }

@@ -27,7 +27,7 @@ var accessUserRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 func (s *server) buildShare() *share.Service {
 	return share.New(share.Config{
 		Store:     s.db,
-		Publisher: &publisher{hub: s.hub, metrics: s.metrics, relay: s.relay},
+		Publisher: s.delivery,
 		Logger:    s.log.With("component", "share"),
 		Changed: func(key string, lost []string) {
 			s.membersChanged(key, lost)

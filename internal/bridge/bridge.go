@@ -110,6 +110,11 @@ type Config struct {
 	// (default DefaultMemberPolicy: read-only, no web search). Owners' conversations get none:
 	// the agent's own configuration applies.
 	MemberPolicy func(agentID string) Policy
+	// MemberModels and MemberThinkingLevels are what members may pick per conversation
+	// (settings.go): model references ("provider/model", "*" = any of the Gateway's) and thinking
+	// level ids ("*" = any the model supports). Empty: members keep the agent's defaults. Owners
+	// may pick any model of the Gateway's list and any level it supports.
+	MemberModels, MemberThinkingLevels []string
 	// HasAdminScope reports whether the Gateway connection holds operator.admin, which members'
 	// sends need (suppressCommandInterpretation). Optional; nil means "assume yes" (a refusal by
 	// the Gateway still fails the send closed).
@@ -309,14 +314,18 @@ func (s *Service) GatewayState() string {
 	return s.gwState
 }
 
+// ClientLimits are the limits clients are told in hello (docs/api.md): the message size, and the
+// attachment sizes the Gateway announced (0: no bound known).
+type ClientLimits struct {
+	MaxTextBytes       int64 `json:"maxTextBytes"`
+	MaxAttachmentBytes int64 `json:"maxAttachmentBytes"`
+	MaxImageBytes      int64 `json:"maxImageBytes"`
+}
+
 // Limits returns the limits clients are told in hello.
-func (s *Service) Limits() map[string]int64 {
+func (s *Service) Limits() ClientLimits {
 	l := s.gatewayLimits()
-	return map[string]int64{
-		"maxTextBytes":       int64(s.cfg.MaxTextBytes),
-		"maxAttachmentBytes": l.MaxAttachmentBytes,
-		"maxImageBytes":      l.MaxImageBytes,
-	}
+	return ClientLimits{MaxTextBytes: int64(s.cfg.MaxTextBytes), MaxAttachmentBytes: l.MaxAttachmentBytes, MaxImageBytes: l.MaxImageBytes}
 }
 
 func (s *Service) sendLimits() sending.Limits { return sending.Limits(s.gatewayLimits()) }

@@ -12,8 +12,9 @@ type Conversation struct {
 	SessionKey     string    // canonical, lower-case Gateway session key; unique
 	Title          string    // user-visible title; empty until named
 	Archived       bool      // hidden from the default list
+	Pinned         bool      // shown in the Pinned group at the top of the list
 	CreatedAt      time.Time // UTC
-	UpdatedAt      time.Time // UTC; last change of title/archived
+	UpdatedAt      time.Time // UTC; last change of title/archived/pinned
 	LastActivityAt time.Time // UTC; last send or reply
 
 	// Set by the store's Access and AccessibleConversations only (issue 13): the reader's role in

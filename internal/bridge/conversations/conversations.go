@@ -140,8 +140,8 @@ func (s *Service) View(c chat.Conversation) Conversation {
 	v := Conversation{
 		ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
 		CreatedAt: transcript.Time(c.CreatedAt), UpdatedAt: transcript.Time(c.UpdatedAt), LastActivityAt: transcript.Time(c.LastActivityAt),
-		Archived: c.Archived,
-		Role:     string(c.Role), Shared: c.Shared,
+		Archived: c.Archived, Pinned: c.Pinned,
+		Role: string(c.Role), Shared: c.Shared,
 	}
 	if c.Shared {
 		v.MemberPolicy = s.MemberPolicyApplies(context.Background(), c)
@@ -413,9 +413,10 @@ func (s *Service) CreateRow(ctx context.Context, u chat.User, p CreateParams) (c
 type UpdateParams struct {
 	Title    *string
 	Archived *bool
+	Pinned   *bool
 }
 
-// Update renames and/or archives one of u's conversations.
+// Update renames, archives and/or pins one of u's conversations.
 func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdateParams) (Conversation, error) {
 	c, err := s.Lookup(ctx, u, id)
 	if err != nil {
@@ -438,6 +439,9 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 	}
 	if p.Archived != nil {
 		c.Archived = *p.Archived
+	}
+	if p.Pinned != nil {
+		c.Pinned = *p.Pinned
 	}
 	c.UpdatedAt = s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {

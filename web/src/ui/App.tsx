@@ -6,7 +6,8 @@ import {
 } from '../store';
 import { Login } from './Login';
 import { Sidebar } from './Sidebar';
-import { Transcript } from './Transcript';
+import { ImageViewer, Transcript } from './Transcript';
+import { ConvInfo } from './ConvInfo';
 import { Composer } from './Composer';
 import { applyUpdate } from '../update';
 import { Icon } from './Icon';
@@ -120,7 +121,10 @@ export function App() {
       <main class="chat">
         <header class="topbar">
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
-          <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+          <div class="title-wrap">
+            <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+            {id && <ConvInfo id={id} />}
+          </div>
           <Status />
           {c?.memberPolicy && isOwner.value && <span class="policy-badge" title="A member takes part: replies run under the member policy (the most restrictive of the people here)">Member policy</span>}
           {id && !id.startsWith('gw:') && <Viewers conv={id} />}
@@ -144,6 +148,7 @@ export function App() {
           {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv="" agent={newChatAgent.value || undefined} />}
         </>)}
         <ShareSheet />
+        <ImageViewer />
         <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
         {toast.value && (
           <div class="toast" role="alert">{toast.value}
