@@ -102,6 +102,15 @@ func TestSharedThreeBrowsersLive(t *testing.T) {
 		}
 		w.noConsoleProblems(t)
 	}
+	// The agent knows who said what: each message reached the model with its own sender's line.
+	var sawAlice, sawBob bool
+	for _, s := range modelSaw(t, sharedGateway(t)) {
+		sawAlice = sawAlice || strings.HasPrefix(s.Text, "alice asks") && strings.HasPrefix(s.Sender, "[clawchat sender] alice (")
+		sawBob = sawBob || strings.HasPrefix(s.Text, "bob asks") && strings.HasPrefix(s.Sender, "[clawchat sender] bob (")
+	}
+	if !sawAlice || !sawBob {
+		t.Errorf("sender lines at the model: alice %v, bob %v", sawAlice, sawBob)
+	}
 }
 
 // TestSharedTwoBrowsersRemovalMidStream: alice invites bob with a link; bob joins in his
