@@ -132,6 +132,17 @@ export function ShareSheet() {
             </li>
           ))}
         </ul>
+        {(m?.members.length ?? 0) > 1 && (() => {
+          const mine0 = m!.members.find((x) => x.userId === me0);
+          return (
+            <label class="mute">
+              <input type="checkbox" checked={!!mine0?.muted} onChange={async (e) => {
+                const on = (e.target as HTMLInputElement).checked;
+                try { await shareApi.mute(conv, on); await loadMembers(conv); } catch (err: any) { showToast(err?.message ?? 'Could not change notifications'); }
+              }} /> Mute notifications for this conversation
+            </label>
+          );
+        })()}
         {owner && (m?.members.length ?? 0) > 1 && <p class="hint">Replies follow the most restrictive policy of the people in this conversation.</p>}
       </section>
     </div>
