@@ -69,6 +69,12 @@ func serveOn(t testing.TB, ln net.Listener, h http.Handler) {
 func startEmbed(t *testing.T, extraEnv ...string) *embedEnv {
 	t.Helper()
 	g := sharedGateway(t)
+	return startEmbedWith(t, g, g.URL, extraEnv...)
+}
+
+// startEmbedWith is startEmbed with clawchat dialing gatewayURL (a proxy in front of g).
+func startEmbedWith(t *testing.T, g *ochar.Gateway, gatewayURL string, extraEnv ...string) *embedEnv {
+	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +86,7 @@ func startEmbed(t *testing.T, extraEnv ...string) *embedEnv {
 	hostLn := listenLoopback(t)
 	hostURL := "http://" + hostLn.Addr().String()
 	dataDir := t.TempDir()
-	srv := startServerWith(t, g, g.URL, append([]string{
+	srv := startServerWith(t, g, gatewayURL, append([]string{
 		"CLAWCHAT_DATA_DIR=" + dataDir,
 		"CLAWCHAT_EMBED_APPS=compose",
 		"CLAWCHAT_EMBED_COMPOSE_ORIGINS=" + hostURL,
@@ -591,4 +597,17 @@ func TestEmbedFrameOnlyOnConfiguredOrigins(t *testing.T) {
 		t.Fatalf("the configured host's frame: %q (unreachable %q)", url, unreachable)
 	}
 	b2.noConsoleProblems(t)
+}
+
+func TestEmbedReadOnlyWhileGatewayUnreachable(t *testing.T) {
+	g := sharedGateway(t)
+	p := newCutProxy(t, strings.TrimPrefix(g.URL, "ws://"))
+	e := startEmbedWith(t, g, "ws://"+p.addr())
+	b := newBrowser(t)
+	e.openHost(t, b, "u-alice", "doc:abc123")
+	b.frameWait(t, "a writable composer", `document.querySelector('.composer textarea') && !document.querySelector('.composer textarea').disabled && !document.querySelector('.banner')`, 20*time.Second)
+	p.cut()
+	b.frameWait(t, "the read-only state", `document.querySelector('.embed').dataset.state === 'read-only' && !!document.querySelector('.banner') && document.querySelector('.composer textarea').disabled`, 60*time.Second)
+	p.restore()
+	b.frameWait(t, "writable again", `document.querySelector('.embed').dataset.state === 'ready' && !document.querySelector('.composer textarea').disabled`, 90*time.Second)
 }
