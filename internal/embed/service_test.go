@@ -19,7 +19,7 @@ import (
 	"github.com/clawchat/clawchat/internal/store"
 )
 
-type fakeChat struct{ conv chat.ConversationView }
+type fakeChat struct{}
 
 func (f *fakeChat) ContextConversations(_ context.Context, _ chat.User, app, id string) ([]chat.ConversationView, error) {
 	return []chat.ConversationView{{ID: "c-1", Context: &chat.HostContext{App: app, ID: id}}}, nil
