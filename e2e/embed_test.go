@@ -600,13 +600,17 @@ func TestEmbedFrameOnlyOnConfiguredOrigins(t *testing.T) {
 	b2.noConsoleProblems(t)
 }
 
-func TestEmbedReadOnlyWhileGatewayUnreachable(t *testing.T) {
+func TestEmbedProgressAndReadOnlyWhileGatewayUnreachable(t *testing.T) {
 	g := sharedGateway(t)
 	p := newCutProxy(t, strings.TrimPrefix(g.URL, "ws://"))
 	e := startEmbedWith(t, g, "ws://"+p.addr())
 	b := newBrowser(t)
 	e.openHost(t, b, "u-alice", "doc:abc123")
 	b.frameWait(t, "a writable composer", `document.querySelector('.composer textarea') && !document.querySelector('.composer textarea').disabled && !document.querySelector('.banner')`, 20*time.Second)
+	// The agent's progress shows while it answers.
+	b.frameSend(t, "a slow answer [delay=120] [words=30]")
+	b.frameWait(t, "the typing indicator", `!!document.querySelector('.typing')`, 30*time.Second)
+	b.frameWait(t, "the reply, and no indicator", `!document.querySelector('.typing') && [...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('w30'))`, 60*time.Second)
 	p.cut()
 	b.frameWait(t, "the read-only state", `document.querySelector('.embed').dataset.state === 'read-only' && !!document.querySelector('.banner') && document.querySelector('.composer textarea').disabled`, 60*time.Second)
 	p.restore()
