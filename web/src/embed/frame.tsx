@@ -168,6 +168,7 @@ function Frame() {
       const d = data as Record<string, unknown>;
       if (name === 'gateway.status') { setGateway(String(d.state)); return; }
       const cur = convRef.current;
+      if (name === 'resync') { if (cur) void loadHistory(cur).catch(() => {}); return; }
       if (!cur || d.conversation !== cur.id) return;
       const runId = String(d.runId ?? '');
       switch (name) {
@@ -176,6 +177,18 @@ function Frame() {
           break;
         case 'run.status':
           setBusy(String(d.phase || 'working'));
+          break;
+        case 'run.snapshot':
+          if (d.state !== 'running') { void loadHistory(cur).catch(() => {}); break; }
+          setBusy('typing');
+          setMsgs((ms) => {
+            const m: Msg = { key: 'a-' + runId, role: 'assistant', text: String(d.text ?? ''), runId, pending: true };
+            const i = ms.findIndex((x) => x.role === 'assistant' && x.runId === runId);
+            if (i < 0) return [...ms, m];
+            const next = [...ms];
+            next[i] = m;
+            return next;
+          });
           break;
         case 'run.delta':
           setBusy('typing');
