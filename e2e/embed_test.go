@@ -616,3 +616,21 @@ func TestEmbedProgressAndReadOnlyWhileGatewayUnreachable(t *testing.T) {
 	p.restore()
 	b.frameWait(t, "writable again", `document.querySelector('.embed').dataset.state === 'ready' && !document.querySelector('.composer textarea').disabled`, 90*time.Second)
 }
+
+func TestEmbedSessionExpiryAsksHostForNewToken(t *testing.T) {
+	e := startEmbed(t, "CLAWCHAT_EMBED_SESSION_TTL=6s")
+	b := newBrowser(t)
+	e.openHost(t, b, "u-alice", "doc:abc123")
+	b.frameWait(t, "a writable composer", `document.querySelector('.composer textarea') && !document.querySelector('.composer textarea').disabled`, 20*time.Second)
+	time.Sleep(7 * time.Second) // the session's TTL passes (the server's clock, not a condition the test can await)
+	b.frameSend(t, "are you there")
+	b.wait(t, "unauthorized, then ready again with a new token", `(() => { const ev = window.hostEvents.map((e) => e.name);
+		const u = ev.indexOf('unauthorized'); return u > 0 && ev.indexOf('ready', u) > u; })()`, 30*time.Second)
+	ev := b.eval(t, `JSON.stringify(window.hostEvents.find((e) => e.name === 'unauthorized'))`).(string)
+	if !strings.Contains(ev, `"code":"unauthorized"`) {
+		t.Errorf("unauthorized event = %s", ev)
+	}
+	// The new session works.
+	b.frameSend(t, "still there")
+	b.frameWait(t, "the reply", `[...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('Echo: still there'))`, 60*time.Second)
+}
