@@ -104,6 +104,10 @@ type Config struct {
 	// StaleRunAfter is how long a run may go without events before it is resolved from history
 	// (default 3 minutes; provider retries emit status events in between).
 	StaleRunAfter time.Duration
+	// RecoveryGrace is how long a run cut by a Gateway restart waits for the Gateway's recovery
+	// turn when the Gateway does not say it owes one (default 20s; when it says so, the run
+	// waits up to 5 minutes: reconcile.go).
+	RecoveryGrace time.Duration
 	// HistoryTimeout bounds reconciliation requests (default 30s).
 	HistoryTimeout time.Duration
 	// SendTimeout bounds a chat.send once clawchat has accepted the message (default 30s). The
@@ -226,7 +230,10 @@ type run struct {
 	// (merged into or queued behind another turn); reconciliation resolves it.
 	bare bool
 	// retries counts reconciliations that found the Gateway's state unknown
-	retries   int
+	retries int
+	// owedSince is when reconciliation first saw that the Gateway owes the run's session a
+	// restart-recovery turn (zero: not seen)
+	owedSince time.Time
 	announced bool // run.started published
 }
 
@@ -267,6 +274,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = 10
+	}
+	if cfg.RecoveryGrace <= 0 {
+		cfg.RecoveryGrace = recoveryGrace
 	}
 	if cfg.StaleRunAfter <= 0 {
 		cfg.StaleRunAfter = 3 * time.Minute

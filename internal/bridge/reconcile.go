@@ -138,10 +138,27 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		return false
 	default:
 		// Its message is in the transcript, nothing runs and no reply follows: the turn was cut.
-		// After a crash the Gateway starts its recovery turn a few seconds after it is back;
-		// wait for it a little (the run stays, so new messages queue behind it) before saying so.
+		// After a crash the Gateway resumes cut sessions with a recovery turn, one session at a
+		// time; while it says it owes this session one, wait for it (the run stays, so new
+		// messages queue behind it), else wait a little before saying the turn was cut.
 		s.mu.Lock()
-		wait := r.retries < recoveryGrace
+		now := s.cfg.Now()
+		if v.owed {
+			first := r.owedSince.IsZero()
+			if first {
+				r.owedSince = now
+			}
+			if now.Sub(r.owedSince) < recoveryOwedWait {
+				r.lastEvent = now
+				s.mu.Unlock()
+				if first {
+					s.log.Info("waiting for the Gateway's recovery turn", "run", r.id)
+					s.publishRun(r, chat.RunStatus{Conversation: r.convID, RunID: r.id, Phase: "recovering"}.Event())
+				}
+				return true
+			}
+		}
+		wait := r.retries < int(s.cfg.RecoveryGrace/unknownRetryEvery)
 		s.mu.Unlock()
 		if wait {
 			return s.retryUnknown(r)

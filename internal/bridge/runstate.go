@@ -81,11 +81,15 @@ func (e *runEnd) snapshot(conv, runID string) chat.RunSnapshot {
 }
 
 // Reconciliation retries while the Gateway reports a busy session without saying which runs.
-// recoveryGrace is how many of them a cut run waits for the Gateway's recovery turn.
+// recoveryGrace is the default of Config.RecoveryGrace: how long a cut run waits for the
+// Gateway's recovery turn when the Gateway does not say that it owes one; recoveryOwedWait is how long it waits when the Gateway
+// says so (gateway.HistorySessionInfo.RecoveryOwed): the Gateway recovers cut sessions one at a
+// time, so the last of several can wait minutes.
 const (
 	unknownRetryEvery = time.Second
 	unknownRetries    = 30
-	recoveryGrace     = 20
+	recoveryGrace     = 20 * time.Second
+	recoveryOwedWait  = 5 * time.Minute
 )
 
 // sendContext is the context of a chat.send once clawchat has accepted the message: it no longer
@@ -220,6 +224,7 @@ type verdict struct {
 	aborted  bool
 	others   []string // other runs the Gateway runs in the session now
 	unknown  bool     // hasActiveRun without activeRunIds or inFlightRun: cannot tell
+	owed     bool     // the Gateway owes the session a restart-recovery turn (not started yet)
 }
 
 // judge reads a chat.history answer for runID.
@@ -258,6 +263,7 @@ func judge(raw *rawHistory, runID string) verdict {
 		}
 	}
 	v.replied = v.reply != "" || v.aborted
+	v.owed = raw.SessionInfo.RecoveryOwed() && raw.InFlightRun == nil
 	return v
 }
 

@@ -28,7 +28,7 @@ type gwEnv struct {
 	history map[string]any // the chat.history answer
 }
 
-func newGWEnv(t *testing.T, send gatewaytest.HandlerFunc) *gwEnv {
+func newGWEnv(t *testing.T, send gatewaytest.HandlerFunc, mods ...func(*bridge.Config)) *gwEnv {
 	t.Helper()
 	e := &gwEnv{t: t, srv: gatewaytest.NewServer(t, gatewaytest.Options{Token: "tok"}), rec: bridgetest.NewRecorder(), store: bridgetest.NewStore()}
 	e.setHistory(nil, nil, nil)
@@ -45,7 +45,11 @@ func newGWEnv(t *testing.T, send gatewaytest.HandlerFunc) *gwEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err = bridge.New(bridge.Config{Upstream: cl, Store: e.store, Publisher: e.rec, SendRate: 1000, SendBurst: 1000})
+	bc := bridge.Config{Upstream: cl, Store: e.store, Publisher: e.rec, SendRate: 1000, SendBurst: 1000}
+	for _, m := range mods {
+		m(&bc)
+	}
+	svc, err = bridge.New(bc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +78,16 @@ func (e *gwEnv) setHistory(rows []any, active []string, inFlight map[string]any,
 	e.mu.Lock()
 	e.history = h
 	e.mu.Unlock()
+}
+
+// setSessionInfo adds fields to the sessionInfo of the chat.history answer.
+func (e *gwEnv) setSessionInfo(fields map[string]any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	info := e.history["sessionInfo"].(map[string]any)
+	for k, v := range fields {
+		info[k] = v
+	}
 }
 
 // waitEvent waits for alice's event name of runID and returns its payload.
@@ -417,6 +431,60 @@ func TestRecoveryTurnStartsLate(t *testing.T) {
 		t.Fatalf("cut run final = %v", f)
 	}
 	e.waitEvent("run.started", r2.RunID)
+}
+
+// After a restart OpenClaw resumes cut sessions one at a time (observed: the last of four
+// sessions got its recovery turn 80 s after the Gateway was back). While chat.history says the
+// session is still "running" with abortedLastRun and nothing runs, the cut run waits for it past
+// the grace, instead of being reported interrupted and then answered anyway.
+func TestRecoveryOwedWaitsPastGrace(t *testing.T) {
+	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
+		var p gateway.ChatSendParams
+		_ = c.Decode(&p)
+		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+	}, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
+	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{}, nil)
+	e.setSessionInfo(map[string]any{"status": "running", "abortedLastRun": true})
+	e.srv.DropAll()
+	if st := e.waitEvent("run.status", r1.RunID); st["phase"] != "recovering" {
+		t.Fatalf("run.status = %v", st)
+	}
+	// Well past the 1 s grace, the run still waits.
+	waitFor(t, func() bool { return len(e.srv.Calls("chat.history")) >= 5 })
+	if e.has("run.error", r1.RunID) {
+		t.Fatal("the cut run was reported interrupted although the Gateway owes it a recovery turn")
+	}
+	system := map[string]any{"role": "user", "content": "[System] Your previous turn was interrupted by a gateway restart …",
+		"idempotencyKey": "rec:user", "provenance": map[string]any{"kind": "internal_system", "sourceTool": "main_session_restart_recovery"}}
+	e.setHistory([]any{userRow(r1.RunID, "hi"), system, assistantRow("rec", "Echo: recovered")}, []string{}, nil)
+	e.setSessionInfo(map[string]any{"status": "done"})
+	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: recovered" {
+		t.Fatalf("cut run final = %v", f)
+	}
+}
+
+// Once the Gateway no longer owes a recovery turn (status done, or it gave up: tombstoned), a cut
+// run without a reply is reported interrupted after the grace.
+func TestRecoveryNotOwedEndsAfterGrace(t *testing.T) {
+	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
+		var p gateway.ChatSendParams
+		_ = c.Decode(&p)
+		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+	}, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
+	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{}, nil)
+	e.setSessionInfo(map[string]any{"status": "running", "abortedLastRun": true, "restartRecoveryStatus": "tombstoned"})
+	e.srv.DropAll()
+	if er := e.waitEvent("run.error", r1.RunID); er["kind"] != "interrupted" {
+		t.Fatalf("cut run = %v", er)
+	}
 }
 
 // A message sent right after a turn ended gets a bare final while the Gateway still lists that

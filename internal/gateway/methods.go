@@ -165,6 +165,22 @@ type ChatHistoryResult struct {
 type HistorySessionInfo struct {
 	HasActiveRun bool      `json:"hasActiveRun,omitempty"`
 	ActiveRunIDs *[]string `json:"activeRunIds,omitempty"`
+	// Status is the session row's status ("running", "done", …): "running" outlives a crash
+	// until the Gateway's restart recovery has resumed the session.
+	Status string `json:"status,omitempty"`
+	// AbortedLastRun: the session's last run was cut (by a Gateway restart).
+	AbortedLastRun bool `json:"abortedLastRun,omitempty"`
+	// RestartRecoveryStatus is "tombstoned" once the Gateway gave up recovering the session.
+	RestartRecoveryStatus string `json:"restartRecoveryStatus,omitempty"`
+}
+
+// RecoveryOwed reports whether the Gateway still owes the session a restart-recovery turn: its
+// last run was cut by a restart, the session is still marked running, nothing runs in it yet,
+// and the Gateway has not given up. OpenClaw 2026.9.6 resumes cut sessions one at a time after a
+// restart (5 s after start-up, then each after the previous one's turn), so on a busy Gateway a
+// session can wait for its recovery turn for minutes (docs/reliability.md).
+func (i HistorySessionInfo) RecoveryOwed() bool {
+	return i.Status == "running" && i.AbortedLastRun && !i.HasActiveRun && i.RestartRecoveryStatus != "tombstoned"
 }
 
 // ChatHistory reads a page of a session's transcript.

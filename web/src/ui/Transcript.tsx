@@ -24,6 +24,7 @@ const PHASES: Record<string, string> = {
   starting_model: 'Thinking…',
   retrying: 'Retrying…',
   compacting: 'Summarising earlier messages…',
+  recovering: 'Resuming after a restart…',
 };
 export function phaseText(phase?: string): string {
   return (phase && PHASES[phase]) || 'Thinking…';
