@@ -84,12 +84,11 @@ func (e embedChat) ContextConversations(ctx context.Context, u chat.User, app, i
 }
 
 func (e embedChat) CreateInContext(ctx context.Context, u chat.User, app, id, title string) (chat.ConversationView, error) {
-	return e.b.CreateInContext(ctx, u, app, id, title)
+	return chat.ConversationView{}, fmt.Errorf("PENDING bridge split: %w", chat.ErrUnavailable)
 }
 
 func (e embedChat) SendWithContext(ctx context.Context, u chat.User, convID, text, clientID, agentContext string) (string, string, error) {
-	res, err := e.b.Send(ctx, u, bridge.SendParams{Conversation: convID, ID: clientID, Text: text, AgentContext: agentContext})
-	return res.RunID, res.Status, err
+	return "", "", fmt.Errorf("PENDING bridge split: %w", chat.ErrUnavailable)
 }
 
 // authenticators compose cookie/proxy sign-in (auth) with embed bearer sessions: a request

@@ -197,8 +197,6 @@ type queued struct {
 	sender    chat.User // who sent it (identity for the agent)
 	suppress  bool      // send with suppressCommandInterpretation (members, unless allowlisted)
 	policy    *Policy   // the session policy the send is conditional on (members); nil: none
-	// agentContext is the embedded page context the agent reads with the message (SendParams).
-	agentContext string
 }
 
 // run is one Gateway turn the bridge tracks.

@@ -76,7 +76,7 @@ func (s *Service) lookup(ctx context.Context, u chat.User, id string) (chat.Conv
 	if err != nil {
 		return chat.Conversation{}, fmt.Errorf("bridge: load conversation: %w", err)
 	}
-	if c.UserID != u.ID || c.ID != id || c.SessionKey != conversationKey(c) || !visible(u, c) {
+	if c.UserID != u.ID || c.ID != id || c.SessionKey != SessionKey(c.AgentID, u.ID, id) {
 		// Never trust a row that does not match what was asked.
 		return chat.Conversation{}, errNotFound
 	}
@@ -110,9 +110,7 @@ func (s *Service) Get(ctx context.Context, u chat.User, id string) (Conversation
 	if isGateway(c) {
 		return s.gatewayView(c), nil
 	}
-	v := s.view(c)
-	v.Context = hostContext(u, c)
-	return v, nil
+	return s.view(c), nil
 }
 
 func (s *Service) gatewayView(c chat.Conversation) Conversation {
@@ -139,12 +137,10 @@ func (s *Service) List(ctx context.Context, u chat.User, archived bool) ([]Conve
 	}
 	out := make([]Conversation, 0, len(cs))
 	for _, c := range cs {
-		if c.UserID != u.ID || c.Archived != archived || !visible(u, c) {
+		if c.UserID != u.ID || c.Archived != archived {
 			continue
 		}
-		v := s.view(c)
-		v.Context = hostContext(u, c)
-		out = append(out, v)
+		out = append(out, s.view(c))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return last(out[i]).After(last(out[j])) })
 	var gw []Conversation
@@ -220,18 +216,8 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 }
 
 func (s *Service) create(ctx context.Context, u chat.User, p CreateParams) (chat.Conversation, error) {
-	return s.createIn(ctx, u, p, "", "")
-}
-
-// createIn is create in host context (app, ctxID) (both "" for none): an embedded session may
-// create conversations only in the contexts its token granted (embed.go).
-func (s *Service) createIn(ctx context.Context, u chat.User, p CreateParams, app, ctxID string) (chat.Conversation, error) {
 	if !userIDRe.MatchString(u.ID) {
 		return chat.Conversation{}, fmt.Errorf("bridge: unusable user id: %w", chat.ErrForbidden)
-	}
-	if (app == "") != (ctxID == "") || !visible(u, chat.Conversation{HostApp: app, ContextID: ctxID}) {
-		// The same answer as for any conversation the user may not see.
-		return chat.Conversation{}, errNotFound
 	}
 	if p.ID == "" {
 		p.ID = newConversationID()
@@ -262,10 +248,9 @@ func (s *Service) createIn(ctx context.Context, u chat.User, p CreateParams, app
 	}
 	now := s.cfg.Now().UTC()
 	c := chat.Conversation{
-		UserID: u.ID, ID: p.ID, AgentID: p.AgentID, HostApp: app, ContextID: ctxID,
+		UserID: u.ID, ID: p.ID, AgentID: p.AgentID, SessionKey: SessionKey(p.AgentID, u.ID, p.ID),
 		Title: strings.TrimSpace(p.Title), CreatedAt: now, UpdatedAt: now, LastActivityAt: now,
 	}
-	c.SessionKey = conversationKey(c)
 	if err := s.cfg.Store.CreateConversation(ctx, c); err != nil {
 		if errors.Is(err, chat.ErrConflict) {
 			return chat.Conversation{}, fmt.Errorf("conversation already exists: %w", chat.ErrConflict)

@@ -27,9 +27,6 @@ type SendParams struct {
 	Attachments  []Attachment
 	// Create makes the conversation when u does not have it yet (REST send semantics).
 	Create bool
-	// AgentContext is text the agent reads after the sender line and before the message, never
-	// shown in the transcript: the fenced page context of an embedded message (internal/embed).
-	AgentContext string
 }
 
 // Send statuses.
@@ -148,7 +145,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p SendParams) (SendResu
 		return SendResult{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
 	}
 
-	q := queued{runID: runID, messageID: clientID, text: p.Text, atts: p.Attachments, sender: u, agentContext: p.AgentContext}
+	q := queued{runID: runID, messageID: clientID, text: p.Text, atts: p.Attachments, sender: u}
 	if !u.IsOwner() {
 		q.suppress = !isAllowedCommand(p.Text, s.cfg.CommandAllowlist)
 	}
@@ -277,9 +274,6 @@ func (s *Service) sendParams(r *run, q queued) gateway.ChatSendParams {
 		// Identity for the agent: admin-only fields, so only sent when the scope is there.
 		p.SystemInputProvenance = &gateway.InputProvenance{Kind: "external_user", SourceChannel: "clawchat"}
 		p.SystemProvenanceReceipt = senderReceipt(q.sender)
-		if q.agentContext != "" {
-			p.SystemProvenanceReceipt += "\n\n" + q.agentContext
-		}
 	}
 	if q.policy != nil {
 		mode := q.policy.Mode
