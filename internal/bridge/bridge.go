@@ -1,14 +1,25 @@
 // Package bridge is clawchat's multi-user chat service. Many signed-in people share one Gateway
 // operator connection; the bridge keeps each person's conversations private, authorizes every
-// operation before anything reaches the Gateway, sends messages (idempotency, command policy,
-// limits, per-conversation queueing), tracks runs, translates Gateway chat/agent events into
-// clawchat's browser events (docs/api.md) for the owner only, and reconciles runs with chat.history
-// after the Gateway connection drops so that no final reply is lost.
+// operation before anything reaches the Gateway, sends messages, tracks runs, translates Gateway
+// chat/agent events into clawchat's browser events (docs/api.md) for the owner only, and
+// reconciles runs with chat.history after the Gateway connection drops so that no final reply is
+// lost.
 //
-// Session keys: agent:<agentId>:clawchat:<userId>:<conversationId>, lower-case. Ownership comes
-// only from the store (lookup by (userID, id) for requests and by session key for events), never
-// from a key a client sends. Another user's conversation is chat.ErrNotFound, exactly like an id
-// that was never used.
+// This package is the facade that callers (httpapi, app) use: Service composes the packages that
+// own each part, and each of its methods delegates to one of them. Where a change goes:
+//
+//   - bridge/conversations: the authorization gate (Lookup), conversation CRUD, lists, history.
+//   - bridge/sending: accepting a message (checks, duplicates, send rate), abort.
+//   - bridge/runs: run tracking: queue, the send of a run, routing, the run state machine,
+//     reconciliation with chat.history.
+//   - bridge/stream: Gateway chat/agent events → run.* events; bridge/runtext: a run's content.
+//   - bridge/owners: who may see a session's events; bridge/ordered: per-session event order.
+//   - bridge/approvals: owners' exec approvals; bridge/policy: member safety.
+//   - bridge/transcript, bridge/sessionkey, bridge/upstream: shared vocabulary without state.
+//
+// Sub-packages never import this package. Session keys: agent:<agentId>:clawchat:<userId>:
+// <conversationId>, lower-case. Ownership comes only from the store, never from a key a client
+// sends. Another user's conversation is chat.ErrNotFound, exactly like an id that was never used.
 package bridge
 
 import (
@@ -17,14 +28,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/bridge/approvals"
+	"github.com/clawchat/clawchat/internal/bridge/conversations"
+	"github.com/clawchat/clawchat/internal/bridge/ordered"
+	"github.com/clawchat/clawchat/internal/bridge/owners"
+	"github.com/clawchat/clawchat/internal/bridge/policy"
+	"github.com/clawchat/clawchat/internal/bridge/runs"
+	"github.com/clawchat/clawchat/internal/bridge/sending"
+	"github.com/clawchat/clawchat/internal/bridge/stream"
+	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
-	"github.com/clawchat/clawchat/internal/ratelimit"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // Upstream is the part of the Gateway client the bridge uses: one request/response call with
@@ -85,7 +104,7 @@ type Config struct {
 	SendBurst                 int        // default 10
 	// CommandAllowlist lists the commands (e.g. "/think", "/model") members may send to the
 	// Gateway as commands. Every other member message is sent with suppressCommandInterpretation,
-	// so the Gateway interprets nothing in it (policy.go).
+	// so the Gateway interprets nothing in it (bridge/policy).
 	CommandAllowlist []string
 	// MemberPolicy returns the session policy of members' conversations with an agent
 	// (default DefaultMemberPolicy: read-only, no web search). Owners' conversations get none:
@@ -106,7 +125,7 @@ type Config struct {
 	StaleRunAfter time.Duration
 	// RecoveryGrace is how long a run cut by a Gateway restart waits for the Gateway's recovery
 	// turn when the Gateway does not say it owes one (default 20s; when it says so, the run
-	// waits up to 5 minutes: reconcile.go).
+	// waits up to 5 minutes: bridge/runs).
 	RecoveryGrace time.Duration
 	// HistoryTimeout bounds reconciliation requests (default 30s).
 	HistoryTimeout time.Duration
@@ -130,22 +149,17 @@ type Config struct {
 
 // Service is the chat service. All methods are safe for concurrent use.
 type Service struct {
-	// gw is the typed Gateway API with errors mapped for users (mappedUpstream); rawGW is the same
+	// gw is the typed Gateway API with errors mapped for users (bridge/upstream); rawGW is the same
 	// API with the Upstream's own errors, for callers that must tell refusals apart first (sends,
 	// policy, approvals) and map afterwards.
 	gw, rawGW gatewayAPI
+	mapper    upstream.Mapper
+	policy    *policy.Enforcer // member safety (bridge/policy)
 
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	convs    map[string]*convState // by session key, conversations with a run or queue
-	runs     map[string]*run       // by runId
-	recent   map[string]recentRun  // ended runs, for duplicate sends and trailing events
-	userRuns map[string]int        // active runs per user
-	limiters *ratelimit.Limiter
-	notOurs  map[string]time.Time       // session keys known to belong to nobody, until expiry
-	watch    map[string]map[string]bool // gateway session key → owners who opened it
+	mu       sync.Mutex // guards gwState and lastConn
 	gwState  string
 	lastConn bool // the upstream was connected at least once
 	wg       sync.WaitGroup
@@ -154,91 +168,18 @@ type Service struct {
 	base     context.Context
 	stopBase context.CancelFunc
 
-	appr *approvals // exec approvals (approvals.go); own lock
+	appr *approvals.Service // exec approvals (bridge/approvals); own lock
 
-	ownerCache ownerCache // current owners, for Gateway session events (roles.go); own lock
+	sending       *sending.Service       // accepting messages, abort (bridge/sending)
+	conversations *conversations.Service // conversation CRUD, the authorization gate, history (bridge/conversations)
 
-	// slow holds the events of session keys whose routing waits for a store read, in order, and
-	// slowWG their workers (ordered.go); s.mu guards slow.
-	slow   map[string][]func()
-	slowWG sync.WaitGroup
-	// owned caches whose each clawchat session key is (rememberOwner), for routing; s.mu.
-	owned map[string]ownerRef
-}
+	// owners knows who may see each session's events (bridge/owners); own lock
+	ownersOf *owners.Registry
 
-// recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
-// trailing Gateway events are dropped, and a client that resyncs learns how it ended
-// (EndedSnapshot).
-type recentRun struct {
-	at     time.Time
-	userID string
-	conv   string
-	end    *runEnd // nil for a send that never reached the Gateway (a retry sends it again)
-	// inferred: clawchat ended the run from history (no terminal event from the Gateway); if
-	// the Gateway streams it after all, the run is reopened (runstate.go).
-	inferred  bool
-	messageID string
-}
+	queue *ordered.Queue // Gateway events in order per session key (bridge/ordered)
 
-// convState is the in-memory state of one conversation with a run or queue.
-type convState struct {
-	key    string
-	userID string
-	convID string
-	active *run
-	queue  []queued
-}
-
-type queued struct {
-	runID     string
-	messageID string
-	text      string // exactly as typed: what the Gateway, the transcript and the model get
-	atts      []Attachment
-	sender    chat.User // who sent it (identity for the agent)
-	suppress  bool      // send with suppressCommandInterpretation (members, unless allowlisted)
-	policy    *Policy   // the session policy the send is conditional on (members); nil: none
-}
-
-// run is one Gateway turn the bridge tracks.
-type run struct {
-	id        string
-	key       string
-	userID    string
-	convID    string
-	messageID string
-	sender    string          // display name of the user who sent the message (approval cards)
-	text      string          // visible reply so far; set with setText/appendText (runtext.go)
-	textRev   uint64          // bumped by every change of text; sent as "rev" with run.delta and run.snapshot
-	textBuf   strings.Builder // backs text while deltas append to it; never copy a run
-	reasoning string
-	tools     map[string]*toolState
-	toolOrder []string
-	started   time.Time
-	lastEvent time.Time
-	sent      bool // chat.send acknowledged
-	// msg is what was sent (nil for adopted runs); kept to send it again with the same
-	// idempotency key when the Gateway lost it (runstate.go).
-	msg *queued
-	// unknown: chat.send was written but its answer was lost (connection drop, timeout);
-	// reconciliation decides whether the Gateway has it.
-	unknown bool
-	resent  bool // sent a second time after the Gateway lost it
-	renewed bool // sent as a new turn after the Gateway refused it under its old key
-	// bare: the Gateway ended the run with a final that has no message and no text
-	// (merged into or queued behind another turn); reconciliation resolves it.
-	bare bool
-	// retries counts reconciliations that found the Gateway's state unknown
-	retries int
-	// owedSince is when reconciliation first saw that the Gateway owes the run's session a
-	// restart-recovery turn (zero: not seen)
-	owedSince time.Time
-	announced bool // run.started published
-}
-
-type toolState struct {
-	chat.ToolView
-	started time.Time
-	ended   bool
+	tracker *runs.Tracker      // runs: queue, routing, state machine, reconciliation (bridge/runs); own lock
+	stream  *stream.Translator // Gateway chat/agent events → run events (bridge/stream)
 }
 
 // New returns a service. Call Run to start its background watchdog.
@@ -273,9 +214,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SendBurst <= 0 {
 		cfg.SendBurst = 10
 	}
-	if cfg.RecoveryGrace <= 0 {
-		cfg.RecoveryGrace = recoveryGrace
-	}
 	if cfg.StaleRunAfter <= 0 {
 		cfg.StaleRunAfter = 3 * time.Minute
 	}
@@ -286,25 +224,33 @@ func New(cfg Config) (*Service, error) {
 		cfg.SendTimeout = 30 * time.Second
 	}
 	base, stop := context.WithCancel(context.Background())
-	s := &Service{
-		rawGW:    gatewayAPI{R: cfg.Upstream},
-		base:     base,
-		stopBase: stop,
-		cfg:      cfg,
-		log:      cfg.Logger,
-		convs:    make(map[string]*convState),
-		runs:     make(map[string]*run),
-		recent:   make(map[string]recentRun),
-		userRuns: make(map[string]int),
-		limiters: ratelimit.New(ratelimit.Config{Rate: cfg.SendRate, Burst: cfg.SendBurst}), // idle users are evicted
-		notOurs:  make(map[string]time.Time),
-		watch:    make(map[string]map[string]bool),
-		gwState:  "down",
-		appr:     newApprovals(),
-		slow:     make(map[string][]func()),
-		owned:    make(map[string]ownerRef),
-	}
-	s.gw = gatewayAPI{R: mappedUpstream{cfg.Upstream, s}}
+	s := &Service{rawGW: gatewayAPI{R: cfg.Upstream}, base: base, stopBase: stop, cfg: cfg, log: cfg.Logger, gwState: StateDown}
+	s.mapper = upstream.Mapper{Classify: cfg.ClassifyError, Log: cfg.Logger}
+	s.gw = s.mapper.API(cfg.Upstream)
+	s.queue = ordered.New(ordered.Config{Routable: s.routable, Go: s.goBackground})
+	s.policy = &policy.Enforcer{Raw: s.rawGW, Mapped: s.gw, Log: cfg.Logger, MemberPolicy: cfg.MemberPolicy,
+		HasAdminScope: cfg.HasAdminScope, CommandAllowlist: cfg.CommandAllowlist}
+	s.ownersOf = owners.New(owners.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger, Base: base, Owners: cfg.Owners})
+	s.tracker = runs.New(runs.Config{Publisher: cfg.Publisher, Owners: s.ownersOf, Gateway: s.gw,
+		Send: func(ctx context.Context, key, runID, userID string, m *runs.Message) (*gateway.ChatSendResult, error) {
+			return s.sending.ChatSend(ctx, key, runID, userID, m)
+		},
+		MapError: s.mapUpstreamError, Go: s.goBackground, Base: base, Logger: cfg.Logger, Now: cfg.Now,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns, MaxQueued: cfg.MaxQueued, StaleRunAfter: cfg.StaleRunAfter,
+		RecoveryGrace: cfg.RecoveryGrace, HistoryTimeout: cfg.HistoryTimeout, SendTimeout: cfg.SendTimeout})
+	s.stream = stream.New(s.tracker, s.queue.Do, cfg.Now)
+	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
+		Owners: cfg.Owners, RunSender: s.tracker.RunSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
+		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})
+	s.conversations = conversations.New(conversations.Config{Store: cfg.Store, Publisher: cfg.Publisher, Runs: s.tracker,
+		Owners: s.ownersOf, Policy: s.policy, Gateway: s.gw, Logger: cfg.Logger, Now: cfg.Now,
+		DefaultAgent: cfg.DefaultAgent, GatewayDefaultAgent: cfg.GatewayDefaultAgent, MemberAgents: cfg.MemberAgents,
+		OwnerAgents: cfg.OwnerAgents, MaxConversations: cfg.MaxConversations, GatewayState: s.GatewayState,
+		NoteOwner: s.appr.NoteOwner, Audit: s.audit})
+	s.sending = sending.New(sending.Config{Conversations: s.conversations, Runs: s.tracker, Policy: s.policy, Store: cfg.Store,
+		Publisher: cfg.Publisher, Gateway: s.gw, Watch: s.ownersOf.Watch, Limits: s.sendLimits, MaxTextBytes: cfg.MaxTextBytes,
+		CommandAllowlist: cfg.CommandAllowlist, SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, OwnerIDs: s.appr.OwnerIDs,
+		Audit: s.audit, Now: cfg.Now, Logger: cfg.Logger})
 	return s, nil
 }
 
@@ -312,7 +258,7 @@ func New(cfg Config) (*Service, error) {
 // work (queued sends, reconciliations) to finish.
 func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.Approvals {
-		s.goBackground(func() { s.runApprovals(ctx) })
+		s.goBackground(func() { s.appr.Run(ctx) })
 	}
 	t := time.NewTicker(max(s.cfg.StaleRunAfter/4, time.Second))
 	defer t.Stop()
@@ -323,8 +269,9 @@ func (s *Service) Run(ctx context.Context) error {
 			s.wg.Wait()
 			return nil
 		case <-t.C:
-			s.reconcile(ctx, true)
-			s.pruneRecent()
+			s.tracker.Reconcile(ctx, true)
+			s.tracker.PruneRecent()
+			s.ownersOf.Prune()
 		}
 	}
 }
@@ -338,22 +285,6 @@ func (s *Service) goBackground(f func()) {
 		defer s.wg.Done()
 		f()
 	}()
-}
-
-func (s *Service) pruneRecent() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.cfg.Now()
-	for id, r := range s.recent {
-		if now.Sub(r.at) > 10*time.Minute {
-			delete(s.recent, id)
-		}
-	}
-	for k, until := range s.notOurs {
-		if now.After(until) {
-			delete(s.notOurs, k)
-		}
-	}
 }
 
 // GatewayState returns connected, reconnecting, down or pairing_required.
@@ -373,6 +304,8 @@ func (s *Service) Limits() map[string]int64 {
 	}
 }
 
+func (s *Service) sendLimits() sending.Limits { return sending.Limits(s.gatewayLimits()) }
+
 func (s *Service) gatewayLimits() Limits {
 	if s.cfg.GatewayLimits == nil {
 		return Limits{MaxAttachmentBytes: 5 << 20, MaxImageBytes: 6 << 20, MaxPayload: 25 << 20}
@@ -380,51 +313,9 @@ func (s *Service) gatewayLimits() Limits {
 	return s.cfg.GatewayLimits()
 }
 
-// mappedUpstream is the Upstream with its errors mapped to chat sentinels by mapUpstreamError,
-// the one place where Gateway errors become errors a user may see. Service.gw calls through it.
-type mappedUpstream struct {
-	up Upstream
-	s  *Service
-}
-
-func (m mappedUpstream) Request(ctx context.Context, method string, params, result any) error {
-	return m.s.mapUpstreamError(ctx, method, m.up.Request(ctx, method, params, result))
-}
-
-// mapUpstreamError maps an Upstream error (nil stays nil) to a chat sentinel-wrapped error whose
-// message is safe to show; the original is logged.
+// mapUpstreamError maps an Upstream error (nil stays nil) for users (bridge/upstream).
 func (s *Service) mapUpstreamError(ctx context.Context, method string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("bridge: %s: %w", method, ctx.Err())
-	}
-	s.log.Warn("gateway request failed", "method", method, "err", err)
-	if s.cfg.ClassifyError != nil {
-		if mapped := s.cfg.ClassifyError(err); mapped != nil {
-			return mapped
-		}
-	}
-	if mapped := classifyGatewayError(err); mapped != nil {
-		return mapped
-	}
-	conflict := strings.Contains(err.Error(), "already used for different input")
-	if e, ok := errors.AsType[interface {
-		error
-		ErrorShape() json.RawMessage
-	}](err); ok && strings.Contains(string(e.ErrorShape()), "chat-request-conflict") {
-		conflict = true
-	}
-	if conflict {
-		return fmt.Errorf("this message id was already used for a different message: %w", chat.ErrConflict)
-	}
-	return fmt.Errorf("the assistant is not reachable right now: %w", chat.ErrUnavailable)
-}
-
-// emitError publishes an error event to the user's connections.
-func (s *Service) emitError(userID, code, msg, conv string) {
-	s.cfg.Publisher.Publish(userID, chat.ErrorEvent{Code: code, Message: msg, Conversation: conv}.Event())
+	return s.mapper.Map(ctx, method, err)
 }
 
 // audit records an owner's action through Config.Audit (when set). detail is encoded as JSON and

@@ -1,11 +1,6 @@
 package bridge
 
 import (
-	"errors"
-	"fmt"
-	"strings"
-
-	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
 
@@ -60,29 +55,4 @@ func LimitsFromStatus(status func() gateway.Status) func() Limits {
 		p := status().Policy
 		return Limits{MaxAttachmentBytes: p.AttachmentMaxBytes, MaxImageBytes: p.AttachmentMaxImageBytes, MaxPayload: p.MaxPayload}
 	}
-}
-
-// classifyGatewayError maps gateway client errors to chat sentinels with messages safe to show
-// (never the Gateway's own text, which can carry server paths).
-func classifyGatewayError(err error) error {
-	switch {
-	case errors.Is(err, gateway.ErrNotConnected):
-		return fmt.Errorf("the assistant is not reachable right now: %w", chat.ErrUnavailable)
-	case errors.Is(err, gateway.ErrFrameTooLarge):
-		return fmt.Errorf("message with attachments is too large for the assistant: %w", chat.ErrTooLarge)
-	}
-	var ge *gateway.Error
-	if !errors.As(err, &ge) {
-		return nil
-	}
-	if strings.Contains(string(ge.Details), "chat-request-conflict") {
-		return fmt.Errorf("this message id was already used for a different message: %w", chat.ErrConflict)
-	}
-	switch ge.Code {
-	case gateway.CodeInvalidRequest:
-		return fmt.Errorf("the assistant refused the request: %w", chat.ErrInvalid)
-	case gateway.CodeForbidden:
-		return fmt.Errorf("the assistant refused the request: %w", chat.ErrForbidden)
-	}
-	return fmt.Errorf("the assistant is not reachable right now: %w", chat.ErrUnavailable)
 }

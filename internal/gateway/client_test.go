@@ -119,7 +119,7 @@ func TestPartialScopesIsNotReady(t *testing.T) {
 }
 
 // TestAdminScopeIsOptional: a Gateway that does not grant operator.admin still makes the
-// connection ready (owners chat); only members' sends depend on it (bridge/policy.go).
+// connection ready (owners chat); only members' sends depend on it (bridge/policy).
 func TestAdminScopeIsOptional(t *testing.T) {
 	srv := gatewaytest.NewServer(t, gatewaytest.Options{Token: testToken, GrantScopes: []string{"operator.read", "operator.write"}})
 	h := start(t, srv, nil)

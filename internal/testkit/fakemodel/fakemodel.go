@@ -196,7 +196,7 @@ func UserText(content string) (text string, ok bool) {
 }
 
 // senderPrefix starts the identity line clawchat puts before every message it sends
-// (chat.send systemProvenanceReceipt, bridge/policy.go); the Gateway joins it to the message with
+// (chat.send systemProvenanceReceipt, bridge/policy); the Gateway joins it to the message with
 // a blank line.
 const senderPrefix = "[clawchat sender]"
 

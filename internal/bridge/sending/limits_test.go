@@ -1,4 +1,4 @@
-package bridge
+package sending
 
 import (
 	"strconv"
@@ -12,7 +12,7 @@ import (
 // windows (60 s each at the default 1/s, burst 10), not one per user forever (issue 14).
 func TestSendLimitersStayBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := testService(t)
+		s := New(Config{SendRate: 1, SendBurst: 10})
 		const users, gap = 10_000, 20 * time.Millisecond
 		peak := 0
 		for i := range users {

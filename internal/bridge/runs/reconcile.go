@@ -1,8 +1,7 @@
-package bridge
+package runs
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 // reconcile resolves in-flight runs from chat.history: after a reconnect or an event gap every
 // run (onlyStale false), else only runs without events for StaleRunAfter. Runs whose chat.send
 // is still waiting for its answer are left to dispatch.
-func (s *Service) reconcile(ctx context.Context, onlyStale bool) {
+func (s *Tracker) reconcile(ctx context.Context, onlyStale bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	var ids []string
@@ -39,7 +38,7 @@ func (s *Service) reconcile(ctx context.Context, onlyStale bool) {
 // reports (runstate.go): still running, ended with its reply, continued by another turn (which
 // is adopted), lost (sent again once, then an error) or cut without a reply. While the Gateway
 // says the session is busy without saying with what, it asks again every second for up to 30 s.
-func (s *Service) reconcileRun(ctx context.Context, runID string) {
+func (s *Tracker) reconcileRun(ctx context.Context, runID string) {
 	for {
 		again := s.reconcileOnce(ctx, runID)
 		if !again {
@@ -55,7 +54,7 @@ func (s *Service) reconcileRun(ctx context.Context, runID string) {
 	}
 }
 
-func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) {
+func (s *Tracker) reconcileOnce(ctx context.Context, runID string) (again bool) {
 	s.mu.Lock()
 	r := s.runs[runID]
 	s.mu.Unlock()
@@ -74,49 +73,48 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 	// a moment after its final. Such stale information is asked again.
 	stale := false
 	s.mu.Lock()
-	v.others = slices.DeleteFunc(v.others, func(id string) bool {
+	v.Others = slices.DeleteFunc(v.Others, func(id string) bool {
 		_, ended := s.recent[id]
 		stale = stale || ended
 		return ended
 	})
 	s.mu.Unlock()
 	switch {
-	case v.running:
+	case v.Running:
 		s.mu.Lock()
 		r.sent, r.unknown, r.bare = true, false, false
-		changed := v.inFlight != nil && *v.inFlight != r.text && s.runs[runID] == r
+		changed := v.InFlight != nil && s.runs[runID] == r
 		var rev uint64
 		if changed {
-			r.setText(*v.inFlight)
-			rev = r.textRev
+			rev, changed = r.content.Replace(*v.InFlight)
 		}
 		r.lastEvent = s.cfg.Now()
 		s.mu.Unlock()
 		if changed {
-			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: *v.inFlight, Replace: true, Rev: rev}.Event())
+			s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: *v.InFlight, Replace: true, Rev: rev}.Event())
 		}
 		return false
-	case v.replied:
-		if v.aborted {
-			s.finishInferred(r, chat.RunAborted{Text: v.reply})
+	case v.Replied:
+		if v.Aborted {
+			s.finishInferred(r, chat.RunAborted{Text: v.Reply})
 		} else {
-			s.finishInferred(r, chat.RunFinal{Text: v.reply})
+			s.finishInferred(r, chat.RunFinal{Text: v.Reply})
 		}
 		return false
-	case len(v.others) > 0 && (v.userRow || r.bare):
+	case len(v.Others) > 0 && (v.UserRow || r.bare):
 		// Another turn carries this message on: the Gateway's recovery turn after a crash, or
 		// the turn a message sent to a busy session was merged into.
-		s.continueIn(r, v.others[0])
+		s.continueIn(r, v.Others[0])
 		return false
-	case stale && !v.replied:
+	case stale && !v.Replied:
 		return s.retryUnknown(r)
-	case !v.userRow && len(v.others) > 0:
+	case !v.UserRow && len(v.Others) > 0:
 		// Parked behind another turn: the Gateway either takes it into that turn or ends it
 		// with an error event ("pending input ownership ended").
 		return s.retryUnknown(r)
-	case v.unknown:
+	case v.Unknown:
 		return s.retryUnknown(r)
-	case !v.userRow:
+	case !v.UserRow:
 		s.mu.Lock()
 		resend := r.msg != nil && !r.resent
 		r.resent = true
@@ -132,7 +130,7 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 			}
 			return false
 		}
-		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
+		s.log.Info("message lost by the Gateway", "run", r.id, "others", len(v.Others), "hasActiveRun", raw.SessionInfo.HasActiveRun)
 		partial := s.partial(r)
 		s.finishInferred(r, chat.RunError{Message: "the assistant lost this message; send it again", Kind: "lost", Text: &partial})
 		return false
@@ -143,7 +141,7 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 		// messages queue behind it), else wait a little before saying the turn was cut.
 		s.mu.Lock()
 		now := s.cfg.Now()
-		if v.owed {
+		if v.Owed {
 			first := r.owedSince.IsZero()
 			if first {
 				r.owedSince = now
@@ -170,14 +168,12 @@ func (s *Service) reconcileOnce(ctx context.Context, runID string) (again bool) 
 }
 
 // partial returns r's text so far.
-func (s *Service) partial(r *run) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return r.text
+func (s *Tracker) partial(r *run) string {
+	return r.content.Text()
 }
 
 // retryUnknown reports whether r's reconciliation should be asked again (bounded).
-func (s *Service) retryUnknown(r *run) bool {
+func (s *Tracker) retryUnknown(r *run) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.retries++
@@ -188,18 +184,18 @@ func (s *Service) retryUnknown(r *run) bool {
 // continueIn ends r, whose reply the Gateway produces in its turn otherID, with run.error
 // (kind interrupted, or merged for a bare final; the partial text kept; continuedBy) and
 // adopts otherID as the conversation's run, announced with r's message id.
-func (s *Service) continueIn(r *run, otherID string) {
+func (s *Tracker) continueIn(r *run, otherID string) {
 	s.mu.Lock()
 	o := s.runs[otherID]
 	if o == nil {
 		if _, ended := s.recent[otherID]; ended {
-			text := r.text
+			text := r.content.Text()
 			s.mu.Unlock()
 			s.finishInferred(r, chat.RunError{Message: "the assistant stopped before it could reply", Kind: "interrupted", Text: &text})
 			return
 		}
 		now := s.cfg.Now()
-		o = &run{id: otherID, key: r.key, userID: r.userID, convID: r.convID, tools: map[string]*toolState{}, started: now, lastEvent: now, sent: true}
+		o = &run{id: otherID, key: r.key, userID: r.userID, convID: r.convID, started: now, lastEvent: now, sent: true}
 		s.runs[otherID] = o
 		s.userRuns[o.userID]++
 	} else if o.key != r.key {
@@ -213,51 +209,11 @@ func (s *Service) continueIn(r *run, otherID string) {
 	if r.bare {
 		kind = "merged"
 	}
-	text := r.text
+	text := r.content.Text()
 	s.mu.Unlock()
 	s.finishInferred(r, chat.RunError{Message: "the assistant continues this message in its next turn", Kind: kind, Text: &text, ContinuedBy: otherID})
 	s.mu.Lock()
 	s.promoteLocked(r.key)
 	s.announceLocked(o, nil)
 	s.mu.Unlock()
-}
-
-// replyOf finds the reply of runID in transcript rows (oldest first): an assistant row tagged with
-// the run id, or the assistant text after the user row whose idempotencyKey is "<runID>:user".
-func replyOf(rows []json.RawMessage, runID string) (text string, aborted, found bool) {
-	after := false
-	for _, row := range rows {
-		var m rawMessage
-		if json.Unmarshal(row, &m) != nil {
-			continue
-		}
-		tagged := (m.Meta != nil && m.Meta.RunID == runID) || m.IdempotencyKey == runID+":assistant" ||
-			(m.OpenclawAbort != nil && m.OpenclawAbort.RunID == runID)
-		switch {
-		case m.Role == "user" && m.IdempotencyKey == runID+":user":
-			after, found, text = true, true, ""
-			continue
-		case m.Role == "user" && m.Provenance != nil && m.Provenance.Kind == "internal_system":
-			// A prompt the Gateway wrote itself (its recovery turn after a crash: "[System] Your
-			// previous turn was interrupted…"): the reply that follows still answers runID.
-			continue
-		case m.Role == "user":
-			if after && !tagged {
-				return text, aborted, found
-			}
-		case m.Role == "assistant" && (after || tagged):
-			t, _, _ := gateway.ContentParts(m.Content)
-			if t != "" {
-				if text != "" {
-					text += "\n\n"
-				}
-				text += t
-			}
-			found = true
-			if m.OpenclawAbort != nil && m.OpenclawAbort.Aborted {
-				aborted = true
-			}
-		}
-	}
-	return text, aborted, found
 }

@@ -1,16 +1,13 @@
-package bridge
+package runtext
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
-	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
 // oldDelta is the delta rule as the bridge applied it before the fast path (decode the snapshot on
@@ -31,18 +28,7 @@ func oldDelta(prev string, p *gateway.ChatEvent) (next string, replace bool) {
 	}
 }
 
-func testService(t testing.TB) *Service {
-	t.Helper()
-	s, err := New(Config{Upstream: bridgetest.NewUpstream(), Store: bridgetest.NewStore(), Publisher: bridgetest.NewRecorder()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func newTestRun(id string) *run {
-	return &run{id: id, key: "agent:main:clawchat:u:c", userID: "u", convID: "c", tools: map[string]*toolState{}}
-}
+func newTestRun(string) *Content { return &Content{} }
 
 func msgJSON(text string) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "text", "text": text}}, "timestamp": 1795275301719})
@@ -51,9 +37,9 @@ func msgJSON(text string) json.RawMessage {
 
 // checkAgainstOld applies p to r with the new path and to oldText with the reference rule and
 // fails on any difference in the text or the replace flag.
-func checkAgainstOld(t *testing.T, s *Service, r *run, oldText *string, p *gateway.ChatEvent, what string) {
+func checkAgainstOld(t *testing.T, r *Content, oldText *string, p *gateway.ChatEvent, what string) {
 	t.Helper()
-	prev, next, replace, _ := s.applyDelta(r, p)
+	prev, next, replace, _ := r.ApplyDelta(p)
 	wantNext, wantReplace := oldDelta(*oldText, p)
 	if prev != *oldText || next != wantNext || replace != wantReplace || r.text != wantNext {
 		t.Fatalf("%s: new (prev %q → %q, replace %v), reference (prev %q → %q, replace %v)", what, prev, next, replace, *oldText, wantNext, wantReplace)
@@ -71,8 +57,7 @@ func TestDeltaRuleOnRealTranscripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s := testService(t)
-	runs := map[string]*run{}
+	runs := map[string]*Content{}
 	old := map[string]*string{}
 	deltas, fast := 0, 0
 	sc := bufio.NewScanner(f)
@@ -101,7 +86,7 @@ func TestDeltaRuleOnRealTranscripts(t *testing.T) {
 		if p.DeltaText != nil && !p.Replace && gateway.SnapshotIs(p.Message, runs[id].text, *p.DeltaText) {
 			fast++
 		}
-		checkAgainstOld(t, s, runs[id], old[id], &p, rec.Source+" line "+sc.Text()[:min(80, len(sc.Text()))])
+		checkAgainstOld(t, runs[id], old[id], &p, rec.Source+" line "+sc.Text()[:min(80, len(sc.Text()))])
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -194,12 +179,11 @@ func TestDeltaRuleAdversarial(t *testing.T) {
 	}
 	for name, steps := range cases {
 		t.Run(name, func(t *testing.T) {
-			s := testService(t)
 			r := newTestRun("r")
 			old := ""
 			for i, st := range steps {
 				p := &gateway.ChatEvent{DeltaText: st.delta, Replace: st.replace, Message: st.msg}
-				checkAgainstOld(t, s, r, &old, p, name+" step "+string(rune('0'+i)))
+				checkAgainstOld(t, r, &old, p, name+" step "+string(rune('0'+i)))
 			}
 		})
 	}
@@ -232,8 +216,8 @@ func TestRunTextBuffer(t *testing.T) {
 	}
 	r.setText("x")
 	r.appendText("y")
-	if r.text != "xy" || r.textBuf.String() != "xy" {
-		t.Fatalf("text = %q, buffer %q", r.text, r.textBuf.String())
+	if r.text != "xy" || r.buf.String() != "xy" {
+		t.Fatalf("text = %q, buffer %q", r.text, r.buf.String())
 	}
 	if n := testing.AllocsPerRun(100, func() { r.appendText("z") }); n > 0.1 {
 		t.Fatalf("appendText allocates %.2f times per call (want amortised ~0)", n)
@@ -247,136 +231,13 @@ func TestRunTextBuffer(t *testing.T) {
 // A reconcile that replaces the run text while a delta is being decided is not overwritten with a
 // decision based on the old text.
 func TestDeltaAfterReconcileSetText(t *testing.T) {
-	s := testService(t)
 	r := newTestRun("r")
 	old := ""
-	checkAgainstOld(t, s, r, &old, &gateway.ChatEvent{DeltaText: strp("ab"), Message: msgJSON("ab")}, "first")
-	s.mu.Lock()
-	r.setText("from history")
-	s.mu.Unlock()
+	checkAgainstOld(t, r, &old, &gateway.ChatEvent{DeltaText: strp("ab"), Message: msgJSON("ab")}, "first")
+	r.SetText("from history")
 	old = "from history"
-	checkAgainstOld(t, s, r, &old, &gateway.ChatEvent{DeltaText: strp("c"), Message: msgJSON("abc")}, "after reconcile")
+	checkAgainstOld(t, r, &old, &gateway.ChatEvent{DeltaText: strp("c"), Message: msgJSON("abc")}, "after reconcile")
 	if r.text != "abc" {
 		t.Fatalf("text = %q", r.text)
 	}
-}
-
-// discard is a Publisher that drops events (benchmarks).
-type discard struct{ n int }
-
-func (d *discard) Publish(string, chat.Event) uint64 { d.n++; return uint64(d.n) }
-func (d *discard) PublishAll(chat.Event)             {}
-
-// deltaRun returns the Gateway payloads of one run of n deltas with cumulative snapshots, as the
-// real Gateway sends them, and its final.
-func deltaRun(runID, key string, n int) [][]byte {
-	words := []string{"the ", "quick ", "brown ", "fox, ", "\"jumps\" ", "über ", "the ", "lazy ", "dog.\n", "😀 "}
-	var text strings.Builder
-	out := make([][]byte, 0, n+1)
-	for i := range n {
-		w := words[i%len(words)]
-		text.WriteString(w)
-		b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": key, "seq": i + 6, "state": "delta", "deltaText": w,
-			"message": map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "text", "text": text.String()}}, "timestamp": 1795275301719 + i}})
-		out = append(out, b)
-	}
-	b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": key, "seq": n + 10, "state": "final", "stopReason": "stop",
-		"message": map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "text", "text": text.String()}}, "timestamp": 1795275301719 + n}})
-	return append(out, b)
-}
-
-// oldHandleChat is HandleGatewayEvent("chat", …) as it was before the fast path: the baseline.
-func (s *Service) oldHandleChat(payload json.RawMessage) {
-	var p gateway.ChatEvent
-	if json.Unmarshal(payload, &p) != nil || p.RunID == "" || p.SessionKey == "" {
-		return
-	}
-	r := s.routeRun(p.RunID, strings.ToLower(p.SessionKey), p.State == "delta")
-	if r == nil {
-		return
-	}
-	if p.State != "delta" {
-		s.onChat(r, &p)
-		return
-	}
-	snap, hasSnap := gateway.SnapshotText(p.Message)
-	s.mu.Lock()
-	prev := r.text
-	var next string
-	replace := false
-	switch {
-	case p.DeltaText == nil:
-		next, replace = snap, true
-	case p.Replace:
-		next, replace = *p.DeltaText, true
-	case prev == "" && hasSnap:
-		next = snap
-	case hasSnap && !(len(snap)-len(*p.DeltaText) == len(prev) && strings.HasPrefix(snap, prev) && strings.HasSuffix(snap, *p.DeltaText)):
-		next, replace = snap, true
-	default:
-		next = prev + *p.DeltaText
-	}
-	r.text = next
-	s.mu.Unlock()
-	if replace {
-		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: next, Replace: true}.Event())
-	} else if inc := next[len(prev):]; inc != "" && strings.HasPrefix(next, prev) {
-		s.publishRun(r, chat.RunDelta{Conversation: r.convID, RunID: r.id, Text: inc}.Event())
-	}
-}
-
-// BenchmarkHandleEvent feeds runs of n chat deltas with cumulative snapshots (plus the final)
-// through HandleGatewayEvent; "old" is the previous path (decode every snapshot, concatenate) in
-// the same binary. ns/delta is the cost per Gateway delta event.
-func BenchmarkHandleEvent(b *testing.B) {
-	for _, n := range []int{100, 2000} {
-		for _, impl := range []string{"old", "new"} {
-			b.Run(impl+"/deltas="+itoa(n), func(b *testing.B) {
-				pub := &discard{}
-				st := bridgetest.NewStore()
-				s, err := New(Config{Upstream: bridgetest.NewUpstream(), Store: st, Publisher: pub})
-				if err != nil {
-					b.Fatal(err)
-				}
-				key := "agent:main:clawchat:alice:default"
-				if err := st.CreateConversation(context.Background(), chat.Conversation{UserID: "alice", ID: "default", AgentID: "main", SessionKey: key}); err != nil {
-					b.Fatal(err)
-				}
-				runs := make([][][]byte, 8)
-				for i := range runs {
-					runs[i] = deltaRun("run-"+itoa(i), key, n)
-				}
-				var bytes int64
-				for _, ev := range runs[0] {
-					bytes += int64(len(ev))
-				}
-				b.SetBytes(bytes)
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					evs := runs[i%len(runs)]
-					s.mu.Lock()
-					delete(s.recent, "run-"+itoa(i%len(runs))) // let the run id be adopted again
-					s.mu.Unlock()
-					for _, ev := range evs {
-						if impl == "old" {
-							s.oldHandleChat(ev)
-						} else {
-							s.HandleGatewayEvent("chat", ev)
-						}
-					}
-					i++
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i*n), "ns/delta")
-				if pub.n < i*n {
-					b.Fatalf("published %d events for %d deltas", pub.n, i*n)
-				}
-			})
-		}
-	}
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

@@ -1,13 +1,12 @@
-package bridge
+package runs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"slices"
 	"sort"
 	"time"
 
+	"github.com/clawchat/clawchat/internal/bridge/transcript"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -95,7 +94,7 @@ const (
 // sendContext is the context of a chat.send once clawchat has accepted the message: it no longer
 // depends on the request that carried it (a phone that drops its socket right after Send must
 // still get the reply through resume, snapshot or history), only on SendTimeout.
-func (s *Service) sendContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Tracker) sendContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
 }
 
@@ -109,17 +108,17 @@ func answerLost(ctx context.Context, err error) bool {
 // conversation and run id are filled in), records the end for EndedSnapshot, adopts a run that
 // continues r's session and starts the next queued message. It reports false when r had already
 // ended.
-func (s *Service) finish(r *run, p chat.Payload) bool {
+func (s *Tracker) finish(r *run, p chat.Payload) bool {
 	return s.finishRun(r, p, false)
 }
 
 // finishInferred is finish for an end clawchat inferred from history (no terminal event from the
 // Gateway): should the Gateway stream the run after all, it is reopened.
-func (s *Service) finishInferred(r *run, p chat.Payload) bool {
+func (s *Tracker) finishInferred(r *run, p chat.Payload) bool {
 	return s.finishRun(r, p, true)
 }
 
-func (s *Service) finishRun(r *run, p chat.Payload, inferred bool) bool {
+func (s *Tracker) finishRun(r *run, p chat.Payload, inferred bool) bool {
 	p, ev := terminal(p, r.convID, r.id)
 	end := &runEnd{payload: p}
 	s.mu.Lock()
@@ -140,7 +139,7 @@ func (s *Service) finishRun(r *run, p chat.Payload, inferred bool) bool {
 
 // failSend ends r, whose chat.send the Gateway refused or never received, with run.error and
 // forgets it, so that a retry with the same client id sends it again.
-func (s *Service) failSend(r *run, err error) {
+func (s *Tracker) failSend(r *run, err error) {
 	s.mu.Lock()
 	ended := s.endRunLocked(r)
 	delete(s.recent, r.id)
@@ -155,7 +154,7 @@ func (s *Service) failSend(r *run, err error) {
 // promoteLocked makes another tracked run of key (a turn the Gateway started by itself while
 // ours ran) the conversation's active run when it has none, announced with run.started if it was
 // not yet. s.mu held.
-func (s *Service) promoteLocked(key string) {
+func (s *Tracker) promoteLocked(key string) {
 	cs := s.convs[key]
 	if cs == nil || cs.active != nil {
 		return
@@ -175,7 +174,7 @@ func (s *Service) promoteLocked(key string) {
 // announceLocked publishes run.started for r once, with text (else the text of the message r
 // sent). A turn the Gateway started by itself carries the id of the message it continues (or
 // none) and no text. s.mu held.
-func (s *Service) announceLocked(r *run, text *string) {
+func (s *Tracker) announceLocked(r *run, text *string) {
 	if r.announced {
 		return
 	}
@@ -192,7 +191,7 @@ func (s *Service) announceLocked(r *run, text *string) {
 // EndedSnapshot returns one run.snapshot per run of u that ended in the last 10 minutes, oldest
 // first, with how it ended: state final, aborted or error, its text, and for errors the message
 // and kind. A client that resynced learns from it the end of every run it may have missed.
-func (s *Service) EndedSnapshot(u chat.User) []chat.Event {
+func (s *Tracker) EndedSnapshot(u chat.User) []chat.Event {
 	type item struct {
 		at time.Time
 		ev chat.Event
@@ -214,58 +213,10 @@ func (s *Service) EndedSnapshot(u chat.User) []chat.Event {
 	return out
 }
 
-// verdict is what chat.history says about one run.
-type verdict struct {
-	running  bool    // the Gateway runs it (activeRunIds or inFlightRun)
-	inFlight *string // its text so far, when inFlightRun is this run
-	userRow  bool    // its message is in the transcript
-	replied  bool    // an assistant reply with text follows its message (or is tagged with it)
-	reply    string
-	aborted  bool
-	others   []string // other runs the Gateway runs in the session now
-	unknown  bool     // hasActiveRun without activeRunIds or inFlightRun: cannot tell
-	owed     bool     // the Gateway owes the session a restart-recovery turn (not started yet)
-}
+// verdict is what chat.history says about one run (bridge/transcript).
+type verdict = transcript.Verdict
 
-// judge reads a chat.history answer for runID.
-func judge(raw *rawHistory, runID string) verdict {
-	var v verdict
-	active := raw.SessionInfo.ActiveRunIDs
-	if raw.InFlightRun != nil && raw.InFlightRun.RunID != "" {
-		if raw.InFlightRun.RunID == runID {
-			v.running = true
-			t := raw.InFlightRun.Text
-			v.inFlight = &t
-		} else {
-			v.others = append(v.others, raw.InFlightRun.RunID)
-		}
-	}
-	if active != nil {
-		for _, id := range *active {
-			if id == runID {
-				v.running = true
-			} else if !slices.Contains(v.others, id) {
-				v.others = append(v.others, id)
-			}
-		}
-	} else if raw.SessionInfo.HasActiveRun && raw.InFlightRun == nil {
-		v.unknown = true
-	}
-	v.reply, v.aborted, v.userRow = replyOf(raw.Messages, runID)
-	if !v.userRow {
-		// A reply tagged with the run id (an aborted partial) without its user row.
-		for _, row := range raw.Messages {
-			var m rawMessage
-			if json.Unmarshal(row, &m) == nil && m.Role == "assistant" && m.OpenclawAbort != nil && m.OpenclawAbort.RunID == runID {
-				v.userRow = true
-				break
-			}
-		}
-	}
-	v.replied = v.reply != "" || v.aborted
-	v.owed = raw.SessionInfo.RecoveryOwed() && raw.InFlightRun == nil
-	return v
-}
+func judge(raw *rawHistory, runID string) verdict { return transcript.Judge(raw, runID) }
 
 // renew handles the Gateway's refusal of a message clawchat sent again because the Gateway had
 // lost it (r.resent): OpenClaw 2026.9.6 refuses a pending input that a crash cut ("Pending input
@@ -273,7 +224,7 @@ func judge(raw *rawHistory, runID string) verdict {
 // sent once more as a new turn under the key <runId>-2; r ends with run.error (kind interrupted,
 // continuedBy) and the new run is announced with r's message id and text. It reports whether it
 // took over (false: not a refusal of a re-sent message, or already renewed once).
-func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
+func (s *Tracker) renew(ctx context.Context, r *run, q queued, err error) bool {
 	var ge *gateway.Error
 	if !errors.As(err, &ge) || ge.Code != gateway.CodeUnavailable {
 		return false
@@ -288,10 +239,10 @@ func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
 	nq.runID = r.id + "-2"
 	now := s.cfg.Now()
 	n := &run{id: nq.runID, key: r.key, userID: r.userID, convID: r.convID, messageID: r.messageID,
-		tools: map[string]*toolState{}, started: now, lastEvent: now, msg: &nq, resent: true, renewed: true}
+		started: now, lastEvent: now, msg: &nq, resent: true, renewed: true}
 	s.runs[n.id] = n
 	s.userRuns[n.userID]++
-	text := r.text
+	text := r.content.Text()
 	s.mu.Unlock()
 	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.id, "new", n.id)
 	s.finish(r, chat.RunError{Message: "the assistant lost this message; it is sent again", Kind: "interrupted", Text: &text, ContinuedBy: n.id})
@@ -313,7 +264,7 @@ func (s *Service) renew(ctx context.Context, r *run, q queued, err error) bool {
 // after all (a parked message the Gateway ran later under its own runId): the run is tracked
 // again and announced anew with run.started, so its reply reaches the user. s.mu held; it
 // returns nil when runID was not such a run.
-func (s *Service) reopenLocked(runID, key string) *run {
+func (s *Tracker) reopenLocked(runID, key string) *run {
 	rr, ok := s.recent[runID]
 	if !ok || !rr.inferred {
 		return nil
@@ -329,7 +280,7 @@ func (s *Service) reopenLocked(runID, key string) *run {
 	delete(s.recent, runID)
 	now := s.cfg.Now()
 	r := &run{id: runID, key: key, userID: rr.userID, convID: rr.conv, messageID: rr.messageID,
-		tools: map[string]*toolState{}, started: now, lastEvent: now, sent: true}
+		started: now, lastEvent: now, sent: true}
 	s.runs[runID] = r
 	s.userRuns[r.userID]++
 	if cs.active == nil {

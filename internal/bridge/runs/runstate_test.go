@@ -1,4 +1,4 @@
-package bridge_test
+package runs_test
 
 import (
 	"context"
@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/clawchat/clawchat/internal/bridge"
+	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 	"github.com/clawchat/clawchat/internal/testkit/gatewaytest"
@@ -578,5 +581,23 @@ func TestSideRunAnnouncedWhenPromoted(t *testing.T) {
 	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "next"})
 	if err != nil || r2.Status != bridge.StatusQueued {
 		t.Fatalf("send while the follow-up runs = %+v %v", r2, err)
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	alice = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember}
+	bob   = chat.User{ID: "bob", Name: "Bob", Role: chat.RoleMember}
+)
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,0 +1,283 @@
+// Package runs is clawchat's run tracker: every Gateway turn of a conversation, from the message
+// that started it (or the Gateway event that revealed it) to its end, as its owner sees it.
+//
+//   - queue.go: a conversation's queue (a message waits behind the running turn, every message
+//     gets its own run), the send of a run (Config.Send) and what its answer means.
+//   - events.go: routing a Gateway event to its run (Route: adopting runs started elsewhere,
+//     owners from Config.Owners), publishing run events, snapshots after a resync. Translating
+//     the events themselves is bridge/stream's; a run's text, reasoning and tools are
+//     bridge/runtext's (each Run has its own Content, with its own lock).
+//   - runstate.go, reconcile.go: the run state machine that follows the Gateway rather than the
+//     connection that carried a send, and its reconciliation with chat.history after reconnects,
+//     event gaps, bare finals and stale runs (docs/reliability.md).
+//
+// A Tracker has one lock (mu) over its runs, its conversations' run state and queues, and the
+// recently ended runs; it publishes run events under it where their order matters (run.started
+// before any event of the run). Under mu it calls only Publisher and Owners (Deliverable, Known,
+// WatchersOf, Fresh), which must not call back into the Tracker; Send, MapError and the
+// Gateway are called without it. It is safe for concurrent use.
+package runs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/clawchat/clawchat/internal/bridge/owners"
+	"github.com/clawchat/clawchat/internal/bridge/policy"
+	"github.com/clawchat/clawchat/internal/bridge/runtext"
+	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
+	"github.com/clawchat/clawchat/internal/bridge/upstream"
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/gateway"
+)
+
+// Publisher delivers events to a user's connections.
+type Publisher interface {
+	Publish(userID string, ev chat.Event) uint64
+}
+
+// Owners is who may see a session's events (bridge/owners implements it).
+type Owners interface {
+	// Resolve returns the conversation id and the users of session key (may read the store).
+	Resolve(key string) (convID string, users []string)
+	// Known reports whether the owner of clawchat key is known without a store read.
+	Known(key string) (ref owners.Ref, ok bool)
+	// WatchersOf returns the watchers of Gateway session key without reading the store.
+	WatchersOf(key string) []string
+	// Fresh reports whether the owner roles of users are known without a store read.
+	Fresh(users []string) bool
+	// Deliverable reports whether events of conversation convID may go to userID now.
+	Deliverable(convID, userID string) bool
+}
+
+// Config configures a Tracker. Every field without "optional" is required.
+type Config struct {
+	Publisher Publisher
+	Owners    Owners
+	// Gateway is the typed Gateway API with errors mapped for users (chat.history).
+	Gateway gateway.API
+	// Send is chat.send of message m in session key under run runID for the conversation's user
+	// userID (bridge/sending: conditional on the member's session policy). Its errors are the
+	// Upstream's own, or chat sentinels phrased for the user.
+	Send func(ctx context.Context, key, runID, userID string, m *Message) (*gateway.ChatSendResult, error)
+	// MapError maps a Gateway error for users (bridge/upstream).
+	MapError func(ctx context.Context, method string, err error) error
+	// Go runs f in the background, tracked by the caller (which waits for it at shutdown).
+	Go func(f func())
+	// Base is the context of background work (reconciliation, queued sends); cancelled at shutdown.
+	Base   context.Context
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	MaxConcurrentRuns int // per user
+	MaxQueued         int // per conversation
+	// StaleRunAfter, RecoveryGrace (default 20s), HistoryTimeout and SendTimeout: see
+	// bridge.Config.
+	StaleRunAfter, RecoveryGrace, HistoryTimeout, SendTimeout time.Duration
+}
+
+// Tracker tracks runs.
+type Tracker struct {
+	cfg      Config
+	log      *slog.Logger
+	gw       gateway.API
+	ownersOf Owners
+	base     context.Context
+
+	mu        sync.Mutex
+	convs     map[string]*convState // by session key, conversations with a run or queue
+	runs      map[string]*run       // by runId
+	recent    map[string]recentRun  // ended runs, for duplicate sends and trailing events
+	userRuns  map[string]int        // active runs per user
+	connected bool                  // the Gateway connection is up (SetConnected)
+}
+
+// New returns a Tracker.
+func New(cfg Config) *Tracker {
+	if cfg.RecoveryGrace <= 0 {
+		cfg.RecoveryGrace = recoveryGrace
+	}
+	return &Tracker{
+		cfg: cfg, log: cfg.Logger, gw: cfg.Gateway, ownersOf: cfg.Owners, base: cfg.Base,
+		convs: map[string]*convState{}, runs: map[string]*run{}, recent: map[string]recentRun{}, userRuns: map[string]int{},
+	}
+}
+
+// recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
+// trailing Gateway events are dropped, and a client that resyncs learns how it ended
+// (EndedSnapshot).
+type recentRun struct {
+	at     time.Time
+	userID string
+	conv   string
+	end    *runEnd // nil for a send that never reached the Gateway (a retry sends it again)
+	// inferred: clawchat ended the run from history (no terminal event from the Gateway); if
+	// the Gateway streams it after all, the run is reopened (runstate.go).
+	inferred  bool
+	messageID string
+}
+
+// convState is the in-memory state of one conversation with a run or queue.
+type convState struct {
+	key    string
+	userID string
+	convID string
+	active *run
+	queue  []queued
+}
+
+type queued struct {
+	runID     string
+	messageID string
+	text      string // exactly as typed: what the Gateway, the transcript and the model get
+	atts      []gateway.ChatAttachment
+	sender    chat.User      // who sent it (identity for the agent)
+	suppress  bool           // send with suppressCommandInterpretation (members, unless allowlisted)
+	policy    *policy.Policy // the session policy the send is conditional on (members); nil: none
+}
+
+// Run is a tracked run as other packages hold it (bridge/stream): its ids and its content.
+type Run = run
+
+// ID is the run id (the Gateway's runId).
+func (r *run) ID() string { return r.id }
+
+// ConvID is the conversation id as the run's user knows it.
+func (r *run) ConvID() string { return r.convID }
+
+// Content is the run's text, reasoning and tools.
+func (r *run) Content() *runtext.Content { return &r.content }
+
+// run is one Gateway turn the bridge tracks.
+type run struct {
+	id        string
+	key       string
+	userID    string
+	convID    string
+	messageID string
+	sender    string // display name of the user who sent the message (approval cards)
+	// content is the run's text, reasoning and tools (own lock; never copy a run)
+	content   runtext.Content
+	started   time.Time
+	lastEvent time.Time
+	sent      bool // chat.send acknowledged
+	// msg is what was sent (nil for adopted runs); kept to send it again with the same
+	// idempotency key when the Gateway lost it (runstate.go).
+	msg *queued
+	// unknown: chat.send was written but its answer was lost (connection drop, timeout);
+	// reconciliation decides whether the Gateway has it.
+	unknown bool
+	resent  bool // sent a second time after the Gateway lost it
+	renewed bool // sent as a new turn after the Gateway refused it under its old key
+	// bare: the Gateway ended the run with a final that has no message and no text
+	// (merged into or queued behind another turn); reconciliation resolves it.
+	bare bool
+	// retries counts reconciliations that found the Gateway's state unknown
+	retries int
+	// owedSince is when reconciliation first saw that the Gateway owes the run's session a
+	// restart-recovery turn (zero: not seen)
+	owedSince time.Time
+	announced bool // run.started published
+}
+
+// SetConnected records whether the Gateway connection is up (a send whose answer was lost is
+// reconciled at once when it is).
+func (s *Tracker) SetConnected(up bool) {
+	s.mu.Lock()
+	s.connected = up
+	s.mu.Unlock()
+}
+
+// Reconcile resolves in-flight runs from chat.history: every run (onlyStale false: after a
+// reconnect or an event gap), else only runs without events for StaleRunAfter.
+func (s *Tracker) Reconcile(ctx context.Context, onlyStale bool) { s.reconcile(ctx, onlyStale) }
+
+// PruneRecent forgets runs that ended more than 10 minutes ago.
+func (s *Tracker) PruneRecent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	for id, r := range s.recent {
+		if now.Sub(r.at) > 10*time.Minute {
+			delete(s.recent, id)
+		}
+	}
+}
+
+// Routable reports whether routing an event of key and runID needs no store read: its run is
+// tracked or recently ended, or key is a clawchat session already known to be someone's or
+// nobody's; for a Gateway session, the owner list must be fresh for everyone it may go to.
+func (s *Tracker) Routable(key, runID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !isOwnNamespace(key) {
+		users := s.ownersOf.WatchersOf(key)
+		if r := s.runs[runID]; r != nil {
+			users = append(users, r.userID)
+		}
+		return s.ownersOf.Fresh(users)
+	}
+	if s.runs[runID] != nil {
+		return true
+	}
+	if _, ended := s.recent[runID]; ended {
+		return true
+	}
+	if s.convs[key] != nil {
+		return true
+	}
+	_, known := s.ownersOf.Known(key)
+	return known
+}
+
+// Route returns the run of an event of runID in session key (routeRun); nil when nobody here may
+// see it.
+func (s *Tracker) Route(runID, key string, reopen bool) *Run { return s.routeRun(runID, key, reopen) }
+
+// Publish sends a run event to r's user, unless r is in a Gateway session whose user is no longer
+// an owner.
+func (s *Tracker) Publish(r *Run, ev chat.Event) { s.publishRun(r, ev) }
+
+// Finish ends r once with a terminal payload (finish).
+func (s *Tracker) Finish(r *Run, p chat.Payload) bool { return s.finish(r, p) }
+
+// Bare records that the Gateway ended r with a final that has no message and no text (merged into
+// or parked behind another turn) and resolves r from history in the background.
+func (s *Tracker) Bare(r *Run) {
+	s.mu.Lock()
+	r.bare = true
+	s.mu.Unlock()
+	s.goBackground(func() { s.reconcileRun(s.base, r.id) })
+}
+
+// RunSender is the display name of whoever sent run runID's message in session key, or "".
+func (s *Tracker) RunSender(runID, key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.runs[runID]; r != nil && r.key == key {
+		return r.sender
+	}
+	return ""
+}
+
+func (s *Tracker) goBackground(f func()) { s.cfg.Go(f) }
+
+func (s *Tracker) mapUpstreamError(ctx context.Context, method string, err error) error {
+	return s.cfg.MapError(ctx, method, err)
+}
+
+// deliverable reports whether r's events may go to r.userID now: always for clawchat's own
+// conversations (the user owns them), and for Gateway sessions only while the user is an owner.
+func (s *Tracker) deliverable(r *run) bool { return s.ownersOf.Deliverable(r.convID, r.userID) }
+
+// The shared vocabulary of the run files.
+
+// GatewayPrefix marks an owner's view of a Gateway session in conversation ids: gw:<key>.
+const GatewayPrefix = sessionkey.GatewayPrefix
+
+type rawHistory = gateway.ChatHistoryResult
+
+func isOwnNamespace(key string) bool { return sessionkey.IsOwnNamespace(key) }
+func userMessage(err error) string   { return upstream.UserMessage(err) }
