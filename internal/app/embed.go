@@ -84,11 +84,12 @@ func (e embedChat) ContextConversations(ctx context.Context, u chat.User, app, i
 }
 
 func (e embedChat) CreateInContext(ctx context.Context, u chat.User, app, id, title string) (chat.ConversationView, error) {
-	return chat.ConversationView{}, fmt.Errorf("PENDING bridge split: %w", chat.ErrUnavailable)
+	return e.b.CreateInContext(ctx, u, app, id, title)
 }
 
 func (e embedChat) SendWithContext(ctx context.Context, u chat.User, convID, text, clientID, agentContext string) (string, string, error) {
-	return "", "", fmt.Errorf("PENDING bridge split: %w", chat.ErrUnavailable)
+	res, err := e.b.Send(ctx, u, bridge.SendParams{Conversation: convID, ID: clientID, Text: text, AgentContext: agentContext})
+	return res.RunID, res.Status, err
 }
 
 // authenticators compose cookie/proxy sign-in (auth) with embed bearer sessions: a request
