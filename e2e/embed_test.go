@@ -363,6 +363,24 @@ func TestEmbedSuggestionAppliedToHostTextarea(t *testing.T) {
 		t.Fatalf("suggestion event = %s", ev)
 	}
 	b.frameWait(t, "the card says applied", `!!document.querySelector('.suggestion-done')`, 5*time.Second)
+
+	// A viewer of a document is told not to propose edits, and is offered no Apply.
+	e.openHost(t, b, "u-alice", "doc:roadmap")
+	b.selectInDoc(t, "Ship the assistant sidebar.")
+	b.frameSend(t, "improve it [suggest]")
+	b.frameWait(t, "a suggestion card without Apply", `!!document.querySelector('.suggestion .apply') && document.querySelector('.suggestion .apply').disabled`, 60*time.Second)
+	seen := false
+	for _, s := range modelSaw(t, e.g) {
+		if s.Text == "improve it [suggest]" {
+			seen = true
+			if !strings.Contains(s.Context, `"role": "viewer"`) || !strings.Contains(s.Context, "do not propose edits") {
+				t.Errorf("viewer's page context:\n%s", s.Context)
+			}
+		}
+	}
+	if !seen {
+		t.Error("the model never got the viewer's message")
+	}
 }
 
 func TestEmbedUngrantedUserGetsNotFound(t *testing.T) {
