@@ -20,10 +20,12 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/clawchat/clawchat/internal/accesslog"
 	"github.com/clawchat/clawchat/internal/auth"
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/delivery"
 	"github.com/clawchat/clawchat/internal/embed"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
@@ -51,12 +53,14 @@ type server struct {
 	gw      *gateway.Client
 	bridge  *bridge.Service
 	push    *push.Service // nil when Web Push is not configured
-	pushes  pushJobs      // notifications in flight, drained before the store closes
 	relay   *relay.Relay  // cross-instance conversation events; nil unless PostgreSQL
-	api     *httpapi.API
-	embed   *embed.Service // nil unless host apps are configured (CLAWCHAT_EMBED_APPS)
-	handler http.Handler
-	closers []func() error // closed after the store, in reverse order
+	// delivery delivers the bridge's events (hub, relay, metrics, push); its push notifications
+	// in flight are drained before the store closes
+	delivery *delivery.Publisher
+	api      *httpapi.API
+	embed    *embed.Service // nil unless host apps are configured (CLAWCHAT_EMBED_APPS)
+	handler  http.Handler
+	closers  []func() error // closed after the store, in reverse order
 	// stopping is set when shutdown begins, so /readyz turns 503 before the listener closes.
 	stopping atomic.Bool
 }
@@ -239,10 +243,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	if len(cfg.Chat.Agents) > 0 && cfg.Chat.Agents[0] != "*" {
 		defaultAgent = cfg.Chat.Agents[0]
 	}
+	s.delivery = newDelivery(s, cfg.Push.IncludeText)
 	s.bridge, err = bridge.New(bridge.Config{
 		Upstream:            s.gw,
 		Store:               s.db,
-		Publisher:           &publisher{hub: s.hub, metrics: s.metrics, notify: s.notifyFinished, approval: s.notifyApproval, relay: s.relay},
+		Publisher:           s.delivery,
 		Logger:              log.With("component", "bridge"),
 		DefaultAgent:        defaultAgent,
 		GatewayDefaultAgent: func() string { return s.gw.Status().SessionDefaults.DefaultAgentID },
@@ -483,7 +488,7 @@ func (s *server) routes() http.Handler {
 	}
 	h = s.metrics.Middleware(h)
 	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
-	h = accessLog(h, s.log.With("component", "http"), clientIP)
+	h = accesslog.Handler(h, s.log.With("component", "http"), clientIP)
 	return websec.Headers(h, websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies})
 }
 
@@ -610,7 +615,7 @@ func (s *server) run(ctx context.Context, srv *http.Server, addr string, serveEr
 	}
 	// The chat core has stopped, so no new notification starts; the ones in flight finish
 	// before serve closes the store they read.
-	s.pushes.drain()
+	s.delivery.Drain()
 	s.log.Info("stopped")
 	return err
 }
@@ -686,4 +691,21 @@ func (h *gatewayHandler) HandleStatus(st gateway.Status) {
 	if b := h.bridge(); b != nil {
 		b.HandleStatus(st)
 	}
+}
+
+// newDelivery wires the event delivery (internal/delivery) to the hub, the relay, the metrics and
+// Web Push of s (the relay and push only when configured).
+func newDelivery(s *server, includeText bool) *delivery.Publisher {
+	cfg := delivery.Config{Hub: s.hub, Metrics: s.metrics, IncludeText: includeText, Logger: s.log,
+		Title: func(ctx context.Context, userID, conversationID string) (string, error) {
+			c, err := s.db.Conversation(ctx, userID, conversationID)
+			return c.Title, err
+		}}
+	if s.relay != nil {
+		cfg.Relay = s.relay
+	}
+	if s.push != nil {
+		cfg.Push = s.push
+	}
+	return delivery.New(cfg)
 }

@@ -294,14 +294,18 @@ func (s *Service) GatewayState() string {
 	return s.gwState
 }
 
+// ClientLimits are the limits clients are told in hello (docs/api.md): the message size, and the
+// attachment sizes the Gateway announced (0: no bound known).
+type ClientLimits struct {
+	MaxTextBytes       int64 `json:"maxTextBytes"`
+	MaxAttachmentBytes int64 `json:"maxAttachmentBytes"`
+	MaxImageBytes      int64 `json:"maxImageBytes"`
+}
+
 // Limits returns the limits clients are told in hello.
-func (s *Service) Limits() map[string]int64 {
+func (s *Service) Limits() ClientLimits {
 	l := s.gatewayLimits()
-	return map[string]int64{
-		"maxTextBytes":       int64(s.cfg.MaxTextBytes),
-		"maxAttachmentBytes": l.MaxAttachmentBytes,
-		"maxImageBytes":      l.MaxImageBytes,
-	}
+	return ClientLimits{MaxTextBytes: int64(s.cfg.MaxTextBytes), MaxAttachmentBytes: l.MaxAttachmentBytes, MaxImageBytes: l.MaxImageBytes}
 }
 
 func (s *Service) sendLimits() sending.Limits { return sending.Limits(s.gatewayLimits()) }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -133,13 +132,13 @@ func (a *api) history(w http.ResponseWriter, r *http.Request, u chat.User) {
 	limit := 0
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
+		if err != nil || n < 1 {
 			writeError(w, chat.Public(chat.ErrInvalid, "limit must be a number from 1 to 1000"))
 			return
 		}
 		limit = n
 	}
-	page, err := a.d.Bridge.History(r.Context(), u, key, limit, q.Get("before"))
+	page, err := a.historyOp(r.Context(), u, key, limit, q.Get("before"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -194,10 +193,6 @@ func (a *api) send(w http.ResponseWriter, r *http.Request, u chat.User) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"ok": true, "success": true, "sessionKey": key, "runId": res.RunID, "status": res.Status})
 }
 
-type abortBody struct {
-	RunID string `json:"runId"`
-}
-
 func (a *api) abort(w http.ResponseWriter, r *http.Request, u chat.User) {
 	key, ok := convKey(r)
 	if !ok {
@@ -209,12 +204,12 @@ func (a *api) abort(w http.ResponseWriter, r *http.Request, u chat.User) {
 		writeError(w, err)
 		return
 	}
-	aborted, err := a.d.Bridge.Abort(r.Context(), u, key, b.RunID)
+	res, err := a.abortOp(r.Context(), u, key, b)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "aborted": aborted})
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) conversationReactions(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -286,34 +281,30 @@ func (a *api) toggleReaction(w http.ResponseWriter, r *http.Request, u chat.User
 
 // listApprovals is GET /api/approvals (owners; members get 404 like any unknown route).
 func (a *api) listApprovals(w http.ResponseWriter, r *http.Request, u chat.User) {
-	list, err := a.d.Bridge.Approvals(r.Context(), u)
+	res, err := a.approvalsOp(r.Context(), u)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if list == nil {
-		list = []bridge.Approval{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"approvals": list})
+	writeJSON(w, http.StatusOK, res)
 }
 
 // resolveApproval is POST /api/approvals/{id} {"decision"} (owners only).
 func (a *api) resolveApproval(w http.ResponseWriter, r *http.Request, u chat.User) {
 	if !u.IsOwner() {
 		// Before reading the body: a member learns nothing, not even whether the body was valid.
-		writeError(w, fmt.Errorf("approval not found: %w", chat.ErrNotFound))
+		writeError(w, errApprovalNotFound)
 		return
 	}
-	var b struct {
-		Decision string `json:"decision"`
-	}
+	var b resolveBody
 	if err := decodeJSON(w, r, 4<<10, &b, false); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := a.d.Bridge.ResolveApproval(r.Context(), u, r.PathValue("id"), b.Decision); err != nil {
+	res, err := a.resolveOp(r.Context(), u, r.PathValue("id"), b)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	writeJSON(w, http.StatusOK, res)
 }

@@ -74,23 +74,52 @@ func (a *api) ws(w http.ResponseWriter, r *http.Request) {
 	}
 	a.conns[c] = struct{}{}
 	a.connsMu.Unlock()
-	hello := map[string]any{
-		"epoch":   a.d.Hub.Epoch(),
-		"seq":     a.d.Hub.Latest(u.ID),
-		"user":    u,
-		"gateway": map[string]string{"state": a.d.Bridge.GatewayState()},
-		"limits":  a.d.Bridge.Limits(),
+	hello := wsHello{
+		Epoch: a.d.Hub.Epoch(), Seq: a.d.Hub.Latest(u.ID), User: u,
+		Gateway: chat.GatewayStatus{State: a.d.Bridge.GatewayState()}, Limits: a.d.Bridge.Limits(),
 	}
-	if err := c.writeJSON(map[string]any{"type": "event", "event": "hello", "payload": hello}); err != nil {
+	if err := c.writeJSON(wsEvent[wsHello]{Type: "event", Event: "hello", Payload: hello}); err != nil {
 		_ = conn.CloseNow()
 	}
 	conn.Start(wsconn.Handler{OnMessage: c.onMessage, OnClose: c.ended})
 }
 
+// wsHello is the payload of the hello event a /ws connection gets first (docs/api.md): where the
+// user's event stream stands (epoch, the latest seq), who they are, the Gateway's state and the
+// limits of what they may send.
+type wsHello struct {
+	Epoch   string              `json:"epoch"`
+	Seq     uint64              `json:"seq"`
+	User    chat.User           `json:"user"`
+	Gateway chat.GatewayStatus  `json:"gateway"`
+	Limits  bridge.ClientLimits `json:"limits"`
+}
+
+// wsEvent is an event frame written outside the hub's sequence (hello, server.restart): no seq.
+type wsEvent[P any] struct {
+	Type    string `json:"type"` // "event"
+	Event   string `json:"event"`
+	Payload P      `json:"payload"`
+}
+
+// listResult is conversations.list's answer: the Gateway's other sessions for owners only.
+type listResult struct {
+	Conversations []bridge.Conversation  `json:"conversations"`
+	Gateway       *[]bridge.Conversation `json:"gateway,omitempty"`
+}
+
+// subscribeResult is subscribe's answer.
+type subscribeResult struct {
+	Epoch    string `json:"epoch"`
+	Seq      uint64 `json:"seq"`
+	Replayed int    `json:"replayed"`
+	Resync   bool   `json:"resync"`
+}
+
 // goAway sends server.restart (best effort, bounded by the write timeout), closes with 1012 and
 // waits for the close handshake (bounded by the engine's close timeout).
 func (c *wsConn) goAway() {
-	_ = c.writeJSON(map[string]any{"type": "event", "event": "server.restart", "payload": struct{}{}})
+	_ = c.writeJSON(wsEvent[chat.ServerRestart]{Type: "event", Event: chat.ServerRestart{}.EventName()})
 	c.close(wsconn.StatusServiceRestart, "server restart: reconnect")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.a.d.WriteTimeout)
 	defer cancel()
@@ -290,7 +319,7 @@ func (c *wsConn) subscribe(req wsRequest) {
 		sub.Close()
 		return
 	}
-	c.respond(req.ID, map[string]any{"epoch": c.a.d.Hub.Epoch(), "seq": res.Seq, "replayed": res.Replayed, "resync": res.Resync}, nil)
+	c.respond(req.ID, subscribeResult{Epoch: c.a.d.Hub.Epoch(), Seq: res.Seq, Replayed: res.Replayed, Resync: res.Resync}, nil)
 	// A client that resyncs, or starts afresh (a new tab, a reload), gets the cumulative state of
 	// the user's running replies; the deltas that follow carry "rev", so the client drops the ones
 	// the snapshot already holds (the snapshot is taken after subscribing: nothing falls between).
@@ -374,12 +403,12 @@ func (c *wsConn) handle(req wsRequest) {
 		if err = strictParams(req.Params, &p); err == nil {
 			var list, gw []bridge.Conversation
 			list, gw, err = b.List(ctx, u, p.Archived)
-			out := map[string]any{"conversations": list}
+			out := listResult{Conversations: list}
 			if u.IsOwner() {
 				if gw == nil {
 					gw = []bridge.Conversation{}
 				}
-				out["gateway"] = gw
+				out.Gateway = &gw
 			}
 			payload = out
 		}
@@ -411,7 +440,7 @@ func (c *wsConn) handle(req wsRequest) {
 			Before       string `json:"before"`
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			payload, err = b.History(ctx, u, p.Conversation, p.Limit, p.Before)
+			payload, err = c.a.historyOp(ctx, u, p.Conversation, p.Limit, p.Before)
 		}
 	case "send":
 		var p struct {
@@ -427,29 +456,24 @@ func (c *wsConn) handle(req wsRequest) {
 	case "abort":
 		var p struct {
 			Conversation string `json:"conversation"`
-			RunID        string `json:"runId"`
+			abortBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			var aborted bool
-			aborted, err = b.Abort(ctx, u, p.Conversation, p.RunID)
-			payload = map[string]bool{"aborted": aborted}
+			payload, err = c.a.abortOp(ctx, u, p.Conversation, p.abortBody)
 		}
 	case "agents.list":
 		payload, err = b.AgentsFor(ctx, u)
 	case "approvals.list":
 		if err = strictParams(req.Params, &struct{}{}); err == nil {
-			var list []bridge.Approval
-			list, err = b.Approvals(ctx, u)
-			payload = map[string]any{"approvals": list}
+			payload, err = c.a.approvalsOp(ctx, u)
 		}
 	case "approvals.resolve":
 		var p struct {
-			ID       string `json:"id"`
-			Decision string `json:"decision"`
+			ID string `json:"id"`
+			resolveBody
 		}
 		if err = strictParams(req.Params, &p); err == nil {
-			err = b.ResolveApproval(ctx, u, p.ID, p.Decision)
-			payload = struct{}{}
+			payload, err = c.a.resolveOp(ctx, u, p.ID, p.resolveBody)
 		}
 	default:
 		err = chat.Public(chat.ErrInvalid, "unknown method")
