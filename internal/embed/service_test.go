@@ -189,3 +189,41 @@ func TestFrameCSP(t *testing.T) {
 		}
 	}
 }
+
+func TestRevalidateEndsWithTheSessionOrTheAccount(t *testing.T) {
+	s, db, key, h := newService(t, 0)
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	code, out := call(t, h, "POST", "/embed/session", "", map[string]string{"token": sign(t, jose.EdDSA, key, "", claimsFor("compose", "jti-reval-001", now.Add(5*time.Minute)))})
+	if code != http.StatusOK {
+		t.Fatalf("exchange: %d %v", code, out)
+	}
+	cred := "e:" + hashToken(out["session"].(string))
+	u, ok := s.Revalidate(context.Background(), cred)
+	if !ok || u.Embed == nil || u.Embed.App != "compose" || u.Role != chat.RoleMember {
+		t.Fatalf("revalidate = %+v %v", u, ok)
+	}
+	if _, ok := s.Revalidate(context.Background(), "s:"+hashToken(out["session"].(string))); ok {
+		t.Fatal("a cookie credential passed as an embed one")
+	}
+	// The account goes: the session is over.
+	if err := db.DeleteAccount(context.Background(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Revalidate(context.Background(), cred); ok {
+		t.Fatal("the session outlived its account")
+	}
+	// Expiry.
+	code, out = call(t, h, "POST", "/embed/session", "", map[string]string{"token": sign(t, jose.EdDSA, key, "", claimsFor("compose", "jti-reval-002", now.Add(5*time.Minute)))})
+	if code != http.StatusOK {
+		t.Fatalf("exchange: %d %v", code, out)
+	}
+	cred = "e:" + hashToken(out["session"].(string))
+	if _, ok := s.Revalidate(context.Background(), cred); !ok {
+		t.Fatal("a fresh session is not valid")
+	}
+	now = now.Add(2 * time.Hour) // past CLAWCHAT_EMBED_SESSION_TTL's default
+	if _, ok := s.Revalidate(context.Background(), cred); ok {
+		t.Fatal("the session outlived its TTL")
+	}
+}
