@@ -17,7 +17,7 @@ mkdirSync(out, { recursive: true });
 
 const app = await esbuild.build({
   entryPoints: { app: join(here, 'src', 'main.tsx') },
-  bundle: true, minify: true, format: 'esm', target: ['es2022', 'safari16'],
+  bundle: true, minify: !process.env.NOMINIFY, format: 'esm', target: ['es2022', 'safari16'],
   jsx: 'automatic', jsxImportSource: 'preact',
   entryNames: '[name]-[hash]', assetNames: '[name]-[hash]',
   outdir: out, metafile: true, legalComments: 'none', write: true,

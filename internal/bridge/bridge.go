@@ -110,6 +110,11 @@ type Config struct {
 	// (default DefaultMemberPolicy: read-only, no web search). Owners' conversations get none:
 	// the agent's own configuration applies.
 	MemberPolicy func(agentID string) Policy
+	// MemberModels and MemberThinkingLevels are what members may pick per conversation
+	// (settings.go): model references ("provider/model", "*" = any of the Gateway's) and thinking
+	// level ids ("*" = any the model supports). Empty: members keep the agent's defaults. Owners
+	// may pick any model of the Gateway's list and any level it supports.
+	MemberModels, MemberThinkingLevels []string
 	// HasAdminScope reports whether the Gateway connection holds operator.admin, which members'
 	// sends need (suppressCommandInterpretation). Optional; nil means "assume yes" (a refusal by
 	// the Gateway still fails the send closed).

@@ -49,7 +49,7 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 	return s.conversations.Create(ctx, u, p)
 }
 
-// Update renames and/or archives one of u's conversations.
+// Update renames, archives and/or pins one of u's conversations.
 func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdateParams) (Conversation, error) {
 	return s.conversations.Update(ctx, u, id, p)
 }

@@ -12,8 +12,9 @@ type Conversation struct {
 	SessionKey     string    // canonical, lower-case Gateway session key; unique
 	Title          string    // user-visible title; empty until named
 	Archived       bool      // hidden from the default list
+	Pinned         bool      // shown in the Pinned group at the top of the list
 	CreatedAt      time.Time // UTC
-	UpdatedAt      time.Time // UTC; last change of title/archived
+	UpdatedAt      time.Time // UTC; last change of title/archived/pinned
 	LastActivityAt time.Time // UTC; last send or reply
 	// HostApp and ContextID name the host context the conversation belongs to (embedding,
 	// docs/embed.md); both empty for an ordinary conversation. Immutable.

@@ -39,6 +39,7 @@ type ConversationView struct {
 	UpdatedAt      *time.Time `json:"updatedAt,omitempty"`
 	LastActivityAt *time.Time `json:"lastActivityAt,omitempty"`
 	Archived       bool       `json:"archived"`
+	Pinned         bool       `json:"pinned"`
 	Running        bool       `json:"running"`
 	RunID          *string    `json:"runId"`
 	Queued         int        `json:"queued"`

@@ -43,7 +43,7 @@ func TestEventWireFormat(t *testing.T) {
 		{ErrorEvent{Code: "limit_reached", Message: "m"}.Event(), `{"code":"limit_reached","message":"m"}`},
 		{ErrorEvent{Code: "limit_reached", Message: "m", Conversation: "c"}.Event(), `{"code":"limit_reached","conversation":"c","message":"m"}`},
 		{ConversationDeleted{ID: "c"}.Event(), `{"id":"c"}`},
-		{ConversationCreated{ConversationView{ID: "c", Kind: "conversation"}}.Event(), `{"id":"c","title":"","agentId":"","kind":"conversation","archived":false,"running":false,"runId":null,"queued":0}`},
+		{ConversationCreated{ConversationView{ID: "c", Kind: "conversation"}}.Event(), `{"id":"c","title":"","agentId":"","kind":"conversation","archived":false,"pinned":false,"running":false,"runId":null,"queued":0}`},
 		{ApprovalRequested{Approval{ID: "a", Command: "ls", ExpiresAtMs: 5}}.Event(), `{"id":"a","command":"ls","expiresAtMs":5}`},
 		{ReactionChanged{Conversation: "c", MessageID: "m", Reactions: map[string][]string{"👍": {"al"}}}.Event(), `{"conversation":"c","messageId":"m","reactions":{"👍":["al"]}}`},
 		{ServerRestart{}.Event(), `{}`},

@@ -117,6 +117,8 @@ type Chat struct {
 	MemberAllowFull            bool          // CLAWCHAT_MEMBER_ALLOW_FULL: permit full for members (logged loudly)
 	MemberWebSearch            bool          // CLAWCHAT_MEMBER_WEB_SEARCH: members' sessions may search the web (default false)
 	MemberDenyMCPServers       []string      // CLAWCHAT_MEMBER_DENY_MCP_SERVERS: MCP servers switched off in members' sessions
+	MemberModels               []string      // CLAWCHAT_MEMBER_MODELS: models ("provider/model", * = all) members may pick per conversation (default none)
+	MemberThinkingLevels       []string      // CLAWCHAT_MEMBER_THINKING_LEVELS: thinking levels (* = all) members may pick (default none)
 	MaxMessageBytes            int           // CLAWCHAT_MAX_MESSAGE_BYTES
 	MaxConcurrentRuns          int           // CLAWCHAT_MAX_CONCURRENT_RUNS per user
 	MaxConversations           int           // CLAWCHAT_MAX_CONVERSATIONS per user
@@ -460,6 +462,13 @@ func Load(env Env) (Config, error) {
 	}
 	c.Chat.MemberWebSearch = l.boolean("CLAWCHAT_MEMBER_WEB_SEARCH", false)
 	c.Chat.MemberDenyMCPServers = l.list("CLAWCHAT_MEMBER_DENY_MCP_SERVERS")
+	c.Chat.MemberModels = l.list("CLAWCHAT_MEMBER_MODELS")
+	for _, m := range c.Chat.MemberModels {
+		if p, id, ok := strings.Cut(m, "/"); m != "*" && (!ok || p == "" || id == "") {
+			l.fail("CLAWCHAT_MEMBER_MODELS", "%q is not provider/model or * (example: anthropic/claude-sonnet-4-6,openai/gpt-5)", m)
+		}
+	}
+	c.Chat.MemberThinkingLevels = l.list("CLAWCHAT_MEMBER_THINKING_LEVELS")
 	c.Chat.MaxMessageBytes = l.integer("CLAWCHAT_MAX_MESSAGE_BYTES", 32<<10, 1)
 	c.Chat.MaxConcurrentRuns = l.integer("CLAWCHAT_MAX_CONCURRENT_RUNS", 3, 1)
 	c.Chat.MaxConversations = l.integer("CLAWCHAT_MAX_CONVERSATIONS", 500, 1)
@@ -570,6 +579,8 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_MEMBER_ALLOW_FULL":             strconv.FormatBool(c.Chat.MemberAllowFull),
 		"CLAWCHAT_MEMBER_WEB_SEARCH":             strconv.FormatBool(c.Chat.MemberWebSearch),
 		"CLAWCHAT_MEMBER_DENY_MCP_SERVERS":       join(c.Chat.MemberDenyMCPServers),
+		"CLAWCHAT_MEMBER_MODELS":                 join(c.Chat.MemberModels),
+		"CLAWCHAT_MEMBER_THINKING_LEVELS":        join(c.Chat.MemberThinkingLevels),
 		"CLAWCHAT_LOCAL_USERS":                   sec(c.Auth.LocalUsers),
 		"CLAWCHAT_OWNERS":                        join(c.Auth.Owners),
 		"CLAWCHAT_COOKIE_SECURE":                 strconv.FormatBool(c.Auth.CookieSecure),

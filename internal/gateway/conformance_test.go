@@ -127,6 +127,8 @@ var paramsDefinition = map[string]string{
 	"sessions.patch":        "SessionsPatchParams",
 	"sessions.delete":       "SessionsDeleteParams",
 	"agents.list":           "AgentsListParams",
+	"models.list":           "ModelsListParams",
+	"sessions.search":       "SessionsSearchParams",
 	"exec.approval.list":    "",
 	"exec.approval.resolve": "ExecApprovalResolveParams",
 	"health":                "",
@@ -220,6 +222,19 @@ func TestProtocolConformance(t *testing.T) {
 			return err
 		},
 		func() error { _, err := h.client.AgentsList(ctx); return err },
+		func() error {
+			_, err := h.client.ModelsList(ctx, gateway.ModelsListParams{AgentID: "main"})
+			return err
+		},
+		func() error {
+			_, err := h.client.SessionsSearch(ctx, gateway.SessionsSearchParams{Query: `"pelican"`, SessionKeys: []string{"agent:main:clawchat:u1:c1"}, AgentID: "main", Limit: 25})
+			return err
+		},
+		func() error {
+			model, level := "fake/echo", "low"
+			_, err := h.client.SessionsPatch(ctx, gateway.SessionsPatchParams{Key: "agent:main:clawchat:u1:c1", Model: &model, ThinkingLevel: &level})
+			return err
+		},
 		func() error { _, err := h.client.ExecApprovalList(ctx); return err },
 		func() error {
 			_, err := h.client.ExecApprovalResolve(ctx, gateway.ExecApprovalResolveParams{ID: "ap-1", Decision: gateway.DecisionAllowOnce})

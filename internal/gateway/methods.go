@@ -15,6 +15,8 @@ const (
 	MethodSessionsPatch       = "sessions.patch"
 	MethodSessionsDelete      = "sessions.delete"
 	MethodAgentsList          = "agents.list"
+	MethodModelsList          = "models.list"
+	MethodSessionsSearch      = "sessions.search"
 	MethodExecApprovalList    = "exec.approval.list"
 	MethodExecApprovalResolve = "exec.approval.resolve"
 	MethodHealth              = "health"
@@ -242,6 +244,13 @@ type SessionRow struct {
 	// PermissionMode is the session's permission mode ("" = none set: the agent's own policy).
 	PermissionMode string         `json:"permissionMode,omitempty"`
 	ToolOverrides  *ToolOverrides `json:"toolOverrides,omitempty"`
+	// ModelProvider and Model are the session's effective model; ThinkingLevel its stored level
+	// ("" = the model's default, ThinkingDefault).
+	ModelProvider   string          `json:"modelProvider,omitempty"`
+	Model           string          `json:"model,omitempty"`
+	ThinkingLevel   string          `json:"thinkingLevel,omitempty"`
+	ThinkingLevels  []ThinkingLevel `json:"thinkingLevels,omitempty"`
+	ThinkingDefault string          `json:"thinkingDefault,omitempty"`
 }
 
 // SessionsListResult is the sessions.list result.
@@ -251,6 +260,15 @@ type SessionsListResult struct {
 	HasMore    bool         `json:"hasMore,omitempty"`
 	NextOffset *int         `json:"nextOffset,omitempty"`
 	Sessions   []SessionRow `json:"sessions"`
+	// Defaults are what a session without overrides runs with.
+	Defaults *SessionsListDefaults `json:"defaults,omitempty"`
+}
+
+// SessionsListDefaults is sessions.list "defaults".
+type SessionsListDefaults struct {
+	ModelProvider   string `json:"modelProvider,omitempty"`
+	Model           string `json:"model,omitempty"`
+	ThinkingDefault string `json:"thinkingDefault,omitempty"`
 }
 
 // SessionsList lists sessions (of every user of the Gateway: filter by key prefix).
@@ -274,6 +292,11 @@ type SessionsPatchParams struct {
 	// ToolOverrides replaces the session's tool overlays (needs operator.admin); a non-nil
 	// ToolOverridesOrNone without a value clears them.
 	ToolOverrides *ToolOverridesOrNone `json:"toolOverrides,omitempty"`
+	// Model sets the session's model as "provider/model" (write scope); ThinkingLevel its thinking
+	// level, one of the model's thinkingLevels ids (write scope). The Gateway refuses unknown
+	// providers and levels the model does not support with INVALID_REQUEST (verified on 2026.9.6).
+	Model         *string `json:"model,omitempty"`
+	ThinkingLevel *string `json:"thinkingLevel,omitempty"`
 }
 
 // SessionsPatchResult is the sessions.patch result (the entry is kept raw: it holds
@@ -282,6 +305,23 @@ type SessionsPatchResult struct {
 	OK    bool            `json:"ok"`
 	Key   string          `json:"key"`
 	Entry json.RawMessage `json:"entry,omitempty"`
+	// Resolved is what the session runs with after the patch.
+	Resolved *ResolvedSession `json:"resolved,omitempty"`
+}
+
+// ResolvedSession is sessions.patch's "resolved": the session's effective model and thinking
+// level (ThinkingLevel is "" when the model has no thinking levels).
+type ResolvedSession struct {
+	ModelProvider  string          `json:"modelProvider,omitempty"`
+	Model          string          `json:"model,omitempty"`
+	ThinkingLevel  string          `json:"thinkingLevel,omitempty"`
+	ThinkingLevels []ThinkingLevel `json:"thinkingLevels,omitempty"`
+}
+
+// ThinkingLevel is one thinking level a model supports (models.list, sessions.* rows).
+type ThinkingLevel struct {
+	ID    string `json:"id"`
+	Label string `json:"label,omitempty"`
 }
 
 // SessionsPatch changes a session's label or archived flag.
@@ -325,6 +365,8 @@ type AgentSummary struct {
 		Name  string `json:"name,omitempty"`
 		Emoji string `json:"emoji,omitempty"`
 	} `json:"identity,omitempty"`
+	// DefaultPermissionMode is the mode of the agent's sessions that set none (2026.9.6).
+	DefaultPermissionMode string `json:"defaultPermissionMode,omitempty"`
 }
 
 // AgentsListResult is the agents.list result.
@@ -333,6 +375,82 @@ type AgentsListResult struct {
 	MainKey   string         `json:"mainKey,omitempty"`
 	Scope     string         `json:"scope,omitempty"`
 	Agents    []AgentSummary `json:"agents"`
+}
+
+// SessionsSearchParams are sessions.search params (closed schema). Without SessionKeys the
+// Gateway searches every session of every user: callers must always pass the keys they may
+// search (1 to 200).
+type SessionsSearchParams struct {
+	Query       string   `json:"query"`
+	SessionKeys []string `json:"sessionKeys"`
+	AgentID     string   `json:"agentId,omitempty"`
+	Limit       int      `json:"limit,omitempty"` // 1..25
+}
+
+// SessionsSearchHit is one sessions.search result: a transcript message matching the query.
+type SessionsSearchHit struct {
+	SessionKey string  `json:"sessionKey"`
+	SessionID  string  `json:"sessionId"`
+	MessageID  string  `json:"messageId"`
+	Role       string  `json:"role"` // user | assistant
+	Timestamp  int64   `json:"timestamp"`
+	Snippet    string  `json:"snippet"`
+	Score      float64 `json:"score"`
+}
+
+// SessionsSearchResult is the sessions.search result.
+type SessionsSearchResult struct {
+	Results   []SessionsSearchHit `json:"results"`
+	Indexing  bool                `json:"indexing,omitempty"`
+	Truncated bool                `json:"truncated,omitempty"`
+}
+
+// SessionsSearch searches the text of user and assistant messages of the given sessions (the
+// Gateway's full-text index, verified on 2026.9.6: whole words, all of them, "quoted phrases";
+// the best matches first).
+func (a API) SessionsSearch(ctx context.Context, p SessionsSearchParams) (*SessionsSearchResult, error) {
+	if len(p.SessionKeys) == 0 {
+		return &SessionsSearchResult{}, nil
+	}
+	var r SessionsSearchResult
+	if err := a.R.Request(ctx, MethodSessionsSearch, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ModelsListParams are models.list params (closed schema).
+type ModelsListParams struct {
+	AgentID string `json:"agentId,omitempty"`
+}
+
+// ModelChoice is one models.list entry. The model's id for sessions.patch is Provider/ID.
+type ModelChoice struct {
+	ID              string          `json:"id"`
+	Name            string          `json:"name,omitempty"`
+	Provider        string          `json:"provider"`
+	Reasoning       bool            `json:"reasoning,omitempty"`
+	Available       *bool           `json:"available,omitempty"`
+	ThinkingLevels  []ThinkingLevel `json:"thinkingLevels,omitempty"`
+	ThinkingDefault string          `json:"thinkingDefault,omitempty"`
+}
+
+// Ref is the model's sessions.patch reference, "provider/id".
+func (m ModelChoice) Ref() string { return m.Provider + "/" + m.ID }
+
+// ModelsListResult is the models.list result.
+type ModelsListResult struct {
+	Models []ModelChoice `json:"models"`
+}
+
+// ModelsList lists the models an agent can use (the Gateway's catalog; it can answer
+// UNAVAILABLE while the catalog is not ready).
+func (a API) ModelsList(ctx context.Context, p ModelsListParams) (*ModelsListResult, error) {
+	var r ModelsListResult
+	if err := a.R.Request(ctx, MethodModelsList, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // AgentsList lists the Gateway's agents.
@@ -443,6 +561,12 @@ func (c *Client) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*Ses
 }
 func (c *Client) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*SessionsDeleteResult, error) {
 	return API{R: c}.SessionsDelete(ctx, p)
+}
+func (c *Client) SessionsSearch(ctx context.Context, p SessionsSearchParams) (*SessionsSearchResult, error) {
+	return API{R: c}.SessionsSearch(ctx, p)
+}
+func (c *Client) ModelsList(ctx context.Context, p ModelsListParams) (*ModelsListResult, error) {
+	return API{R: c}.ModelsList(ctx, p)
 }
 func (c *Client) AgentsList(ctx context.Context) (*AgentsListResult, error) {
 	return API{R: c}.AgentsList(ctx)

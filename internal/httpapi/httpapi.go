@@ -64,6 +64,10 @@ type Deps struct {
 	Limiter Limiter
 	// Reactions serves the reaction routes (nil: they answer 404).
 	Reactions Reactions
+	// Media reads the files users sent from the Gateway (GET /api/sessions/{key}/media; nil:
+	// that route answers 404). MaxMediaBytes bounds one file (0: 20 MB).
+	Media         MediaFetcher
+	MaxMediaBytes int64
 	// Login and Logout are mounted at POST /login and POST /logout when set.
 	Login, Logout http.Handler
 	// Handlers are the routes whose logic lives in other packages; routes.go mounts them.

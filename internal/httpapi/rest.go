@@ -88,6 +88,7 @@ func (a *api) createSession(w http.ResponseWriter, r *http.Request, u chat.User)
 type updateBody struct {
 	Title    *string `json:"title"`
 	Archived *bool   `json:"archived"`
+	Pinned   *bool   `json:"pinned"`
 }
 
 func (a *api) updateSession(w http.ResponseWriter, r *http.Request, u chat.User) {

@@ -7,7 +7,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 )
 
-const conversationColumns = `user_id, id, agent_id, session_key, title, archived, created_at, updated_at, last_activity_at, host_app, context_id`
+const conversationColumns = `user_id, id, agent_id, session_key, title, archived, created_at, updated_at, last_activity_at, pinned, host_app, context_id`
 
 func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, error) {
 	var (
@@ -15,7 +15,7 @@ func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, e
 		created, updated, active int64
 	)
 	if err := row.Scan(&c.UserID, &c.ID, &c.AgentID, &c.SessionKey, &c.Title, &c.Archived,
-		&created, &updated, &active, &c.HostApp, &c.ContextID); err != nil {
+		&created, &updated, &active, &c.Pinned, &c.HostApp, &c.ContextID); err != nil {
 		return chat.Conversation{}, err
 	}
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMS(created), fromMS(updated), fromMS(active)
@@ -29,9 +29,9 @@ func (d *DB) CreateConversation(ctx context.Context, c chat.Conversation) error 
 		return fmt.Errorf("store: create conversation: user id, id and session key are required: %w", chat.ErrInvalid)
 	}
 	_, err := d.db.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.UserID, c.ID, c.AgentID, c.SessionKey, c.Title, c.Archived,
-		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt), c.HostApp, c.ContextID)
+		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt), c.Pinned, c.HostApp, c.ContextID)
 	return mapErr("store: create conversation", err)
 }
 
@@ -71,12 +71,12 @@ func (d *DB) Conversations(ctx context.Context, userID string) ([]chat.Conversat
 	return out, mapErr("store: conversations", rows.Err())
 }
 
-// UpdateConversation sets Title, Archived, UpdatedAt and LastActivityAt of the conversation
+// UpdateConversation sets Title, Archived, Pinned, UpdatedAt and LastActivityAt of the conversation
 // (c.UserID, c.ID); the other fields are immutable. chat.ErrNotFound when there is none.
 func (d *DB) UpdateConversation(ctx context.Context, c chat.Conversation) error {
 	res, err := d.db.ExecContext(ctx, `UPDATE conversations SET title = $3, archived = $4, updated_at = $5,
-	last_activity_at = $6 WHERE user_id = $1 AND id = $2`,
-		c.UserID, c.ID, c.Title, c.Archived, ms(c.UpdatedAt), ms(c.LastActivityAt))
+	last_activity_at = $6, pinned = $7 WHERE user_id = $1 AND id = $2`,
+		c.UserID, c.ID, c.Title, c.Archived, ms(c.UpdatedAt), ms(c.LastActivityAt), c.Pinned)
 	return affectedOne("store: update conversation", res, err)
 }
 

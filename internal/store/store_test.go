@@ -122,7 +122,13 @@ func TestDatabasesMadeByGooseCarryOn(t *testing.T) {
 			if err := raw.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version_id) FROM goose_db_version`).Scan(&rows, &maxV); err != nil {
 				t.Fatal(err)
 			}
-			if maxV != store.SchemaVersion() || rows != store.SchemaVersion()+1 { // version 0 plus one row per migration
+			sqls, err := fs.Glob(files, "*.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Version 0 plus one row per migration (numbers are reserved per issue, so they can
+			// have gaps).
+			if maxV != store.SchemaVersion() || rows != int64(len(sqls))+1 {
 				t.Fatalf("goose_db_version: %d rows, max %d", rows, maxV)
 			}
 			if v, err := p.GetDBVersion(ctx); err != nil || v != store.SchemaVersion() {

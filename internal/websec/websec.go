@@ -24,8 +24,9 @@ const DefaultCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " +
 	"frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'"
 
-// DefaultPermissionsPolicy turns off powerful browser features the chat app does not use.
-const DefaultPermissionsPolicy = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), " +
+// DefaultPermissionsPolicy turns off powerful browser features the chat app does not use; the
+// microphone is the app's own (same origin only), for dictation (Web Speech API).
+const DefaultPermissionsPolicy = "camera=(), microphone=(self), geolocation=(), payment=(), usb=(), " +
 	"serial=(), bluetooth=(), midi=(), magnetometer=(), gyroscope=(), accelerometer=(), browsing-topics=()"
 
 // DefaultHSTSMaxAge is the Strict-Transport-Security max-age used when HeaderOptions.HSTSMaxAge is 0.

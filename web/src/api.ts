@@ -39,3 +39,24 @@ export const api = {
   pushSubscribe: (sub: PushSubscriptionJSON) => call<unknown>('POST', '/api/push/subscriptions', sub),
   pushUnsubscribe: (endpoint: string) => call<unknown>('DELETE', '/api/push/subscriptions', { endpoint }),
 };
+
+/** A conversation's model, thinking level and permission mode (GET/PATCH /api/sessions/{key}/settings). */
+export interface ConvSettings {
+  agentId: string;
+  model: string;
+  thinkingLevel: string;
+  permissionMode: string;
+  models: { id: string; name: string; thinkingLevels: string[]; thinkingDefault?: string }[];
+  canChange: boolean;
+}
+
+export const settingsApi = {
+  get: (conv: string) => call<ConvSettings>('GET', `/api/sessions/${encodeURIComponent(conv)}/settings`),
+  update: (conv: string, p: { model?: string; thinkingLevel?: string }) =>
+    call<ConvSettings>('PATCH', `/api/sessions/${encodeURIComponent(conv)}/settings`, p),
+};
+
+/** A message of one of the user's conversations that matches a search (GET /api/search). */
+export interface SearchHit { conversation: string; title: string; messageId: string; role: string; at?: string; snippet: string }
+
+export const searchApi = (q: string) => call<{ results: SearchHit[] }>('GET', `/api/search?q=${encodeURIComponent(q)}`);

@@ -216,6 +216,10 @@ export async function setArchived(id: string, archived: boolean): Promise<void> 
   } catch (e: any) { showToast(e?.message ?? 'Could not archive'); }
 }
 
+export async function setPinned(id: string, pinned: boolean): Promise<void> {
+  try { upsertConversation(await rpc<Conversation>('conversations.update', { id, pinned })); } catch (e: any) { showToast(e?.message ?? (pinned ? 'Could not pin' : 'Could not unpin')); }
+}
+
 /** Handle one server event. payload is typed by name (wire.ts, generated from the server's types). */
 export function handleEvent(name: string, payload: unknown): void {
   const ev = { name, p: payload ?? {} } as WireEvent;
@@ -360,7 +364,7 @@ export async function send(conversation: string, text: string, atts: Attachment[
   const attachments = atts.length ? atts.map(({ name, mimeType, content }) => ({ name, mimeType, content })) : undefined;
   setConv(conversation, (s) => addPending(s, {
     id, role: 'user', text, at: new Date().toISOString(),
-    attachments: atts.map(({ name, mimeType }) => ({ name, mimeType })),
+    attachments: atts.map(({ name, mimeType, size, preview }) => ({ name, mimeType, size, url: preview })),
   }));
   await trySend({ conversation, id, text, attachments });
 }

@@ -18,6 +18,7 @@ export interface Conversation {
   updatedAt?: string;
   lastActivityAt?: string;
   archived?: boolean;
+  pinned?: boolean;
   running?: boolean;
   runId?: string | null;
   queued?: number;
@@ -35,6 +36,9 @@ export interface ToolCall {
   status?: 'running' | 'done' | 'error';
   durationMs?: number;
 }
+
+/** A file a message was sent with: `source` from history (served by /api/sessions/{key}/media), `url` a local preview while sending. */
+export interface MessageAttachment { name: string; mimeType: string; kind?: string; size?: number; source?: string; url?: string }
 
 export interface Usage { input?: number; output?: number; cost?: number }
 
@@ -60,7 +64,7 @@ export interface Message {
   stopReason?: string;
   /** run.approval: waiting for an owner's decision on a command, then its outcome. */
   approval?: 'waiting' | 'allow-once' | 'allow-always' | 'deny' | 'expired' | string;
-  attachments?: { name: string; mimeType: string }[];
+  attachments?: MessageAttachment[];
   /** ConvState.rev when this message last changed locally */
   rev?: number;
 }

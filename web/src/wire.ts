@@ -16,6 +16,7 @@ export interface ConversationView {
   updatedAt?: string;
   lastActivityAt?: string;
   archived: boolean;
+  pinned: boolean;
   running: boolean;
   runId: string | null;
   queued: number;

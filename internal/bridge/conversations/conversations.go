@@ -124,7 +124,7 @@ func (s *Service) View(c chat.Conversation) Conversation {
 	v := Conversation{
 		ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
 		CreatedAt: transcript.Time(c.CreatedAt), UpdatedAt: transcript.Time(c.UpdatedAt), LastActivityAt: transcript.Time(c.LastActivityAt),
-		Archived: c.Archived,
+		Archived: c.Archived, Pinned: c.Pinned,
 	}
 	if c.HostApp != "" {
 		v.Context = &chat.HostContext{App: c.HostApp, ID: c.ContextID}
@@ -360,9 +360,10 @@ func (s *Service) createRow(ctx context.Context, u chat.User, p CreateParams, ap
 type UpdateParams struct {
 	Title    *string
 	Archived *bool
+	Pinned   *bool
 }
 
-// Update renames and/or archives one of u's conversations.
+// Update renames, archives and/or pins one of u's conversations.
 func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdateParams) (Conversation, error) {
 	c, err := s.Lookup(ctx, u, id)
 	if err != nil {
@@ -382,6 +383,9 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 	}
 	if p.Archived != nil {
 		c.Archived = *p.Archived
+	}
+	if p.Pinned != nil {
+		c.Pinned = *p.Pinned
 	}
 	c.UpdatedAt = s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateConversation(ctx, c); err != nil {

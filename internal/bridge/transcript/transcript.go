@@ -35,6 +35,8 @@ type Message struct {
 	Error     *string     `json:"error"`
 	Kind      string      `json:"kind"` // message | compaction
 	RunID     string      `json:"runId,omitempty"`
+	// Attachments are the files a user row was sent with (media.go).
+	Attachments []MediaAttachment `json:"attachments,omitempty"`
 }
 
 // Tool is a tool call with its result merged in.
@@ -117,6 +119,7 @@ func ConvertMessages(rows []json.RawMessage) []Message {
 			msg.Role = "user"
 			text, _, _ := gateway.ContentParts(m.Content)
 			msg.Text = sessionkey.DisplayUserText(text)
+			msg.Attachments = MediaAttachments(row)
 		case "assistant":
 			msg.Role = "assistant"
 			text, reasoning, calls := gateway.ContentParts(m.Content)

@@ -380,13 +380,13 @@ func testConversations(t *testing.T, c *contract) {
 	}
 
 	upd := a1
-	upd.Title, upd.Archived, upd.UpdatedAt, upd.LastActivityAt = "Renamed", true, at(100), at(100)
+	upd.Title, upd.Archived, upd.Pinned, upd.UpdatedAt, upd.LastActivityAt = "Renamed", true, true, at(100), at(100)
 	upd.AgentID, upd.SessionKey, upd.CreatedAt = "ignored", "ignored", at(5) // immutable
 	must(t, db.UpdateConversation(ctx, upd))
 	got, err = db.Conversation(ctx, "alice", "c1")
 	must(t, err)
 	want := a1
-	want.Title, want.Archived, want.UpdatedAt, want.LastActivityAt = "Renamed", true, at(100), at(100)
+	want.Title, want.Archived, want.Pinned, want.UpdatedAt, want.LastActivityAt = "Renamed", true, true, at(100), at(100)
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("after UpdateConversation (-want +got):\n%s", d)
 	}

@@ -6,7 +6,8 @@ import {
 } from '../store';
 import { Login } from './Login';
 import { Sidebar } from './Sidebar';
-import { Transcript } from './Transcript';
+import { ImageViewer, Transcript } from './Transcript';
+import { ConvInfo } from './ConvInfo';
 import { Composer } from './Composer';
 import { applyUpdate } from '../update';
 import { Icon } from './Icon';
@@ -115,7 +116,10 @@ export function App() {
       <main class="chat">
         <header class="topbar">
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
-          <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+          <div class="title-wrap">
+            <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+            {id && <ConvInfo id={id} />}
+          </div>
           <Status />
           {id && !offline.value && (
             <button class="icon new-top" aria-label="New chat" title="New chat" onClick={() => { location.hash = '#/'; sidebarOpen.value = false; }}><Icon name="newchat" /></button>
@@ -132,6 +136,7 @@ export function App() {
           </div>
           {offline.value ? <p class="offline-note" role="status">Offline — read-only until the connection is back.</p> : <Composer conv="" agent={newChatAgent.value || undefined} />}
         </>)}
+        <ImageViewer />
         <div class="sr-only" aria-live="polite" aria-atomic="true">{announce.value}</div>
         {toast.value && (
           <div class="toast" role="alert">{toast.value}

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { abort, composerFill, currentConv, limits, loadDraft, saveDraft, send, showToast, startChat } from '../store';
 import { Icon } from './Icon';
+import { canDictate, MicButton } from './Dictation';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
 // The server reads WebSocket frames of up to 8 MiB; base64 attachments must fit in one frame.
@@ -19,6 +20,8 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
   const file = useRef<HTMLInputElement>(null);
   const camera = useRef<HTMLInputElement>(null);
   const running = conv ? currentConv.value.running : false;
+  // Dictation appends what is spoken to the text that was there when it started.
+  const spokenBase = useRef('');
 
   const shownDraft = useRef(dk);
   useEffect(() => {
@@ -107,6 +110,10 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
         <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder={conv ? 'Message' : 'Ask anything'} enterkeyhint={touch() ? 'enter' : 'send'}
           onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} onKeyDown={onKey}
           onPaste={(e) => { const f = e.clipboardData?.files; if (f && f.length) { e.preventDefault(); addFiles(f); } }} />
+        {canDictate() && !running && (
+          <MicButton onStart={() => { spokenBase.current = text; }} onError={showToast}
+            onText={(spoken) => { const b = spokenBase.current; setText(b && spoken ? b.replace(/\s*$/, ' ') + spoken : b + spoken); }} />
+        )}
         {running
           ? <button type="button" class="stop" onClick={() => abort(conv)} aria-label="Stop (Esc)" title="Stop (Esc)"><Icon name="stop" /></button>
           : null}

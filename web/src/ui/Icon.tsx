@@ -20,6 +20,9 @@ const PATHS: Record<string, string> = {
   archive: 'M3 5h18v4H3zM5 9v10h14V9M10 13h4',
   unarchive: 'M3 5h18v4H3zM5 9v10h14V9M12 17v-5M9.5 14.5L12 12l2.5 2.5',
   expand: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
+  mic: 'M12 3a3 3 0 00-3 3v6a3 3 0 006 0V6a3 3 0 00-3-3zM5 11a7 7 0 0014 0M12 18v3',
+  pin: 'M9 4h6l-1 5 4 4H6l4-4zM12 13v7',
+  unpin: 'M9 4h6l-1 5 4 4H6l4-4zM12 13v7M4 4l16 16',
 };
 
 export function Icon({ name, size = 20 }: { name: keyof typeof PATHS | string; size?: number }) {

@@ -99,8 +99,11 @@ export function Markdown({ text, class: cls, streaming }: { text: string; class?
   return <div ref={ref} class={'md ' + (cls ?? '')} />;
 }
 
-/** The most Markdown source one frame renders while text arrives in bursts. */
-const SLICE = 2000;
+/**
+ * The most Markdown source one frame renders while text arrives in bursts: about 1,000
+ * characters parse, sanitise and highlight in under 45 ms at 4× CPU slowdown (2,000 took 47–53).
+ */
+const SLICE = 1000;
 
 function commonPrefix(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
@@ -114,7 +117,7 @@ export function onMarkdownClick(e: MouseEvent): void {
   const t = e.target as HTMLElement;
   const copy = t.closest?.('button.copy-code') as HTMLButtonElement | null;
   if (copy) {
-    const code = copy.closest('.codeblock')?.querySelector('pre')?.textContent ?? '';
+    const code = (copy.closest('.codeblock')?.querySelector('pre')?.textContent ?? '').replace(/\n$/, '');
     navigator.clipboard?.writeText(code).then(() => {
       copy.textContent = 'Copied';
       setTimeout(() => (copy.textContent = 'Copy'), 1500);

@@ -1,7 +1,9 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { searchApi, type SearchHit } from '../api';
+import { focusMessage } from './Transcript';
 import {
   agents, archivedList, cleanTitle, conversations, createConversation, current, defaultAgent, deleteWithUndo, filter,
-  gatewaySessions, isOwner, loadArchived, me, newChatAgent, renameConversation, setArchived, sidebarOpen,
+  gatewaySessions, isOwner, loadArchived, me, offline, newChatAgent, renameConversation, setArchived, setPinned, sidebarOpen,
 } from '../store';
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
@@ -59,6 +61,9 @@ function Item({ c }: { c: Conversation }) {
       </a>
       {own && (
         <span class="actions">
+          {!c.archived && (c.pinned
+            ? <button class="icon" title="Unpin" aria-label={`Unpin ${c.title || 'conversation'}`} onClick={() => setPinned(c.id, false)}><Icon name="unpin" size={18} /></button>
+            : <button class="icon" title="Pin" aria-label={`Pin ${c.title || 'conversation'}`} onClick={() => setPinned(c.id, true)}><Icon name="pin" size={18} /></button>)}
           <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
           {c.archived
             ? <button class="icon" title="Unarchive" aria-label={`Unarchive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, false)}><Icon name="unarchive" size={18} /></button>
@@ -70,12 +75,46 @@ function Item({ c }: { c: Conversation }) {
   );
 }
 
+/** Message search on the server (the user's own conversations), shown under the title matches. */
+function MessageHits({ q }: { q: string }) {
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    setHits(null);
+    if (q.replace(/[^\p{L}\p{N}]/gu, '').length < 2 || offline.value) return;
+    let live = true;
+    const t = setTimeout(() => {
+      setBusy(true);
+      searchApi(q).then((r) => { if (live) setHits(r.results); }, () => { if (live) setHits([]); }).finally(() => live && setBusy(false));
+    }, 300);
+    return () => { live = false; clearTimeout(t); };
+  }, [q]);
+  if (!hits && !busy) return null;
+  return (<>
+    <h2 class="group">In messages</h2>
+    <ul class="search-hits" aria-label="Messages that match" aria-busy={busy}>
+      {hits?.map((h) => (
+        <li key={h.conversation + h.messageId}>
+          <a href={`#/c/${encodeURIComponent(h.conversation)}`} onClick={() => { focusMessage.value = { conv: h.conversation, id: h.messageId, role: h.role, snippet: h.snippet }; sidebarOpen.value = false; }}>
+            <span class="hit-title">{cleanTitle(h.title) || 'New chat'}{h.at ? ' · ' + relTime(h.at) : ''}</span>
+            <span class="hit-snippet">{h.role === 'user' ? 'You: ' : ''}{h.snippet}</span>
+          </a>
+        </li>
+      ))}
+      {hits && !hits.length && <li class="empty">No messages found</li>}
+    </ul>
+  </>);
+}
+
 export function Sidebar() {
   const agent = newChatAgent.value;
   const setAgent = (a: string) => (newChatAgent.value = a);
   const q = filter.value.trim().toLowerCase();
   const match = (c: Conversation) => !q || (c.title || '').toLowerCase().includes(q) || c.id.includes(q);
-  const list = conversations.value.filter((c) => !c.archived && !c.context && match(c)).sort(byActivity);
+  const all = conversations.value.filter((c) => !c.archived && !c.context && match(c)).sort(byActivity);
+  // Pinned conversations first, in their own group; then the rest by date.
+  const list = [...all.filter((c) => c.pinned), ...all.filter((c) => !c.pinned)];
+  const groupOf = (c: Conversation) => (c.pinned ? 'Pinned' : dateGroup(c.lastActivityAt || c.updatedAt));
   // Conversations of host app contexts (embedding) are grouped by context, apart from the others.
   const inContext = new Map<string, Conversation[]>();
   for (const c of conversations.value.filter((c) => !c.archived && c.context && match(c)).sort(byActivity)) {
@@ -93,17 +132,18 @@ export function Sidebar() {
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
           </select>
         )}
-        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats' : 'Search chats (Ctrl+K)'} aria-label="Search conversations" value={filter.value}
+        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats and messages' : 'Search chats and messages (Ctrl+K)'} aria-label="Search conversations and messages" value={filter.value}
           onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
       </div>
       <ul class="convs">
         {list.map((c, i) => {
-          const g = dateGroup(c.lastActivityAt || c.updatedAt);
-          const head = i === 0 || dateGroup(list[i - 1].lastActivityAt || list[i - 1].updatedAt) !== g;
+          const g = groupOf(c);
+          const head = i === 0 || groupOf(list[i - 1]) !== g;
           return head ? [<li key={'g-' + g} class="date-group">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
         })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
       </ul>
+      {q && <MessageHits q={filter.value.trim()} />}
       <button class="archived-toggle" aria-expanded={archivedList.value !== null}
         onClick={() => { if (archivedList.value === null) loadArchived(); else archivedList.value = null; }}>
         {archivedList.value === null ? 'Archived chats' : 'Hide archived chats'}

@@ -1,14 +1,46 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { composerFill, currentConv, current, loadOlder, offline, reactions, send, showToast, toggleReaction } from '../store';
-import type { Message, ToolCall } from '../types';
+import type { Message, MessageAttachment, ToolCall } from '../types';
+import { fmtBytes } from '../attachments';
 import { Markdown, onMarkdownClick, TableView } from './Markdown';
 import { Icon } from './Icon';
 
 const EMOJI = ['👍', '👎', '❤️', '😂', '🎉'];
 
+/** A message to scroll to once its conversation shows it (a search result). */
+export const focusMessage = signal<{ conv: string; id: string; role?: string; snippet?: string } | null>(null);
+
+/**
+ * The message a search result points at: by its transcript id, else (a message sent in this
+ * session still has its client id) the last one of the same role whose text holds the snippet.
+ */
+function findFocus(box: HTMLElement, messages: Message[], f: { id: string; role?: string; snippet?: string }): HTMLElement | null {
+  const byId = box.querySelector<HTMLElement>(`[data-mid="${CSS.escape(f.id)}"]`);
+  if (byId || !f.snippet) return byId;
+  const part = f.snippet.split(/…|\.\.\./).map((x) => x.trim()).sort((a, b) => b.length - a.length)[0];
+  if (!part) return null;
+  const m = [...messages].reverse().find((x) => x.role === f.role && x.text.includes(part));
+  return m ? box.querySelector<HTMLElement>(`[data-mid="${CSS.escape(m.id)}"]`) : null;
+}
+
 /** The message whose action menu is open (null: closed). */
 const menu = signal<{ m: Message; at: number } | null>(null);
+
+/**
+ * The finger that opened the menu by a long press is still down, over the sheet that just
+ * appeared: the click its release makes must not press the menu item under it.
+ */
+let swallowUntil = 0;
+function swallowRelease(): void {
+  swallowUntil = Infinity;
+  const up = () => { swallowUntil = Date.now() + 400; removeEventListener('pointerup', up, true); removeEventListener('pointercancel', up, true); };
+  addEventListener('pointerup', up, true);
+  addEventListener('pointercancel', up, true);
+}
+function swallowClick(e: MouseEvent): void {
+  if (Date.now() < swallowUntil) { e.preventDefault(); e.stopPropagation(); swallowUntil = 0; }
+}
 
 function openMenu(m: Message): void {
   if (m.streaming || m.pending) return;
@@ -93,14 +125,14 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
   const onDown = (e: PointerEvent) => {
     if (e.pointerType === 'mouse' || (e.target as HTMLElement).closest('button, a, summary, .tablescroll')) return;
     cancel();
-    press.current = { t: setTimeout(() => { press.current = null; openMenu(m); }, 450), x: e.clientX, y: e.clientY };
+    press.current = { t: setTimeout(() => { press.current = null; openMenu(m); swallowRelease(); }, 450), x: e.clientX, y: e.clientY };
   };
   const onMove = (e: PointerEvent) => {
     if (press.current && Math.hypot(e.clientX - press.current.x, e.clientY - press.current.y) > 10) cancel();
   };
   const streamingText = m.streaming && !!m.text;
   return (
-    <article class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
+    <article data-mid={m.id} class={'msg ' + (user ? 'user' : 'assistant') + (m.pending ? ' pending' : '') + (m.error ? ' failed' : '') + (m.streaming ? ' streaming' : '')}
       aria-label={user ? 'You' : 'Assistant'} aria-busy={m.streaming ? 'true' : undefined}
       onPointerDown={onDown} onPointerMove={onMove} onPointerUp={cancel} onPointerCancel={cancel}
       onContextMenu={(e) => { if (m.streaming || m.pending || (e.target as HTMLElement).closest('a')) return; e.preventDefault(); cancel(); openMenu(m); }}>
@@ -110,7 +142,7 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
       {m.tools && m.tools.length > 0 && <div class="tools">{m.tools.map((t) => <Tool key={t.id} t={t} />)}</div>}
       {user ? <div class="bubble plain">{m.text}</div> : (m.text || !m.streaming ? <Markdown text={m.text} class="bubble" streaming={m.streaming} /> : null)}
       {m.attachments && m.attachments.length > 0 && (
-        <div class="atts">{m.attachments.map((a, i) => <span key={i} class="att-card"><Icon name="file" size={16} /> {a.name}</span>)}</div>
+        <div class="atts">{m.attachments.map((a, i) => <AttachmentView key={i} conv={conv} a={a} />)}</div>
       )}
       {m.streaming && !streamingText && <div class="typing" role="status"><span /><span /><span /><em>{phaseText(m.phase)}</em></div>}
       <Reactions conv={conv} m={m} />
@@ -126,6 +158,58 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
         )}
       </footer>
     </article>
+  );
+}
+
+/** Where a message's file is: its local preview while sending, else the server's media route. */
+function attachmentURL(conv: string, a: MessageAttachment): string | undefined {
+  if (a.url) return a.url;
+  if (a.source) return `/api/sessions/${encodeURIComponent(conv)}/media?source=${encodeURIComponent(a.source)}`;
+  return undefined;
+}
+
+/** The image shown full-size over everything (null: none). */
+const fullImage = signal<{ src: string; name: string } | null>(null);
+
+const INLINE_IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']);
+
+/** An image as a thumbnail that opens full-size; any other file as a card that downloads it. */
+function AttachmentView({ conv, a }: { conv: string; a: MessageAttachment }) {
+  const src = attachmentURL(conv, a);
+  const [broken, setBroken] = useState(false);
+  if (src && !broken && INLINE_IMAGES.has(a.mimeType)) {
+    return (
+      <button type="button" class="att-thumb" aria-label={`Open image ${a.name}`} title={a.name}
+        onClick={() => { fullImage.value = { src, name: a.name }; }}>
+        <img src={src} alt={a.name} loading="lazy" decoding="async" onError={() => setBroken(true)} />
+      </button>
+    );
+  }
+  const body = (
+    <>
+      <Icon name="file" size={20} />
+      <span class="att-name">{a.name}</span>
+      <span class="att-info">{[a.mimeType && a.mimeType.split('/')[1]?.toUpperCase(), a.size ? fmtBytes(a.size) : ''].filter(Boolean).join(' · ')}</span>
+    </>
+  );
+  return src ? <a class="att-card" href={src} download={a.name}>{body}</a> : <span class="att-card">{body}</span>;
+}
+
+/** The full-size image view: closes on Esc, on the close button and on a tap outside the image. */
+export function ImageViewer() {
+  const v = fullImage.value;
+  useEffect(() => {
+    if (!v) return;
+    const onKey = (e: KeyboardEvent) => { if (e.key === 'Escape') fullImage.value = null; };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [v]);
+  if (!v) return null;
+  return (
+    <div class="lightbox" role="dialog" aria-modal="true" aria-label={v.name} onClick={(e) => { if (e.target === e.currentTarget) fullImage.value = null; }}>
+      <img src={v.src} alt={v.name} />
+      <button type="button" class="icon lightbox-close" aria-label="Close image" onClick={() => { fullImage.value = null; }}><Icon name="close" /></button>
+    </div>
   );
 }
 
@@ -162,7 +246,7 @@ function ActionMenu({ conv, messages, running }: { conv: string; messages: Messa
   const usage = usageText(m);
   const act = (f: () => void) => () => { close(); f(); };
   return (
-    <div class="sheet-scrim" onClick={(e) => { if (e.target === e.currentTarget && Date.now() - open.at > 500) close(); }}>
+    <div class="sheet-scrim" onClickCapture={swallowClick} onClick={(e) => { if (e.target === e.currentTarget && Date.now() - open.at > 500) close(); }}>
       <div class="sheet" role="dialog" aria-label="Message actions" ref={ref}>
         {realMessage(conv, m) && !offline.value && (
           <div class="sheet-reactions" role="group" aria-label="React">
@@ -200,6 +284,8 @@ export function Transcript() {
   const [atBottom, setAtBottom] = useState(true);
   const [unseen, setUnseen] = useState(false);
   const seen = useRef('');
+  const focused = useRef(false);
+  const focus = focusMessage.value; // read while rendering: a new search result re-renders
   const onScroll = () => {
     const el = box.current!;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
@@ -212,11 +298,27 @@ export function Transcript() {
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
+    const f = focus;
+    const target = f && f.conv === conv ? findFocus(el, s.messages, f) : null;
+    if (target) {
+      focusMessage.value = null;
+      focused.current = true;
+      stick.current = false;
+      target.scrollIntoView({ block: 'center' });
+      target.classList.add('found');
+      setTimeout(() => target.classList.remove('found'), 4000);
+      seen.current = sig;
+      return;
+    }
     if (stick.current) el.scrollTop = el.scrollHeight;
     else if (seen.current && sig !== seen.current) setUnseen(true);
     seen.current = sig;
   });
-  useEffect(() => { stick.current = true; setAtBottom(true); setUnseen(false); seen.current = ''; menu.value = null; }, [conv]);
+  useEffect(() => {
+    menu.value = null;
+    if (focused.current) { focused.current = false; setAtBottom(false); return; } // a search result is in view
+    stick.current = true; setAtBottom(true); setUnseen(false); seen.current = '';
+  }, [conv]);
   const toLatest = () => {
     const el = box.current!;
     stick.current = true;
