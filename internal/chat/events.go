@@ -44,6 +44,8 @@ type ConversationView struct {
 	Running        bool       `json:"running"`
 	RunID          *string    `json:"runId"`
 	Queued         int        `json:"queued"`
+	// Context is the host context the conversation belongs to (embedding); absent otherwise.
+	Context *HostContext `json:"context,omitempty"`
 	// Role is the caller's role in the conversation (owner, member, read-only); Shared is true
 	// once it has more than one participant (issue 13).
 	Role   string `json:"role,omitempty"`

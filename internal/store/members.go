@@ -370,7 +370,7 @@ func scanConversationWith(row interface{ Scan(...any) error }, extra ...any) (ch
 		c                        chat.Conversation
 		created, updated, active int64
 	)
-	dst := append([]any{&c.UserID, &c.ID, &c.AgentID, &c.SessionKey, &c.Title, &c.Archived, &created, &updated, &active, &c.Pinned}, extra...)
+	dst := append([]any{&c.UserID, &c.ID, &c.AgentID, &c.SessionKey, &c.Title, &c.Archived, &created, &updated, &active, &c.Pinned, &c.HostApp, &c.ContextID}, extra...)
 	if err := row.Scan(dst...); err != nil {
 		return chat.Conversation{}, err
 	}

@@ -1,6 +1,6 @@
 // Wire types from docs/api.md. Everything the server sends is clawchat's own schema; the event
 // payloads are generated from the server's Go types into wire.ts (go generate ./internal/chat).
-import type { EventMap, EventName, MemberView, Sender } from './wire';
+import type { EventMap, EventName, HostContext, MemberView, Sender } from './wire';
 
 export type { EventMap, EventName, MemberView, Sender };
 
@@ -27,6 +27,8 @@ export interface Conversation {
   shared?: boolean;
   /** A member takes part: the conversation runs under the member policy. */
   memberPolicy?: boolean;
+  /** The host app context of an embedded conversation (docs/embed.md); listed in its own group. */
+  context?: HostContext;
 }
 
 export interface ToolCall {
