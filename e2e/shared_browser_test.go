@@ -102,6 +102,17 @@ func TestSharedThreeBrowsersLive(t *testing.T) {
 		}
 		w.noConsoleProblems(t)
 	}
+	// After a reload the history still names the senders (clawchat recorded them).
+	carol.do(t, "reload carol's window", chromedp.Reload())
+	carol.wait(t, "history after the reload", `document.querySelectorAll('.msg.assistant').length === 3 && !document.querySelector('.msg.streaming')`, 30*time.Second)
+	got := carol.eval(t, transcriptJS).([]any)
+	lines := make([]string, len(got))
+	for i, l := range got {
+		lines[i] = l.(string)
+	}
+	if want := strings.Join(want, "\n"); strings.Join(lines, "\n") != want {
+		t.Errorf("carol's window after a reload:\n%s\nwant:\n%s", strings.Join(lines, "\n"), want)
+	}
 	// The agent knows who said what: each message reached the model with its own sender's line.
 	var sawAlice, sawBob bool
 	for _, s := range modelSaw(t, sharedGateway(t)) {

@@ -192,6 +192,33 @@ func (d *DB) Muted(ctx context.Context, userID, conversationID string) (bool, er
 	return muted, mapErr("store: muted", err)
 }
 
+// RecordSender records that userID (shown as name) sent the message of run runID in the
+// conversation with sessionKey. Recording it again keeps the first.
+func (d *DB) RecordSender(ctx context.Context, sessionKey, runID, userID, name string, at int64) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO message_senders (session_key, run_id, user_id, name, at)
+	VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_key, run_id) DO NOTHING`, sessionKey, runID, userID, name, at)
+	return mapErr("store: record sender", err)
+}
+
+// Senders returns the recorded senders of the conversation with sessionKey by run id.
+func (d *DB) Senders(ctx context.Context, sessionKey string) (map[string]chat.Sender, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT run_id, user_id, name FROM message_senders WHERE session_key = $1`, sessionKey)
+	if err != nil {
+		return nil, mapErr("store: senders", err)
+	}
+	defer rows.Close()
+	out := map[string]chat.Sender{}
+	for rows.Next() {
+		var run string
+		var s chat.Sender
+		if err := rows.Scan(&run, &s.UserID, &s.Name); err != nil {
+			return nil, mapErr("store: senders", err)
+		}
+		out[run] = s
+	}
+	return out, mapErr("store: senders", rows.Err())
+}
+
 // RemoveMember removes a non-owner participant (removal by the owner, or leaving). The owner
 // cannot be removed (transfer ownership first): chat.ErrNotFound for the owner and for someone
 // who does not take part.

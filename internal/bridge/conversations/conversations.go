@@ -105,6 +105,8 @@ type SharedStore interface {
 	MemberIDs(ctx context.Context, sessionKey string) ([]string, error)
 	// SharedWithMember reports whether a participant holds the member account role.
 	SharedWithMember(ctx context.Context, sessionKey string) (bool, error)
+	// Senders returns who sent the messages of a shared conversation, by run id.
+	Senders(ctx context.Context, sessionKey string) (map[string]chat.Sender, error)
 }
 
 // Service is the conversation service.
@@ -667,6 +669,18 @@ func (s *Service) history(ctx context.Context, u chat.User, conversation string,
 		return HistoryPage{}, err
 	}
 	page := HistoryPage{Messages: transcript.ConvertMessages(raw.Messages), HasMore: raw.HasMore}
+	if c.Shared && s.cfg.Shared != nil {
+		// Who wrote each message (the transcript does not say): clawchat recorded it at the send.
+		if senders, err := s.cfg.Shared.Senders(ctx, c.SessionKey); err == nil {
+			for i := range page.Messages {
+				if m := &page.Messages[i]; m.Role == "user" && m.UserRunID != "" {
+					if snd, ok := senders[m.UserRunID]; ok {
+						m.Sender = &snd
+					}
+				}
+			}
+		}
+	}
 	if raw.HasMore && raw.NextOffset != nil {
 		page.Cursor = strconv.Itoa(*raw.NextOffset)
 	}

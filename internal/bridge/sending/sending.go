@@ -98,6 +98,11 @@ type Store interface {
 	UpdateConversation(ctx context.Context, c chat.Conversation) error
 }
 
+// SenderRecorder records who sent a message of a shared conversation (internal/store; issue 13).
+type SenderRecorder interface {
+	RecordSender(ctx context.Context, sessionKey, runID, userID, name string, at int64) error
+}
+
 // Publisher delivers events to a user's connections.
 type Publisher interface {
 	Publish(userID string, ev chat.Event) uint64
@@ -268,6 +273,19 @@ func (s *Service) send(ctx context.Context, u chat.User, p Params) (Result, erro
 		return Result{}, err
 	case err != nil:
 		return Result{}, err
+	}
+	if c.Shared {
+		if rec, ok := s.cfg.Store.(SenderRecorder); ok {
+			name := u.Name
+			if name == "" {
+				name = u.ID
+			}
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := rec.RecordSender(rctx, c.SessionKey, runID, u.ID, name, s.cfg.Now().UnixMilli()); err != nil {
+				s.cfg.Logger.Warn("sender of a shared conversation's message not recorded; history shows it without a name", "err", err)
+			}
+			cancel()
+		}
 	}
 	if status != runs.StatusQueued {
 		s.touch(ctx, c, p.Text)

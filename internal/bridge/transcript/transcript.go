@@ -7,6 +7,7 @@ package transcript
 import (
 	"cmp"
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,10 @@ type Message struct {
 	RunID     string      `json:"runId,omitempty"`
 	// Attachments are the files a user row was sent with (media.go).
 	Attachments []MediaAttachment `json:"attachments,omitempty"`
+	// Sender is who typed a user row of a shared conversation (issue 13; from clawchat's store).
+	Sender *chat.Sender `json:"sender,omitempty"`
+	// UserRunID is the run id a user row was sent under (its idempotency key), for Sender.
+	UserRunID string `json:"-"`
 }
 
 // Tool is a tool call with its result merged in.
@@ -94,6 +99,9 @@ func ConvertMessages(rows []json.RawMessage) []Message {
 			continue
 		}
 		msg := Message{Kind: "message"}
+		if m.Role == "user" {
+			msg.UserRunID = strings.TrimSuffix(m.IdempotencyKey, ":user")
+		}
 		if m.Meta != nil {
 			msg.ID = m.Meta.ID
 			msg.RunID = m.Meta.RunID

@@ -106,6 +106,11 @@ func testSharedMembers(t *testing.T, c *contract) {
 	// Transfer: bob owns it, alice is a member; the session key (alice's namespace) stays.
 	wantErr(t, db.TransferOwnership(ctx, trip.SessionKey, "bob", "carol"), chat.ErrNotFound, "transfer by a non-owner")
 	wantErr(t, db.TransferOwnership(ctx, trip.SessionKey, "alice", "dave"), chat.ErrNotFound, "transfer to a non-member")
+	must(t, db.RecordSender(ctx, trip.SessionKey, "run-1", "bob", "Bob", 1))
+	must(t, db.RecordSender(ctx, trip.SessionKey, "run-1", "carol", "Carol", 2)) // the first stays
+	if s, err := db.Senders(ctx, trip.SessionKey); err != nil || len(s) != 1 || s["run-1"] != (chat.Sender{UserID: "bob", Name: "Bob"}) {
+		t.Errorf("senders %v %v", s, err)
+	}
 	must(t, db.TransferOwnership(ctx, trip.SessionKey, "alice", "bob"))
 	if a, b := roleOf(t, c, "alice", "trip"), roleOf(t, c, "bob", "trip"); a != chat.ShareMember || b != chat.ShareOwner {
 		t.Fatalf("after transfer alice %q bob %q", a, b)

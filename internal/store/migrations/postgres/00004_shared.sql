@@ -31,7 +31,18 @@ CREATE TABLE conversation_invites (
     revoked     BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX conversation_invites_key ON conversation_invites (session_key);
+-- Who sent each message of a shared conversation (the Gateway's transcript does not say), by the
+-- message's run id, so that history shows the senders' names after a reload.
+CREATE TABLE message_senders (
+    session_key TEXT   NOT NULL REFERENCES conversations (session_key) ON DELETE CASCADE,
+    run_id      TEXT   NOT NULL,
+    user_id     TEXT   NOT NULL,
+    name        TEXT   NOT NULL DEFAULT '',
+    at          BIGINT NOT NULL,
+    PRIMARY KEY (session_key, run_id)
+);
 
 -- +goose Down
+DROP TABLE message_senders;
 DROP TABLE conversation_invites;
 DROP TABLE conversation_members;
