@@ -183,8 +183,28 @@ func (d *DB) migrateOnce(ctx context.Context, all []migration) error {
 	if want := SchemaVersion(); have.Int64 > want {
 		return fmt.Errorf("%w: database schema version %d is newer than this binary's (%d); upgrade clawchat", errSchemaNewer, have.Int64, want)
 	}
+	// Every migration not recorded yet is applied, in version order, even below the newest one
+	// recorded: version numbers are reserved per issue, and a database migrated by a binary
+	// that had 00005 but not yet 00004 gets 00004 when it arrives (goose's "allow missing").
+	applied := map[int64]bool{}
+	rows, err := d.db.QueryContext(ctx, `SELECT version_id FROM `+versionTable+` WHERE is_applied`)
+	if err != nil {
+		return fmt.Errorf("store: migrate: read applied versions: %w", err)
+	}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: migrate: read applied versions: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: migrate: read applied versions: %w", err)
+	}
 	for _, m := range all {
-		if m.version <= have.Int64 {
+		if applied[m.version] {
 			continue
 		}
 		if err := d.apply(ctx, m); err != nil {

@@ -46,6 +46,7 @@ func RunContract(t *testing.T, newDSN func(t testing.TB) string) {
 		{"PublishSubscribe", testPublishSubscribe},
 		{"PublishLimits", testPublishLimits},
 		{"MigrateTwice", testMigrateTwice},
+		{"MigrateMissingVersion", testMigrateMissingVersion},
 		{"MigrateConcurrently", testMigrateConcurrently},
 		{"RefuseNewerSchema", testRefuseNewerSchema},
 		{"ErrorsHoldNoSecrets", testErrorsHoldNoSecrets},

@@ -211,3 +211,31 @@ func testSharedInvites(t *testing.T, c *contract) {
 }
 
 func chatIs(err, want error) bool { return errors.Is(err, want) }
+
+// testMigrateMissingVersion: a database migrated by a binary that had a later migration but not
+// an earlier-numbered one (numbers are reserved per issue: #11's 00005 merged before #13's 00004)
+// gets the missing one when it arrives, with its data kept.
+func testMigrateMissingVersion(t *testing.T, c *contract) {
+	ctx := ctxT(t)
+	must(t, c.db.CreateAccount(ctx, account("keep", "keep")))
+	must(t, c.db.Close())
+	raw := c.raw(t)
+	for _, q := range []string{`DROP TABLE message_senders`, `DROP TABLE conversation_invites`, `DROP TABLE conversation_members`,
+		`DELETE FROM goose_db_version WHERE version_id = 4`} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := c.open(t)
+	if _, err := again.Account(ctx, "keep"); err != nil {
+		t.Fatalf("data lost: %v", err)
+	}
+	if _, err := again.Members(ctx, "agent:main:clawchat:x:y"); err != nil {
+		t.Fatalf("00004 not applied: %v", err)
+	}
+	var n int
+	must(t, raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM goose_db_version WHERE version_id = 4`).Scan(&n))
+	if n != 1 {
+		t.Errorf("version 4 recorded %d times", n)
+	}
+}
