@@ -126,7 +126,24 @@ export function ShareSheet() {
             <li key={x.userId}>
               <Avatar name={x.name} size={32} />
               <span class="who">{x.name}{x.userId === me0 ? ' (you)' : ''}</span>
-              <span class="role">{roleLabel[x.role] ?? x.role}</span>
+              {owner && x.userId !== me0
+                ? (
+                  <select class="role-select" aria-label={`Role of ${x.name}`} value={x.role} onChange={async (e) => {
+                    const r = (e.target as HTMLSelectElement).value;
+                    try {
+                      if (r === 'owner') {
+                        if (!confirm(`Make ${x.name} the owner? You will be a member.`)) { (e.target as HTMLSelectElement).value = x.role; return; }
+                        await shareApi.transfer(conv, x.userId);
+                      } else await shareApi.setRole(conv, x.userId, r);
+                      await loadMembers(conv);
+                    } catch (err: any) { showToast(err?.message ?? 'Could not change the role'); }
+                  }}>
+                    <option value="member">Member</option>
+                    <option value="read-only">Read-only</option>
+                    <option value="owner">Owner</option>
+                  </select>
+                )
+                : <span class="role">{roleLabel[x.role] ?? x.role}</span>}
               {owner && x.userId !== me0 && <button class="danger small" onClick={() => remove(x.userId)} aria-label={`Remove ${x.name}`}>Remove</button>}
               {!owner && x.userId === me0 && <button class="danger small" onClick={() => remove(x.userId)}>Leave</button>}
             </li>
