@@ -25,6 +25,8 @@ func TestBrowserPhoneMessageSearch(t *testing.T) {
 	b.signInPhone(t, srv.URL, "alice", alicePass)
 	target := b.startPhoneChat(t, "where does the pelican sleep", "Echo: where does the pelican sleep")
 	b.do(t, "new chat", chromedp.Click(chromedp.CSS(".topbar .new-top")))
+	// The conversation's composer has the same id: wait for the landing view before typing.
+	b.wait(t, "landing view", `(location.hash === '#/' || location.hash === '') && !!document.querySelector('.welcome') && !!document.querySelector('#composer-input')`, 10*time.Second)
 	b.startPhoneChat(t, "something else entirely", "Echo: something else entirely")
 	for i := range 12 { // enough to push the first messages out of view when it opens
 		b.tapSend(t, fmt.Sprintf("filler %d [words=30]", i))
