@@ -8,7 +8,7 @@ TOOLS_CACHE ?= $(or $(CLAWCHAT_TEST_CACHE),$(HOME)/.cache/clawchat)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLS_CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help build demo test test-unit test-web vet lint-tools fmt web bench bench-quick e2e-deps lighthouse screenshots clean
+.PHONY: help build demo demo-embed test test-unit test-web vet lint-tools fmt web bench bench-quick e2e-deps lighthouse screenshots clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -18,6 +18,9 @@ build: ## static binary in bin/clawchat
 
 demo: ## run clawchat for real against a local OpenClaw Gateway and the scripted model
 	$(GO) run ./cmd/clawchat-demo
+
+demo-embed: ## the demo plus the example host app (examples/docs-host) embedding clawchat, on http://127.0.0.1:8090
+	$(GO) run ./cmd/clawchat-demo -embed-host 127.0.0.1:8090
 
 e2e-deps: ## install Node 24 and OpenClaw into the test cache (done on demand by the tests too)
 	$(GO) run ./cmd/clawchat-demo -install-only

@@ -29,6 +29,43 @@ const js = outputs.find((f) => /^app-.*\.js$/.test(f));
 const css = outputs.find((f) => /^app-.*\.css$/.test(f));
 if (!js || !css) throw new Error('build: missing js or css output: ' + outputs.join(', '));
 
+// ---- the embedded frame (/embed) and the host pages' loader (clawchat-embed.js); docs/embed.md ----
+// A separate entry, so the main app's load size does not grow.
+const embedBuild = await esbuild.build({
+  entryPoints: { embed: join(here, 'src', 'embed', 'frame.tsx') },
+  bundle: true, minify: true, format: 'esm', target: ['es2022', 'safari16'],
+  jsx: 'automatic', jsxImportSource: 'preact',
+  entryNames: '[name]-[hash]', assetNames: '[name]-[hash]',
+  outdir: out, metafile: true, legalComments: 'none', write: true,
+  define: { 'process.env.NODE_ENV': '"production"' },
+  logLevel: 'warning', inject: [],
+});
+const embedOut = Object.keys(embedBuild.metafile.outputs).map((p) => basename(p));
+const embedJS = embedOut.find((f) => /^embed-.*\.js$/.test(f));
+const embedCSS = embedOut.find((f) => /^embed-.*\.css$/.test(f));
+if (!embedJS || !embedCSS) throw new Error('build: missing embed js or css output: ' + embedOut.join(', '));
+await esbuild.build({
+  entryPoints: [join(here, 'src', 'embed', 'loader.ts')], bundle: true, minify: true, format: 'iife', target: 'es2020',
+  outfile: join(out, 'clawchat-embed.js'), legalComments: 'none', logLevel: 'warning',
+});
+writeFileSync(join(out, 'embed.html'), `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="referrer" content="no-referrer">
+<title>clawchat</title>
+<link rel="stylesheet" href="/${embedCSS}">
+<script type="module" src="/${embedJS}"></script>
+</head>
+<body>
+<div id="app"></div>
+<noscript>clawchat needs JavaScript.</noscript>
+</body>
+</html>
+`);
+
 // ---- icons ----
 function crc32(buf) {
   let c, crc = 0xffffffff;
@@ -147,3 +184,7 @@ for (const f of readdirSync(out)) {
   if (f === js || f === css || f === 'index.html') total += gz.length;
 }
 console.log(`built ${build}: ${js}, ${css}; initial load (html+js+css, gzip) = ${total} bytes`);
+{
+  const gz = (f) => readFileSync(join(out, f + '.gz')).length;
+  console.log(`embed: ${embedJS}, ${embedCSS}; frame (html+js+css, gzip) = ${gz('embed.html') + gz(embedJS) + gz(embedCSS)} bytes; clawchat-embed.js = ${gz('clawchat-embed.js')} bytes gzip`);
+}

@@ -36,6 +36,7 @@ func run() error {
 	data := flag.String("data", "data-demo", "clawchat's data directory (accounts, conversations)")
 	installOnly := flag.Bool("install-only", false, "only install Node 24 and OpenClaw into the cache, then exit")
 	delay := flag.Duration("word-delay", 60*time.Millisecond, "the scripted model's delay per streamed word")
+	embedHost := flag.String("embed-host", "", "also run the example host app (examples/docs-host) here, e.g. 127.0.0.1:8090, and configure clawchat to be embedded in it (make demo-embed)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,6 +73,11 @@ func run() error {
 		"CLAWCHAT_OWNERS":        "demo",
 		"CLAWCHAT_COOKIE_SECURE": "false", // plain http on loopback
 		"CLAWCHAT_LOG_FORMAT":    "text",
+	}
+	if *embedHost != "" {
+		if err := startEmbedHost(ctx, *embedHost, *listen, abs, env); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "\n  clawchat: http://%s\n  sign in:  demo / %s   (owner)\n            guest / %s  (member)\n  try:      \"hello [think]\", \"list files [tool]\", \"count [words=40]\"\n  stop:     Ctrl-C\n\n", *listen, pw, pw)
 	return app.Run(ctx, []string{"serve"}, app.IO{

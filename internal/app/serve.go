@@ -26,6 +26,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/config"
 	"github.com/clawchat/clawchat/internal/delivery"
+	"github.com/clawchat/clawchat/internal/embed"
 	"github.com/clawchat/clawchat/internal/gateway"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/httpjson"
@@ -57,6 +58,7 @@ type server struct {
 	// in flight are drained before the store closes
 	delivery *delivery.Publisher
 	api      *httpapi.API
+	embed    *embed.Service // nil unless host apps are configured (CLAWCHAT_EMBED_APPS)
 	handler  http.Handler
 	closers  []func() error // closed after the store, in reverse order
 	// stopping is set when shutdown begins, so /readyz turns 503 before the listener closes.
@@ -270,6 +272,12 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		return nil, fmt.Errorf("chat core: %w", err)
 	}
 	fwd.set(s.bridge)
+	if err := s.buildEmbed(); err != nil {
+		return nil, err
+	}
+	if s.embed != nil {
+		s.embed.SetChat(embedChat{b: s.bridge, db: s.db})
+	}
 
 	s.handler = s.routes()
 	ok = true
@@ -438,6 +446,17 @@ func (s *server) routes() http.Handler {
 		LogoutAll:    http.HandlerFunc(s.auth.LogoutAll),
 		Password:     http.HandlerFunc(s.auth.ChangePassword),
 	}
+	if s.embed != nil {
+		static := handlers.App
+		handlers.EmbedFrame = s.embed.Frame(static)
+		handlers.EmbedLoader = embed.Loader(static)
+		handlers.EmbedConfig = http.HandlerFunc(s.embed.FrameConfig)
+		handlers.EmbedSession = http.HandlerFunc(s.embed.Exchange)
+		handlers.EmbedConversations = http.HandlerFunc(s.embed.Conversations)
+		handlers.EmbedCreate = http.HandlerFunc(s.embed.Create)
+		handlers.EmbedSend = http.HandlerFunc(s.embed.Send)
+		handlers.EmbedContexts = http.HandlerFunc(s.embed.Contexts)
+	}
 	if s.push != nil {
 		handlers.PushSubscribe = http.HandlerFunc(s.push.PostSubscription)
 		handlers.PushUnsubscribe = http.HandlerFunc(s.push.DeleteSubscription)
@@ -445,7 +464,7 @@ func (s *server) routes() http.Handler {
 	s.api = httpapi.New(httpapi.Deps{
 		Bridge:        s.bridge,
 		Hub:           s.hub,
-		Authenticate:  s.auth.Authenticate,
+		Authenticate:  s.authenticate,
 		OriginAllowed: func(r *http.Request) bool { return websec.OriginAllowed(r, trusted) },
 		CrossOrigin:   cross,
 		Ready:         s.ready,
@@ -456,8 +475,8 @@ func (s *server) routes() http.Handler {
 			}
 			return ok, d
 		}),
-		Credential:            s.auth.Credential,
-		Revalidate:            s.auth.Revalidate,
+		Credential:            s.credential,
+		Revalidate:            s.revalidate,
 		MaxConnectionsPerUser: cfg.Chat.MaxConnectionsPerUsr,
 		Reactions:             rx,
 		Media:                 s.fetchMedia,
@@ -466,7 +485,11 @@ func (s *server) routes() http.Handler {
 		Handlers:              handlers,
 		Logger:                s.log.With("component", "http"),
 	})
-	h := s.metrics.Middleware(s.api)
+	var h http.Handler = s.api
+	if s.embed != nil {
+		h = s.embed.Middleware(h) // bearer sessions of embedded frames, per-host-app rate limit
+	}
+	h = s.metrics.Middleware(h)
 	h = bodyDeadline(h, bodyGrace, bodyMinRate, bodyChunkedLimit)
 	h = accesslog.Handler(h, s.log.With("component", "http"), clientIP)
 	return websec.Headers(h, websec.HeaderOptions{TrustedProxies: cfg.TrustedProxies})
@@ -612,6 +635,11 @@ func (s *server) sweepSessions(ctx context.Context) error {
 			s.log.Warn("session cleanup failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired sessions removed", "count", n)
+		}
+		if s.embed != nil {
+			if _, err := s.embed.Cleanup(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("embed session cleanup failed", "err", err)
+			}
 		}
 		if err := s.db.PruneAuthChanges(ctx, time.Now().Add(-time.Hour)); err != nil && ctx.Err() == nil {
 			s.log.Warn("auth change feed cleanup failed", "err", err)

@@ -29,6 +29,9 @@ type User struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+	// Embed is set for a user signed in by a host app's token (embed.go): the contexts they may
+	// open. Nil for local, OIDC and trusted-proxy sign-ins.
+	Embed *EmbedScope `json:"-"`
 }
 
 // IsOwner reports whether u is an owner.

@@ -16,4 +16,8 @@ type Conversation struct {
 	CreatedAt      time.Time // UTC
 	UpdatedAt      time.Time // UTC; last change of title/archived/pinned
 	LastActivityAt time.Time // UTC; last send or reply
+	// HostApp and ContextID name the host context the conversation belongs to (embedding,
+	// docs/embed.md); both empty for an ordinary conversation. Immutable.
+	HostApp   string
+	ContextID string
 }

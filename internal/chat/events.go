@@ -43,6 +43,8 @@ type ConversationView struct {
 	Running        bool       `json:"running"`
 	RunID          *string    `json:"runId"`
 	Queued         int        `json:"queued"`
+	// Context is the host context the conversation belongs to (embedding); absent otherwise.
+	Context *HostContext `json:"context,omitempty"`
 }
 
 // ConversationCreated is conversation.created.

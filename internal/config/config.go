@@ -42,6 +42,7 @@ type Config struct {
 	RedisURL        string         // CLAWCHAT_REDIS_URL (or miso-chat's REDIS_URL)
 	TrustedProxies  []netip.Prefix // CLAWCHAT_TRUSTED_PROXIES
 	TrustedOrigins  []string       // CLAWCHAT_TRUSTED_ORIGINS
+	Embed           Embed          // CLAWCHAT_EMBED_* (embed.go)
 	// Notices are one-line deprecation notices for miso-chat variables that were used in place of
 	// clawchat's (or ignored); the caller logs them at start (docs/migrate-from-miso.md).
 	Notices []string
@@ -507,6 +508,7 @@ func Load(env Env) (Config, error) {
 	if c.Auth.ProxyHeader != "" && len(c.TrustedProxies) == 0 {
 		l.fail("CLAWCHAT_PROXY_AUTH_HEADER", "trusted-proxy sign-in needs CLAWCHAT_TRUSTED_PROXIES (the proxy's CIDRs), or anyone could forge the header")
 	}
+	l.embed(&c)
 
 	if len(l.errs) > 0 {
 		return c, &Error{Problems: l.errs}
@@ -616,6 +618,7 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_TRUSTED_PROXIES":               pfx(c.TrustedProxies),
 		"CLAWCHAT_TRUSTED_ORIGINS":               join(c.TrustedOrigins),
 	}
+	c.embedRedacted(m)
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)

@@ -104,6 +104,14 @@ type Handlers struct {
 	LogoutAll, Password http.Handler
 	// App serves everything else outside /api/ and /ws: the web app.
 	App http.Handler
+	// Embedding (internal/embed, docs/embed.md), all nil unless host apps are configured:
+	// EmbedFrame is GET /embed, EmbedLoader GET /clawchat-embed.js, EmbedConfig GET
+	// /embed/config and EmbedSession POST /embed/session (public: the token exchange);
+	// EmbedConversations GET and EmbedCreate POST /api/embed/conversations, EmbedSend POST
+	// /api/embed/conversations/{id}/messages and EmbedContexts GET
+	// /api/embed/conversations/{id}/contexts (signed in; the user is in the request context).
+	EmbedFrame, EmbedLoader, EmbedConfig, EmbedSession        http.Handler
+	EmbedConversations, EmbedCreate, EmbedSend, EmbedContexts http.Handler
 }
 
 type api struct {

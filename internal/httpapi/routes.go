@@ -31,6 +31,10 @@ func (a *api) routes() http.Handler {
 	mount("GET /auth/oidc/login", x.OIDCLogin)
 	mount("GET /auth/oidc/callback", x.OIDCCallback)
 	mount("GET /metrics", x.Metrics)
+	mount("GET /embed", x.EmbedFrame)
+	mount("GET /clawchat-embed.js", x.EmbedLoader)
+	mount("GET /embed/config", x.EmbedConfig)
+	mount("POST /embed/session", x.EmbedSession)
 	mount("/", x.App)
 
 	// Signed in.
@@ -58,6 +62,10 @@ func (a *api) routes() http.Handler {
 	mount("DELETE /api/push/subscriptions", wrapAuthed(a, x.PushUnsubscribe))
 	mount("POST /api/account/logout-all", wrapAuthed(a, x.LogoutAll))
 	mount("POST /api/account/password", wrapAuthed(a, x.Password))
+	mount("GET /api/embed/conversations", wrapAuthed(a, x.EmbedConversations))
+	mount("POST /api/embed/conversations", wrapAuthed(a, x.EmbedCreate))
+	mount("POST /api/embed/conversations/{id}/messages", wrapAuthed(a, x.EmbedSend))
+	mount("GET /api/embed/conversations/{id}/contexts", wrapAuthed(a, x.EmbedContexts))
 
 	// Anything else under /api/ is a JSON 404 (after authentication, below).
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

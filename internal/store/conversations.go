@@ -7,7 +7,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 )
 
-const conversationColumns = `user_id, id, agent_id, session_key, title, archived, created_at, updated_at, last_activity_at, pinned`
+const conversationColumns = `user_id, id, agent_id, session_key, title, archived, created_at, updated_at, last_activity_at, pinned, host_app, context_id`
 
 func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, error) {
 	var (
@@ -15,7 +15,7 @@ func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, e
 		created, updated, active int64
 	)
 	if err := row.Scan(&c.UserID, &c.ID, &c.AgentID, &c.SessionKey, &c.Title, &c.Archived,
-		&created, &updated, &active, &c.Pinned); err != nil {
+		&created, &updated, &active, &c.Pinned, &c.HostApp, &c.ContextID); err != nil {
 		return chat.Conversation{}, err
 	}
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMS(created), fromMS(updated), fromMS(active)
@@ -29,9 +29,9 @@ func (d *DB) CreateConversation(ctx context.Context, c chat.Conversation) error 
 		return fmt.Errorf("store: create conversation: user id, id and session key are required: %w", chat.ErrInvalid)
 	}
 	_, err := d.db.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.UserID, c.ID, c.AgentID, c.SessionKey, c.Title, c.Archived,
-		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt), c.Pinned)
+		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastActivityAt), c.Pinned, c.HostApp, c.ContextID)
 	return mapErr("store: create conversation", err)
 }
 
@@ -84,7 +84,12 @@ func (d *DB) UpdateConversation(ctx context.Context, c chat.Conversation) error 
 // there is none.
 func (d *DB) DeleteConversation(ctx context.Context, userID, id string) error {
 	res, err := d.db.ExecContext(ctx, `DELETE FROM conversations WHERE user_id = $1 AND id = $2`, userID, id)
-	return affectedOne("store: delete conversation", res, err)
+	if err := affectedOne("store: delete conversation", res, err); err != nil {
+		return err
+	}
+	// The page contexts its embedded messages carried (issue 12) go with it.
+	_, err = d.db.ExecContext(ctx, `DELETE FROM message_contexts WHERE user_id = $1 AND conversation_id = $2`, userID, id)
+	return mapErr("store: delete conversation contexts", err)
 }
 
 // CountConversations returns how many conversations userID has, archived ones included.

@@ -27,7 +27,7 @@ import (
 //go:embed all:dist
 var dist embed.FS
 
-var hashedName = regexp.MustCompile(`^app-[A-Za-z0-9_-]+\.(js|css)$`)
+var hashedName = regexp.MustCompile(`^(app|embed)-[A-Za-z0-9_-]+\.(js|css)$`)
 
 // asset is one servable file; immutable after Handler builds it.
 type asset struct {

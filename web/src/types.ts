@@ -1,6 +1,6 @@
 // Wire types from docs/api.md. Everything the server sends is clawchat's own schema; the event
 // payloads are generated from the server's Go types into wire.ts (go generate ./internal/chat).
-import type { EventMap, EventName } from './wire';
+import type { EventMap, EventName, HostContext } from './wire';
 
 export type { EventMap, EventName };
 
@@ -22,6 +22,8 @@ export interface Conversation {
   running?: boolean;
   runId?: string | null;
   queued?: number;
+  /** The host app context of an embedded conversation (docs/embed.md); listed in its own group. */
+  context?: HostContext;
 }
 
 export interface ToolCall {

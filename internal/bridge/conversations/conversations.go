@@ -126,6 +126,9 @@ func (s *Service) View(c chat.Conversation) Conversation {
 		CreatedAt: transcript.Time(c.CreatedAt), UpdatedAt: transcript.Time(c.UpdatedAt), LastActivityAt: transcript.Time(c.LastActivityAt),
 		Archived: c.Archived, Pinned: c.Pinned,
 	}
+	if c.HostApp != "" {
+		v.Context = &chat.HostContext{App: c.HostApp, ID: c.ContextID}
+	}
 	s.fillRunState(&v, c.SessionKey)
 	return v
 }
@@ -165,8 +168,9 @@ func (s *Service) Lookup(ctx context.Context, u chat.User, id string) (chat.Conv
 	if err != nil {
 		return chat.Conversation{}, fmt.Errorf("bridge: load conversation: %w", err)
 	}
-	if c.UserID != u.ID || c.ID != id || c.SessionKey != sessionkey.SessionKey(c.AgentID, u.ID, id) {
-		// Never trust a row that does not match what was asked.
+	if c.UserID != u.ID || c.ID != id || c.SessionKey != sessionkey.ConversationKey(c) || !Visible(u, c) {
+		// Never trust a row that does not match what was asked; an embedded session sees only
+		// the contexts its token granted (context.go).
 		return chat.Conversation{}, errNotFound
 	}
 	s.cfg.Owners.Remember(c)
@@ -185,7 +189,7 @@ func (s *Service) Get(ctx context.Context, u chat.User, id string) (Conversation
 	if IsGateway(c) {
 		return s.gatewayView(c), nil
 	}
-	return s.View(c), nil
+	return s.viewFor(u, c), nil
 }
 
 func (s *Service) gatewayView(c chat.Conversation) Conversation {
@@ -210,10 +214,10 @@ func (s *Service) List(ctx context.Context, u chat.User, archived bool) ([]Conve
 	}
 	out := make([]Conversation, 0, len(cs))
 	for _, c := range cs {
-		if c.UserID != u.ID || c.Archived != archived {
+		if c.UserID != u.ID || c.Archived != archived || !Visible(u, c) {
 			continue
 		}
-		out = append(out, s.View(c))
+		out = append(out, s.viewFor(u, c))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return last(out[i]).After(last(out[j])) })
 	var gw []Conversation
@@ -289,6 +293,16 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 // CreateRow makes u's conversation p (the store row, the ownership memory and, for members, the
 // session policy) without telling anyone; Create also publishes conversation.created.
 func (s *Service) CreateRow(ctx context.Context, u chat.User, p CreateParams) (chat.Conversation, error) {
+	return s.createRow(ctx, u, p, "", "")
+}
+
+// createRow is CreateRow in host context (app, ctxID), both "" for none (context.go).
+func (s *Service) createRow(ctx context.Context, u chat.User, p CreateParams, app, ctxID string) (chat.Conversation, error) {
+	if (app == "") != (ctxID == "") || !Visible(u, chat.Conversation{HostApp: app, ContextID: ctxID}) {
+		// An embedded session creates only in the contexts its token granted: the same answer
+		// as for any conversation it may not see.
+		return chat.Conversation{}, errNotFound
+	}
 	if !sessionkey.ValidUserID(u.ID) {
 		return chat.Conversation{}, fmt.Errorf("bridge: unusable user id: %w", chat.ErrForbidden)
 	}
@@ -321,9 +335,10 @@ func (s *Service) CreateRow(ctx context.Context, u chat.User, p CreateParams) (c
 	}
 	now := s.cfg.Now().UTC()
 	c := chat.Conversation{
-		UserID: u.ID, ID: p.ID, AgentID: p.AgentID, SessionKey: sessionkey.SessionKey(p.AgentID, u.ID, p.ID),
+		UserID: u.ID, ID: p.ID, AgentID: p.AgentID, HostApp: app, ContextID: ctxID,
 		Title: strings.TrimSpace(p.Title), CreatedAt: now, UpdatedAt: now, LastActivityAt: now,
 	}
+	c.SessionKey = sessionkey.ConversationKey(c)
 	if err := s.cfg.Store.CreateConversation(ctx, c); err != nil {
 		if errors.Is(err, chat.ErrConflict) {
 			return chat.Conversation{}, fmt.Errorf("conversation already exists: %w", chat.ErrConflict)

@@ -19,6 +19,9 @@ type Message struct {
 	Sender      chat.User      // who sent it (identity for the agent)
 	Suppress    bool           // send with suppressCommandInterpretation (members, unless allowlisted)
 	Policy      *policy.Policy // the session policy the send is conditional on (members); nil: none
+	// AgentContext is what the agent reads after the sender line (an embedded message's page
+	// context, bridge/sending); never in the transcript.
+	AgentContext string
 }
 
 // Target is the conversation a message goes to.

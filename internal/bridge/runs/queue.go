@@ -14,12 +14,12 @@ import (
 
 func (q queued) message() Message {
 	return Message{RunID: q.runID, MessageID: q.messageID, Text: q.text, Attachments: q.atts,
-		Sender: q.sender, Suppress: q.suppress, Policy: q.policy}
+		Sender: q.sender, Suppress: q.suppress, Policy: q.policy, AgentContext: q.agentContext}
 }
 
 func queuedOf(m Message) queued {
 	return queued{runID: m.RunID, messageID: m.MessageID, text: m.Text, atts: m.Attachments,
-		sender: m.Sender, suppress: m.Suppress, policy: m.Policy}
+		sender: m.Sender, suppress: m.Suppress, policy: m.Policy, agentContext: m.AgentContext}
 }
 
 // Duplicate reports whether runID is tracked, recently ended or queued in session key: a retry

@@ -136,6 +136,8 @@ type queued struct {
 	sender    chat.User      // who sent it (identity for the agent)
 	suppress  bool           // send with suppressCommandInterpretation (members, unless allowlisted)
 	policy    *policy.Policy // the session policy the send is conditional on (members); nil: none
+	// agentContext is what the agent reads after the sender line (Message.AgentContext).
+	agentContext string
 }
 
 // Run is a tracked run as other packages hold it (bridge/stream): its ids and its content.

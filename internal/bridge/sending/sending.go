@@ -47,6 +47,10 @@ type Params struct {
 	Attachments  []Attachment
 	// Create makes the conversation when u does not have it yet (REST send semantics).
 	Create bool
+	// AgentContext is text the agent reads after the sender line and before the message, never
+	// in the transcript: an embedded message's fenced page context (internal/embed). It rides
+	// in chat.send's systemProvenanceReceipt, so it needs the admin scope like the sender line.
+	AgentContext string
 }
 
 // Result is the answer to a send.
@@ -225,7 +229,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p Params) (Result, erro
 		return Result{}, fmt.Errorf("sending too fast: %w", chat.ErrRateLimited)
 	}
 
-	m := runs.Message{RunID: runID, MessageID: clientID, Text: p.Text, Sender: u}
+	m := runs.Message{RunID: runID, MessageID: clientID, Text: p.Text, Sender: u, AgentContext: p.AgentContext}
 	for _, a := range p.Attachments {
 		m.Attachments = append(m.Attachments, gateway.ChatAttachment{FileName: a.Name, MimeType: a.MimeType, Content: a.Content})
 	}
@@ -237,7 +241,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p Params) (Result, erro
 		pol := s.cfg.Policy.ForMember(c.AgentID)
 		m.Policy = &pol
 	}
-	if (m.Suppress || m.Policy != nil) && !s.cfg.Policy.CanSuppress() {
+	if (m.Suppress || m.Policy != nil || m.AgentContext != "") && !s.cfg.Policy.CanSuppress() {
 		s.emitError(u.ID, "unavailable", upstream.UserMessage(policy.ErrNoAdmin), c.ID)
 		return Result{}, policy.ErrNoAdmin
 	}
@@ -266,6 +270,11 @@ func (s *Service) send(ctx context.Context, u chat.User, p Params) (Result, erro
 // and the audit log are told. Errors other than policy refusals are the Upstream's own.
 func (s *Service) ChatSend(ctx context.Context, key, runID, userID string, m *runs.Message) (*gateway.ChatSendResult, error) {
 	p := s.cfg.Policy.Params(key, runID, m.Text, m.Attachments, m.Sender, m.Suppress, m.Policy)
+	if m.AgentContext != "" && p.SystemProvenanceReceipt != "" {
+		// After the sender line, before the message: what the agent reads; the transcript keeps
+		// only the message (docs/embed.md "Context injection").
+		p.SystemProvenanceReceipt += "\n\n" + m.AgentContext
+	}
 	return s.cfg.Policy.Send(ctx, p, m.Policy, func() { s.policyDrift(ctx, key, userID, m) })
 }
 

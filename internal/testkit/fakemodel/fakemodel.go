@@ -18,13 +18,17 @@
 //	[midfail]     stream three words, then drop the TCP connection
 //	[doc=N]       append a Markdown document of about N words (headings, paragraphs, lists,
 //	              fenced code blocks and tables), streamed word by word with its line breaks
+//	[suggest]     answer with a clawchat-suggestion block (docs/embed.md) that replaces the
+//	              selection of the page context the message carried with its upper-case form
 //
 // OpenClaw wraps the user's text as "[Sat 2026-11-21 15:17 UTC] <text>\n\nRuntime: …" and
 // appends a second user message holding only <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>; the
 // model skips that message and strips the wrapper, so the echo is exactly what the user typed.
 // clawchat puts a sender line ("[clawchat sender] Alice (…)" and a blank line) before every
 // message; the echo leaves it out, and GET /requests lists the latest user turns with their
-// sender line and the tools offered, so tests can check what reached the model.
+// sender line and the tools offered, so tests can check what reached the model. An embedded
+// message's page context (the "[clawchat page context]" block after the sender line, ending with
+// its ``` line) is split off the same way and listed as Context.
 package fakemodel
 
 import (
@@ -62,6 +66,7 @@ var (
 	reMidfail   = regexp.MustCompile(`(?i)\[midfail\]`)
 	reThink     = regexp.MustCompile(`(?i)\[think\]`)
 	reDoc       = regexp.MustCompile(`(?i)\[doc=(\d+)\]`)
+	reSuggest   = regexp.MustCompile(`(?i)\[suggest\]`)
 	reArgsStart = regexp.MustCompile(`(?i)\[args=`)
 	// reEnvelope matches the "[Sat 2026-11-21 15:17 UTC] " prefix OpenClaw puts in front of
 	// the user's text.
@@ -90,6 +95,8 @@ type Seen struct {
 	Sender string `json:"sender"`
 	// Text is the user's text as the model got it, the envelope and sender line removed.
 	Text string `json:"text"`
+	// Context is the embedded page context block the message carried ("" when none).
+	Context string `json:"context"`
 	// Tools are the names of the tools the Gateway offered the model for this turn.
 	Tools []string `json:"tools"`
 }
@@ -193,11 +200,39 @@ func UserText(content string) (text string, ok bool) {
 // a blank line.
 const senderPrefix = "[clawchat sender]"
 
+// pageContextPrefix starts the page context block of an embedded message (internal/embed Fence).
+const pageContextPrefix = "[clawchat page context]"
+
+// splitPageContext splits an embedded message's page context block (which ends with the first
+// line that is exactly ```) off the text.
+func splitPageContext(t string) (pageCtx, text string) {
+	if !strings.HasPrefix(t, pageContextPrefix) {
+		return "", t
+	}
+	lines := strings.Split(t, "\n")
+	inside := false
+	for i, l := range lines {
+		switch {
+		case l == "```json":
+			inside = true
+		case inside && l == "```":
+			return strings.Join(lines[:i+1], "\n"), strings.TrimLeft(strings.Join(lines[i+1:], "\n"), "\n")
+		}
+	}
+	return t, ""
+}
+
 // splitUserContent returns the sender line and the user's text of a user message.
 func splitUserContent(content string) (sender, text string, ok bool) {
+	sender, _, text, ok = splitUserParts(content)
+	return sender, text, ok
+}
+
+// splitUserParts returns the sender line, the page context and the user's text of a user message.
+func splitUserParts(content string) (sender, pageCtx, text string, ok bool) {
 	t := strings.TrimSpace(content)
 	if strings.HasPrefix(t, internalContextMarker) {
-		return "", "", false
+		return "", "", "", false
 	}
 	if k := strings.Index(t, "\n\nRuntime: "); k >= 0 {
 		t = t[:k]
@@ -206,7 +241,38 @@ func splitUserContent(content string) (sender, text string, ok bool) {
 	if strings.HasPrefix(t, senderPrefix) {
 		sender, t, _ = strings.Cut(t, "\n\n")
 	}
-	return sender, t, true
+	pageCtx, t = splitPageContext(t)
+	return sender, pageCtx, t, true
+}
+
+// lastPageContext returns the page context block of the latest user turn ("" when none).
+func lastPageContext(msgs []message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "user" {
+			continue
+		}
+		if _, pc, _, ok := splitUserParts(contentText(msgs[i].Content)); ok {
+			return pc
+		}
+	}
+	return ""
+}
+
+// suggestionReply is the [suggest] answer: a clawchat-suggestion block replacing the page
+// context's selection with its upper-case form.
+func suggestionReply(pageCtx string) string {
+	var c struct {
+		Selection string `json:"selection"`
+	}
+	if i := strings.Index(pageCtx, "```json\n"); i >= 0 {
+		body := strings.TrimSuffix(pageCtx[i+len("```json\n"):], "```")
+		_ = json.Unmarshal([]byte(body), &c)
+	}
+	if c.Selection == "" {
+		return "There is no selection to improve."
+	}
+	b, _ := json.Marshal(map[string]string{"anchor": c.Selection, "text": strings.ToUpper(c.Selection)})
+	return "Here is a suggestion:\n\n```clawchat-suggestion\n" + string(b) + "\n```"
 }
 
 // lastUserTurn returns the latest user text and its index (-1 when there is none).
@@ -246,7 +312,7 @@ func StripDirectives(s string) string {
 			s = s[:loc[0]] + strings.TrimPrefix(rest, "]")
 		}
 	}
-	for _, re := range []*regexp.Regexp{reDelay, reWords, reTool, reError, reMidfail, reThink, reDoc} {
+	for _, re := range []*regexp.Regexp{reDelay, reWords, reTool, reError, reMidfail, reThink, reDoc, reSuggest} {
 		s = re.ReplaceAllString(s, "")
 	}
 	return strings.Join(strings.Fields(s), " ")
@@ -339,6 +405,10 @@ func (h *handler) makePlan(req *request) plan {
 			return p
 		}
 	}
+	if reSuggest.MatchString(user) {
+		p.words = strings.Split(suggestionReply(lastPageContext(req.Messages)), " ")
+		return p
+	}
 	p.words = echoWords(user)
 	if reMidfail.MatchString(user) {
 		p.mode = "midfail"
@@ -369,11 +439,11 @@ func (h *handler) record(req *request) {
 		if req.Messages[i].Role != "user" {
 			continue
 		}
-		sender, text, ok := splitUserContent(contentText(req.Messages[i].Content))
+		sender, pageCtx, text, ok := splitUserParts(contentText(req.Messages[i].Content))
 		if !ok {
 			continue
 		}
-		seen := Seen{Sender: sender, Text: text, Tools: []string{}}
+		seen := Seen{Sender: sender, Context: pageCtx, Text: text, Tools: []string{}}
 		for _, t := range req.Tools {
 			seen.Tools = append(seen.Tools, t.Function.Name)
 		}

@@ -47,6 +47,7 @@ func RunContract(t *testing.T, newDSN func(t testing.TB) string) {
 		{"MigrateConcurrently", testMigrateConcurrently},
 		{"RefuseNewerSchema", testRefuseNewerSchema},
 		{"ErrorsHoldNoSecrets", testErrorsHoldNoSecrets},
+		{"Embed", testEmbed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

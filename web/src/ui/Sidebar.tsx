@@ -109,10 +109,16 @@ export function Sidebar() {
   const setAgent = (a: string) => (newChatAgent.value = a);
   const q = filter.value.trim().toLowerCase();
   const match = (c: Conversation) => !q || (c.title || '').toLowerCase().includes(q) || c.id.includes(q);
-  const all = conversations.value.filter((c) => !c.archived && match(c)).sort(byActivity);
+  const all = conversations.value.filter((c) => !c.archived && !c.context && match(c)).sort(byActivity);
   // Pinned conversations first, in their own group; then the rest by date.
   const list = [...all.filter((c) => c.pinned), ...all.filter((c) => !c.pinned)];
   const groupOf = (c: Conversation) => (c.pinned ? 'Pinned' : dateGroup(c.lastActivityAt || c.updatedAt));
+  // Conversations of host app contexts (embedding) are grouped by context, apart from the others.
+  const inContext = new Map<string, Conversation[]>();
+  for (const c of conversations.value.filter((c) => !c.archived && c.context && match(c)).sort(byActivity)) {
+    const k = `${c.context!.app} · ${c.context!.id}`;
+    inContext.set(k, [...(inContext.get(k) ?? []), c]);
+  }
   const gw = gatewaySessions.value.filter(match).sort(byActivity);
   const manyAgents = agents.value.length > 1;
   return (
@@ -146,6 +152,12 @@ export function Sidebar() {
           {!archivedList.value.length && <li class="empty">No archived chats</li>}
         </ul>
       )}
+      {[...inContext].map(([k, cs]) => (
+        <section key={'ctx-' + k} class="context-group" aria-label={k}>
+          <h2 class="group">{k}</h2>
+          <ul class="convs">{cs.map((c) => <Item key={c.id} c={c} />)}</ul>
+        </section>
+      ))}
       {isOwner.value && gw.length > 0 && (<>
         <h2 class="group">Gateway sessions</h2>
         <ul class="convs">{gw.map((c) => <Item key={c.id} c={c} />)}</ul>

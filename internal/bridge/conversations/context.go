@@ -1,0 +1,46 @@
+package conversations
+
+import (
+	"context"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// Host contexts (embedding, docs/embed.md): a conversation may belong to a host app's context;
+// an embedded session (chat.User.Embed) sees and creates conversations only in the contexts its
+// token granted, and every other conversation is the not-found of Lookup.
+
+// Visible reports whether u may see c beyond owning it: an embedded session only in the
+// contexts its token granted; every other session sees every conversation of theirs (the
+// standalone app lists host-context ones in their own group).
+func Visible(u chat.User, c chat.Conversation) bool {
+	if u.Embed == nil {
+		return true
+	}
+	_, ok := u.Embed.Role(c.HostApp, c.ContextID)
+	return ok
+}
+
+// viewFor is View with u's role in c's context (embedded sessions).
+func (s *Service) viewFor(u chat.User, c chat.Conversation) Conversation {
+	v := s.View(c)
+	if v.Context != nil {
+		if role, ok := u.Embed.Role(c.HostApp, c.ContextID); ok {
+			v.Context.Role = role
+		}
+	}
+	return v
+}
+
+// CreateInContext makes a conversation of u in host context (app, ctxID) and publishes
+// conversation.created. Without a grant for that context it is the not-found of any
+// conversation u may not see.
+func (s *Service) CreateInContext(ctx context.Context, u chat.User, app, ctxID, title string) (Conversation, error) {
+	c, err := s.createRow(ctx, u, CreateParams{Title: title}, app, ctxID)
+	if err != nil {
+		return Conversation{}, err
+	}
+	v := s.viewFor(u, c)
+	s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: v}.Event())
+	return v, nil
+}
