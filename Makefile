@@ -26,7 +26,7 @@ e2e-deps: ## install Node 24 and OpenClaw into the test cache (done on demand by
 	$(GO) run ./cmd/clawchat-demo -install-only
 
 test: vet e2e-deps ## every test: Go unit + e2e (real OpenClaw, Chromium, PostgreSQL, Redis) + web
-	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
+	$(GO) test -race -count=1 -timeout 50m $(TESTFLAGS) ./...
 	$(MAKE) test-web
 
 test-unit: ## fast tests only (no real gateway, browser or database servers)

@@ -25,6 +25,8 @@ func TestBrowserPhoneMessageSearch(t *testing.T) {
 	b.signInPhone(t, srv.URL, "alice", alicePass)
 	target := b.startPhoneChat(t, "where does the pelican sleep", "Echo: where does the pelican sleep")
 	b.do(t, "new chat", chromedp.Click(chromedp.CSS(".topbar .new-top")))
+	// The conversation's composer has the same id: wait for the landing view before typing.
+	b.wait(t, "landing view", `(location.hash === '#/' || location.hash === '') && !!document.querySelector('.welcome') && !!document.querySelector('#composer-input')`, 10*time.Second)
 	b.startPhoneChat(t, "something else entirely", "Echo: something else entirely")
 	for i := range 12 { // enough to push the first messages out of view when it opens
 		b.tapSend(t, fmt.Sprintf("filler %d [words=30]", i))
@@ -32,12 +34,12 @@ func TestBrowserPhoneMessageSearch(t *testing.T) {
 	}
 	b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
 	b.do(t, "search", chromedp.SendKeys(chromedp.CSS("#search"), "Pelican"))
-	b.wait(t, "message hits", `document.querySelectorAll('.search-hits a').length === 2`, 20*time.Second)
-	hits := b.eval(t, `[...document.querySelectorAll('.search-hits a')].map(a => a.getAttribute('href') + ' ' + a.textContent).join('\n')`).(string)
+	b.wait(t, "message hits", `document.querySelectorAll('.search-hit a').length === 2`, 20*time.Second)
+	hits := b.eval(t, `[...document.querySelectorAll('.search-hit a')].map(a => a.getAttribute('href') + ' ' + a.textContent).join('\n')`).(string)
 	if strings.Contains(hits, bconv) || strings.Contains(hits, "secret") || strings.Count(hits, "#/c/"+target) != 2 || !strings.Contains(hits, "You: where does the pelican sleep") {
 		t.Fatalf("hits:\n%s", hits)
 	}
-	b.eval(t, `[...document.querySelectorAll('.search-hits a')].find(a => a.textContent.includes('You:'))?.click(), true`)
+	b.eval(t, `[...document.querySelectorAll('.search-hit a')].find(a => a.textContent.includes('You:'))?.click(), true`)
 	b.wait(t, "the conversation at the message", fmt.Sprintf(`location.hash === '#/c/%s' && (() => { const m = document.querySelector('.msg.found'); if (!m) return false; const r = m.getBoundingClientRect(); return m.textContent.includes('where does the pelican sleep') && r.top >= 0 && r.bottom <= innerHeight; })()`, target), 20*time.Second)
 
 	// Over REST: only the user's own, and bad queries are refused.

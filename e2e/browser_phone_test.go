@@ -320,6 +320,8 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 	b.signInPhone(t, srv.URL, "alice", alicePass)
 	first := b.startPhoneChat(t, "chat one", "Echo: chat one")
 	b.do(t, "new chat", chromedp.Click(chromedp.CSS(".topbar .new-top")))
+	// The conversation's composer has the same id: wait for the landing view before typing.
+	b.wait(t, "landing view", `(location.hash === '#/' || location.hash === '') && !!document.querySelector('.welcome') && !!document.querySelector('#composer-input')`, 10*time.Second)
 	second := b.startPhoneChat(t, "chat **two** `now`", "Echo: chat two now")
 	b.wait(t, "a clean title", fmt.Sprintf(`document.querySelector('.sidebar a[href="#/c/%s"] .title')?.textContent === 'chat two now' && document.querySelector('.conv-title').textContent === 'chat two now'`, second), 10*time.Second)
 	b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))

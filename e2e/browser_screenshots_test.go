@@ -104,6 +104,10 @@ func TestScreenshots(t *testing.T) {
 		b.do(t, "close the menu", chromedp.KeyEvent("\x1b"))
 		b.wait(t, "menu closed", `!document.querySelector('.sheet')`, 5*time.Second)
 	}
+	// Pinned: the first conversation sits in the Pinned group of the list.
+	if code := alice.do("PATCH", "/api/sessions/"+conv, map[string]bool{"pinned": true}, nil); code != 200 {
+		t.Fatalf("pin: %d", code)
+	}
 	b.do(t, "landing", chromedp.Navigate(srv.URL+"/#/"))
 	b.wait(t, "landing composer", `!!document.querySelector('.welcome') && !!document.querySelector('#composer-input')`, 20*time.Second)
 	for _, theme := range []string{"light", "dark"} {
@@ -119,6 +123,56 @@ func TestScreenshots(t *testing.T) {
 		b.eval(t, `document.querySelector('.scrim').click(), true`)
 		b.wait(t, "list closed", `!document.querySelector('.sidebar.open')`, 5*time.Second)
 	}
+
+	// Attachments after a reload (a photo as a thumbnail, a file as a card), the model and
+	// thinking pickers with the header's agent and permission mode, and message search.
+	b.colorScheme(t, "light")
+	b.viewport(t, 390, 844, 2, true)
+	b.eval(t, `(async () => {
+		const c = document.createElement('canvas'); c.width = 640; c.height = 480;
+		const g = c.getContext('2d');
+		const sky = g.createLinearGradient(0, 0, 0, 480); sky.addColorStop(0, '#7fb3ff'); sky.addColorStop(1, '#ffd9a0');
+		g.fillStyle = sky; g.fillRect(0, 0, 640, 480);
+		g.fillStyle = '#f6c453'; g.beginPath(); g.arc(470, 150, 60, 0, 7); g.fill();
+		g.fillStyle = '#3d7a4a'; g.beginPath(); g.moveTo(0, 480); g.lineTo(0, 330); g.lineTo(180, 220); g.lineTo(360, 340); g.lineTo(520, 260); g.lineTo(640, 320); g.lineTo(640, 480); g.fill();
+		const png = await new Promise((r) => c.toBlob(r, 'image/png'));
+		const dt = new DataTransfer();
+		dt.items.add(new File([png], 'hike.png', {type: 'image/png'}));
+		dt.items.add(new File(['Day 1: 14 km, 820 m up\nDay 2: 11 km, 600 m up\n'], 'route-notes.txt', {type: 'text/plain'}));
+		const input = document.querySelector('.composer input[type=file]:not(.camera-input)');
+		input.files = dt.files;
+		input.dispatchEvent(new Event('change', {bubbles: true}));
+		return true;
+	})()`)
+	b.wait(t, "two attachments in the composer", `document.querySelectorAll('.att-list li').length === 2`, 10*time.Second)
+	b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Where was this photo taken? My notes are attached."))
+	b.do(t, "send", chromedp.Click(chromedp.CSS(".composer .send")))
+	b.wait(t, "the new conversation's reply", `location.hash.startsWith('#/c/') && document.querySelectorAll('.msg.assistant').length === 1 && !document.querySelector('.msg.streaming') && !document.querySelector('.composer .stop')`, 60*time.Second)
+	b.do(t, "reload", chromedp.Reload())
+	b.wait(t, "the photo after the reload", `(() => { const i = document.querySelector('.msg.user .att-thumb img'); return !!i && i.complete && i.naturalWidth === 640 && !!document.querySelector('.msg.user .att-card') && !!document.querySelector('.topbar .conv-info'); })()`, 30*time.Second)
+	b.eval(t, `document.querySelector('#composer-input').blur(), true`)
+	for _, theme := range []string{"light", "dark"} {
+		b.colorScheme(t, theme)
+		b.viewport(t, 390, 844, 2, true)
+		b.scrollTranscript(t, "top")
+		b.shoot(t, filepath.Join(out, "attachments-mobile-"+theme+".png"))
+		b.do(t, "open the pickers", chromedp.Click(chromedp.CSS(".topbar .conv-info")))
+		b.wait(t, "pickers", `!!document.querySelector('.conv-settings')`, 10*time.Second)
+		b.shoot(t, filepath.Join(out, "pickers-mobile-"+theme+".png"))
+		b.do(t, "close the pickers", chromedp.KeyEvent("\x1b"))
+		b.wait(t, "pickers closed", `!document.querySelector('.conv-settings')`, 5*time.Second)
+	}
+	b.colorScheme(t, "light")
+	b.viewport(t, 1280, 800, 1, false)
+	b.scrollTranscript(t, "top")
+	b.shoot(t, filepath.Join(out, "attachments-desktop-light.png"))
+	b.viewport(t, 390, 844, 2, true)
+	b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
+	b.wait(t, "list open", `getComputedStyle(document.querySelector('.sidebar')).transform === 'none'`, 5*time.Second)
+	b.do(t, "search", chromedp.SendKeys(chromedp.CSS("#search"), "photo"))
+	b.wait(t, "message hits", `document.querySelectorAll('.search-hit a').length >= 1`, 20*time.Second)
+	b.eval(t, `document.querySelector('#search').blur(), true`)
+	b.shoot(t, filepath.Join(out, "search-mobile-light.png"))
 	b.noConsoleProblems(t)
 }
 

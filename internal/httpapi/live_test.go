@@ -216,6 +216,11 @@ func TestRevokedSessionEndsOpenConnections(t *testing.T) {
 	if res, err := wsCall(t, other, "ping"); err != nil || res["ok"] != true {
 		t.Fatalf("the other session's socket: %v %v", res, err)
 	}
+	// The server forgets a closed connection right after the close reaches the client: await it.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.api.LiveConnections("alice") != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // async boundary: the connection's own goroutine deregisters it
+	}
 	if n := e.api.LiveConnections("alice"); n != 1 {
 		t.Fatalf("registry holds %d connections of alice, want 1", n)
 	}

@@ -91,18 +91,16 @@ function MessageHits({ q }: { q: string }) {
   }, [q]);
   if (!hits && !busy) return null;
   return (<>
-    <h2 class="group">In messages</h2>
-    <ul class="search-hits" aria-label="Messages that match" aria-busy={busy}>
-      {hits?.map((h) => (
-        <li key={h.conversation + h.messageId}>
-          <a href={`#/c/${encodeURIComponent(h.conversation)}`} onClick={() => { focusMessage.value = { conv: h.conversation, id: h.messageId, role: h.role, snippet: h.snippet }; sidebarOpen.value = false; }}>
-            <span class="hit-title">{cleanTitle(h.title) || 'New chat'}{h.at ? ' · ' + relTime(h.at) : ''}</span>
-            <span class="hit-snippet">{h.role === 'user' ? 'You: ' : ''}{h.snippet}</span>
-          </a>
-        </li>
-      ))}
-      {hits && !hits.length && <li class="empty">No messages found</li>}
-    </ul>
+    <li class="date-group" aria-busy={busy}>In messages</li>
+    {hits?.map((h) => (
+      <li key={h.conversation + h.messageId} class="search-hit">
+        <a href={`#/c/${encodeURIComponent(h.conversation)}`} onClick={() => { focusMessage.value = { conv: h.conversation, id: h.messageId, role: h.role, snippet: h.snippet }; sidebarOpen.value = false; }}>
+          <span class="hit-title">{cleanTitle(h.title) || 'New chat'}{h.at ? ' · ' + relTime(h.at) : ''}</span>
+          <span class="hit-snippet">{h.role === 'user' ? 'You: ' : ''}{h.snippet}</span>
+        </a>
+      </li>
+    ))}
+    {hits && !hits.length && <li class="empty">No messages found</li>}
   </>);
 }
 
@@ -142,8 +140,8 @@ export function Sidebar() {
           return head ? [<li key={'g-' + g} class="date-group">{g}</li>, <Item key={c.id} c={c} />] : <Item key={c.id} c={c} />;
         })}
         {!list.length && <li class="empty">{q ? 'No matching chats' : 'No chats yet'}</li>}
+        {q && <MessageHits q={filter.value.trim()} />}
       </ul>
-      {q && <MessageHits q={filter.value.trim()} />}
       <button class="archived-toggle" aria-expanded={archivedList.value !== null}
         onClick={() => { if (archivedList.value === null) loadArchived(); else archivedList.value = null; }}>
         {archivedList.value === null ? 'Archived chats' : 'Hide archived chats'}

@@ -191,10 +191,16 @@ function AttachmentView({ conv, a }: { conv: string; a: MessageAttachment }) {
     <>
       <Icon name="file" size={20} />
       <span class="att-name">{a.name}</span>
-      <span class="att-info">{[a.mimeType && a.mimeType.split('/')[1]?.toUpperCase(), a.size ? fmtBytes(a.size) : ''].filter(Boolean).join(' · ')}</span>
+      <span class="att-info">{[fileKind(a), a.size ? fmtBytes(a.size) : ''].filter(Boolean).join(' · ')}</span>
     </>
   );
   return src ? <a class="att-card" href={src} download={a.name}>{body}</a> : <span class="att-card">{body}</span>;
+}
+
+/** A short type for a file card: the name's extension (TXT, PDF), else the MIME subtype. */
+function fileKind(a: MessageAttachment): string {
+  const ext = /\.([A-Za-z0-9]{1,8})$/.exec(a.name)?.[1];
+  return (ext ?? a.mimeType.split('/')[1]?.replace(/^x-/, '').split(/[+;.]/)[0] ?? '').toUpperCase();
 }
 
 /** The full-size image view: closes on Esc, on the close button and on a tap outside the image. */
