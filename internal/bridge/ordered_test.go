@@ -98,3 +98,108 @@ func TestStoreStallDoesNotBlockOtherStreams(t *testing.T) {
 		t.Fatalf("bob's events after the stall = %v, text %q (want run.started first, then \"one two\" in order)", names, text)
 	}
 }
+
+// stallPublisher is a caching publisher (share.Fanout's role) whose first delivery for one
+// conversation reads a store that stalls, until released; Cached is false until then.
+type stallPublisher struct {
+	*bridgetest.Recorder
+	conv     string
+	armed    chan struct{} // closed: the next delivery for conv stalls
+	entered  chan struct{}
+	release  chan struct{}
+	once     sync.Once
+	released sync.Once
+	mu       sync.Mutex
+	read     bool
+}
+
+func (p *stallPublisher) Cached(userID, conv string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return conv != p.conv || p.read
+}
+
+func (p *stallPublisher) Publish(userID string, ev chat.Event) uint64 {
+	select {
+	case <-p.armed:
+		p.mu.Lock()
+		stall := !p.read && conversationOf(ev) == p.conv
+		p.mu.Unlock()
+		if stall {
+			p.once.Do(func() { close(p.entered) })
+			select {
+			case <-p.release:
+			case <-time.After(5 * time.Second):
+			}
+			p.mu.Lock()
+			p.read = true
+			p.mu.Unlock()
+		}
+	default:
+	}
+	return p.Recorder.Publish(userID, ev)
+}
+
+func (p *stallPublisher) unblock() { p.released.Do(func() { close(p.release) }) }
+
+func conversationOf(ev chat.Event) string {
+	if d, ok := ev.Body.(chat.RunDelta); ok {
+		return d.Conversation
+	}
+	return ""
+}
+
+// A publisher that must read the store to deliver a shared conversation's event (its
+// participants) is not asked on the dispatch goroutine: while that read stalls for one user's
+// conversation, another user's stream keeps flowing (issue 13 on top of issue 14).
+func TestPublisherStallDoesNotBlockOtherStreams(t *testing.T) {
+	pub := &stallPublisher{Recorder: bridgetest.NewRecorder(), conv: "b", armed: make(chan struct{}), entered: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(pub.unblock)
+	svc, err := bridge.New(bridge.Config{Upstream: bridgetest.NewUpstream(), Store: bridgetest.NewStore(), Publisher: pub, SendRate: 1000, SendBurst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetGatewayState(bridge.StateConnected)
+	t.Cleanup(svc.Wait)
+	ctx := context.Background()
+	ra, err := svc.Send(ctx, alice, bridge.SendParams{Conversation: "a", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := svc.Send(ctx, bob, bridge.SendParams{Conversation: "b", ID: "m1", Text: "hi", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(pub.armed)
+	ev := func(runID, key, delta string) json.RawMessage {
+		b, _ := json.Marshal(map[string]any{"runId": runID, "sessionKey": key, "state": "delta", "deltaText": delta})
+		return b
+	}
+	bobKey, aliceKey := bridge.SessionKey("main", bob.ID, "b"), bridge.SessionKey("main", alice.ID, "a")
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		svc.HandleGatewayEvent("chat", ev(rb.RunID, bobKey, "one "))
+		for i := range 3 {
+			svc.HandleGatewayEvent("chat", ev(ra.RunID, aliceKey, fmt.Sprint(i)))
+		}
+		svc.HandleGatewayEvent("chat", ev(rb.RunID, bobKey, "two"))
+	}()
+	select {
+	case <-fed:
+	case <-time.After(time.Second):
+		t.Fatal("the dispatch goroutine waits on the publisher's stalled store read")
+	}
+	if n := len(find(t, pub.Events("alice"), "run.delta")); n != 3 {
+		t.Fatalf("alice got %d deltas while bob's delivery stalled, want 3", n)
+	}
+	pub.unblock()
+	svc.WaitOrdered()
+	var text string
+	for _, p := range find(t, pub.Events("bob"), "run.delta") {
+		text += p["text"].(string)
+	}
+	if text != "one two" {
+		t.Fatalf("bob's deltas after the stall: %q, want \"one two\" in order", text)
+	}
+}

@@ -106,6 +106,20 @@ func (f *Fanout) Publish(userID string, ev chat.Event) uint64 {
 	return seq
 }
 
+// Cached reports whether delivering an event of conversation conv addressed to userID needs no
+// store read: a Gateway session (not in the store), or participants already read and not
+// invalidated. The chat core asks before it handles a Gateway event on the dispatch goroutine
+// (bridge/runs.CachingPublisher); when false, the event is handled on its session's worker.
+func (f *Fanout) Cached(userID, conv string) bool {
+	if !chat.ValidConversationID(conv) {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.byRef[ref{userID, conv}]
+	return e != nil && e.users != nil
+}
+
 // PublishAll passes through.
 func (f *Fanout) PublishAll(ev chat.Event) { f.inner.PublishAll(ev) }
 

@@ -20,8 +20,16 @@ func TestFanout(t *testing.T) {
 	got := func(u string) int { out.mu.Lock(); defer out.mu.Unlock(); return len(out.evs[u]) }
 	delta := chat.RunDelta{Conversation: "trip", RunID: "r", Text: "x"}.Event()
 
+	// Nothing read yet: delivering needs the store (the chat core moves such events off the
+	// Gateway dispatch goroutine); a Gateway session never does.
+	if fan.Cached("alice", "trip") || !fan.Cached("alice", "gw:agent:main:main") {
+		t.Fatal("Cached before the first delivery")
+	}
 	// Not shared: the creator alone.
 	fan.Publish("alice", delta)
+	if !fan.Cached("alice", "trip") {
+		t.Fatal("not Cached after a delivery")
+	}
 	if got("alice") != 1 || got("bob") != 0 {
 		t.Fatalf("unshared: alice %d bob %d", got("alice"), got("bob"))
 	}
@@ -29,6 +37,9 @@ func TestFanout(t *testing.T) {
 		t.Fatal(err)
 	}
 	fan.Invalidate("agent:main:clawchat:alice:trip")
+	if fan.Cached("bob", "trip") {
+		t.Fatal("bob's first delivery needs the store")
+	}
 	// Shared: every participant, whoever the event was addressed to.
 	fan.Publish("bob", delta)
 	fan.Publish("alice", delta)

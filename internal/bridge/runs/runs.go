@@ -39,6 +39,15 @@ type Publisher interface {
 	Publish(userID string, ev chat.Event) uint64
 }
 
+// CachingPublisher is a Publisher whose delivery of a conversation's events may read the store
+// (share.Fanout reads a shared conversation's participants). Cached reports whether delivering an
+// event of conversation convID addressed to userID needs no store read; when it does, Routable
+// says so and the event is handled on its session's worker, off the Gateway dispatch goroutine.
+type CachingPublisher interface {
+	Publisher
+	Cached(userID, convID string) bool
+}
+
 // Owners is who may see a session's events (bridge/owners implements it).
 type Owners interface {
 	// Resolve returns the conversation id and the users of session key (may read the store).
@@ -229,17 +238,24 @@ func (s *Tracker) Routable(key, runID string) bool {
 		}
 		return s.ownersOf.Fresh(users)
 	}
-	if s.runs[runID] != nil {
-		return true
+	if r := s.runs[runID]; r != nil {
+		return s.cachedLocked(r.userID, r.convID)
 	}
 	if _, ended := s.recent[runID]; ended {
-		return true
+		return true // trailing events are dropped, or the run reopened for its known user
 	}
-	if s.convs[key] != nil {
-		return true
+	if cs := s.convs[key]; cs != nil {
+		return s.cachedLocked(cs.userID, cs.convID)
 	}
-	_, known := s.ownersOf.Known(key)
-	return known
+	ref, known := s.ownersOf.Known(key)
+	return known && (ref.UserID == "" || s.cachedLocked(ref.UserID, ref.ConvID))
+}
+
+// cachedLocked reports whether the Publisher delivers events of convID addressed to userID
+// without a store read (always, unless it is a CachingPublisher). s.mu held.
+func (s *Tracker) cachedLocked(userID, convID string) bool {
+	cp, ok := s.cfg.Publisher.(CachingPublisher)
+	return !ok || cp.Cached(userID, convID)
 }
 
 // Route returns the run of an event of runID in session key (routeRun); nil when nobody here may
