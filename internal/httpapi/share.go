@@ -71,23 +71,31 @@ func (a *api) addMember(w http.ResponseWriter, r *http.Request, u chat.User) {
 	writeJSON(w, http.StatusCreated, m)
 }
 
-func (a *api) setMemberRole(w http.ResponseWriter, r *http.Request, u chat.User) {
+// shareChange is the shape of the membership changes that take a small JSON body and answer 204:
+// the conversation key from the path, body B decoded (≤ 4 KiB), then do.
+func shareChange[B any](w http.ResponseWriter, r *http.Request, do func(key string, b B) error) {
 	key, ok := shareKey(w, r)
 	if !ok {
 		return
 	}
-	var b struct {
-		Role chat.ShareRole `json:"role"`
-	}
+	var b B
 	if err := decodeJSON(w, r, 4<<10, &b, false); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := a.d.Share.SetRole(r.Context(), u, key, r.PathValue("user"), b.Role); err != nil {
+	if err := do(key, b); err != nil {
 		writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) setMemberRole(w http.ResponseWriter, r *http.Request, u chat.User) {
+	shareChange(w, r, func(key string, b struct {
+		Role chat.ShareRole `json:"role"`
+	}) error {
+		return a.d.Share.SetRole(r.Context(), u, key, r.PathValue("user"), b.Role)
+	})
 }
 
 func (a *api) removeMember(w http.ResponseWriter, r *http.Request, u chat.User) {
@@ -103,41 +111,19 @@ func (a *api) removeMember(w http.ResponseWriter, r *http.Request, u chat.User) 
 }
 
 func (a *api) transferOwner(w http.ResponseWriter, r *http.Request, u chat.User) {
-	key, ok := shareKey(w, r)
-	if !ok {
-		return
-	}
-	var b struct {
+	shareChange(w, r, func(key string, b struct {
 		UserID string `json:"userId"`
-	}
-	if err := decodeJSON(w, r, 4<<10, &b, false); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := a.d.Share.Transfer(r.Context(), u, key, b.UserID); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	}) error {
+		return a.d.Share.Transfer(r.Context(), u, key, b.UserID)
+	})
 }
 
 func (a *api) setMute(w http.ResponseWriter, r *http.Request, u chat.User) {
-	key, ok := shareKey(w, r)
-	if !ok {
-		return
-	}
-	var b struct {
+	shareChange(w, r, func(key string, b struct {
 		Muted bool `json:"muted"`
-	}
-	if err := decodeJSON(w, r, 4<<10, &b, false); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := a.d.Share.SetMuted(r.Context(), u, key, b.Muted); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	}) error {
+		return a.d.Share.SetMuted(r.Context(), u, key, b.Muted)
+	})
 }
 
 func (a *api) listInvites(w http.ResponseWriter, r *http.Request, u chat.User) {

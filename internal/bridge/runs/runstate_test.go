@@ -83,6 +83,13 @@ func (e *gwEnv) setHistory(rows []any, active []string, inFlight map[string]any,
 	e.mu.Unlock()
 }
 
+// acceptSend answers every chat.send "started" under its idempotency key.
+func acceptSend(c *gatewaytest.Call) (any, error) {
+	var p gateway.ChatSendParams
+	_ = c.Decode(&p)
+	return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
+}
+
 // setSessionInfo adds fields to the sessionInfo of the chat.history answer.
 func (e *gwEnv) setSessionInfo(fields map[string]any) {
 	e.mu.Lock()
@@ -211,11 +218,7 @@ func TestDropBetweenAcceptAndAck(t *testing.T) {
 // A retry with the same client id while the turn runs attaches to it: one chat.send, the same
 // runId, and the reply reaches the user.
 func TestDuplicateRetryDuringRunningTurn(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -256,11 +259,7 @@ func TestDuplicateRetryDuringRunningTurn(t *testing.T) {
 // ends as an error with its partial text (never an empty final), the recovery turn is adopted as
 // the conversation's run with the message's id, and a new message waits for it.
 func TestRecoveryTurnUnderNewRunID(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -295,11 +294,7 @@ func TestRecoveryTurnUnderNewRunID(t *testing.T) {
 // On reconnect the Gateway reports hasActiveRun with no activeRunIds and an inFlightRun that is
 // its recovery turn: the cut run is resolved at once, not by the 3-minute stale-run watchdog.
 func TestInFlightRunWithoutActiveRunIDs(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -387,11 +382,7 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 // A bare final (no message, no text: merged into or parked behind another turn) is not relayed
 // as the complete reply.
 func TestBareFinalIsNotTheReply(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -411,11 +402,7 @@ func TestBareFinalIsNotTheReply(t *testing.T) {
 // waits for it (new messages queue behind it), and a recovery turn that already ended gives the
 // cut message its reply (the Gateway's "[System] … interrupted" prompt does not end the reply).
 func TestRecoveryTurnStartsLate(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -441,11 +428,7 @@ func TestRecoveryTurnStartsLate(t *testing.T) {
 // session is still "running" with abortedLastRun and nothing runs, the cut run waits for it past
 // the grace, instead of being reported interrupted and then answered anyway.
 func TestRecoveryOwedWaitsPastGrace(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	}, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
+	e := newGWEnv(t, acceptSend, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -473,11 +456,7 @@ func TestRecoveryOwedWaitsPastGrace(t *testing.T) {
 // Once the Gateway no longer owes a recovery turn (status done, or it gave up: tombstoned), a cut
 // run without a reply is reported interrupted after the grace.
 func TestRecoveryNotOwedEndsAfterGrace(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	}, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
+	e := newGWEnv(t, acceptSend, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -494,11 +473,7 @@ func TestRecoveryNotOwedEndsAfterGrace(t *testing.T) {
 // turn as active, and then runs under its own runId: it is not "continued" by the ended turn, and
 // its reply reaches the user.
 func TestBareFinalWithStaleActiveRun(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "one", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -524,11 +499,7 @@ func TestBareFinalWithStaleActiveRun(t *testing.T) {
 // A run clawchat ended from history without a reply is reopened when the Gateway streams it
 // after all, so the reply reaches the user.
 func TestInferredEndReopened(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -559,11 +530,7 @@ func TestInferredEndReopened(t *testing.T) {
 // A turn the Gateway starts by itself while ours runs (a follow-up) is announced with
 // run.started when it becomes the conversation's run.
 func TestSideRunAnnouncedWhenPromoted(t *testing.T) {
-	e := newGWEnv(t, func(c *gatewaytest.Call) (any, error) {
-		var p gateway.ChatSendParams
-		_ = c.Decode(&p)
-		return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
-	})
+	e := newGWEnv(t, acceptSend)
 	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
 	if err != nil {
 		t.Fatal(err)
