@@ -467,8 +467,9 @@ func TestSharedReactions(t *testing.T) {
 	if code, body := e.do(t, "alice", "POST", "/api/sessions", `{"id":"trip","title":"Trip"}`); code != 201 {
 		t.Fatalf("create %d %s", code, body)
 	}
-	for _, who := range []string{"bob", "carol"} {
-		if code, body := e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"`+who+`"}`); code != 201 {
+	// carol is read-only: reacting is not sending, so she may react too.
+	for who, role := range map[string]string{"bob": "member", "carol": "read-only"} {
+		if code, body := e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"`+who+`","role":"`+role+`"}`); code != 201 {
 			t.Fatalf("add %s %d %s", who, code, body)
 		}
 	}
