@@ -15,6 +15,7 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/reactions"
 	"github.com/clawchat/clawchat/internal/share"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 	"github.com/clawchat/clawchat/internal/testkit/storetest"
@@ -62,8 +63,19 @@ func newShareEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reactions are wired as internal/app wires them: the bridge's membership-aware Get, the store.
+	rx, err := reactions.New(reactions.Config{
+		CanSee: func(ctx context.Context, u chat.User, id string) error {
+			_, err := svc.Get(ctx, u, id)
+			return err
+		},
+		Store: db, Publisher: e.hub,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := httpapi.New(httpapi.Deps{
-		Bridge: svc, Hub: e.hub, Share: sh, Presence: sh.NewPresence(db, e.hub, e.hub.Epoch()),
+		Bridge: svc, Hub: e.hub, Share: sh, Presence: sh.NewPresence(db, e.hub, e.hub.Epoch()), Reactions: rx,
 		Authenticate: func(r *http.Request) (chat.User, bool) {
 			u, ok := shareUsers[r.Header.Get("X-Test-User")]
 			return u, ok
@@ -444,5 +456,79 @@ func TestSharedChatIsolation(t *testing.T) {
 	// The owner aborts the running turn, whoever sent it.
 	if r := a.call("abort", map[string]any{"conversation": "trip"}); !r.OK {
 		t.Errorf("owner abort: %+v", r.Error)
+	}
+}
+
+// TestSharedReactions (issue 13): a participant reacts in a shared conversation like its creator;
+// each sees only their own reactions; a non-participant gets the same not-found as for a
+// conversation that does not exist; a removed participant loses access and their reactions.
+func TestSharedReactions(t *testing.T) {
+	e := newShareEnv(t)
+	if code, body := e.do(t, "alice", "POST", "/api/sessions", `{"id":"trip","title":"Trip"}`); code != 201 {
+		t.Fatalf("create %d %s", code, body)
+	}
+	// carol is read-only: reacting is not sending, so she may react too.
+	for who, role := range map[string]string{"bob": "member", "carol": "read-only"} {
+		if code, body := e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"`+who+`","role":"`+role+`"}`); code != 201 {
+			t.Fatalf("add %s %d %s", who, code, body)
+		}
+	}
+	react := func(who, msg, emoji string) (int, string) {
+		t.Helper()
+		return e.do(t, who, "POST", "/api/messages/"+msg+"/reactions", `{"session":"trip","emoji":"`+emoji+`"}`)
+	}
+	if code, body := react("alice", "a1", "👍"); code != 200 || !strings.Contains(body, `"action":"added"`) {
+		t.Fatalf("alice reacts: %d %s", code, body)
+	}
+	if code, body := react("bob", "a1", "🎉"); code != 200 || !strings.Contains(body, `"action":"added"`) ||
+		!strings.Contains(body, `"reactions":{"🎉":["Bob"]}`) {
+		t.Fatalf("bob reacts: %d %s", code, body)
+	}
+	if code, body := react("carol", "a1", "❤️"); code != 200 {
+		t.Fatalf("carol reacts: %d %s", code, body)
+	}
+	for who, want := range map[string]string{
+		"alice": `"reactions":{"a1":{"👍":["Alice"]}}`,
+		"bob":   `"reactions":{"a1":{"🎉":["Bob"]}}`,
+		"carol": `"reactions":{"a1":{"❤️":["Carol"]}}`,
+	} {
+		if code, body := e.do(t, who, "GET", "/api/reactions/trip", ""); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s's reactions: %d %s, want %s", who, code, body, want)
+		}
+	}
+	if code, body := e.do(t, "bob", "GET", "/api/messages/a1/reactions?session=trip", ""); code != 200 ||
+		!strings.Contains(body, `"reactions":{"🎉":["Bob"]}`) {
+		t.Errorf("bob's message reactions: %d %s", code, body)
+	}
+	if code, body := react("bob", "a1", "🎉"); code != 200 || !strings.Contains(body, `"action":"removed"`) {
+		t.Errorf("bob toggles off: %d %s", code, body)
+	}
+	routes := [][3]string{
+		{"GET", "/api/reactions/trip", ""},
+		{"GET", "/api/messages/a1/reactions?session=trip", ""},
+		{"POST", "/api/messages/a1/reactions", `{"session":"trip","emoji":"👍"}`},
+	}
+	for _, rt := range routes {
+		if code, body := e.do(t, "eve", rt[0], rt[1], rt[2]); code != 404 || body != notFoundBody {
+			t.Errorf("non-participant %s %s: %d %s", rt[0], rt[1], code, body)
+		}
+	}
+	// carol is removed: the same not-found, and back again she finds no reactions of hers.
+	if code, body := e.do(t, "alice", "DELETE", "/api/sessions/trip/members/carol", ""); code != 204 {
+		t.Fatalf("remove carol %d %s", code, body)
+	}
+	for _, rt := range routes {
+		if code, body := e.do(t, "carol", rt[0], rt[1], rt[2]); code != 404 || body != notFoundBody {
+			t.Errorf("removed participant %s %s: %d %s", rt[0], rt[1], code, body)
+		}
+	}
+	if code, body := e.do(t, "alice", "POST", "/api/sessions/trip/members", `{"username":"carol"}`); code != 201 {
+		t.Fatalf("re-add carol %d %s", code, body)
+	}
+	if code, body := e.do(t, "carol", "GET", "/api/reactions/trip", ""); code != 200 || !strings.Contains(body, `"reactions":{}`) {
+		t.Errorf("carol's reactions after removal: %d %s", code, body)
+	}
+	if code, body := e.do(t, "alice", "GET", "/api/reactions/trip", ""); code != 200 || !strings.Contains(body, `"reactions":{"a1":{"👍":["Alice"]}}`) {
+		t.Errorf("alice's reactions after carol's removal: %d %s", code, body)
 	}
 }

@@ -219,13 +219,20 @@ func (d *DB) Senders(ctx context.Context, sessionKey string) (map[string]chat.Se
 	return out, mapErr("store: senders", rows.Err())
 }
 
-// RemoveMember removes a non-owner participant (removal by the owner, or leaving). The owner
-// cannot be removed (transfer ownership first): chat.ErrNotFound for the owner and for someone
-// who does not take part.
+// RemoveMember removes a non-owner participant (removal by the owner, or leaving) together with
+// their reactions in the conversation, in one transaction. The owner cannot be removed (transfer
+// ownership first): chat.ErrNotFound for the owner and for someone who does not take part.
 func (d *DB) RemoveMember(ctx context.Context, sessionKey, userID string) error {
-	res, err := d.db.ExecContext(ctx, `DELETE FROM conversation_members
-	WHERE session_key = $1 AND user_id = $2 AND role <> 'owner'`, sessionKey, userID)
-	return affectedOne("store: remove member", res, err)
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM conversation_members
+		WHERE session_key = $1 AND user_id = $2 AND role <> 'owner'`, sessionKey, userID)
+		if err := one(res, err); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM reactions WHERE session_key = $1 AND user_id = $2`, sessionKey, userID)
+		return err
+	})
+	return mapErr("store: remove member", err)
 }
 
 // TransferOwnership makes the participant to the owner of the shared conversation and the
