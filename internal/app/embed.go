@@ -92,6 +92,29 @@ func (e embedChat) SendWithContext(ctx context.Context, u chat.User, convID, tex
 	return res.RunID, res.Status, err
 }
 
+// embedShared adapts the store, the bridge and share to shared contexts (embed.Shared).
+type embedShared struct {
+	b  *bridge.Service
+	db interface {
+		ContextConversationByID(ctx context.Context, app, ctxID, id string) (chat.Conversation, error)
+	}
+	share interface {
+		Grant(ctx context.Context, c chat.Conversation, userID string, role chat.ShareRole) error
+	}
+}
+
+func (e embedShared) SharedConversation(ctx context.Context, app, ctxID, id string) (chat.Conversation, error) {
+	return e.db.ContextConversationByID(ctx, app, ctxID, id)
+}
+
+func (e embedShared) CreateSharedInContext(ctx context.Context, u chat.User, app, ctxID, id, title string) (chat.Conversation, error) {
+	return e.b.CreateInContextID(ctx, u, app, ctxID, id, title)
+}
+
+func (e embedShared) Grant(ctx context.Context, c chat.Conversation, userID string, role chat.ShareRole) error {
+	return e.share.Grant(ctx, c, userID, role)
+}
+
 // authenticators compose cookie/proxy sign-in (auth) with embed bearer sessions: a request
 // with an Authorization: Bearer header is authenticated by its embed session only, never by a
 // cookie as well.

@@ -287,6 +287,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	}
 	if s.embed != nil {
 		s.embed.SetChat(embedChat{b: s.bridge, db: s.db})
+		s.embed.SetShared(embedShared{b: s.bridge, db: s.db, share: s.share})
 	}
 
 	s.handler = s.routes()

@@ -19,3 +19,10 @@ func ContextSessionKey(agentID, userID, app, ctxID, convID string) string {
 func (s *Service) CreateInContext(ctx context.Context, u chat.User, app, ctxID, title string) (Conversation, error) {
 	return s.conversations.CreateInContext(ctx, u, app, ctxID, title)
 }
+
+// CreateInContextID is CreateInContext with the conversation id given (a shared context's); it
+// returns the stored row.
+func (s *Service) CreateInContextID(ctx context.Context, u chat.User, app, ctxID, id, title string) (chat.Conversation, error) {
+	c, _, err := s.conversations.CreateInContextID(ctx, u, app, ctxID, id, title)
+	return c, err
+}

@@ -22,6 +22,15 @@ func ValidEmbedRole(r string) bool { return r == EmbedRoleEditor || r == EmbedRo
 type EmbedScope struct {
 	App    string
 	Grants map[string]string
+	// Shared names the granted contexts whose conversation is shared by everyone the host
+	// grants it shared (docs/embed.md "Shared contexts").
+	Shared map[string]bool
+}
+
+// IsShared reports whether context id of app is granted, and granted shared.
+func (s *EmbedScope) IsShared(app, id string) bool {
+	_, ok := s.Role(app, id)
+	return ok && s.Shared[id]
 }
 
 // Role returns the role granted for context id of app, or false.
@@ -40,6 +49,7 @@ type EmbedSession struct {
 	UserID    string
 	App       string
 	Grants    map[string]string // context id → role
+	Shared    map[string]bool   // context ids granted shared
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

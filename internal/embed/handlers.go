@@ -98,6 +98,17 @@ func (s *Service) Conversations(w http.ResponseWriter, r *http.Request) {
 	if _, ok := grant(w, u, id); !ok {
 		return
 	}
+	if s.shared != nil && u.Embed.IsShared(u.Embed.App, id) {
+		// Listing a shared context opens its one conversation: created by the first user,
+		// joined by every later one the host grants it shared.
+		v, err := s.sharedConversation(r.Context(), u, id, "")
+		if err != nil {
+			httpjson.WriteError(w, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"conversations": []chat.ConversationView{v}})
+		return
+	}
 	list, err := s.chat.ContextConversations(r.Context(), u, u.Embed.App, id)
 	if err != nil {
 		httpjson.WriteError(w, err)
@@ -124,6 +135,16 @@ func (s *Service) Create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := grant(w, u, b.Context); !ok {
+		return
+	}
+	if s.shared != nil && u.Embed.IsShared(u.Embed.App, b.Context) {
+		// A shared context has one conversation: creating answers it.
+		v, err := s.sharedConversation(r.Context(), u, b.Context, b.Title)
+		if err != nil {
+			httpjson.WriteError(w, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"conversation": v})
 		return
 	}
 	v, err := s.chat.CreateInContext(r.Context(), u, u.Embed.App, b.Context, b.Title)

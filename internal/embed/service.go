@@ -72,6 +72,8 @@ type Service struct {
 	v        *Verifier
 	st       Store
 	chat     Chat
+	shared   Shared
+	locks    keyLocks
 	log      *slog.Logger
 	now      func() time.Time
 	limiters map[string]*ratelimit.Limiter // per app
@@ -184,11 +186,14 @@ func (s *Service) Exchange(w http.ResponseWriter, r *http.Request) {
 	}
 	token := newToken()
 	now := s.now().UTC()
-	grants := map[string]string{}
+	grants, shared := map[string]string{}, map[string]bool{}
 	for _, g := range claims.Contexts {
 		grants[g.ID] = g.Role
+		if g.Shared {
+			shared[g.ID] = true
+		}
 	}
-	sess := chat.EmbedSession{ID: hashToken(token), UserID: acc.ID, App: app, Grants: grants, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	sess := chat.EmbedSession{ID: hashToken(token), UserID: acc.ID, App: app, Grants: grants, Shared: shared, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.st.CreateEmbedSession(ctx, sess); err != nil {
 		s.log.Error("embed: create session", "err", err)
 		httpjson.WriteError(w, httpjson.ErrInternal)
@@ -311,7 +316,7 @@ func (s *Service) user(ctx context.Context, id string) (chat.User, chat.EmbedSes
 	}
 	u := acc.User()
 	u.Role = chat.RoleMember
-	u.Embed = &chat.EmbedScope{App: sess.App, Grants: sess.Grants}
+	u.Embed = &chat.EmbedScope{App: sess.App, Grants: sess.Grants, Shared: sess.Shared}
 	return u, sess, true
 }
 

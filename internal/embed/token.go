@@ -61,11 +61,14 @@ func refuse(reason, msg string, err error) *Refusal {
 	return &Refusal{Reason: reason, Message: msg, err: err}
 }
 
-// ContextGrant is one context the token lets the user open, with their role in it.
+// ContextGrant is one context the token lets the user open, with their role in it. Shared
+// makes the context's conversation one shared by everyone whose token grants it shared
+// (SharedConversation); otherwise each user has their own conversations there.
 type ContextGrant struct {
-	ID    string `json:"id"`
-	Role  string `json:"role"`
-	Title string `json:"title,omitempty"`
+	ID     string `json:"id"`
+	Role   string `json:"role"`
+	Title  string `json:"title,omitempty"`
+	Shared bool   `json:"shared,omitempty"`
 }
 
 // Claims are a host token's claims (docs/embed.md "Token format"). The host app is iss.

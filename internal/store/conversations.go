@@ -64,6 +64,19 @@ func (d *DB) ConversationByKey(ctx context.Context, sessionKey string) (chat.Con
 	return c, mapErr("store: conversation", err)
 }
 
+// ContextConversationByID returns the conversation with id in host context (app, ctxID),
+// whoever created it: the oldest when several users have one with that id (a shared context's
+// conversation created at once on two instances; docs/embed.md "Shared contexts"), or
+// chat.ErrNotFound.
+func (d *DB) ContextConversationByID(ctx context.Context, app, ctxID, id string) (chat.Conversation, error) {
+	if app == "" || ctxID == "" {
+		return chat.Conversation{}, fmt.Errorf("store: context conversation: %w", chat.ErrNotFound)
+	}
+	c, err := scanConversation(d.db.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations
+	WHERE host_app = $1 AND context_id = $2 AND id = $3 ORDER BY created_at, user_id LIMIT 1`, app, ctxID, id))
+	return c, mapErr("store: context conversation", err)
+}
+
 // Conversations returns all of userID's conversations, archived ones included, newest
 // LastActivityAt first (ties broken by id).
 func (d *DB) Conversations(ctx context.Context, userID string) ([]chat.Conversation, error) {

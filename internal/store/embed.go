@@ -15,7 +15,7 @@ func (d *DB) CreateEmbedSession(ctx context.Context, s chat.EmbedSession) error 
 	if s.ID == "" || s.UserID == "" || s.App == "" {
 		return fmt.Errorf("store: create embed session: id, user id and app are required: %w", chat.ErrInvalid)
 	}
-	grants, err := json.Marshal(s.Grants)
+	grants, err := marshalGrants(s.Grants, s.Shared)
 	if err != nil {
 		return fmt.Errorf("store: create embed session: %w", err)
 	}
@@ -37,7 +37,7 @@ func (d *DB) EmbedSession(ctx context.Context, id string) (chat.EmbedSession, er
 	if err != nil {
 		return chat.EmbedSession{}, mapErr("store: embed session", err)
 	}
-	if err := json.Unmarshal([]byte(grants), &s.Grants); err != nil {
+	if s.Grants, s.Shared, err = unmarshalGrants(grants); err != nil {
 		return chat.EmbedSession{}, fmt.Errorf("store: embed session grants: %w", err)
 	}
 	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expiresAt)
@@ -92,4 +92,48 @@ func (d *DB) MessageContexts(ctx context.Context, userID, conversationID string)
 		out = append(out, m)
 	}
 	return out, mapErr("store: message contexts", rows.Err())
+}
+
+// sharedGrant is how a context granted shared is stored in the grants column; a context granted
+// not shared is stored as its role alone (the column's original form, which sessions stored
+// before shared contexts still have).
+type sharedGrant struct {
+	Role   string `json:"role"`
+	Shared bool   `json:"shared"`
+}
+
+func marshalGrants(grants map[string]string, shared map[string]bool) ([]byte, error) {
+	out := make(map[string]any, len(grants))
+	for id, role := range grants {
+		if shared[id] {
+			out[id] = sharedGrant{Role: role, Shared: true}
+		} else {
+			out[id] = role
+		}
+	}
+	return json.Marshal(out)
+}
+
+func unmarshalGrants(s string) (map[string]string, map[string]bool, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, nil, err
+	}
+	grants, shared := make(map[string]string, len(raw)), map[string]bool{}
+	for id, v := range raw {
+		var role string
+		if json.Unmarshal(v, &role) == nil {
+			grants[id] = role
+			continue
+		}
+		var g sharedGrant
+		if err := json.Unmarshal(v, &g); err != nil {
+			return nil, nil, err
+		}
+		grants[id] = g.Role
+		if g.Shared {
+			shared[id] = true
+		}
+	}
+	return grants, shared, nil
 }

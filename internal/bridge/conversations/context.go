@@ -36,11 +36,18 @@ func (s *Service) viewFor(u chat.User, c chat.Conversation) Conversation {
 // conversation.created. Without a grant for that context it is the not-found of any
 // conversation u may not see.
 func (s *Service) CreateInContext(ctx context.Context, u chat.User, app, ctxID, title string) (Conversation, error) {
-	c, err := s.createRow(ctx, u, CreateParams{Title: title}, app, ctxID)
+	_, v, err := s.CreateInContextID(ctx, u, app, ctxID, "", title)
+	return v, err
+}
+
+// CreateInContextID is CreateInContext with the conversation id given (a shared context's,
+// docs/embed.md); "" picks a new one. It returns the stored row as well as u's view of it.
+func (s *Service) CreateInContextID(ctx context.Context, u chat.User, app, ctxID, id, title string) (chat.Conversation, Conversation, error) {
+	c, err := s.createRow(ctx, u, CreateParams{ID: id, Title: title}, app, ctxID)
 	if err != nil {
-		return Conversation{}, err
+		return chat.Conversation{}, Conversation{}, err
 	}
 	v := s.viewFor(u, c)
 	s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: v}.Event())
-	return v, nil
+	return c, v, nil
 }
