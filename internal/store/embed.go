@@ -119,7 +119,8 @@ func unmarshalGrants(s string) (map[string]string, map[string]bool, error) {
 	if err := json.Unmarshal([]byte(s), &raw); err != nil {
 		return nil, nil, err
 	}
-	grants, shared := make(map[string]string, len(raw)), map[string]bool{}
+	grants := make(map[string]string, len(raw))
+	var shared map[string]bool
 	for id, v := range raw {
 		var role string
 		if json.Unmarshal(v, &role) == nil {
@@ -132,6 +133,9 @@ func unmarshalGrants(s string) (map[string]string, map[string]bool, error) {
 		}
 		grants[id] = g.Role
 		if g.Shared {
+			if shared == nil {
+				shared = map[string]bool{}
+			}
 			shared[id] = true
 		}
 	}

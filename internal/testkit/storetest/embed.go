@@ -34,6 +34,30 @@ func testEmbed(t *testing.T, c *contract) {
 	if d := cmp.Diff(s, gs); d != "" {
 		t.Fatalf("embed session (-want +got):\n%s", d)
 	}
+	// A context granted shared (docs/embed.md "Shared contexts") keeps its flag.
+	sh := chat.EmbedSession{ID: "h2", UserID: "u1", App: "compose", Grants: map[string]string{"doc:abc123": "viewer", "doc:x": "editor"},
+		Shared: map[string]bool{"doc:abc123": true}, CreatedAt: at(0), ExpiresAt: at(60)}
+	must(t, c.db.CreateEmbedSession(ctx, sh))
+	gs, err = c.db.EmbedSession(ctx, "h2")
+	must(t, err)
+	if d := cmp.Diff(sh, gs); d != "" {
+		t.Fatalf("shared embed session (-want +got):\n%s", d)
+	}
+	// The shared conversation of a context is found by its id, whoever created it.
+	sc := conv("u2", "ctx-shared", 3)
+	sc.HostApp, sc.ContextID = "compose", "doc:abc123"
+	sc.SessionKey = "agent:main:clawchat:u2:ctx-compose-x:ctx-shared"
+	must(t, c.db.CreateConversation(ctx, sc))
+	found, err := c.db.ContextConversationByID(ctx, "compose", "doc:abc123", "ctx-shared")
+	must(t, err)
+	if found.UserID != "u2" || found.ID != "ctx-shared" {
+		t.Fatalf("context conversation by id = %+v", found)
+	}
+	_, err = c.db.ContextConversationByID(ctx, "wiki", "doc:abc123", "ctx-shared")
+	wantErr(t, err, chat.ErrNotFound, "another app's context")
+	_, err = c.db.ContextConversationByID(ctx, "", "", "c2")
+	wantErr(t, err, chat.ErrNotFound, "a conversation without a context")
+
 	_, err = c.db.EmbedSession(ctx, "nope")
 	wantErr(t, err, chat.ErrNotFound, "unknown embed session")
 	n, err := c.db.DeleteExpiredEmbedSessions(ctx, at(30))
@@ -43,8 +67,8 @@ func testEmbed(t *testing.T, c *contract) {
 	}
 	n, err = c.db.DeleteExpiredEmbedSessions(ctx, at(60))
 	must(t, err)
-	if n != 1 {
-		t.Fatalf("deleted %d expired sessions, want 1", n)
+	if n != 2 {
+		t.Fatalf("deleted %d expired sessions, want 2", n)
 	}
 
 	m := chat.MessageContext{UserID: "u1", ConversationID: "c1", MessageID: "r1", Context: "fence 1", CreatedAt: at(5)}

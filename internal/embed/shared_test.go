@@ -1,0 +1,211 @@
+package embed
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/clawchat/clawchat/internal/chat"
+)
+
+// sharedFake is the chat core for shared contexts: conversations with their participants, and
+// Get answering only participants (as the bridge does).
+type sharedFake struct {
+	fakeChat
+	mu      sync.Mutex
+	convs   map[string]chat.Conversation
+	members map[string]map[string]chat.ShareRole // conversation → user → role
+	grants  int
+}
+
+func newSharedFake() *sharedFake {
+	return &sharedFake{convs: map[string]chat.Conversation{}, members: map[string]map[string]chat.ShareRole{}}
+}
+
+func (f *sharedFake) Get(_ context.Context, u chat.User, id string) (chat.ConversationView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.convs[id]
+	role, member := f.members[id][u.ID]
+	if !ok || !member {
+		return chat.ConversationView{}, errNoContext
+	}
+	return chat.ConversationView{ID: id, Role: string(role), Context: &chat.HostContext{App: c.HostApp, ID: c.ContextID}}, nil
+}
+
+func (f *sharedFake) SharedConversation(_ context.Context, app, ctxID, id string) (chat.Conversation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.convs[id]
+	if !ok || c.HostApp != app || c.ContextID != ctxID {
+		return chat.Conversation{}, chat.ErrNotFound
+	}
+	return c, nil
+}
+
+func (f *sharedFake) CreateSharedInContext(_ context.Context, u chat.User, app, ctxID, id, _ string) (chat.Conversation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.convs[id]; ok {
+		return chat.Conversation{}, chat.ErrConflict
+	}
+	c := chat.Conversation{UserID: u.ID, ID: id, HostApp: app, ContextID: ctxID}
+	f.convs[id] = c
+	f.members[id] = map[string]chat.ShareRole{u.ID: chat.ShareOwner}
+	return c, nil
+}
+
+func (f *sharedFake) Grant(_ context.Context, c chat.Conversation, userID string, role chat.ShareRole) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.grants++
+	f.members[c.ID][userID] = role
+	return nil
+}
+
+func (f *sharedFake) role(id, userID string) chat.ShareRole {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.members[id][userID]
+}
+
+func TestSharedContextOneConversationForEveryGrantedUser(t *testing.T) {
+	s, db, key, h := newService(t, 0)
+	f := newSharedFake()
+	s.SetChat(f)
+	s.SetShared(f)
+	exp := time.Now().Add(5 * time.Minute)
+	n := 0
+	session := func(sub string, grants ...ContextGrant) (string, string) {
+		t.Helper()
+		n++
+		c := claimsFor("compose", "jti-shared-"+sub+string(rune('a'+n)), exp)
+		c.Subject, c.Contexts = sub, grants
+		code, out := call(t, h, "POST", "/embed/session", "", map[string]string{"token": sign(t, jose.EdDSA, key, "", c)})
+		if code != http.StatusOK {
+			t.Fatalf("exchange %s: %d %v", sub, code, out)
+		}
+		return out["session"].(string), out["user"].(map[string]any)["id"].(string)
+	}
+	list := func(sess string) (int, string) {
+		t.Helper()
+		code, out := call(t, h, "GET", "/api/embed/conversations?context=doc:abc123", sess, nil)
+		if code != http.StatusOK {
+			return code, ""
+		}
+		cs := out["conversations"].([]any)
+		if len(cs) != 1 {
+			t.Fatalf("a shared context lists %d conversations: %v", len(cs), out)
+		}
+		return code, cs[0].(map[string]any)["id"].(string)
+	}
+	want := SharedConversationID("compose", "doc:abc123")
+
+	alice, aliceID := session("alice", ContextGrant{ID: "doc:abc123", Role: "editor", Shared: true})
+	if code, id := list(alice); code != http.StatusOK || id != want {
+		t.Fatalf("alice opens the shared context: %d %q, want %q", code, id, want)
+	}
+	if f.convs[want].UserID != aliceID || f.role(want, aliceID) != chat.ShareOwner {
+		t.Fatalf("the first user does not own it: %+v", f.convs[want])
+	}
+	bob, bobID := session("bob", ContextGrant{ID: "doc:abc123", Role: "viewer", Shared: true})
+	if code, id := list(bob); code != http.StatusOK || id != want {
+		t.Fatalf("bob opens the shared context: %d %q", code, id)
+	}
+	if r := f.role(want, bobID); r != chat.ShareReadOnly {
+		t.Fatalf("bob (viewer) joined as %q, want read-only", r)
+	}
+	carol, carolID := session("carol", ContextGrant{ID: "doc:abc123", Role: "editor", Shared: true})
+	if code, body := call(t, h, "POST", "/api/embed/conversations", carol, map[string]string{"context": "doc:abc123"}); code != http.StatusOK ||
+		body["conversation"].(map[string]any)["id"] != want {
+		t.Fatalf("carol creates in the shared context: %d %v", code, body)
+	}
+	if r := f.role(want, carolID); r != chat.ShareMember {
+		t.Fatalf("carol (editor) joined as %q, want member", r)
+	}
+	// Opening again grants nothing new.
+	list(bob)
+	list(alice)
+	if f.grants != 2 {
+		t.Fatalf("%d grants, want 2 (bob, carol)", f.grants)
+	}
+
+	// No grant of the context: the 404 of today, and no participant row.
+	dave, daveID := session("dave", ContextGrant{ID: "doc:roadmap", Role: "editor", Shared: true})
+	if code, _ := list(dave); code != http.StatusNotFound {
+		t.Fatalf("dave without the grant: %d, want 404", code)
+	}
+	if code, _ := call(t, h, "POST", "/api/embed/conversations", dave, map[string]string{"context": "doc:abc123"}); code != http.StatusNotFound {
+		t.Fatalf("dave creates without the grant: %d, want 404", code)
+	}
+	if f.role(want, daveID) != "" {
+		t.Fatal("dave was made a participant")
+	}
+	// A grant that is not shared: the user's own conversations, as before.
+	erin, erinID := session("erin", ContextGrant{ID: "doc:abc123", Role: "editor"})
+	if code, id := list(erin); code != http.StatusOK || id != "c-1" {
+		t.Fatalf("erin (not shared): %d %q, want her own c-1", code, id)
+	}
+	if f.role(want, erinID) != "" {
+		t.Fatal("a grant without shared joined the shared conversation")
+	}
+
+	// Every grant is audited.
+	entries, err := db.Audit(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, e := range entries {
+		if e.Target == want {
+			got[e.Action]++
+		}
+	}
+	if got["embed.shared.create"] != 1 || got["embed.shared.grant"] != 2 {
+		t.Fatalf("audit = %v, want one create and two grants", got)
+	}
+}
+
+func TestSharedContextConcurrentFirstOpensCreateOne(t *testing.T) {
+	s, _, key, h := newService(t, 0)
+	f := newSharedFake()
+	s.SetChat(f)
+	s.SetShared(f)
+	exp := time.Now().Add(5 * time.Minute)
+	var sessions []string
+	for _, sub := range []string{"a1", "a2", "a3", "a4"} {
+		c := claimsFor("compose", "jti-conc-"+sub+"-0001", exp)
+		c.Subject, c.Contexts = sub, []ContextGrant{{ID: "doc:abc123", Role: "editor", Shared: true}}
+		code, out := call(t, h, "POST", "/embed/session", "", map[string]string{"token": sign(t, jose.EdDSA, key, "", c)})
+		if code != http.StatusOK {
+			t.Fatalf("exchange: %d %v", code, out)
+		}
+		sessions = append(sessions, out["session"].(string))
+	}
+	var wg sync.WaitGroup
+	for _, sess := range sessions {
+		wg.Go(func() {
+			if code, out := call(t, h, "GET", "/api/embed/conversations?context=doc:abc123", sess, nil); code != http.StatusOK {
+				t.Errorf("open: %d %v", code, out)
+			}
+		})
+	}
+	wg.Wait()
+	id := SharedConversationID("compose", "doc:abc123")
+	if len(f.convs) != 1 || len(f.members[id]) != 4 || f.grants != 3 {
+		t.Fatalf("%d conversations, %d participants, %d grants; want 1, 4, 3", len(f.convs), len(f.members[id]), f.grants)
+	}
+}
+
+func TestShareRoleFromEmbedRole(t *testing.T) {
+	if ShareRole(chat.EmbedRoleViewer) != chat.ShareReadOnly || ShareRole(chat.EmbedRoleEditor) != chat.ShareMember {
+		t.Fatal("viewer must be read-only and editor member")
+	}
+	if a, b := SharedConversationID("compose", "doc:x"), SharedConversationID("wiki", "doc:x"); a == b || !chat.ValidConversationID(a) {
+		t.Fatalf("ids %q %q", a, b)
+	}
+}
