@@ -2,7 +2,7 @@
 // works where third-party cookies are blocked), and events arrive over SSE read with fetch (an
 // EventSource cannot send an Authorization header).
 
-export interface Grant { id: string; role: string; title?: string }
+export interface Grant { id: string; role: string; title?: string; shared?: boolean }
 export interface SessionInfo {
   session: string;
   expiresAt: string;
@@ -16,6 +16,8 @@ export interface ConversationView {
   running: boolean;
   runId: string | null;
   lastActivityAt?: string;
+  /** The user's role when the conversation is a shared context's (owner, member, read-only). */
+  role?: string;
   context?: { app: string; id: string; role?: string };
 }
 export interface HistoryMessage {
@@ -24,6 +26,8 @@ export interface HistoryMessage {
   text: string;
   runId?: string;
   at?: string;
+  /** Who typed a user message (shared conversations). */
+  sender?: { userId: string; name: string };
 }
 export interface PageContext {
   title?: string;

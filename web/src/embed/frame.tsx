@@ -10,7 +10,7 @@ import { renderMarkdown } from '../markdown';
 import { Client, exchange, HttpError, Unauthorized, type ConversationView, type Grant, type PageContext, type SessionInfo } from './api';
 import { parseSuggestions, type Suggestion } from './suggestions';
 
-type Msg = { key: string; role: 'user' | 'assistant'; text: string; runId?: string; pending?: boolean; error?: string };
+type Msg = { key: string; role: 'user' | 'assistant'; text: string; runId?: string; pending?: boolean; error?: string; sender?: string };
 
 const app = new URLSearchParams(location.search).get('app') ?? '';
 let hostOrigin = '';
@@ -68,11 +68,15 @@ function Frame() {
   const page = useRef<PageContext | null>(null);
   const convRef = useRef<ConversationView | null>(null);
   convRef.current = conv;
+  const infoRef = useRef<SessionInfo | null>(null);
+  infoRef.current = info;
   const ctxRef = useRef('');
   ctxRef.current = contextId;
 
   const grant: Grant | undefined = info?.contexts.find((g) => g.id === contextId);
-  const readOnly = gateway !== 'connected';
+  // A viewer in a shared context's conversation reads along (a read-only participant).
+  const gatewayDown = gateway !== 'connected';
+  const readOnly = gatewayDown || conv?.role === 'read-only';
 
   // Host messages.
   useEffect(() => {
@@ -128,7 +132,11 @@ function Frame() {
 
   async function loadHistory(c: ConversationView) {
     const h = await client.current!.history(c.id);
-    setMsgs(h.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ key: m.id, role: m.role as 'user' | 'assistant', text: m.text, runId: m.runId })));
+    const me = infoRef.current?.user.id;
+    setMsgs(h.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({
+      key: m.id, role: m.role as 'user' | 'assistant', text: m.text, runId: m.runId,
+      sender: m.role === 'user' && m.sender && m.sender.userId !== me ? m.sender.name : undefined,
+    })));
     setBusy(h.running ? 'thinking' : '');
   }
 
@@ -172,9 +180,18 @@ function Frame() {
       if (!cur || d.conversation !== cur.id) return;
       const runId = String(d.runId ?? '');
       switch (name) {
-        case 'run.started':
+        case 'run.started': {
           setBusy('thinking');
+          // In a shared context's conversation, another participant's message (this frame
+          // shows its own as it sends it).
+          const sender = d.sender as { userId?: string; name?: string } | undefined;
+          if (typeof d.text === 'string' && sender?.userId && sender.userId !== infoRef.current?.user.id) {
+            const text = d.text;
+            setMsgs((ms) => ms.some((m) => m.role === 'user' && m.runId === runId) ? ms
+              : [...ms, { key: 'u-' + runId, role: 'user', text, runId, sender: sender.name }]);
+          }
           break;
+        }
         case 'run.status':
           setBusy(String(d.phase || 'working'));
           break;
@@ -273,7 +290,7 @@ function Frame() {
         <span class="ctx" title={contextId}>{grant?.title || contextId}</span>
         {conv && <button type="button" class="show-contexts" onClick={showContexts}>Context sent</button>}
       </header>
-      {readOnly && <div class="banner" role="status">The assistant is not reachable right now. Read-only until it is back.</div>}
+      {gatewayDown && <div class="banner" role="status">The assistant is not reachable right now. Read-only until it is back.</div>}
       {problem && <div class="problem" role="alert">{problem}</div>}
       {contexts && (
         <div class="contexts">
@@ -282,7 +299,7 @@ function Frame() {
       )}
       <div class="transcript" aria-live="polite">
         {msgs.map((m) => {
-          if (m.role === 'user') return <div key={m.key} class="msg user" data-run={m.runId}><div class="text">{m.text}</div></div>;
+          if (m.role === 'user') return <div key={m.key} class={m.sender ? 'msg user other' : 'msg user'} data-run={m.runId}>{m.sender && <div class="sender">{m.sender}</div>}<div class="text">{m.text}</div></div>;
           const p = parseSuggestions(m.text);
           return (
             <div key={m.key} class="msg assistant" data-run={m.runId}>
