@@ -652,3 +652,83 @@ func TestEmbedSessionExpiryAsksHostForNewToken(t *testing.T) {
 	b.frameSend(t, "still there")
 	b.frameWait(t, "the reply", `[...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('Echo: still there'))`, 60*time.Second)
 }
+
+// TestEmbedSharedContextConversation: the host grants doc:team shared to Alice and Bob; their
+// two browsers open one conversation for it (Alice first: she creates it; Bob's token makes him a
+// participant). Alice sends; Bob's sidebar shows her message with her name and the reply while it
+// streams. A token without the grant gets the 404 of a conversation that does not exist, and the
+// grant is in the audit log.
+func TestEmbedSharedContextConversation(t *testing.T) {
+	e := startEmbed(t)
+	alice, bob := newBrowser(t), newBrowser(t)
+	e.openHost(t, alice, "u-alice", "doc:team")
+	alice.frameWait(t, "alice's conversation", `!!document.querySelector('.show-contexts')`, 20*time.Second)
+	e.openHost(t, bob, "u-bob", "doc:team")
+	bob.frameWait(t, "bob's conversation", `!!document.querySelector('.show-contexts')`, 20*time.Second)
+
+	const typed = "what is in the team notes [delay=150] [words=20]"
+	alice.frameSend(t, typed)
+	const echo = "Echo: what is in the team notes"
+	bob.frameWait(t, "alice's message in bob's sidebar", `[...document.querySelectorAll('.msg.user.other')].some((m) =>
+		m.querySelector('.sender')?.textContent === 'Alice' && m.querySelector('.text')?.textContent.includes('what is in the team notes'))`, 30*time.Second)
+	bob.frameWait(t, "the reply streaming in bob's sidebar", `[...document.querySelectorAll('.msg.assistant')].some((m) =>
+		m.innerText.includes(`+jsString(echo)+`) && m.innerText.includes('w3') && !m.innerText.includes('w20'))`, 60*time.Second)
+	bob.frameWait(t, "the whole reply in bob's sidebar", `[...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('w20'))`, 60*time.Second)
+	alice.frameWait(t, "the whole reply in alice's sidebar", `[...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('w20'))`, 60*time.Second)
+	for name, b := range map[string]*browser{"alice": alice, "bob": bob} {
+		if n := b.frameEval(t, `[document.querySelectorAll('.msg.user').length, document.querySelectorAll('.msg.assistant').length]`); fmt.Sprint(n) != "[1 1]" {
+			t.Fatalf("%s's sidebar shows %v user and assistant messages, want alice's one and its reply", name, n)
+		}
+	}
+
+	// Over the API: both list the same one conversation; a token without the grant gets 404.
+	id := sharedConversationOf(t, e, "u-alice")
+	if got := sharedConversationOf(t, e, "u-bob"); got != id {
+		t.Fatalf("bob's shared conversation %q, alice's %q", got, id)
+	}
+	carol := e.signIn(t, "u-bob", func(c *host.TokenClaims) {
+		c.Subject, c.Name = "u-carol", "Carol"
+		c.Contexts = []host.ContextGrant{{ID: "doc:roadmap", Role: "editor", Shared: true}}
+	})
+	_, never := carol.do("GET", "/api/sessions/c-neverexisted/history", nil)
+	for _, p := range []struct{ method, path string }{
+		{"GET", "/api/embed/conversations?context=doc:team"},
+		{"GET", "/api/sessions/" + id + "/history"},
+	} {
+		if code, body := carol.do(p.method, p.path, nil); code != http.StatusNotFound || body != never {
+			t.Errorf("carol %s %s: %d %s, want the same 404 as %s", p.method, p.path, code, body, never)
+		}
+	}
+	// Bob with a new token that no longer grants doc:team: 404 too, though he takes part.
+	revoked := e.signIn(t, "u-bob", func(c *host.TokenClaims) {
+		c.Contexts = []host.ContextGrant{{ID: "doc:roadmap", Role: "editor"}}
+	})
+	if code, body := revoked.do("GET", "/api/sessions/"+id+"/history", nil); code != http.StatusNotFound || body != never {
+		t.Errorf("bob without the grant: %d %s, want the same 404 as %s", code, body, never)
+	}
+
+	grants := 0
+	for _, a := range e.auditEntries(t) {
+		if a.Action == "embed.shared.grant" && a.Target == id {
+			grants++
+			if !strings.Contains(a.Detail, "context=doc:team") || !strings.Contains(a.Detail, "role=member") {
+				t.Errorf("grant audited as %q", a.Detail)
+			}
+		}
+	}
+	if grants != 1 {
+		t.Fatalf("%d grants of %s audited, want 1 (bob)", grants, id)
+	}
+}
+
+// sharedConversationOf lists doc:team with a fresh token of userID and returns the one
+// conversation.
+func sharedConversationOf(t *testing.T, e *embedEnv, userID string) string {
+	t.Helper()
+	code, body := e.signIn(t, userID, nil).do("GET", "/api/embed/conversations?context=doc:team", nil)
+	var out struct{ Conversations []chat.ConversationView }
+	if err := json.Unmarshal([]byte(body), &out); code != http.StatusOK || err != nil || len(out.Conversations) != 1 {
+		t.Fatalf("%s lists doc:team: %d %s", userID, code, body)
+	}
+	return out.Conversations[0].ID
+}

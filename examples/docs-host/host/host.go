@@ -26,6 +26,9 @@ type User struct {
 	ID     string
 	Name   string
 	Grants map[string]string // "doc:abc123" → "editor" | "viewer"
+	// Shared names the granted documents whose assistant conversation is one shared by
+	// everyone granted them shared (docs/embed.md "Shared contexts").
+	Shared map[string]bool
 }
 
 // Config configures the host.
@@ -46,8 +49,10 @@ type Config struct {
 // doc:roadmap.
 func DefaultUsers() []User {
 	return []User{
-		{ID: "u-alice", Name: "Alice", Grants: map[string]string{"doc:abc123": "editor", "doc:roadmap": "viewer"}},
-		{ID: "u-bob", Name: "Bob", Grants: map[string]string{"doc:roadmap": "editor"}},
+		{ID: "u-alice", Name: "Alice", Grants: map[string]string{"doc:abc123": "editor", "doc:roadmap": "viewer", "doc:team": "editor"},
+			Shared: map[string]bool{"doc:team": true}},
+		{ID: "u-bob", Name: "Bob", Grants: map[string]string{"doc:roadmap": "editor", "doc:team": "editor"},
+			Shared: map[string]bool{"doc:team": true}},
 	}
 }
 
@@ -56,6 +61,7 @@ func DefaultDocs() map[string]string {
 	return map[string]string{
 		"doc:abc123":  "# Release notes\n\n## Overview\n\nThis release make the editor faster.\n\n## Changes\n\n- Faster start-up\n- Fewer crashes\n",
 		"doc:roadmap": "# Roadmap\n\n## Next quarter\n\nShip the assistant sidebar.\n",
+		"doc:team":    "# Team notes\n\nAlice and Bob share this document's assistant conversation.\n",
 	}
 }
 
@@ -127,9 +133,10 @@ func (h *Host) login(w http.ResponseWriter, r *http.Request) {
 
 // ContextGrant is one entry of the token's ctx claim.
 type ContextGrant struct {
-	ID    string `json:"id"`
-	Role  string `json:"role"`
-	Title string `json:"title,omitempty"`
+	ID     string `json:"id"`
+	Role   string `json:"role"`
+	Title  string `json:"title,omitempty"`
+	Shared bool   `json:"shared,omitempty"` // one conversation for everyone granted it shared
 }
 
 // TokenClaims are the claims the host signs (docs/embed.md "Token format").
@@ -151,7 +158,7 @@ func (h *Host) Sign(u User, mutate func(*TokenClaims)) (string, error) {
 		Name: u.Name,
 	}
 	for id, role := range u.Grants {
-		c.Contexts = append(c.Contexts, ContextGrant{ID: id, Role: role})
+		c.Contexts = append(c.Contexts, ContextGrant{ID: id, Role: role, Shared: u.Shared[id]})
 	}
 	if mutate != nil {
 		mutate(&c)

@@ -132,11 +132,17 @@ function Frame() {
 
   async function loadHistory(c: ConversationView) {
     const h = await client.current!.history(c.id);
+    if (convRef.current && convRef.current.id !== c.id) return; // another conversation meanwhile
     const me = infoRef.current?.user.id;
-    setMsgs(h.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({
+    const hist: Msg[] = h.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({
       key: m.id, role: m.role as 'user' | 'assistant', text: m.text, runId: m.runId,
       sender: m.role === 'user' && m.sender && m.sender.userId !== me ? m.sender.name : undefined,
-    })));
+    }));
+    // The history may be older than what arrived live while it loaded (a run that started
+    // meanwhile, a message being sent): those stay after it.
+    setMsgs((prev) => [...hist, ...prev.filter((m) =>
+      (m.runId ? h.running && m.runId === h.runId : m.key.startsWith('u-'))
+      && !hist.some((x) => x.role === m.role && (m.role === 'assistant' ? x.runId === m.runId : x.text === m.text)))]);
     setBusy(h.running ? 'thinking' : '');
   }
 
