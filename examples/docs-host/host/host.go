@@ -222,7 +222,7 @@ aside{width:380px;border-left:1px solid #ccc;display:flex;flex-direction:column}
 {{else}}
 <main>
 <div class="bar"><strong>{{.User.Name}}</strong><span>Document <code>{{.Doc}}</code>{{if .Role}} ({{.Role}}){{else}} (no access){{end}}</span>
-<a href="/?doc=doc:abc123">doc:abc123</a><a href="/?doc=doc:roadmap">doc:roadmap</a></div>
+<a href="/?doc=doc:abc123">doc:abc123</a><a href="/?doc=doc:roadmap">doc:roadmap</a><a href="/?doc=doc:team">doc:team</a></div>
 <textarea id="doc" spellcheck="false" {{if ne .Role "editor"}}readonly{{end}}>{{if .Role}}{{.Text}}{{end}}</textarea>
 </main>
 <aside><div id="assistant"></div></aside>
