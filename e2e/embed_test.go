@@ -707,17 +707,35 @@ func TestEmbedSharedContextConversation(t *testing.T) {
 		t.Errorf("bob without the grant: %d %s, want the same 404 as %s", code, body, never)
 	}
 
-	grants := 0
+	// A viewer granted the context shared joins read-only: they read the transcript, and their
+	// send is refused.
+	dave := e.signIn(t, "u-bob", func(c *host.TokenClaims) {
+		c.Subject, c.Name = "u-dave", "Dave"
+		c.Contexts = []host.ContextGrant{{ID: "doc:team", Role: "viewer", Shared: true}}
+	})
+	code, body := dave.do("GET", "/api/embed/conversations?context=doc:team", nil)
+	if code != http.StatusOK || !strings.Contains(body, id) || !strings.Contains(body, `"role":"read-only"`) {
+		t.Fatalf("dave (viewer) lists doc:team: %d %s", code, body)
+	}
+	if code, body := dave.do("GET", "/api/sessions/"+id+"/history", nil); code != http.StatusOK || !strings.Contains(body, "what is in the team notes") {
+		t.Fatalf("dave reads the history: %d %s", code, body)
+	}
+	if code, body := dave.do("POST", "/api/embed/conversations/"+id+"/messages", map[string]any{"text": "hi", "clientId": "d1"}); code != http.StatusForbidden {
+		t.Fatalf("dave (read-only) sends: %d %s, want 403", code, body)
+	}
+
+	roles := map[string]int{}
 	for _, a := range e.auditEntries(t) {
 		if a.Action == "embed.shared.grant" && a.Target == id {
-			grants++
-			if !strings.Contains(a.Detail, "context=doc:team") || !strings.Contains(a.Detail, "role=member") {
+			if !strings.Contains(a.Detail, "context=doc:team") {
 				t.Errorf("grant audited as %q", a.Detail)
 			}
+			_, role, _ := strings.Cut(a.Detail, "role=")
+			roles[role]++
 		}
 	}
-	if grants != 1 {
-		t.Fatalf("%d grants of %s audited, want 1 (bob)", grants, id)
+	if fmt.Sprint(roles) != "map[member:1 read-only:1]" {
+		t.Fatalf("grants of %s audited by role: %v, want bob a member and dave read-only", id, roles)
 	}
 }
 
