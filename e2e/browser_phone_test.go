@@ -46,7 +46,10 @@ func (b *browser) signInPhone(t testing.TB, base, user, pass string) {
 // for the reply to finish; it returns the conversation id.
 func (b *browser) startPhoneChat(t testing.TB, text, want string) string {
 	t.Helper()
+	// The composer focuses itself once mounted (its effects have run): type only then.
+	b.wait(t, "the composer is ready", `document.activeElement?.id === 'composer-input'`, 10*time.Second)
 	b.do(t, "type the first message", chromedp.SendKeys(chromedp.CSS("#composer-input"), text))
+	b.wait(t, "the composer holds what was typed", fmt.Sprintf(`document.querySelector('#composer-input').value === %s`, jsString(text)), 5*time.Second)
 	b.do(t, "tap Send", chromedp.Click(chromedp.CSS(".composer .send")))
 	b.wait(t, "the new conversation opens", `location.hash.startsWith('#/c/')`, 20*time.Second)
 	b.waitReply(t, want)
