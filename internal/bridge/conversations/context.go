@@ -22,8 +22,8 @@ func Visible(u chat.User, c chat.Conversation) bool {
 }
 
 // viewFor is View with u's role in c's context (embedded sessions).
-func (s *Service) viewFor(u chat.User, c chat.Conversation) Conversation {
-	v := s.View(c)
+func (s *Service) viewFor(ctx context.Context, u chat.User, c chat.Conversation) Conversation {
+	v := s.View(ctx, c)
 	if v.Context != nil {
 		if role, ok := u.Embed.Role(c.HostApp, c.ContextID); ok {
 			v.Context.Role = role
@@ -47,7 +47,7 @@ func (s *Service) CreateInContextID(ctx context.Context, u chat.User, app, ctxID
 	if err != nil {
 		return chat.Conversation{}, Conversation{}, err
 	}
-	v := s.viewFor(u, c)
+	v := s.viewFor(ctx, u, c)
 	s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: v}.Event())
 	return c, v, nil
 }

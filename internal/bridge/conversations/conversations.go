@@ -138,7 +138,9 @@ type Conversation = chat.ConversationView
 // errNotFound is the one answer for a conversation the user may not see, whatever the reason.
 var errNotFound = fmt.Errorf("conversation not found: %w", chat.ErrNotFound)
 
-func (s *Service) View(c chat.Conversation) Conversation {
+// View is the client view of c (run state included). For a shared conversation it reads the
+// store (does the member policy apply?) under ctx.
+func (s *Service) View(ctx context.Context, c chat.Conversation) Conversation {
 	v := Conversation{
 		ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
 		CreatedAt: transcript.Time(c.CreatedAt), UpdatedAt: transcript.Time(c.UpdatedAt), LastActivityAt: transcript.Time(c.LastActivityAt),
@@ -146,7 +148,7 @@ func (s *Service) View(c chat.Conversation) Conversation {
 		Role: string(c.Role), Shared: c.Shared,
 	}
 	if c.Shared {
-		v.MemberPolicy = s.MemberPolicyApplies(context.Background(), c)
+		v.MemberPolicy = s.MemberPolicyApplies(ctx, c)
 	}
 	if c.HostApp != "" {
 		v.Context = &chat.HostContext{App: c.HostApp, ID: c.ContextID}
@@ -251,7 +253,7 @@ func (s *Service) Get(ctx context.Context, u chat.User, id string) (Conversation
 	if IsGateway(c) {
 		return s.gatewayView(c), nil
 	}
-	return s.viewFor(u, c), nil
+	return s.viewFor(ctx, u, c), nil
 }
 
 func (s *Service) gatewayView(c chat.Conversation) Conversation {
@@ -288,7 +290,7 @@ func (s *Service) List(ctx context.Context, u chat.User, archived bool) ([]Conve
 		if c.Role == "" {
 			c.Role = chat.ShareOwner
 		}
-		out = append(out, s.viewFor(u, c))
+		out = append(out, s.viewFor(ctx, u, c))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return last(out[i]).After(last(out[j])) })
 	var gw []Conversation
@@ -356,7 +358,7 @@ func (s *Service) Create(ctx context.Context, u chat.User, p CreateParams) (Conv
 	if err != nil {
 		return Conversation{}, err
 	}
-	v := s.View(c)
+	v := s.View(ctx, c)
 	s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: v}.Event())
 	return v, nil
 }
@@ -468,7 +470,7 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 		}
 		return Conversation{}, fmt.Errorf("bridge: update conversation: %w", err)
 	}
-	v := s.View(c)
+	v := s.View(ctx, c)
 	// Every participant hears of it (the publisher fans it out); the role is each one's own, so
 	// the event carries none and clients keep theirs.
 	ev := v

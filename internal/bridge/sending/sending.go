@@ -71,7 +71,7 @@ type Limits struct {
 type Conversations interface {
 	Lookup(ctx context.Context, u chat.User, id string) (chat.Conversation, error)
 	CreateRow(ctx context.Context, u chat.User, p conversations.CreateParams) (chat.Conversation, error)
-	View(c chat.Conversation) chat.ConversationView
+	View(ctx context.Context, c chat.Conversation) chat.ConversationView
 	// MemberPolicyApplies reports whether shared conversation c runs under the member policy
 	// (a participant is a member; issue 13).
 	MemberPolicyApplies(ctx context.Context, c chat.Conversation) bool
@@ -214,7 +214,7 @@ func (s *Service) send(ctx context.Context, u chat.User, p Params) (Result, erro
 		if errors.Is(err, chat.ErrConflict) { // created concurrently
 			c, err = convs.Lookup(ctx, u, p.Conversation)
 		} else if err == nil {
-			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: convs.View(c)}.Event())
+			s.cfg.Publisher.Publish(u.ID, chat.ConversationCreated{ConversationView: convs.View(ctx, c)}.Event())
 		}
 	}
 	if err != nil {
@@ -341,7 +341,7 @@ func (s *Service) touch(ctx context.Context, c chat.Conversation, text string) {
 		return
 	}
 	if named {
-		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.cfg.Conversations.View(c)}.Event())
+		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.cfg.Conversations.View(ctx, c)}.Event())
 	}
 }
 
