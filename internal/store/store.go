@@ -100,7 +100,7 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 			db.SetMaxIdleConns(8)
 		}
 	}
-	if err := d.db.PingContext(ctx); err != nil {
+	if err := d.ping(ctx); err != nil {
 		d.db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", d.dialect, err)
 	}
@@ -109,6 +109,31 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// ping opens the first connection. On SQLite it retries while the file is busy: several
+// processes opening one new file at once all switch it to WAL, and that switch answers
+// SQLITE_BUSY at once instead of waiting out busy_timeout. It gives up after about five
+// seconds (busy_timeout's budget) or when ctx ends.
+func (d *DB) ping(ctx context.Context) error {
+	delay := 5 * time.Millisecond
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := d.db.PingContext(ctx)
+		var sqErr *sqlite.Error
+		if err == nil || d.dialect != DialectSQLite || !errors.As(err, &sqErr) ||
+			sqErr.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, 250*time.Millisecond)
+	}
 }
 
 // privateFiles makes the SQLite database file at path (a plain path, not ":memory:" nor a file:
