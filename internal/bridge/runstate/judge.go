@@ -49,14 +49,10 @@ const (
 type Action int
 
 const (
-	// Wait leaves the run as it is: publish Step.Event if set, ask again if Step.Again.
-	Wait Action = iota
-	// End ends the run with Step.End, inferred from history (Finish with inferred).
-	End
-	// Continue ends the run as continued by Step.Other and adopts that turn (ContinueIn).
-	Continue
-	// Resend sends Step.Resend again with the same idempotency key.
-	Resend
+	Wait     Action = iota // leave the run as it is: publish Step.Event if set, ask again if Step.Again
+	End                    // end the run with Step.End, inferred from history (Finish with inferred)
+	Continue               // end the run as continued by Step.Other, adopting that turn (ContinueIn)
+	Resend                 // send Step.Resend again with the same idempotency key
 )
 
 // Step is what Judge decided about one run.

@@ -1,23 +1,15 @@
 // Package runstate is the run table of clawchat's run tracker (bridge/runs): every tracked run,
-// each conversation's active run and queue of messages, and the runs that ended recently, with
-// the transitions of the run state machine (docs/reliability.md) and what a chat.history verdict
-// means for a run (Table.Judge).
+// each conversation's active run and queue, the runs that ended recently, the transitions of the
+// run state machine (docs/reliability.md) and what a chat.history verdict means for a run (Judge).
 //
 // It has no lock, no goroutine and does no I/O: a Table is a value its owner (runs.Tracker)
-// guards with its one lock, held around every call. Each transition that must not be observed
-// half done is one method, so no Gateway event can fall between its steps:
-//
-//   - Finish ends a run, records it as recently ended (with how it ended) and promotes the
-//     session's next tracked turn to be the conversation's run; Route then drops a trailing
-//     event of that run, or reopens a run whose end was only inferred from history.
-//   - ContinueIn adopts the Gateway turn that carries a cut run on (its recovery turn) and ends
-//     the cut run in the same call; Renew registers a lost message's new turn and ends the old.
-//   - Route finds the run of an event, drops trailing events of ended runs or reopens an
-//     inferred end; Adopt tracks a turn started elsewhere once its owner is known.
-//
-// Methods that start, reopen or promote a run return the runs to announce: the caller publishes
-// their run.started (Announce) before it releases its lock, so that it precedes every event of
-// the run. Nothing here calls out of the package.
+// guards with its one lock, held around every call. Each transition that must not be seen half
+// done is one method, so no Gateway event falls between its steps: Finish ends a run, records it
+// as ended and promotes the session's next turn; ContinueIn adopts the turn that carries a cut
+// run on (the Gateway's recovery turn) and ends the cut run; Route drops a trailing event of an
+// ended run or reopens a run whose end was only inferred. Methods that start, reopen or promote a
+// run return it; the caller publishes its run.started (Announce) before it releases its lock, so
+// that it precedes every event of the run.
 package runstate
 
 import (
@@ -63,21 +55,14 @@ var (
 // Run is one Gateway turn the tracker tracks. Its ids never change; everything else is changed
 // only by the Table's methods, under its owner's lock. Its content has its own lock.
 type Run struct {
-	id        string
-	key       string
-	userID    string
-	convID    string
-	messageID string
-	sender    string // display name of the user who sent the message (approval cards)
-	senderID  string // account id of the user who sent the message ("" for a turn the Gateway started)
-	// content is the run's text, reasoning and tools (own lock; never copy a run)
-	content   runtext.Content
-	started   time.Time
-	lastEvent time.Time
-	sent      bool // chat.send acknowledged
-	// msg is what was sent (nil for adopted runs); kept to send it again with the same
-	// idempotency key when the Gateway lost it.
-	msg *Message
+	id, key, userID, convID string
+	messageID               string
+	sender                  string          // display name of who sent the message (approval cards)
+	senderID                string          // account id of who sent it ("" for a turn the Gateway started)
+	content                 runtext.Content // text, reasoning and tools (own lock; never copy a run)
+	started, lastEvent      time.Time
+	sent                    bool     // chat.send acknowledged
+	msg                     *Message // what was sent (nil for adopted runs): sent again when the Gateway lost it
 	// unknown: chat.send was written but its answer was lost (connection drop, timeout);
 	// reconciliation decides whether the Gateway has it.
 	unknown bool
@@ -85,13 +70,10 @@ type Run struct {
 	renewed bool // sent as a new turn after the Gateway refused it under its old key
 	// bare: the Gateway ended the run with a final that has no message and no text
 	// (merged into or queued behind another turn); reconciliation resolves it.
-	bare bool
-	// retries counts reconciliations that found the Gateway's state unknown
-	retries int
-	// owedSince is when reconciliation first saw that the Gateway owes the run's session a
-	// restart-recovery turn (zero: not seen)
-	owedSince time.Time
-	announced bool // run.started published
+	bare      bool
+	retries   int       // reconciliations that found the Gateway's state unknown
+	owedSince time.Time // when the Gateway was first seen to owe the session a recovery turn
+	announced bool      // run.started published
 }
 
 // ID is the run id (the Gateway's runId).
@@ -109,9 +91,9 @@ func (r *Run) ConvID() string { return r.convID }
 // Content is the run's text, reasoning and tools.
 func (r *Run) Content() *runtext.Content { return &r.content }
 
-// newRun is a run the Gateway has (an adopted, reopened or continuing turn) of conversation c.
-func newRun(id string, c *conv, now time.Time) *Run {
-	return &Run{id: id, key: c.key, userID: c.userID, convID: c.convID, started: now, lastEvent: now, sent: true}
+// newRun is a turn the Gateway has (adopted, reopened or continuing another) in session key.
+func newRun(id, key, userID, convID string, now time.Time) *Run {
+	return &Run{id: id, key: key, userID: userID, convID: convID, started: now, lastEvent: now, sent: true}
 }
 
 // ended is a run that ended, kept until Prune: duplicate sends answer with its id, its trailing

@@ -8,12 +8,9 @@ import (
 	"github.com/clawchat/clawchat/internal/chat"
 )
 
-// Table is the tracker's state: its runs, its conversations' active runs and queues, and the
-// runs that ended recently. The zero value is not usable; make one with New. It is not safe for
-// concurrent use: its owner holds one lock around every call (see the package comment).
-//
-// A run id is in at most one of runs and ended at any time, and moves between them only inside
-// one method (Finish, Fail, Forget, Route's reopen).
+// Table is the tracker's state (make one with New). Its owner holds one lock around every call.
+// A run id is in at most one of runs and ended, and moves between them only inside one method
+// (Finish, Fail, Forget, Route's reopen).
 type Table struct {
 	convs    map[string]*conv // by session key, conversations with a run or queue
 	runs     map[string]*Run  // by runId
@@ -169,15 +166,12 @@ func (t *Table) end(r *Run, now time.Time) (ok bool, promoted *Run) {
 	return true, promoted
 }
 
-// Ending is what ending a run asks of the table's owner.
+// Ending is what ending a run asks of the table's owner: announce Promoted (the session's turn
+// that became the conversation's run, if any) at once, publish Event (the run's terminal event)
+// when Ended (false: it had ended already), then start the next queued message (Next).
 type Ending struct {
-	// Ended is false when the run had already ended: there is nothing to publish.
-	Ended bool
-	// Event is the run's terminal event, to publish to its user once Promoted is announced;
-	// then the conversation's next queued message may start (Next).
-	Event chat.Event
-	// Promoted is the session's turn that became the conversation's run, to announce at once
-	// (nil: none).
+	Ended    bool
+	Event    chat.Event
 	Promoted *Run
 }
 
@@ -218,7 +212,7 @@ func (t *Table) ContinueIn(r *Run, otherID string, now time.Time) (Ending, *Run)
 			text := r.content.Text()
 			return t.Finish(r, chat.RunError{Message: "the assistant stopped before it could reply", Kind: "interrupted", Text: &text}, true, now), nil
 		}
-		o = &Run{id: otherID, key: r.key, userID: r.userID, convID: r.convID, started: now, lastEvent: now, sent: true}
+		o = newRun(otherID, r.key, r.userID, r.convID, now)
 		t.track(o)
 	} else if o.key != r.key {
 		return Ending{}, nil
@@ -252,14 +246,12 @@ func (t *Table) Renew(r *Run, m Message, now time.Time) (Ending, *Run) {
 	return t.Finish(r, chat.RunError{Message: "the assistant lost this message; it is sent again", Kind: "interrupted", Text: &text, ContinuedBy: n.id}, false, now), n
 }
 
-// Routed is what Route found for an event.
+// Routed is what Route found for an event: its Run (nil: drop the event), unless !Known (neither
+// tracked nor recently ended: the caller resolves the session's owner and calls Adopt).
+// Reopened: Run was ended by inference and is tracked again; announce it.
 type Routed struct {
-	Run *Run // the event's run (nil: drop the event, or, when !Known, ask who owns the session)
-	// Known is false when the run is neither tracked nor recently ended: the caller resolves
-	// the session's owner and calls Adopt.
-	Known bool
-	// Reopened: Run was ended by inference and is tracked again; announce it.
-	Reopened bool
+	Run             *Run
+	Known, Reopened bool
 }
 
 // Route returns the run of a Gateway event of runID in session key. A run id never moves
@@ -287,7 +279,8 @@ func (t *Table) Route(runID, key string, reopen bool, now time.Time) Routed {
 		return Routed{Known: true}
 	}
 	delete(t.ended, runID)
-	r := &Run{id: runID, key: key, userID: e.userID, convID: e.conv, messageID: e.messageID, started: now, lastEvent: now, sent: true}
+	r := newRun(runID, key, e.userID, e.conv, now)
+	r.messageID = e.messageID
 	t.track(r)
 	if c.active == nil {
 		c.active = r
@@ -304,7 +297,7 @@ func (t *Table) Adopt(runID, key, userID, convID string, now time.Time) (r *Run,
 		return r, false
 	}
 	c := t.convOf(key, userID, convID)
-	r = newRun(runID, c, now)
+	r = newRun(runID, key, c.userID, c.convID, now)
 	t.track(r)
 	if c.active != nil {
 		return r, false
@@ -354,20 +347,18 @@ func (t *Table) Bare(r *Run) { r.bare = true }
 type Owned struct {
 	UserID   string
 	Snapshot chat.RunSnapshot
+	at       time.Time // when it ended
 }
 
 // Running returns a snapshot of every run addressed to userID (all: of every run).
 func (t *Table) Running(userID string, all bool) []Owned {
 	var out []Owned
 	for _, r := range t.runs {
-		if !all && r.userID != userID {
-			continue
+		if all || r.userID == userID {
+			text, rev, reasoning, tools := r.content.View()
+			out = append(out, Owned{UserID: r.userID, Snapshot: chat.RunSnapshot{Conversation: r.convID, RunID: r.id,
+				Text: text, Rev: &rev, Reasoning: &reasoning, Tools: tools, State: "running"}})
 		}
-		text, rev, reasoning, tools := r.content.View()
-		out = append(out, Owned{r.userID, chat.RunSnapshot{
-			Conversation: r.convID, RunID: r.id, Text: text, Rev: &rev, Reasoning: &reasoning,
-			Tools: tools, State: "running",
-		}})
 	}
 	return out
 }
@@ -376,22 +367,13 @@ func (t *Table) Running(userID string, all bool) []Owned {
 // every run) ended: state final, aborted or error, its text, and for errors the message and kind.
 // Sends that never reached the Gateway are left out.
 func (t *Table) EndedRuns(userID string, all bool) []Owned {
-	type item struct {
-		at time.Time
-		o  Owned
-	}
-	var items []item
+	var out []Owned
 	for id, e := range t.ended {
-		if e.end == nil || (!all && e.userID != userID) {
-			continue
+		if e.end != nil && (all || e.userID == userID) {
+			out = append(out, Owned{UserID: e.userID, Snapshot: snapshot(e.end, e.conv, id), at: e.at})
 		}
-		items = append(items, item{e.at, Owned{e.userID, snapshot(e.end, e.conv, id)}})
 	}
-	sort.SliceStable(items, func(i, j int) bool { return items[i].at.Before(items[j].at) })
-	out := make([]Owned, len(items))
-	for i, it := range items {
-		out[i] = it.o
-	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
 	return out
 }
 
