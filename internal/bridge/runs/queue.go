@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/clawchat/clawchat/internal/bridge/runstate"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
@@ -167,15 +168,20 @@ func (s *Tracker) next(key string) {
 	r := s.table.Next(key, s.cfg.Now())
 	s.announceLocked(r)
 	s.mu.Unlock()
-	if r == nil {
-		return
+	if r != nil {
+		s.sendLater(r, slog.LevelWarn, "queued send failed")
 	}
+}
+
+// sendLater sends r's message in the background; a failure (told to the user as run.error) is
+// logged with msg at level.
+func (s *Tracker) sendLater(r *Run, level slog.Level, msg string) {
 	m := r.Message()
 	s.goBackground(func() {
 		ctx, cancel := s.sendContext(s.base)
 		defer cancel()
 		if _, err := s.dispatch(ctx, r, m); err != nil {
-			s.log.Warn("queued send failed", "err", err)
+			s.log.Log(ctx, level, msg, "err", err)
 		}
 	})
 }
@@ -251,13 +257,6 @@ func (s *Tracker) renew(r *Run, m Message, err error) bool {
 	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.ID(), "new", n.ID())
 	s.ended(r, e)
 	s.continued(n)
-	nm := n.Message()
-	s.goBackground(func() {
-		sctx, cancel := s.sendContext(s.base)
-		defer cancel()
-		if _, err := s.dispatch(sctx, n, nm); err != nil {
-			s.log.Info("renewed send failed", "err", err)
-		}
-	})
+	s.sendLater(n, slog.LevelInfo, "renewed send failed")
 	return true
 }
