@@ -10,8 +10,8 @@
 //
 //   - bridge/conversations: the authorization gate (Lookup), conversation CRUD, lists, history.
 //   - bridge/sending: accepting a message (checks, duplicates, send rate), abort.
-//   - bridge/runs: run tracking: queue, the send of a run, routing, the run state machine,
-//     reconciliation with chat.history.
+//   - bridge/runs: run tracking (the lock, sends, routing, publishing, reconciliation with
+//     chat.history) around bridge/runstate: the run table, queues and the run state machine.
 //   - bridge/stream: Gateway chat/agent events → run.* events; bridge/runtext: a run's content.
 //   - bridge/owners: who may see a session's events; bridge/ordered: per-session event order.
 //   - bridge/approvals: owners' exec approvals; bridge/policy: member safety.
@@ -188,7 +188,7 @@ type Service struct {
 
 	queue *ordered.Queue // Gateway events in order per session key (bridge/ordered)
 
-	tracker *runs.Tracker      // runs: queue, routing, state machine, reconciliation (bridge/runs); own lock
+	tracker *runs.Tracker      // runs: queue, routing, state machine, reconciliation (bridge/runs, bridge/runstate); own lock
 	stream  *stream.Translator // Gateway chat/agent events → run events (bridge/stream)
 }
 

@@ -2,45 +2,26 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
+	"github.com/clawchat/clawchat/internal/bridge/runstate"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // This file is the conversation's queue and the send of a run: a message waits behind the
-// conversation's running turn and starts when it ends (next), every message gets its own run.
-
-func (q queued) message() Message {
-	return Message{RunID: q.runID, MessageID: q.messageID, Text: q.text, Attachments: q.atts,
-		Sender: q.sender, Suppress: q.suppress, Policy: q.policy, AgentContext: q.agentContext}
-}
-
-func queuedOf(m Message) queued {
-	return queued{runID: m.RunID, messageID: m.MessageID, text: m.Text, atts: m.Attachments,
-		sender: m.Sender, suppress: m.Suppress, policy: m.Policy, agentContext: m.AgentContext}
-}
+// conversation's running turn and starts when it ends (next), every message gets its own run;
+// and the end of a run (finish, failSend, renew).
 
 // Duplicate reports whether runID is tracked, recently ended or queued in session key: a retry
 // of a message that is answered "duplicate" and never runs twice.
 func (s *Tracker) Duplicate(runID, key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.runs[runID] != nil {
-		return true
-	}
-	if _, ok := s.recent[runID]; ok {
-		return true
-	}
-	if cs := s.convs[key]; cs != nil {
-		for _, q := range cs.queue {
-			if q.runID == runID {
-				return true
-			}
-		}
-	}
-	return false
+	return s.table.Duplicate(runID, key)
 }
 
 // Submit queues m behind the running turn of session t.Key (run.queued, StatusQueued) or starts
@@ -49,37 +30,28 @@ func (s *Tracker) Duplicate(runID, key string) bool {
 // refuse it (ErrQueueFull, ErrTooManyRuns, with chat.ErrLimitReached). Once accepted, the send no
 // longer depends on ctx's cancellation (sendContext).
 func (s *Tracker) Submit(ctx context.Context, t Target, m Message) (string, error) {
-	q := queuedOf(m)
 	s.mu.Lock()
-	cs := s.convs[t.Key]
-	if cs == nil {
-		cs = &convState{key: t.Key, userID: t.UserID, convID: t.ConvID}
-		s.convs[t.Key] = cs
+	r, pos, err := s.table.Submit(t, m, s.cfg.Now(), s.cfg.MaxQueued, s.cfg.MaxConcurrentRuns)
+	if r != nil {
+		// Published under s.mu so that run.started precedes every event of the run.
+		s.announceLocked(r)
 	}
-	if cs.active != nil || len(cs.queue) > 0 {
-		if len(cs.queue) >= s.cfg.MaxQueued {
-			s.mu.Unlock()
-			return "", fmt.Errorf("at most %d queued messages per conversation: %w: %w", s.cfg.MaxQueued, chat.ErrLimitReached, ErrQueueFull)
-		}
-		cs.queue = append(cs.queue, q)
-		pos := len(cs.queue)
-		s.mu.Unlock()
+	s.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrQueueFull):
+		return "", fmt.Errorf("at most %d queued messages per conversation: %w: %w", s.cfg.MaxQueued, chat.ErrLimitReached, ErrQueueFull)
+	case errors.Is(err, ErrTooManyRuns):
+		return "", fmt.Errorf("at most %d runs at once: %w: %w", s.cfg.MaxConcurrentRuns, chat.ErrLimitReached, ErrTooManyRuns)
+	case r == nil:
 		s.cfg.Publisher.Publish(t.UserID, chat.RunQueued{
-			Conversation: t.ConvID, MessageID: m.MessageID, RunID: m.RunID, Position: pos, Text: m.Text, Sender: senderOf(m.Sender),
+			Conversation: t.ConvID, MessageID: m.MessageID, RunID: m.RunID, Position: pos, Text: m.Text, Sender: runstate.SenderOf(m.Sender),
 		}.Event())
 		return StatusQueued, nil
 	}
-	if s.userRuns[t.UserID] >= s.cfg.MaxConcurrentRuns {
-		s.mu.Unlock()
-		return "", fmt.Errorf("at most %d runs at once: %w: %w", s.cfg.MaxConcurrentRuns, chat.ErrLimitReached, ErrTooManyRuns)
-	}
-	r := s.startRunLocked(cs, q)
-	s.mu.Unlock()
-
-	// Accepted: from here the send does not depend on the caller's connection (runstate.go).
+	// Accepted: from here the send does not depend on the caller's connection.
 	sctx, cancel := s.sendContext(ctx)
 	defer cancel()
-	return s.dispatch(sctx, r, q)
+	return s.dispatch(sctx, r, m)
 }
 
 // Unqueue removes the queued message runID of session key and returns its client message id, or
@@ -87,62 +59,82 @@ func (s *Tracker) Submit(ctx context.Context, t Target, m Message) (string, erro
 func (s *Tracker) Unqueue(key, runID string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cs := s.convs[key]
-	if cs == nil {
-		return "", false
-	}
-	for i, q := range cs.queue {
-		if q.runID == runID {
-			cs.queue = append(cs.queue[:i:i], cs.queue[i+1:]...)
-			return q.messageID, true
-		}
-	}
-	return "", false
+	return s.table.Unqueue(key, runID)
 }
 
 // Active returns the id of session key's active run, or "".
 func (s *Tracker) Active(key string) string {
+	id, _ := s.RunState(key)
+	return id
+}
+
+// RunState returns the id of session key's active run ("" when none) and how many messages wait
+// behind it.
+func (s *Tracker) RunState(key string) (string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cs := s.convs[key]; cs != nil && cs.active != nil {
-		return cs.active.id
-	}
-	return ""
+	return s.table.Active(key)
 }
 
-// startRunLocked registers q as cs's active run and announces it; s.mu held.
-func (s *Tracker) startRunLocked(cs *convState, q queued) *run {
-	now := s.cfg.Now()
-	r := &run{
-		id: q.runID, key: cs.key, userID: cs.userID, convID: cs.convID, messageID: q.messageID, sender: q.sender.Name, senderID: q.sender.ID,
-		started: now, lastEvent: now, msg: &q,
-	}
-	cs.active = r
-	s.runs[r.id] = r
-	s.userRuns[r.userID]++
-	// Published under s.mu so that run.started precedes every event of the run.
-	s.announceLocked(r, &q.text)
-	return r
+// ClearQueue drops the messages waiting in session key and returns its active run's id.
+func (s *Tracker) ClearQueue(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.table.ClearQueue(key)
 }
 
-// dispatch sends an already-registered run to the Gateway. On failure the run ends with run.error.
-func (s *Tracker) dispatch(ctx context.Context, r *run, q queued) (string, error) {
-	var ack gateway.ChatSendResult
-	err := s.sendChecked(ctx, r, q, &ack)
+// Forget ends session key's active run without telling anyone and forgets the session's state
+// (its conversation was deleted).
+func (s *Tracker) Forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.announceLocked(s.table.Forget(key, s.cfg.Now()))
+}
+
+// announceLocked publishes run.started for r once (nil: nothing), unless r is a Gateway
+// session's run whose user is no longer an owner. s.mu held.
+func (s *Tracker) announceLocked(r *Run) {
+	if r == nil {
+		return
+	}
+	st, first := s.table.Announce(r)
+	if !first || !s.deliverable(r) {
+		return
+	}
+	s.cfg.Publisher.Publish(r.UserID(), st.Event())
+}
+
+// sendContext is the context of a chat.send once clawchat has accepted the message: it no longer
+// depends on the request that carried it (a phone that drops its socket right after Send must
+// still get the reply through resume, snapshot or history), only on SendTimeout.
+func (s *Tracker) sendContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
+}
+
+// answerLost reports whether a chat.send error leaves its outcome unknown: the request was
+// written but its answer never came (the connection dropped, or it timed out).
+func answerLost(ctx context.Context, err error) bool {
+	return errors.Is(err, gateway.ErrNoAnswer) || ctx.Err() != nil
+}
+
+// dispatch sends m, the message of the already-registered run r, to the Gateway. On failure the
+// run ends with run.error.
+func (s *Tracker) dispatch(ctx context.Context, r *Run, m Message) (string, error) {
+	ack, err := s.cfg.Send(ctx, r.Key(), r.ID(), r.UserID(), &m)
 	if err != nil && answerLost(ctx, err) {
 		// Written, but the answer was lost: the Gateway may have it. The run stays; the
 		// reconciliation after the reconnect (or right away, when connected) settles it.
-		s.log.Info("chat.send answer lost; reconciling", "run", r.id, "err", err)
+		s.log.Info("chat.send answer lost; reconciling", "run", r.ID(), "err", err)
 		s.mu.Lock()
-		r.unknown = true
+		s.table.SendLost(r)
 		connected := s.connected
 		s.mu.Unlock()
 		if connected {
-			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
+			s.goBackground(func() { s.reconcileRun(s.base, r.ID()) })
 		}
 		return StatusStarted, nil
 	}
-	if err != nil && s.renew(ctx, r, q, err) {
+	if err != nil && s.renew(r, m, err) {
 		return StatusStarted, nil // the Gateway refused a message it had lost: sent as a new turn
 	}
 	if err != nil {
@@ -153,115 +145,118 @@ func (s *Tracker) dispatch(ctx context.Context, r *run, q queued) (string, error
 		return "", err
 	}
 	s.mu.Lock()
-	r.sent, r.unknown = true, false
-	resent := r.resent
+	resent := s.table.Sent(r)
 	s.mu.Unlock()
 	if resent {
-		s.log.Info("lost message sent again", "run", r.id, "status", ack.Status)
+		s.log.Info("lost message sent again", "run", r.ID(), "status", ack.Status)
 	}
 	switch ack.Status {
 	case "in_flight", "ok":
 		// The Gateway already has this message (a retry after a restart of clawchat).
 		if ack.Status == "ok" {
 			// It finished already: its reply is in history; resolve the run from there.
-			s.goBackground(func() { s.reconcileRun(s.base, r.id) })
+			s.goBackground(func() { s.reconcileRun(s.base, r.ID()) })
 		}
 		return StatusDuplicate, nil
 	}
 	return StatusStarted, nil
 }
 
-// sendChecked sends q with Config.Send (bridge/sending: conditional on its session policy).
-func (s *Tracker) sendChecked(ctx context.Context, r *run, q queued, ack *gateway.ChatSendResult) error {
-	m := q.message()
-	res, err := s.cfg.Send(ctx, r.key, r.id, r.userID, &m)
-	if err == nil && ack != nil {
-		*ack = *res
-	}
-	return err
-}
-
-// endRunLocked forgets r; it reports false when r had already ended. s.mu held.
-func (s *Tracker) endRunLocked(r *run) bool {
-	if s.runs[r.id] != r {
-		return false
-	}
-	delete(s.runs, r.id)
-	s.recent[r.id] = recentRun{at: s.cfg.Now(), userID: r.userID, conv: r.convID}
-	if s.userRuns[r.userID]--; s.userRuns[r.userID] <= 0 {
-		delete(s.userRuns, r.userID)
-	}
-	if cs := s.convs[r.key]; cs != nil && cs.active == r {
-		cs.active = nil
-		s.promoteLocked(r.key)
-		if cs.active == nil && len(cs.queue) == 0 {
-			delete(s.convs, r.key)
-		}
-	}
-	return true
-}
-
 // next starts the first queued message of the conversation, if any, in the background.
 func (s *Tracker) next(key string) {
 	s.mu.Lock()
-	cs := s.convs[key]
-	if cs == nil || cs.active != nil || len(cs.queue) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	q := cs.queue[0]
-	cs.queue = cs.queue[1:]
-	r := s.startRunLocked(cs, q)
+	r := s.table.Next(key, s.cfg.Now())
+	s.announceLocked(r)
 	s.mu.Unlock()
+	if r != nil {
+		s.sendLater(r, slog.LevelWarn, "queued send failed")
+	}
+}
+
+// sendLater sends r's message in the background; a failure (told to the user as run.error) is
+// logged with msg at level.
+func (s *Tracker) sendLater(r *Run, level slog.Level, msg string) {
+	m := r.Message()
 	s.goBackground(func() {
 		ctx, cancel := s.sendContext(s.base)
 		defer cancel()
-		if _, err := s.dispatch(ctx, r, q); err != nil {
-			s.log.Warn("queued send failed", "err", err)
+		if _, err := s.dispatch(ctx, r, m); err != nil {
+			s.log.Log(ctx, level, msg, "err", err)
 		}
 	})
 }
 
-// RunState returns the id of session key's active run ("" when none) and how many messages wait
-// behind it.
-func (s *Tracker) RunState(key string) (string, int) {
+// finish ends r once with the terminal payload p (chat.RunFinal, RunAborted or RunError; its
+// conversation and run id are filled in), records the end for EndedSnapshot, adopts a run that
+// continues r's session and starts the next queued message. It reports false when r had already
+// ended.
+func (s *Tracker) finish(r *Run, p chat.Payload) bool { return s.finishRun(r, p, false) }
+
+// finishInferred is finish for an end clawchat inferred from history (no terminal event from the
+// Gateway): should the Gateway stream the run after all, it is reopened.
+func (s *Tracker) finishInferred(r *Run, p chat.Payload) bool { return s.finishRun(r, p, true) }
+
+func (s *Tracker) finishRun(r *Run, p chat.Payload, inferred bool) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	cs := s.convs[key]
-	if cs == nil {
-		return "", 0
-	}
-	id := ""
-	if cs.active != nil {
-		id = cs.active.id
-	}
-	return id, len(cs.queue)
+	e := s.table.Finish(r, p, inferred, s.cfg.Now())
+	s.announceLocked(e.Promoted)
+	s.mu.Unlock()
+	return s.ended(r, e)
 }
 
-// ClearQueue drops the messages waiting in session key and returns its active run's id.
-func (s *Tracker) ClearQueue(key string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cs := s.convs[key]
-	if cs == nil {
-		return ""
+// ended publishes the end of r (once the turn promoted in its place is announced) and starts the
+// conversation's next queued message; it reports false when r had already ended.
+func (s *Tracker) ended(r *Run, e runstate.Ending) bool {
+	if !e.Ended {
+		return false
 	}
-	cs.queue = nil
-	if cs.active != nil {
-		return cs.active.id
-	}
-	return ""
+	s.publishRun(r, e.Event)
+	s.next(r.Key())
+	return true
 }
 
-// Forget ends session key's active run without telling anyone and forgets the session's state
-// (its conversation was deleted).
-func (s *Tracker) Forget(key string) {
+// failSend ends r, whose chat.send the Gateway refused or never received, with run.error and
+// forgets it, so that a retry with the same client id sends it again.
+func (s *Tracker) failSend(r *Run, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cs := s.convs[key]; cs != nil {
-		if cs.active != nil {
-			s.endRunLocked(cs.active)
-		}
-		delete(s.convs, key)
+	e := s.table.Fail(r, s.cfg.Now())
+	s.announceLocked(e.Promoted)
+	s.mu.Unlock()
+	e.Event = chat.RunError{Conversation: r.ConvID(), RunID: r.ID(), Message: upstream.UserMessage(err), Kind: "not_sent"}.Event()
+	s.ended(r, e)
+}
+
+// continued announces o, the turn that carries on a run that ended (ContinueIn, Renew), once
+// that end is published: it becomes the conversation's run when it has none.
+func (s *Tracker) continued(o *Run) {
+	s.mu.Lock()
+	s.announceLocked(s.table.Promote(o.Key()))
+	s.announceLocked(o)
+	s.mu.Unlock()
+}
+
+// renew handles the Gateway's refusal of m, the message of r that clawchat sent again because
+// the Gateway had lost it: OpenClaw 2026.9.6 refuses a pending input that a crash cut ("Pending
+// input ownership ended; submit a new turn to continue") under its old idempotency key. The
+// message is sent once more as a new turn under the key <runId>-2; r ends with run.error (kind
+// interrupted, continuedBy) and the new run is announced with r's message id and text
+// (runstate.Table.Renew). It reports whether it took over (false: not a refusal of a re-sent
+// message, or already renewed once).
+func (s *Tracker) renew(r *Run, m Message, err error) bool {
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeUnavailable {
+		return false
 	}
+	s.mu.Lock()
+	e, n := s.table.Renew(r, m, s.cfg.Now())
+	s.announceLocked(e.Promoted)
+	s.mu.Unlock()
+	if n == nil {
+		return false
+	}
+	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.ID(), "new", n.ID())
+	s.ended(r, e)
+	s.continued(n)
+	s.sendLater(n, slog.LevelInfo, "renewed send failed")
+	return true
 }

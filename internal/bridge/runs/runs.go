@@ -1,21 +1,26 @@
 // Package runs is clawchat's run tracker: every Gateway turn of a conversation, from the message
 // that started it (or the Gateway event that revealed it) to its end, as its owner sees it.
 //
-//   - queue.go: a conversation's queue (a message waits behind the running turn, every message
-//     gets its own run), the send of a run (Config.Send) and what its answer means.
+// The state — runs, each conversation's active run and queue, the runs that ended recently —
+// and its transitions are bridge/runstate's Table, a value without a lock; this package holds
+// the one lock around it and does the I/O:
+//
+//   - queue.go: submitting a message (it waits behind the conversation's running turn, or
+//     starts), the send of a run (Config.Send) and what its answer means, ending a run and
+//     starting the next queued message.
 //   - events.go: routing a Gateway event to its run (Route: adopting runs started elsewhere,
 //     owners from Config.Owners), publishing run events, snapshots after a resync. Translating
 //     the events themselves is bridge/stream's; a run's text, reasoning and tools are
 //     bridge/runtext's (each Run has its own Content, with its own lock).
-//   - runstate.go, reconcile.go: the run state machine that follows the Gateway rather than the
-//     connection that carried a send, and its reconciliation with chat.history after reconnects,
-//     event gaps, bare finals and stale runs (docs/reliability.md).
+//   - reconcile.go: reconciliation with chat.history after reconnects, event gaps, bare finals
+//     and stale runs (docs/reliability.md); what a verdict means is runstate's Judge.
 //
-// A Tracker has one lock (mu) over its runs, its conversations' run state and queues, and the
-// recently ended runs; it publishes run events under it where their order matters (run.started
-// before any event of the run). Under mu it calls only Publisher and Owners (Deliverable, Known,
-// WatchersOf, Fresh), which must not call back into the Tracker; Send, MapError and the
-// Gateway are called without it. It is safe for concurrent use.
+// A Tracker has one lock (mu) over its Table and the connection state. Every Table call is made
+// under it, so a run that ends is recorded as ended in the same critical section (a trailing
+// Gateway event is never adopted as a new turn). It publishes run events under it where their
+// order matters (run.started before any event of the run). Under mu it calls only Publisher and
+// Owners (Deliverable, Known, WatchersOf, Fresh), which must not call back into the Tracker;
+// Send, MapError and the Gateway are called without it. It is safe for concurrent use.
 package runs
 
 import (
@@ -26,10 +31,8 @@ import (
 	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge/owners"
-	"github.com/clawchat/clawchat/internal/bridge/policy"
-	"github.com/clawchat/clawchat/internal/bridge/runtext"
+	"github.com/clawchat/clawchat/internal/bridge/runstate"
 	"github.com/clawchat/clawchat/internal/bridge/sessionkey"
-	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
 )
@@ -103,102 +106,16 @@ type Tracker struct {
 	base     context.Context
 
 	mu        sync.Mutex
-	convs     map[string]*convState // by session key, conversations with a run or queue
-	runs      map[string]*run       // by runId
-	recent    map[string]recentRun  // ended runs, for duplicate sends and trailing events
-	userRuns  map[string]int        // active runs per user
-	connected bool                  // the Gateway connection is up (SetConnected)
+	table     *runstate.Table // runs, conversations' active runs and queues, ended runs
+	connected bool            // the Gateway connection is up (SetConnected)
 }
 
 // New returns a Tracker.
 func New(cfg Config) *Tracker {
 	if cfg.RecoveryGrace <= 0 {
-		cfg.RecoveryGrace = recoveryGrace
+		cfg.RecoveryGrace = runstate.DefaultRecoveryGrace
 	}
-	return &Tracker{
-		cfg: cfg, log: cfg.Logger, gw: cfg.Gateway, ownersOf: cfg.Owners, base: cfg.Base,
-		convs: map[string]*convState{}, runs: map[string]*run{}, recent: map[string]recentRun{}, userRuns: map[string]int{},
-	}
-}
-
-// recentRun is an ended run, kept for PruneAfter: duplicate sends answer with its id, its
-// trailing Gateway events are dropped, and a client that resyncs learns how it ended
-// (EndedSnapshot).
-type recentRun struct {
-	at     time.Time
-	userID string
-	conv   string
-	end    *runEnd // nil for a send that never reached the Gateway (a retry sends it again)
-	// inferred: clawchat ended the run from history (no terminal event from the Gateway); if
-	// the Gateway streams it after all, the run is reopened (runstate.go).
-	inferred  bool
-	messageID string
-}
-
-// convState is the in-memory state of one conversation with a run or queue.
-type convState struct {
-	key    string
-	userID string
-	convID string
-	active *run
-	queue  []queued
-}
-
-type queued struct {
-	runID     string
-	messageID string
-	text      string // exactly as typed: what the Gateway, the transcript and the model get
-	atts      []gateway.ChatAttachment
-	sender    chat.User      // who sent it (identity for the agent)
-	suppress  bool           // send with suppressCommandInterpretation (members, unless allowlisted)
-	policy    *policy.Policy // the session policy the send is conditional on (members); nil: none
-	// agentContext is what the agent reads after the sender line (Message.AgentContext).
-	agentContext string
-}
-
-// Run is a tracked run as other packages hold it (bridge/stream): its ids and its content.
-type Run = run
-
-// ID is the run id (the Gateway's runId).
-func (r *run) ID() string { return r.id }
-
-// ConvID is the conversation id as the run's user knows it.
-func (r *run) ConvID() string { return r.convID }
-
-// Content is the run's text, reasoning and tools.
-func (r *run) Content() *runtext.Content { return &r.content }
-
-// run is one Gateway turn the bridge tracks.
-type run struct {
-	id        string
-	key       string
-	userID    string
-	convID    string
-	messageID string
-	sender    string // display name of the user who sent the message (approval cards)
-	senderID  string // account id of the user who sent the message ("" for a turn the Gateway started)
-	// content is the run's text, reasoning and tools (own lock; never copy a run)
-	content   runtext.Content
-	started   time.Time
-	lastEvent time.Time
-	sent      bool // chat.send acknowledged
-	// msg is what was sent (nil for adopted runs); kept to send it again with the same
-	// idempotency key when the Gateway lost it (runstate.go).
-	msg *queued
-	// unknown: chat.send was written but its answer was lost (connection drop, timeout);
-	// reconciliation decides whether the Gateway has it.
-	unknown bool
-	resent  bool // sent a second time after the Gateway lost it
-	renewed bool // sent as a new turn after the Gateway refused it under its old key
-	// bare: the Gateway ended the run with a final that has no message and no text
-	// (merged into or queued behind another turn); reconciliation resolves it.
-	bare bool
-	// retries counts reconciliations that found the Gateway's state unknown
-	retries int
-	// owedSince is when reconciliation first saw that the Gateway owes the run's session a
-	// restart-recovery turn (zero: not seen)
-	owedSince time.Time
-	announced bool // run.started published
+	return &Tracker{cfg: cfg, log: cfg.Logger, gw: cfg.Gateway, ownersOf: cfg.Owners, base: cfg.Base, table: runstate.New()}
 }
 
 // SetConnected records whether the Gateway connection is up (a send whose answer was lost is
@@ -217,12 +134,7 @@ func (s *Tracker) Reconcile(ctx context.Context, onlyStale bool) { s.reconcile(c
 func (s *Tracker) PruneRecent() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
-	for id, r := range s.recent {
-		if now.Sub(r.at) > 10*time.Minute {
-			delete(s.recent, id)
-		}
-	}
+	s.table.Prune(s.cfg.Now(), 10*time.Minute)
 }
 
 // Routable reports whether routing an event of key and runID needs no store read: its run is
@@ -231,21 +143,22 @@ func (s *Tracker) PruneRecent() {
 func (s *Tracker) Routable(key, runID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !isOwnNamespace(key) {
+	r := s.table.Run(runID)
+	if !sessionkey.IsOwnNamespace(key) {
 		users := s.ownersOf.WatchersOf(key)
-		if r := s.runs[runID]; r != nil {
-			users = append(users, r.userID)
+		if r != nil {
+			users = append(users, r.UserID())
 		}
 		return s.ownersOf.Fresh(users)
 	}
-	if r := s.runs[runID]; r != nil {
-		return s.cachedLocked(r.userID, r.convID)
+	if r != nil {
+		return s.cachedLocked(r.UserID(), r.ConvID())
 	}
-	if _, ended := s.recent[runID]; ended {
+	if s.table.Ended(runID) {
 		return true // trailing events are dropped, or the run reopened for its known user
 	}
-	if cs := s.convs[key]; cs != nil {
-		return s.cachedLocked(cs.userID, cs.convID)
+	if userID, convID, ok := s.table.Conv(key); ok {
+		return s.cachedLocked(userID, convID)
 	}
 	ref, known := s.ownersOf.Known(key)
 	return known && (ref.UserID == "" || s.cachedLocked(ref.UserID, ref.ConvID))
@@ -273,9 +186,9 @@ func (s *Tracker) Finish(r *Run, p chat.Payload) bool { return s.finish(r, p) }
 // or parked behind another turn) and resolves r from history in the background.
 func (s *Tracker) Bare(r *Run) {
 	s.mu.Lock()
-	r.bare = true
+	s.table.Bare(r)
 	s.mu.Unlock()
-	s.goBackground(func() { s.reconcileRun(s.base, r.id) })
+	s.goBackground(func() { s.reconcileRun(s.base, r.ID()) })
 }
 
 // SenderOf returns the account id of whoever sent run runID in session key, whether it runs or
@@ -283,17 +196,14 @@ func (s *Tracker) Bare(r *Run) {
 func (s *Tracker) SenderOf(key, runID string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := s.runs[runID]; r != nil && r.key == key {
-		return r.senderID, true
-	}
-	if cs := s.convs[key]; cs != nil {
-		for _, q := range cs.queue {
-			if q.runID == runID {
-				return q.sender.ID, true
-			}
-		}
-	}
-	return "", false
+	return s.table.SenderOf(key, runID)
+}
+
+// RunSender is the display name of whoever sent run runID's message in session key, or "".
+func (s *Tracker) RunSender(runID, key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.table.RunSender(runID, key)
 }
 
 // sees reports whether user may see the runs of conversation convID addressed to owner.
@@ -306,44 +216,12 @@ func (s *Tracker) sees(user, owner, convID string) bool {
 	return owner == user
 }
 
-// senderOf is the wire form of a message's sender (nil when unknown).
-func senderOf(u chat.User) *chat.Sender {
-	if u.ID == "" {
-		return nil
-	}
-	name := u.Name
-	if name == "" {
-		name = u.ID
-	}
-	return &chat.Sender{UserID: u.ID, Name: name}
-}
-
-// RunSender is the display name of whoever sent run runID's message in session key, or "".
-func (s *Tracker) RunSender(runID, key string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.runs[runID]; r != nil && r.key == key {
-		return r.sender
-	}
-	return ""
-}
-
 func (s *Tracker) goBackground(f func()) { s.cfg.Go(f) }
 
 func (s *Tracker) mapUpstreamError(ctx context.Context, method string, err error) error {
 	return s.cfg.MapError(ctx, method, err)
 }
 
-// deliverable reports whether r's events may go to r.userID now: always for clawchat's own
+// deliverable reports whether r's events may go to r's user now: always for clawchat's own
 // conversations (the user owns them), and for Gateway sessions only while the user is an owner.
-func (s *Tracker) deliverable(r *run) bool { return s.ownersOf.Deliverable(r.convID, r.userID) }
-
-// The shared vocabulary of the run files.
-
-// GatewayPrefix marks an owner's view of a Gateway session in conversation ids: gw:<key>.
-const GatewayPrefix = sessionkey.GatewayPrefix
-
-type rawHistory = gateway.ChatHistoryResult
-
-func isOwnNamespace(key string) bool { return sessionkey.IsOwnNamespace(key) }
-func userMessage(err error) string   { return upstream.UserMessage(err) }
+func (s *Tracker) deliverable(r *Run) bool { return s.ownersOf.Deliverable(r.ConvID(), r.UserID()) }

@@ -100,38 +100,93 @@ func (e *gwEnv) setSessionInfo(fields map[string]any) {
 	}
 }
 
-// waitEvent waits for alice's event name of runID and returns its payload.
-func (e *gwEnv) waitEvent(name, runID string) map[string]any {
-	e.t.Helper()
-	var out map[string]any
-	deadline := time.Now().Add(10 * time.Second)
-	for out == nil {
-		for _, ev := range e.rec.Events("alice") {
-			var p map[string]any
-			_ = json.Unmarshal(ev.Payload, &p)
-			if ev.Name == name && p["runId"] == runID {
-				out = p
-			}
-		}
-		if out == nil {
-			if time.Now().After(deadline) {
-				e.t.Fatalf("no %s for %s; events %v", name, runID, e.rec.Names("alice"))
-			}
-			time.Sleep(5 * time.Millisecond) // the recorder has no change signal
+// events returns the payloads of alice's events name of runID, in order.
+func (e *gwEnv) events(name, runID string) []map[string]any {
+	var out []map[string]any
+	for _, ev := range e.rec.Events("alice") {
+		var p map[string]any
+		_ = json.Unmarshal(ev.Payload, &p)
+		if ev.Name == name && p["runId"] == runID {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func (e *gwEnv) has(name, runID string) bool {
-	for _, ev := range e.rec.Events("alice") {
-		var p map[string]any
-		_ = json.Unmarshal(ev.Payload, &p)
-		if ev.Name == name && p["runId"] == runID {
-			return true
+// waitEvent waits for alice's event name of runID and returns its payload (the last one).
+func (e *gwEnv) waitEvent(name, runID string) map[string]any {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if evs := e.events(name, runID); len(evs) > 0 {
+			return evs[len(evs)-1]
 		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no %s for %s; events %v", name, runID, e.rec.Names("alice"))
+		}
+		time.Sleep(5 * time.Millisecond) // the recorder has no change signal
 	}
-	return false
+}
+
+func (e *gwEnv) has(name, runID string) bool { return len(e.events(name, runID)) > 0 }
+
+// send sends text with client id id in alice's conversation "default" (made on first use) and
+// returns the result; an error fails the test.
+func (e *gwEnv) send(id, text string) bridge.SendResult {
+	e.t.Helper()
+	res, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: id, Text: text, Create: true})
+	if err != nil {
+		e.t.Fatalf("send %s: %v", id, err)
+	}
+	return res
+}
+
+// sendWant is send, failing the test unless the result has status want.
+func (e *gwEnv) sendWant(id, text, want string) bridge.SendResult {
+	e.t.Helper()
+	res := e.send(id, text)
+	if res.Status != want {
+		e.t.Fatalf("send %s = %+v, want %s", id, res, want)
+	}
+	return res
+}
+
+// startRun is a bridge whose Gateway accepts every send, and alice's first message "hi" (m1).
+func startRun(t *testing.T, mods ...func(*bridge.Config)) (*gwEnv, bridge.SendResult) {
+	t.Helper()
+	e := newGWEnv(t, acceptSend, mods...)
+	return e, e.send("m1", "hi")
+}
+
+// chatEvent broadcasts a chat event of alice's session: state delta (text so far) or final
+// (text: the reply; "" a bare final, with seq 1).
+func (e *gwEnv) chatEvent(runID, state, text string) {
+	p := map[string]any{"runId": runID, "sessionKey": aliceKey, "state": state}
+	switch {
+	case state == "delta":
+		p["deltaText"], p["message"] = text, map[string]any{"role": "assistant", "content": text}
+	case text != "":
+		p["message"] = map[string]any{"role": "assistant", "content": text}
+	default:
+		p["seq"] = 1
+	}
+	e.srv.Broadcast("chat", p)
+}
+
+// wantText waits for alice's event name of runID and fails unless its text is want.
+func (e *gwEnv) wantText(name, runID, want string) {
+	e.t.Helper()
+	if p := e.waitEvent(name, runID); p["text"] != want {
+		e.t.Fatalf("%s of %s = %v, want text %q", name, runID, p, want)
+	}
+}
+
+// recovered sets chat.history to the Gateway's recovery turn after a restart: runID's message,
+// the Gateway's "[System] … interrupted" prompt and the reply "Echo: recovered", nothing running.
+func (e *gwEnv) recovered(runID string) {
+	system := map[string]any{"role": "user", "content": "[System] Your previous turn was interrupted by a gateway restart …",
+		"idempotencyKey": "rec:user", "provenance": map[string]any{"kind": "internal_system", "sourceTool": "main_session_restart_recovery"}}
+	e.setHistory([]any{userRow(runID, "hi"), system, assistantRow("rec", "Echo: recovered")}, []string{}, nil)
 }
 
 func userRow(runID, text string) map[string]any {
@@ -177,10 +232,7 @@ func TestSendOutlivesTheClientConnection(t *testing.T) {
 	if r.err != nil || r.res.Status != bridge.StatusStarted {
 		t.Fatalf("send = %+v %v", r.res, r.err)
 	}
-	f := e.waitEvent("run.final", r.res.RunID)
-	if f["text"] != "Echo: hi" {
-		t.Fatalf("final = %v", f)
-	}
+	e.wantText("run.final", r.res.RunID, "Echo: hi")
 	if e.has("run.error", r.res.RunID) {
 		t.Fatalf("the accepted send was failed: %v", e.rec.Names("alice"))
 	}
@@ -197,16 +249,11 @@ func TestDropBetweenAcceptAndAck(t *testing.T) {
 		e.srv.DropAll() // the answer never arrives
 		return nil, errors.New("dropped")
 	})
-	res, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil || res.Status != bridge.StatusStarted {
-		t.Fatalf("send = %+v %v", res, err)
-	}
+	res := e.sendWant("m1", "hi", bridge.StatusStarted)
 	waitFor(t, func() bool { return len(e.srv.Calls("chat.history")) > 0 })
 	waitFor(t, func() bool { return e.svc.GatewayState() == bridge.StateConnected })
 	e.srv.StreamReply(gatewaytest.Reply{RunID: res.RunID, SessionKey: aliceKey, Chunks: []string{"Echo:", " hi"}})
-	if f := e.waitEvent("run.final", res.RunID); f["text"] != "Echo: hi" {
-		t.Fatalf("final = %v", f)
-	}
+	e.wantText("run.final", res.RunID, "Echo: hi")
 	if e.has("run.error", res.RunID) {
 		t.Fatalf("events %v", e.rec.Names("alice"))
 	}
@@ -218,27 +265,19 @@ func TestDropBetweenAcceptAndAck(t *testing.T) {
 // A retry with the same client id while the turn runs attaches to it: one chat.send, the same
 // runId, and the reply reaches the user.
 func TestDuplicateRetryDuringRunningTurn(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "delta", "deltaText": "Echo:", "message": map[string]any{"role": "assistant", "content": "Echo:"}})
+	e, r1 := startRun(t)
+	e.chatEvent(r1.RunID, "delta", "Echo:")
 	e.waitEvent("run.delta", r1.RunID)
-	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi"})
-	if err != nil || r2.RunID != r1.RunID || r2.Status != bridge.StatusDuplicate {
-		t.Fatalf("retry = %+v %v", r2, err)
+	if r2 := e.sendWant("m1", "hi", bridge.StatusDuplicate); r2.RunID != r1.RunID {
+		t.Fatalf("retry = %+v", r2)
 	}
-	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "final", "message": map[string]any{"role": "assistant", "content": "Echo: hi"}})
-	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: hi" {
-		t.Fatalf("final = %v", f)
-	}
+	e.chatEvent(r1.RunID, "final", "Echo: hi")
+	e.wantText("run.final", r1.RunID, "Echo: hi")
 	if n := len(e.srv.Calls("chat.send")); n != 1 {
 		t.Fatalf("chat.send calls = %d", n)
 	}
 	// After the end, a retry still names the run, and a resync tells how it ended.
-	r3, _ := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi"})
-	if r3.RunID != r1.RunID || r3.Status != bridge.StatusDuplicate {
+	if r3 := e.sendWant("m1", "hi", bridge.StatusDuplicate); r3.RunID != r1.RunID {
 		t.Fatalf("retry after the end = %+v", r3)
 	}
 	snaps := e.svc.EndedSnapshot(alice)
@@ -259,12 +298,8 @@ func TestDuplicateRetryDuringRunningTurn(t *testing.T) {
 // ends as an error with its partial text (never an empty final), the recovery turn is adopted as
 // the conversation's run with the message's id, and a new message waits for it.
 func TestRecoveryTurnUnderNewRunID(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "delta", "deltaText": "Echo:", "message": map[string]any{"role": "assistant", "content": "Echo:"}})
+	e, r1 := startRun(t)
+	e.chatEvent(r1.RunID, "delta", "Echo:")
 	e.waitEvent("run.delta", r1.RunID)
 	const recovery = "0f06558c-1bd0-4d7f-80b0-2a172353519f"
 	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{recovery}, nil)
@@ -280,25 +315,16 @@ func TestRecoveryTurnUnderNewRunID(t *testing.T) {
 	if st["messageId"] != "m1" {
 		t.Fatalf("recovery run.started = %v", st)
 	}
-	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "next"})
-	if err != nil || r2.Status != bridge.StatusQueued {
-		t.Fatalf("send during the recovery turn = %+v %v", r2, err)
-	}
+	r2 := e.sendWant("m2", "next", bridge.StatusQueued) // waits for the recovery turn
 	e.srv.StreamReply(gatewaytest.Reply{RunID: recovery, SessionKey: aliceKey, Chunks: []string{"Echo:", " recovered"}})
-	if f := e.waitEvent("run.final", recovery); f["text"] != "Echo: recovered" {
-		t.Fatalf("recovery final = %v", f)
-	}
+	e.wantText("run.final", recovery, "Echo: recovered")
 	e.waitEvent("run.started", r2.RunID) // the queued message goes once the recovery turn ended
 }
 
 // On reconnect the Gateway reports hasActiveRun with no activeRunIds and an inFlightRun that is
 // its recovery turn: the cut run is resolved at once, not by the 3-minute stale-run watchdog.
 func TestInFlightRunWithoutActiveRunIDs(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r1 := startRun(t)
 	const recovery = "rec-1"
 	e.setHistory([]any{userRow(r1.RunID, "hi")}, nil, map[string]any{"runId": recovery, "text": "Echo: [System]"})
 	start := time.Now()
@@ -343,21 +369,13 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 	if _, err := e.store.Conversation(context.Background(), "alice", "x"); err == nil {
 		t.Fatal("unexpected conversation")
 	}
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "again", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := e.send("m1", "again")
 	// The crash: nothing of the message is in the transcript, and nothing runs.
 	e.setHistory(nil, []string{}, nil)
 	e.srv.DropAll()
-	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: again" {
-		t.Fatalf("resent message final = %v", f)
-	}
+	e.wantText("run.final", r1.RunID, "Echo: again") // sent again
 
-	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "refused"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := e.send("m2", "refused")
 	e.srv.DropAll()
 	// Refused under its old key, it is sent once as a new turn; refused again, the sender is told.
 	er := e.waitEvent("run.error", r2.RunID)
@@ -371,10 +389,7 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 		t.Fatalf("renewed send refused: %v", er)
 	}
 	// The Gateway's own error event for a parked input reaches the sender too.
-	r3, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m3", Text: "third"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r3 := e.send("m3", "third")
 	e.srv.Broadcast("chat", map[string]any{"runId": r3.RunID, "sessionKey": aliceKey, "seq": 1, "state": "error", "errorMessage": "Error: Pending input ownership ended; submit a new turn to continue"})
 	e.waitEvent("run.error", r3.RunID)
 }
@@ -382,13 +397,9 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 // A bare final (no message, no text: merged into or parked behind another turn) is not relayed
 // as the complete reply.
 func TestBareFinalIsNotTheReply(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r1 := startRun(t)
 	e.setHistory([]any{userRow("other", "earlier"), userRow(r1.RunID, "hi")}, []string{"other"}, nil)
-	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "seq": 1, "state": "final"})
+	e.chatEvent(r1.RunID, "final", "")
 	er := e.waitEvent("run.error", r1.RunID)
 	if er["kind"] != "merged" || er["continuedBy"] != "other" {
 		t.Fatalf("bare final ended as %v", er)
@@ -402,24 +413,13 @@ func TestBareFinalIsNotTheReply(t *testing.T) {
 // waits for it (new messages queue behind it), and a recovery turn that already ended gives the
 // cut message its reply (the Gateway's "[System] … interrupted" prompt does not end the reply).
 func TestRecoveryTurnStartsLate(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r1 := startRun(t)
 	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{}, nil) // idle: no recovery turn yet
 	e.srv.DropAll()
 	waitFor(t, func() bool { return len(e.srv.Calls("chat.history")) > 0 })
-	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "next"})
-	if err != nil || r2.Status != bridge.StatusQueued {
-		t.Fatalf("send while the cut run waits = %+v %v", r2, err)
-	}
-	system := map[string]any{"role": "user", "content": "[System] Your previous turn was interrupted by a gateway restart …",
-		"idempotencyKey": "rec:user", "provenance": map[string]any{"kind": "internal_system", "sourceTool": "main_session_restart_recovery"}}
-	e.setHistory([]any{userRow(r1.RunID, "hi"), system, assistantRow("rec", "Echo: recovered")}, []string{}, nil)
-	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: recovered" {
-		t.Fatalf("cut run final = %v", f)
-	}
+	r2 := e.sendWant("m2", "next", bridge.StatusQueued) // waits behind the cut run
+	e.recovered(r1.RunID)
+	e.wantText("run.final", r1.RunID, "Echo: recovered")
 	e.waitEvent("run.started", r2.RunID)
 }
 
@@ -428,11 +428,7 @@ func TestRecoveryTurnStartsLate(t *testing.T) {
 // session is still "running" with abortedLastRun and nothing runs, the cut run waits for it past
 // the grace, instead of being reported interrupted and then answered anyway.
 func TestRecoveryOwedWaitsPastGrace(t *testing.T) {
-	e := newGWEnv(t, acceptSend, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r1 := startRun(t, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
 	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{}, nil)
 	e.setSessionInfo(map[string]any{"status": "running", "abortedLastRun": true})
 	e.srv.DropAll()
@@ -444,23 +440,15 @@ func TestRecoveryOwedWaitsPastGrace(t *testing.T) {
 	if e.has("run.error", r1.RunID) {
 		t.Fatal("the cut run was reported interrupted although the Gateway owes it a recovery turn")
 	}
-	system := map[string]any{"role": "user", "content": "[System] Your previous turn was interrupted by a gateway restart …",
-		"idempotencyKey": "rec:user", "provenance": map[string]any{"kind": "internal_system", "sourceTool": "main_session_restart_recovery"}}
-	e.setHistory([]any{userRow(r1.RunID, "hi"), system, assistantRow("rec", "Echo: recovered")}, []string{}, nil)
+	e.recovered(r1.RunID)
 	e.setSessionInfo(map[string]any{"status": "done"})
-	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: recovered" {
-		t.Fatalf("cut run final = %v", f)
-	}
+	e.wantText("run.final", r1.RunID, "Echo: recovered")
 }
 
 // Once the Gateway no longer owes a recovery turn (status done, or it gave up: tombstoned), a cut
 // run without a reply is reported interrupted after the grace.
 func TestRecoveryNotOwedEndsAfterGrace(t *testing.T) {
-	e := newGWEnv(t, acceptSend, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r1 := startRun(t, func(c *bridge.Config) { c.RecoveryGrace = time.Second })
 	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{}, nil)
 	e.setSessionInfo(map[string]any{"status": "running", "abortedLastRun": true, "restartRecoveryStatus": "tombstoned"})
 	e.srv.DropAll()
@@ -474,23 +462,15 @@ func TestRecoveryNotOwedEndsAfterGrace(t *testing.T) {
 // its reply reaches the user.
 func TestBareFinalWithStaleActiveRun(t *testing.T) {
 	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "one", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "final", "message": map[string]any{"role": "assistant", "content": "Echo: one"}})
+	r1 := e.send("m1", "one")
+	e.chatEvent(r1.RunID, "final", "Echo: one")
 	e.waitEvent("run.final", r1.RunID)
-	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "two"})
-	if err != nil || r2.Status != bridge.StatusStarted {
-		t.Fatalf("second send = %+v %v", r2, err)
-	}
+	r2 := e.sendWant("m2", "two", bridge.StatusStarted)
 	e.setHistory([]any{userRow(r1.RunID, "one"), assistantRow(r1.RunID, "Echo: one"), userRow(r2.RunID, "two")}, []string{r1.RunID}, nil)
-	e.srv.Broadcast("chat", map[string]any{"runId": r2.RunID, "sessionKey": aliceKey, "seq": 1, "state": "final"})
+	e.chatEvent(r2.RunID, "final", "") // bare
 	waitFor(t, func() bool { return len(e.srv.Calls("chat.history")) > 0 })
 	e.srv.StreamReply(gatewaytest.Reply{RunID: r2.RunID, SessionKey: aliceKey, Chunks: []string{"Echo:", " two"}})
-	if f := e.waitEvent("run.final", r2.RunID); f["text"] != "Echo: two" {
-		t.Fatalf("final = %v", f)
-	}
+	e.wantText("run.final", r2.RunID, "Echo: two")
 	if e.has("run.error", r2.RunID) {
 		t.Fatalf("the parked message was ended: %v", e.rec.Names("alice"))
 	}
@@ -499,56 +479,38 @@ func TestBareFinalWithStaleActiveRun(t *testing.T) {
 // A run clawchat ended from history without a reply is reopened when the Gateway streams it
 // after all, so the reply reaches the user.
 func TestInferredEndReopened(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, r1 := startRun(t)
 	e.setHistory([]any{userRow(r1.RunID, "hi")}, []string{"other"}, nil)
 	e.srv.DropAll() // reconcile: continued by "other"
 	e.waitEvent("run.error", r1.RunID)
 	e.srv.StreamReply(gatewaytest.Reply{RunID: r1.RunID, SessionKey: aliceKey, Chunks: []string{"Echo:", " hi"}})
-	if f := e.waitEvent("run.final", r1.RunID); f["text"] != "Echo: hi" {
-		t.Fatalf("final = %v", f)
+	e.wantText("run.final", r1.RunID, "Echo: hi")
+	starts := e.events("run.started", r1.RunID)
+	if len(starts) != 2 {
+		t.Fatalf("run.started for the run: %d, want 2 (start, reopen)", len(starts))
 	}
-	starts := 0
-	for _, ev := range e.rec.Events("alice") {
-		var p map[string]any
-		_ = json.Unmarshal(ev.Payload, &p)
-		if ev.Name == "run.started" && p["runId"] == r1.RunID {
-			starts++
-			if p["messageId"] != "m1" {
-				t.Fatalf("reopened run.started = %v", p)
-			}
+	for _, p := range starts {
+		if p["messageId"] != "m1" {
+			t.Fatalf("reopened run.started = %v", p)
 		}
-	}
-	if starts != 2 {
-		t.Fatalf("run.started for the run: %d, want 2 (start, reopen)", starts)
 	}
 }
 
 // A turn the Gateway starts by itself while ours runs (a follow-up) is announced with
 // run.started when it becomes the conversation's run.
 func TestSideRunAnnouncedWhenPromoted(t *testing.T) {
-	e := newGWEnv(t, acceptSend)
-	r1, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m1", Text: "hi", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv.Broadcast("chat", map[string]any{"runId": "follow-up", "sessionKey": aliceKey, "state": "delta", "deltaText": "More", "message": map[string]any{"role": "assistant", "content": "More"}})
+	e, r1 := startRun(t)
+	e.chatEvent("follow-up", "delta", "More")
 	e.waitEvent("run.delta", "follow-up")
 	if e.has("run.started", "follow-up") {
 		t.Fatal("a side run was announced while ours runs")
 	}
-	e.srv.Broadcast("chat", map[string]any{"runId": r1.RunID, "sessionKey": aliceKey, "state": "final", "message": map[string]any{"role": "assistant", "content": "Echo: hi"}})
+	e.chatEvent(r1.RunID, "final", "Echo: hi")
 	e.waitEvent("run.final", r1.RunID)
 	if st := e.waitEvent("run.started", "follow-up"); st["text"] != nil {
 		t.Fatalf("run.started of a Gateway turn = %v", st)
 	}
-	r2, err := e.svc.Send(context.Background(), alice, bridge.SendParams{Conversation: "default", ID: "m2", Text: "next"})
-	if err != nil || r2.Status != bridge.StatusQueued {
-		t.Fatalf("send while the follow-up runs = %+v %v", r2, err)
-	}
+	e.sendWant("m2", "next", bridge.StatusQueued) // the follow-up is the conversation's run
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
