@@ -11,7 +11,7 @@ STATICCHECK := $(TOOLS_CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
 .PHONY: help build demo demo-embed test test-unit test-web vet lint-tools fmt web bench bench-quick e2e-deps lighthouse screenshots clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
 build: ## static binary in bin/clawchat
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/clawchat ./cmd/clawchat
