@@ -54,8 +54,8 @@ func userCommand(ctx context.Context, args []string, io IO) error {
 
 // storeDSN reads only what the store needs, so account commands work without a Gateway token.
 func storeDSN(env config.Env) (string, error) {
-	if u := env.Getenv("CLAWCHAT_DATABASE_URL"); u != "" {
-		return u, nil
+	if u, err := config.DatabaseURL(env); err != nil || u != "" {
+		return u, err
 	}
 	dir := env.Getenv("CLAWCHAT_DATA_DIR")
 	if dir == "" {

@@ -30,7 +30,7 @@ import (
 type Config struct {
 	Listen          string        // CLAWCHAT_LISTEN, host:port
 	DataDir         string        // CLAWCHAT_DATA_DIR
-	DatabaseURL     string        // CLAWCHAT_DATABASE_URL; empty → SQLite in DataDir
+	DatabaseURL     string        // CLAWCHAT_DATABASE_URL(_FILE); empty → SQLite in DataDir; secret
 	PublicURL       *url.URL      // CLAWCHAT_PUBLIC_URL; nil when unset
 	ShutdownTimeout time.Duration // CLAWCHAT_SHUTDOWN_TIMEOUT
 	Log             Log
@@ -304,6 +304,17 @@ func (l *loader) prefixes(name string) []netip.Prefix {
 	return out
 }
 
+// DatabaseURL returns CLAWCHAT_DATABASE_URL or the content of CLAWCHAT_DATABASE_URL_FILE ("" when
+// neither is set), for commands that need only the store and not a whole configuration.
+func DatabaseURL(env Env) (string, error) {
+	l := &loader{env: env}
+	u, _ := l.secret("CLAWCHAT_DATABASE_URL")
+	if len(l.errs) > 0 {
+		return "", &Error{Problems: l.errs}
+	}
+	return u, nil
+}
+
 // Load reads the configuration from env and validates it. The error lists every problem found.
 func Load(env Env) (Config, error) {
 	env, notices := withMisoAliases(env)
@@ -314,7 +325,7 @@ func Load(env Env) (Config, error) {
 		l.fail("CLAWCHAT_LISTEN", "%q is not host:port (examples: :8080, 127.0.0.1:8080)", c.Listen)
 	}
 	c.DataDir = filepath.Clean(l.str("CLAWCHAT_DATA_DIR", DefaultDataDir))
-	c.DatabaseURL = l.str("CLAWCHAT_DATABASE_URL", "")
+	c.DatabaseURL, _ = l.secret("CLAWCHAT_DATABASE_URL") // its password makes it a secret
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		l.fail("CLAWCHAT_DATABASE_URL", "only postgres:// URLs are supported; leave it unset to use SQLite in CLAWCHAT_DATA_DIR")
 	}
@@ -590,6 +601,12 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_SESSION_STORE":                 c.Auth.SessionStore,
 		"CLAWCHAT_REDIS_URL":                     redactURL(c.RedisURL),
 		"CLAWCHAT_PROXY_AUTH_HEADER":             c.Auth.ProxyHeader,
+		"CLAWCHAT_PROXY_AUTH_EMAIL_HEADER":       c.Auth.ProxyEmailHdr,
+		"CLAWCHAT_LOGIN_MAX_FAILURES_ACCOUNT":    strconv.Itoa(c.Auth.LoginMaxAccount),
+		"CLAWCHAT_LOGIN_MAX_FAILURES_IP":         strconv.Itoa(c.Auth.LoginMaxIP),
+		"CLAWCHAT_OIDC_SCOPES":                   strings.Join(c.Auth.OIDC.Scopes, " "),
+		"CLAWCHAT_OIDC_LABEL":                    c.Auth.OIDC.Label,
+		"CLAWCHAT_OIDC_GROUPS_CLAIM":             c.Auth.OIDC.GroupsClaim,
 		"CLAWCHAT_OIDC_ISSUER":                   c.Auth.OIDC.Issuer,
 		"CLAWCHAT_OIDC_CLIENT_ID":                c.Auth.OIDC.ClientID,
 		"CLAWCHAT_OIDC_CLIENT_SECRET":            sec(c.Auth.OIDC.ClientSecret),
@@ -608,6 +625,8 @@ func (c Config) Redacted() []string {
 		"CLAWCHAT_MAX_CONVERSATIONS":             strconv.Itoa(c.Chat.MaxConversations),
 		"CLAWCHAT_SENDS_PER_MINUTE":              strconv.Itoa(c.Chat.SendsPerMinute),
 		"CLAWCHAT_MAX_CONNECTIONS_PER_USER":      strconv.Itoa(c.Chat.MaxConnectionsPerUsr),
+		"CLAWCHAT_API_REQUESTS_PER_MINUTE":       strconv.Itoa(c.Chat.APIRequestsPerMinute),
+		"CLAWCHAT_GATEWAY_REQUEST_TIMEOUT":       c.Chat.RequestTimeout.String(),
 		"CLAWCHAT_VAPID_PUBLIC_KEY":              c.Push.PublicKey,
 		"CLAWCHAT_VAPID_PRIVATE_KEY":             sec(c.Push.PrivateKey),
 		"CLAWCHAT_VAPID_SUBJECT":                 c.Push.Subject,

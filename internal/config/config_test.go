@@ -218,3 +218,64 @@ func TestMemberPermissionMode(t *testing.T) {
 		t.Errorf("full with opt-in: %v", err)
 	}
 }
+
+// Regression: docs/scaling.md and the Kubernetes manifests tell operators to mount the database
+// URL (it holds a password) as CLAWCHAT_DATABASE_URL_FILE, which Load ignored.
+func TestDatabaseURLFile(t *testing.T) {
+	const dsn = "postgres://clawchat:db-pass@db:5432/clawchat"
+	env := envOf(map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN":     "tok",
+		"CLAWCHAT_DATABASE_URL_FILE": "/run/secrets/clawchat/database-url",
+	}, map[string]string{"/run/secrets/clawchat/database-url": dsn + "\n"})
+	c, err := Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != dsn {
+		t.Errorf("DatabaseURL = %q, want the file's content %q", c.DatabaseURL, dsn)
+	}
+	if u, err := DatabaseURL(env); err != nil || u != dsn {
+		t.Errorf("DatabaseURL(env) = %q, %v; want %q", u, err, dsn)
+	}
+	both := envOf(map[string]string{"CLAWCHAT_DATABASE_URL": dsn, "CLAWCHAT_DATABASE_URL_FILE": "/x"}, nil)
+	if _, err := DatabaseURL(both); err == nil || !strings.Contains(err.Error(), "CLAWCHAT_DATABASE_URL_FILE") {
+		t.Errorf("both forms set: err = %v", err)
+	}
+}
+
+// `clawchat config` prints the effective configuration: every variable Load reads is in it
+// (the _FILE forms under their plain names; miso-chat's names and the refused
+// CLAWCHAT_OIDC_ALLOWED_USERS aside).
+func TestRedactedListsEveryVariable(t *testing.T) {
+	vars := map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN":           "tok",
+		"CLAWCHAT_PUBLIC_URL":              "https://chat.example.com",
+		"CLAWCHAT_EMBED_APPS":              "compose",
+		"CLAWCHAT_EMBED_COMPOSE_ORIGINS":   "https://docs.example.com",
+		"CLAWCHAT_EMBED_COMPOSE_JWKS_URL":  "https://docs.example.com/jwks.json",
+		"CLAWCHAT_PROXY_AUTH_HEADER":       "Remote-User",
+		"CLAWCHAT_TRUSTED_PROXIES":         "10.0.0.0/8",
+		"CLAWCHAT_PROXY_AUTH_EMAIL_HEADER": "Remote-Email",
+	}
+	read := map[string]bool{}
+	env := envOf(vars, nil)
+	get := env.Getenv
+	env.Getenv = func(k string) string { read[k] = true; return get(k) }
+	c, err := Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := map[string]bool{}
+	for _, line := range c.Redacted() {
+		k, _, _ := strings.Cut(line, "=")
+		printed[k] = true
+	}
+	for k := range read {
+		if (!strings.HasPrefix(k, "CLAWCHAT_") && !strings.HasPrefix(k, "OPENCLAW_")) || k == "CLAWCHAT_OIDC_ALLOWED_USERS" {
+			continue
+		}
+		if !printed[k] && !printed[strings.TrimSuffix(k, "_FILE")] {
+			t.Errorf("Load reads %s but Redacted (clawchat config) does not print it", k)
+		}
+	}
+}

@@ -138,6 +138,10 @@ func (c Config) embedRedacted(m map[string]string) {
 			m[p+"SECRET"] = "(unset)"
 		}
 		m[p+"REQUESTS_PER_MINUTE"] = strconv.Itoa(a.RequestsPerMinute)
+		m[p+"MAX_TITLE_BYTES"] = fmt.Sprint(a.MaxTitle)
+		m[p+"MAX_OUTLINE_BYTES"] = fmt.Sprint(a.MaxOutline)
+		m[p+"MAX_SECTION_BYTES"] = fmt.Sprint(a.MaxSection)
+		m[p+"MAX_SELECTION_BYTES"] = fmt.Sprint(a.MaxSelection)
 		m[p+"MAX_CONTEXT_BYTES"] = fmt.Sprint(a.MaxContext)
 	}
 	m["CLAWCHAT_EMBED_APPS"] = strings.Join(ids, ",")
