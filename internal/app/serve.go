@@ -105,6 +105,14 @@ func serve(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer s.close()
+	if cfg.Metrics.Listen != "" {
+		stopMetrics, err := s.serveMetrics(cfg.Metrics.Listen) // metricslisten.go
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	h.set(s.handler)
 	// Start-up hashed passwords with argon2id (19 MiB each); give that memory back now rather
 	// than at the runtime's next forced GC, so an idle instance is small, and again after every
@@ -456,6 +464,9 @@ func (s *server) routes() http.Handler {
 		App:          web.Handler(),
 		LogoutAll:    http.HandlerFunc(s.auth.LogoutAll),
 		Password:     http.HandlerFunc(s.auth.ChangePassword),
+	}
+	if cfg.Metrics.Listen != "" {
+		handlers.Metrics = http.NotFoundHandler() // served on its own listener (metricslisten.go)
 	}
 	if s.embed != nil {
 		static := handlers.App
