@@ -316,9 +316,15 @@ func View(c chat.Conversation, role chat.ShareRole) chat.ConversationView {
 		t = t.UTC()
 		return &t
 	}
-	return chat.ConversationView{ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
+	v := chat.ConversationView{ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
 		CreatedAt: tp(c.CreatedAt), UpdatedAt: tp(c.UpdatedAt), LastActivityAt: tp(c.LastActivityAt),
 		Archived: c.Archived, Role: string(role)}
+	if c.HostApp != "" {
+		// The host context it belongs to: an embedded session's connection learns from it that
+		// the conversation it just joined is one of its granted contexts' (httpapi scope.go).
+		v.Context = &chat.HostContext{App: c.HostApp, ID: c.ContextID}
+	}
+	return v
 }
 
 func (s *Service) checkRoom(ctx context.Context, c chat.Conversation) error {

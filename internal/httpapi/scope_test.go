@@ -1,0 +1,116 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/hub"
+)
+
+// Embedded sessions of alice (docs/embed.md): one whose token grants doc:a, one granting doc:a
+// and doc:b (to create conversations in both).
+func init() {
+	users["alice@doc:a"] = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
+		Embed: &chat.EmbedScope{App: "compose", Grants: map[string]string{"doc:a": chat.EmbedRoleEditor}}}
+	users["alice@doc:a+b"] = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
+		Embed: &chat.EmbedScope{App: "compose", Grants: map[string]string{"doc:a": chat.EmbedRoleEditor, "doc:b": chat.EmbedRoleEditor}}}
+}
+
+// TestEmbedSessionGetsOnlyGrantedContextsEvents: the hub fans a user's events out to all their
+// connections; an embedded session's WebSocket and SSE stream carry only the events of
+// conversations in the contexts its token grants (and events of no conversation). Alice's
+// cookie session, on the same hub, gets everything (the control). Events of a conversation in
+// doc:b, of her plain conversation, of doc:b conversations created later, relayed events (JSON
+// only) and the running-reply snapshot of a doc:b run never reach her doc:a session.
+func TestEmbedSessionGetsOnlyGrantedContextsEvents(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	ctx := context.Background()
+	both := users["alice@doc:a+b"]
+	convA, err := e.svc.CreateInContext(ctx, both, "compose", "doc:a", "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	convB, err := e.svc.CreateInContext(ctx, both, "compose", "doc:b", "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A running reply in doc:b: a fresh connection gets snapshots of running replies.
+	if code, body := e.do(t, "alice", "POST", "/api/sessions/"+convB.ID+"/send", `{"message":"hi","id":"m1"}`); code != 202 {
+		t.Fatalf("send in doc:b: %d %s", code, body)
+	}
+
+	sse := func(user string) (*bufio.Reader, func()) {
+		cctx, cancel := context.WithCancel(ctx)
+		req, _ := http.NewRequestWithContext(cctx, "GET", e.srv.URL+"/api/events", nil)
+		req.Header.Set("X-Test-User", user)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("events as %s: %v %v", user, resp, err)
+		}
+		return bufio.NewReader(resp.Body), func() { cancel(); resp.Body.Close() }
+	}
+	embedSSE, closeEmbed := sse("alice@doc:a")
+	defer closeEmbed()
+	cookieSSE, closeCookie := sse("alice")
+	defer closeCookie()
+	ws := e.dial(t, "alice@doc:a")
+	if r := ws.call("subscribe", map[string]any{}); !r.OK {
+		t.Fatalf("subscribe: %+v", r)
+	}
+
+	typing, _ := json.Marshal(chat.Typing{Conversation: convB.ID, Name: "Bob", Typing: true, UserID: "bob"})
+	for _, ev := range []chat.Event{
+		chat.RunDelta{Conversation: convB.ID, RunID: "r1", Text: "secret-delta-b", Rev: 1}.Event(),
+		{Name: "typing", Payload: typing}, // as relayed from another instance: no typed payload
+		chat.ConversationUpdated{ConversationView: chat.ConversationView{ID: "default", Title: "secret-plain"}}.Event(),
+		chat.RunDelta{Conversation: convA.ID, RunID: "r2", Text: "visible-delta-a", Rev: 1}.Event(),
+		chat.ConversationCreated{ConversationView: chat.ConversationView{ID: "c-newb", Title: "secret-new-b", Context: &chat.HostContext{App: "compose", ID: "doc:b"}}}.Event(),
+		chat.RunDelta{Conversation: "c-newb", RunID: "r3", Text: "secret-delta-newb", Rev: 1}.Event(),
+		chat.ConversationCreated{ConversationView: chat.ConversationView{ID: "c-newa", Title: "visible-new-a", Context: &chat.HostContext{App: "compose", ID: "doc:a"}}}.Event(),
+		chat.RunDelta{Conversation: "c-newa", RunID: "r4", Text: "visible-delta-newa", Rev: 1}.Event(),
+		chat.ApprovalRequested{Approval: chat.Approval{ID: "ap1", Command: "secret-approval"}}.Event(),
+		chat.GatewayStatus{State: "connected"}.Event(),
+		chat.RunFinal{Conversation: convA.ID, RunID: "r2", Text: "visible-end"}.Event(),
+	} {
+		e.hub.Publish("alice", ev)
+	}
+
+	readSSE := func(br *bufio.Reader) string {
+		var all strings.Builder
+		for !strings.Contains(all.String(), "visible-end") {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read: %v\n%s", err, all.String())
+			}
+			all.WriteString(l)
+		}
+		return all.String()
+	}
+	var wsAll strings.Builder
+	for !strings.Contains(wsAll.String(), "visible-end") {
+		f := ws.read()
+		wsAll.WriteString(f.Event + " " + string(f.Payload) + "\n")
+	}
+	for name, got := range map[string]string{"embedded SSE": readSSE(embedSSE), "embedded WebSocket": wsAll.String()} {
+		for _, want := range []string{"visible-delta-a", "visible-new-a", "visible-delta-newa", "gateway.status"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, got)
+			}
+		}
+		if strings.Contains(got, "secret") || strings.Contains(got, convB.ID) {
+			t.Errorf("%s carries events of conversations its token does not grant:\n%s", name, got)
+		}
+	}
+	// The control: alice's own (cookie) session gets every event of hers.
+	cookie := readSSE(cookieSSE)
+	for _, want := range []string{"event: run.snapshot\ndata: {\"conversation\":\"" + convB.ID, "secret-delta-b", "event: typing", "secret-plain", "secret-new-b", "secret-delta-newb", "secret-approval", "visible-delta-a"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("alice's cookie stream lacks %q:\n%s", want, cookie)
+		}
+	}
+}
