@@ -831,9 +831,24 @@ func TestEmbedSharedContextConversation(t *testing.T) {
 	if code, body := dave.do("POST", "/api/embed/conversations/"+id+"/messages", map[string]any{"text": "hi", "clientId": "d1"}); code != http.StatusForbidden {
 		t.Fatalf("dave (read-only) sends: %d %s, want 403", code, body)
 	}
+	// The host makes Dave an editor: his next token's open makes him a member, and he sends.
+	dave = e.signIn(t, "u-bob", func(c *host.TokenClaims) {
+		c.Subject, c.Name = "u-dave", "Dave"
+		c.Contexts = []host.ContextGrant{{ID: "doc:team", Role: "editor", Shared: true}}
+	})
+	if code, body := dave.do("GET", "/api/embed/conversations?context=doc:team", nil); code != http.StatusOK || !strings.Contains(body, `"role":"member"`) {
+		t.Fatalf("dave (now an editor) opens doc:team: %d %s", code, body)
+	}
+	if code, body := dave.do("POST", "/api/embed/conversations/"+id+"/messages", map[string]any{"text": "dave here", "clientId": "d2"}); code != http.StatusAccepted {
+		t.Fatalf("dave (member) sends: %d %s, want 202", code, body)
+	}
 
 	roles := map[string]int{}
+	changed := false
 	for _, a := range e.auditEntries(t) {
+		if a.Action == "embed.shared.role" && a.Target == id && strings.HasSuffix(a.Detail, "from=read-only to=member") {
+			changed = true
+		}
 		if a.Action == "embed.shared.grant" && a.Target == id {
 			if !strings.Contains(a.Detail, "context=doc:team") {
 				t.Errorf("grant audited as %q", a.Detail)
@@ -844,6 +859,9 @@ func TestEmbedSharedContextConversation(t *testing.T) {
 	}
 	if fmt.Sprint(roles) != "map[member:1 read-only:1]" {
 		t.Fatalf("grants of %s audited by role: %v, want bob a member and dave read-only", id, roles)
+	}
+	if !changed {
+		t.Fatal("dave's role change is not audited (embed.shared.role from=read-only to=member)")
 	}
 }
 

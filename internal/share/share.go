@@ -334,12 +334,22 @@ func (s *Service) Add(ctx context.Context, u chat.User, id, username string, rol
 // (issue 12), where the host's signed token names the people who share a context's
 // conversation. The caller must have verified the token; Grant checks nothing but the store's
 // rules (the conversation exists, the person does not see another conversation with its id).
-// Granting someone who already takes part is not an error.
+// Granting someone who already takes part is not an error; with another role it changes their
+// role to it (the grantor is the authority over roles), except the owner's, which stays.
 func (s *Service) Grant(ctx context.Context, c chat.Conversation, userID string, role chat.ShareRole) error {
 	if role != chat.ShareMember && role != chat.ShareReadOnly {
 		return chat.Public(chat.ErrInvalid, "role must be member or read-only")
 	}
 	if _, r, err := s.cfg.Store.Access(ctx, userID, c.ID); err == nil && r != "" {
+		if r == role || r == chat.ShareOwner {
+			return nil // the owner stays the owner
+		}
+		// A participant granted another role: the grantor (the host app's verified token) is the
+		// authority over roles in what it grants.
+		if err := s.cfg.Store.SetMemberRole(ctx, c.SessionKey, userID, role); err != nil {
+			return fmt.Errorf("share: grant: set role: %w", err)
+		}
+		s.changed(ctx, c)
 		return nil
 	}
 	if err := s.checkRoom(ctx, c); err != nil {
