@@ -299,11 +299,17 @@ func TestEmbedSidebarDeliversFencedContextAndTranscriptShowsTypedText(t *testing
 	e := startEmbed(t)
 	b := newBrowser(t)
 	e.openHost(t, b, "u-alice", "doc:abc123")
+	// An empty conversation says what the assistant gets and what it may do (an editor: edits to apply).
+	b.frameWait(t, "the empty state", `(document.querySelector('.transcript-empty')?.innerText || '').includes('Ask about this document') &&
+		document.querySelector('.transcript-empty').innerText.includes('Apply')`, 20*time.Second)
 	const sel = "This release make the editor faster."
 	b.selectInDoc(t, sel)
 	const typed = "Please fix the grammar of this sentence"
 	b.frameSend(t, typed)
 	b.frameWait(t, "the reply", `[...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('Echo: `+typed+`'))`, 60*time.Second)
+	if b.frameEval(t, `!!document.querySelector('.transcript-empty')`) == true {
+		t.Error("the empty state shows beside messages")
+	}
 
 	// The model got the fenced context with the message, after the sender line.
 	var saw *struct{ sender, ctx, text string }
