@@ -54,31 +54,36 @@ func newEnv(t *testing.T, hcfg hub.Config) *env {
 	}
 	e.svc = svc
 	svc.SetGatewayState(bridge.StateConnected)
-	cross, err := websec.CrossOrigin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := httpapi.New(httpapi.Deps{
-		Bridge: svc, Hub: e.hub,
-		Authenticate: func(r *http.Request) (chat.User, bool) {
-			u, ok := users[r.Header.Get("X-Test-User")]
-			return u, ok
-		},
+	e.serve(t, users, httpapi.Deps{
 		OriginAllowed: func(r *http.Request) bool {
 			o := r.Header.Get("Origin")
 			return o == "" || o == "http://"+r.Host
 		},
-		CrossOrigin:  cross,
-		PingInterval: time.Hour,
 	})
-	e.api = h
-	e.srv = httptest.NewServer(h)
+	return e
+}
+
+// serve starts the API over e's bridge and hub with deps (Bridge, Hub, Authenticate by the
+// X-Test-User header against known, CrossOrigin and PingInterval are filled in) and closes it,
+// and waits for the bridge, when the test ends.
+func (e *env) serve(t *testing.T, known map[string]chat.User, deps httpapi.Deps) {
+	t.Helper()
+	cross, err := websec.CrossOrigin(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Bridge, deps.Hub, deps.CrossOrigin, deps.PingInterval = e.svc, e.hub, cross, time.Hour
+	deps.Authenticate = func(r *http.Request) (chat.User, bool) {
+		u, ok := known[r.Header.Get("X-Test-User")]
+		return u, ok
+	}
+	e.api = httpapi.New(deps)
+	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(func() {
 		e.srv.CloseClientConnections()
 		e.srv.Close()
-		svc.Wait()
+		e.svc.Wait()
 	})
-	return e
 }
 
 func (e *env) do(t *testing.T, user, method, path, body string) (int, string) {

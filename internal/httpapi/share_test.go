@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/clawchat/clawchat/internal/share"
 	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 	"github.com/clawchat/clawchat/internal/testkit/storetest"
-	"github.com/clawchat/clawchat/internal/websec"
 )
 
 var shareUsers = map[string]chat.User{
@@ -59,10 +56,6 @@ func newShareEnv(t *testing.T) *env {
 	e.svc = svc
 	svc.SetGatewayState(bridge.StateConnected)
 	e.share, e.db = sh, db
-	cross, err := websec.CrossOrigin(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Reactions are wired as internal/app wires them: the bridge's membership-aware Get, the store.
 	rx, err := reactions.New(reactions.Config{
 		CanSee: func(ctx context.Context, u chat.User, id string) error {
@@ -74,22 +67,7 @@ func newShareEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Deps{
-		Bridge: svc, Hub: e.hub, Share: sh, Presence: sh.NewPresence(db, e.hub, e.hub.Epoch()), Reactions: rx,
-		Authenticate: func(r *http.Request) (chat.User, bool) {
-			u, ok := shareUsers[r.Header.Get("X-Test-User")]
-			return u, ok
-		},
-		CrossOrigin:  cross,
-		PingInterval: time.Hour,
-	})
-	e.api = h
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(func() {
-		e.srv.CloseClientConnections()
-		e.srv.Close()
-		svc.Wait()
-	})
+	e.serve(t, shareUsers, httpapi.Deps{Share: sh, Presence: sh.NewPresence(db, e.hub, e.hub.Epoch()), Reactions: rx})
 	return e
 }
 

@@ -31,10 +31,7 @@ func TestWSIdleMemory(t *testing.T) {
 		for _, c := range conns {
 			c.Close()
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for e.hub.Connections("alice") > 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // async boundary: the server notices the closes
-		}
+		waitConnections(t, e.hub, 0)
 	}()
 	for i := range n {
 		c, err := idleClient(addr)
