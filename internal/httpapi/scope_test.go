@@ -4,21 +4,38 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/httpapi"
 	"github.com/clawchat/clawchat/internal/hub"
+	"github.com/clawchat/clawchat/internal/testkit/bridgetest"
 )
 
-// Embedded sessions of alice (docs/embed.md): one whose token grants doc:a, one granting doc:a
-// and doc:b (to create conversations in both).
-func init() {
-	users["alice@doc:a"] = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
+// newScopeEnv is newEnv whose users include two embedded sessions of alice (docs/embed.md):
+// "alice@doc:a", whose token grants doc:a, and "alice@doc:a+b", granting doc:a and doc:b (to
+// create conversations in both).
+func newScopeEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{up: bridgetest.NewUpstream(), hub: hub.New(hub.Config{})}
+	svc, err := bridge.New(bridge.Config{Upstream: e.up, Store: bridgetest.NewStore(), Publisher: e.hub, SendRate: 1000, SendBurst: 1000, MaxConcurrentRuns: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	svc.SetGatewayState(bridge.StateConnected)
+	known := maps.Clone(users)
+	known["alice@doc:a"] = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
 		Embed: &chat.EmbedScope{App: "compose", Grants: map[string]string{"doc:a": chat.EmbedRoleEditor}}}
-	users["alice@doc:a+b"] = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
+	known["alice@doc:a+b"] = chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
 		Embed: &chat.EmbedScope{App: "compose", Grants: map[string]string{"doc:a": chat.EmbedRoleEditor, "doc:b": chat.EmbedRoleEditor}}}
+	e.serve(t, known, httpapi.Deps{})
+	return e
 }
 
 // TestEmbedSessionGetsOnlyGrantedContextsEvents: the hub fans a user's events out to all their
@@ -28,9 +45,10 @@ func init() {
 // doc:b, of her plain conversation, of doc:b conversations created later, relayed events (JSON
 // only) and the running-reply snapshot of a doc:b run never reach her doc:a session.
 func TestEmbedSessionGetsOnlyGrantedContextsEvents(t *testing.T) {
-	e := newEnv(t, hub.Config{})
+	e := newScopeEnv(t)
 	ctx := context.Background()
-	both := users["alice@doc:a+b"]
+	both := chat.User{ID: "alice", Name: "Alice", Role: chat.RoleMember,
+		Embed: &chat.EmbedScope{App: "compose", Grants: map[string]string{"doc:a": chat.EmbedRoleEditor, "doc:b": chat.EmbedRoleEditor}}}
 	convA, err := e.svc.CreateInContext(ctx, both, "compose", "doc:a", "A")
 	if err != nil {
 		t.Fatal(err)
@@ -44,18 +62,27 @@ func TestEmbedSessionGetsOnlyGrantedContextsEvents(t *testing.T) {
 		t.Fatalf("send in doc:b: %d %s", code, body)
 	}
 
-	sse := func(user string) (*bufio.Reader, func()) {
+	// Over HTTP/2 the stream cannot leave net/http: it is served by a goroutine (sse.go), not on
+	// the event loop (sse_stream.go).
+	h2 := httptest.NewUnstartedServer(e.api)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	defer h2.Close()
+	sseOn := func(srv *httptest.Server, user string) (*bufio.Reader, func()) {
 		cctx, cancel := context.WithCancel(ctx)
-		req, _ := http.NewRequestWithContext(cctx, "GET", e.srv.URL+"/api/events", nil)
+		req, _ := http.NewRequestWithContext(cctx, "GET", srv.URL+"/api/events", nil)
 		req.Header.Set("X-Test-User", user)
-		resp, err := e.srv.Client().Do(req)
+		resp, err := srv.Client().Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("events as %s: %v %v", user, resp, err)
 		}
 		return bufio.NewReader(resp.Body), func() { cancel(); resp.Body.Close() }
 	}
+	sse := func(user string) (*bufio.Reader, func()) { return sseOn(e.srv, user) }
 	embedSSE, closeEmbed := sse("alice@doc:a")
 	defer closeEmbed()
+	embedH2, closeH2 := sseOn(h2, "alice@doc:a")
+	defer closeH2()
 	cookieSSE, closeCookie := sse("alice")
 	defer closeCookie()
 	ws := e.dial(t, "alice@doc:a")
@@ -96,7 +123,7 @@ func TestEmbedSessionGetsOnlyGrantedContextsEvents(t *testing.T) {
 		f := ws.read()
 		wsAll.WriteString(f.Event + " " + string(f.Payload) + "\n")
 	}
-	for name, got := range map[string]string{"embedded SSE": readSSE(embedSSE), "embedded WebSocket": wsAll.String()} {
+	for name, got := range map[string]string{"embedded SSE": readSSE(embedSSE), "embedded SSE over HTTP/2": readSSE(embedH2), "embedded WebSocket": wsAll.String()} {
 		for _, want := range []string{"visible-delta-a", "visible-new-a", "visible-delta-newa", "gateway.status"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("%s lacks %q:\n%s", name, want, got)
