@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/chat"
@@ -69,7 +70,7 @@ func TestEmbedSessionGetsOnlyGrantedContextsEvents(t *testing.T) {
 	h2.StartTLS()
 	defer h2.Close()
 	sseOn := func(srv *httptest.Server, user string) (*bufio.Reader, func()) {
-		cctx, cancel := context.WithCancel(ctx)
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a missing event fails, not hangs
 		req, _ := http.NewRequestWithContext(cctx, "GET", srv.URL+"/api/events", nil)
 		req.Header.Set("X-Test-User", user)
 		resp, err := srv.Client().Do(req)
