@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,11 +165,12 @@ func TestMiddlewareKeepsHijackAndFlush(t *testing.T) {
 	// The server does not wait for a hijacked connection's handler (nor the middleware's
 	// recording after it): wsDone closes once both returned.
 	wsDone := make(chan struct{})
+	var once sync.Once
 	mw := m.Middleware(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mw.ServeHTTP(w, r)
 		if r.URL.Path == "/ws" {
-			close(wsDone)
+			once.Do(func() { close(wsDone) })
 		}
 	}))
 	defer srv.Close()
