@@ -299,11 +299,17 @@ func TestEmbedSidebarDeliversFencedContextAndTranscriptShowsTypedText(t *testing
 	e := startEmbed(t)
 	b := newBrowser(t)
 	e.openHost(t, b, "u-alice", "doc:abc123")
+	// An empty conversation says what the assistant gets and what it may do (an editor: edits to apply).
+	b.frameWait(t, "the empty state", `(document.querySelector('.transcript-empty')?.innerText || '').includes('Ask about this document') &&
+		document.querySelector('.transcript-empty').innerText.includes('Apply')`, 20*time.Second)
 	const sel = "This release make the editor faster."
 	b.selectInDoc(t, sel)
 	const typed = "Please fix the grammar of this sentence"
 	b.frameSend(t, typed)
 	b.frameWait(t, "the reply", `[...document.querySelectorAll('.msg.assistant')].some((m) => m.innerText.includes('Echo: `+typed+`'))`, 60*time.Second)
+	if b.frameEval(t, `!!document.querySelector('.transcript-empty')`) == true {
+		t.Error("the empty state shows beside messages")
+	}
 
 	// The model got the fenced context with the message, after the sender line.
 	var saw *struct{ sender, ctx, text string }
@@ -448,6 +454,104 @@ func TestEmbedUngrantedUserGetsNotFound(t *testing.T) {
 	b.frameWait(t, "not found", `!!document.querySelector('.problem')`, 20*time.Second)
 	if n := b.frameEval(t, `document.querySelectorAll('.msg').length`); n != float64(0) {
 		t.Fatalf("bob's frame shows %v messages", n)
+	}
+}
+
+// expireEmbedSessions runs the server's cleanup of expired embed sessions on its database as of
+// now, and returns how many it removed.
+func (e *embedEnv) expireEmbedSessions(t *testing.T, now time.Time) int {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(e.dataDir, "clawchat.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n, err := db.DeleteExpiredEmbedSessions(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// events opens the session's event stream (/api/events, as the frame reads it) and returns
+// what it has received so far, as a function; the stream ends with the test.
+func (c *embedClient) events(t *testing.T) func() string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/api/events", nil)
+	req.Header.Set("Authorization", "Bearer "+c.session)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		cancel()
+		res.Body.Close()
+		t.Fatalf("events: %d", res.StatusCode)
+	}
+	buf := &lockedBuffer{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(buf, res.Body)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		res.Body.Close()
+		<-done
+	})
+	return buf.String
+}
+
+// awaitText polls got until it contains want.
+func awaitText(t *testing.T, what string, got func() string, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(got(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s (%q) in:\n%s", what, want, got())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEmbedEventsOnlyOfGrantedContexts: the live events of an embed session carry only the
+// conversations of the contexts its token grants. Alice has two sessions at once (two host
+// pages): one granted doc:abc123, one doc:roadmap. Her reply in doc:roadmap streams to the
+// roadmap session only; the doc:abc123 session's stream gets its own conversation's reply and
+// nothing of the other (before the fix it got every run event of hers).
+func TestEmbedEventsOnlyOfGrantedContexts(t *testing.T) {
+	e := startEmbed(t)
+	grant := func(id string) func(*host.TokenClaims) {
+		return func(c *host.TokenClaims) { c.Contexts = []host.ContextGrant{{ID: id, Role: "editor"}} }
+	}
+	doc, roadmap := e.signIn(t, "u-alice", grant("doc:abc123")), e.signIn(t, "u-alice", grant("doc:roadmap"))
+	docEvents, roadmapEvents := doc.events(t), roadmap.events(t)
+	create := func(c *embedClient, ctxID string) string {
+		code, body := c.do("POST", "/api/embed/conversations", map[string]string{"context": ctxID})
+		var out struct{ Conversation chat.ConversationView }
+		if err := json.Unmarshal([]byte(body), &out); code != http.StatusCreated || err != nil {
+			t.Fatalf("create in %s: %d %s", ctxID, code, body)
+		}
+		return out.Conversation.ID
+	}
+	send := func(c *embedClient, conv, text string) {
+		if code, body := c.do("POST", "/api/embed/conversations/"+conv+"/messages", map[string]any{"text": text, "clientId": "m-" + conv}); code != http.StatusAccepted {
+			t.Fatalf("send %q: %d %s", text, code, body)
+		}
+	}
+	secret := create(roadmap, "doc:roadmap")
+	send(roadmap, secret, "roadmap secret question")
+	awaitText(t, "the roadmap reply in the roadmap session", roadmapEvents, "Echo: roadmap secret question", 60*time.Second)
+	mine := create(doc, "doc:abc123")
+	send(doc, mine, "abc question")
+	awaitText(t, "the doc reply in the doc session", docEvents, "Echo: abc question", 60*time.Second)
+	if got := docEvents(); strings.Contains(got, secret) || strings.Contains(got, "roadmap") {
+		t.Fatalf("the doc:abc123 session got events of the doc:roadmap conversation %s:\n%s", secret, got)
+	}
+	if got := roadmapEvents(); strings.Contains(got, mine) || strings.Contains(got, "abc question") {
+		t.Fatalf("the doc:roadmap session got events of the doc:abc123 conversation %s:\n%s", mine, got)
 	}
 }
 
@@ -636,11 +740,21 @@ func TestEmbedProgressAndReadOnlyWhileGatewayUnreachable(t *testing.T) {
 }
 
 func TestEmbedSessionExpiryAsksHostForNewToken(t *testing.T) {
-	e := startEmbed(t, "CLAWCHAT_EMBED_SESSION_TTL=6s")
+	const ttl = 10 * time.Minute
+	e := startEmbed(t, "CLAWCHAT_EMBED_SESSION_TTL="+ttl.String())
 	b := newBrowser(t)
 	e.openHost(t, b, "u-alice", "doc:abc123")
 	b.frameWait(t, "a writable composer", `document.querySelector('.composer textarea') && !document.querySelector('.composer textarea').disabled`, 20*time.Second)
-	time.Sleep(7 * time.Second) // the session's TTL passes (the server's clock, not a condition the test can await)
+	// The session's TTL passes, without waiting for it: the server's own cleanup of expired embed
+	// sessions, run with a clock past the TTL, removes the frame's session. (That a session still
+	// stored but past its expiry is refused is embed's TestRevalidateEndsWithTheSessionOrTheAccount,
+	// with an injected clock.)
+	if n := e.expireEmbedSessions(t, time.Now().Add(ttl+time.Minute)); n != 1 {
+		t.Fatalf("%d embed sessions expired, want the frame's one", n)
+	}
+	// The host page's clock moves on by as much (its loader asks the host for a token at most
+	// every 5 s, counted from the first one).
+	b.eval(t, `(() => { const now = Date.now; Date.now = () => now.call(Date) + `+fmt.Sprint((ttl+time.Minute).Milliseconds())+`; return true; })()`)
 	b.frameSend(t, "are you there")
 	b.wait(t, "unauthorized, then ready again with a new token", `(() => { const ev = window.hostEvents.map((e) => e.name);
 		const u = ev.indexOf('unauthorized'); return u > 0 && ev.indexOf('ready', u) > u; })()`, 30*time.Second)
@@ -723,9 +837,24 @@ func TestEmbedSharedContextConversation(t *testing.T) {
 	if code, body := dave.do("POST", "/api/embed/conversations/"+id+"/messages", map[string]any{"text": "hi", "clientId": "d1"}); code != http.StatusForbidden {
 		t.Fatalf("dave (read-only) sends: %d %s, want 403", code, body)
 	}
+	// The host makes Dave an editor: his next token's open makes him a member, and he sends.
+	dave = e.signIn(t, "u-bob", func(c *host.TokenClaims) {
+		c.Subject, c.Name = "u-dave", "Dave"
+		c.Contexts = []host.ContextGrant{{ID: "doc:team", Role: "editor", Shared: true}}
+	})
+	if code, body := dave.do("GET", "/api/embed/conversations?context=doc:team", nil); code != http.StatusOK || !strings.Contains(body, `"role":"member"`) {
+		t.Fatalf("dave (now an editor) opens doc:team: %d %s", code, body)
+	}
+	if code, body := dave.do("POST", "/api/embed/conversations/"+id+"/messages", map[string]any{"text": "dave here", "clientId": "d2"}); code != http.StatusAccepted {
+		t.Fatalf("dave (member) sends: %d %s, want 202", code, body)
+	}
 
 	roles := map[string]int{}
+	changed := false
 	for _, a := range e.auditEntries(t) {
+		if a.Action == "embed.shared.role" && a.Target == id && strings.HasSuffix(a.Detail, "from=read-only to=member") {
+			changed = true
+		}
 		if a.Action == "embed.shared.grant" && a.Target == id {
 			if !strings.Contains(a.Detail, "context=doc:team") {
 				t.Errorf("grant audited as %q", a.Detail)
@@ -736,6 +865,9 @@ func TestEmbedSharedContextConversation(t *testing.T) {
 	}
 	if fmt.Sprint(roles) != "map[member:1 read-only:1]" {
 		t.Fatalf("grants of %s audited by role: %v, want bob a member and dave read-only", id, roles)
+	}
+	if !changed {
+		t.Fatal("dave's role change is not audited (embed.shared.role from=read-only to=member)")
 	}
 }
 

@@ -258,7 +258,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 	s.delivery = newDelivery(s, cfg.Push.IncludeText)
 	// Shared conversations: the chat core publishes through Fanout, which delivers each event of
 	// a shared conversation to every participant.
-	s.share = s.buildShare()
+	s.share = s.buildShare(ctx)
+	// Closers run in reverse: the share service's background work (fan-out refreshes, presence)
+	// is cancelled and joined before the store it reads closes.
+	s.closers = append(s.closers, func() error { s.share.Close(); return nil })
 	s.fanout = s.share.NewFanout(s.delivery)
 	s.bridge, err = bridge.New(bridge.Config{
 		Upstream:             s.gw,

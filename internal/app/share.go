@@ -23,9 +23,12 @@ type accessLost struct {
 var accessUserRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 
 // buildShare makes the membership service of shared conversations. Its Changed hook cuts the
-// people who lost access at once on this instance and tells the others.
-func (s *server) buildShare() *share.Service {
+// people who lost access at once on this instance and tells the others. Its background work
+// derives from ctx without its cancellation (a signal starts a graceful shutdown, during which
+// connections still end and presence is still told): s.close cancels and joins it (share.Close).
+func (s *server) buildShare(ctx context.Context) *share.Service {
 	return share.New(share.Config{
+		Context:   context.WithoutCancel(ctx),
 		Store:     s.db,
 		Publisher: s.delivery,
 		Logger:    s.log.With("component", "share"),

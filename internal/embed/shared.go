@@ -15,7 +15,10 @@ import (
 // "shared": true has one conversation per host app and context id, shared by everyone whose
 // verified token grants it shared. The first of them to open the context creates it (and owns
 // it); each later one is made a participant (Shared.Grant) when their token is used to list or
-// open the context: read-only for a viewer, member for an editor. Everyone else gets the 404
+// open the context: read-only for a viewer, member for an editor. The host stays the authority:
+// each later open with a token naming another role changes the participant's role to it
+// (audited embed.shared.role), and a participant the owner removed is made one again by the
+// next token that grants them the context. Everyone else gets the 404
 // of any conversation they may not see: the bridge checks the participant rows and the
 // session's grant (conversations.Visible) on every request.
 
@@ -30,7 +33,8 @@ type Shared interface {
 	// (chat.ErrConflict when it exists).
 	CreateSharedInContext(ctx context.Context, u chat.User, app, ctxID, convID, title string) (chat.Conversation, error)
 	// Grant makes userID a participant of c with role, without an owner's request
-	// (share.Service.Grant); granting a participant again is not an error.
+	// (share.Service.Grant); granting a participant again is not an error, and with another
+	// role changes theirs (not the owner's).
 	Grant(ctx context.Context, c chat.Conversation, userID string, role chat.ShareRole) error
 }
 
@@ -119,10 +123,20 @@ func (s *Service) sharedConversation(ctx context.Context, u chat.User, id, title
 		return chat.ConversationView{}, fmt.Errorf("embed: find shared conversation: %w", err)
 	}
 	if c.UserID != u.ID {
-		if v, err := s.chat.Get(ctx, u, c.ID); err == nil {
-			return v, nil // a participant already
-		}
 		sr := ShareRole(role)
+		if v, err := s.chat.Get(ctx, u, c.ID); err == nil {
+			// A participant already. The host is the authority over roles: a newer token with
+			// another role for the context changes theirs (an owner stays the owner).
+			if v.Role == string(sr) || v.Role == string(chat.ShareOwner) {
+				return v, nil
+			}
+			if err := s.shared.Grant(ctx, c, u.ID, sr); err != nil {
+				return chat.ConversationView{}, fmt.Errorf("embed: change shared role: %w", err)
+			}
+			s.audit(ctx, chat.AuditEntry{Action: "embed.shared.role", Actor: u.ID, Target: c.ID,
+				Detail: fmt.Sprintf("app=%s context=%s from=%s to=%s", app, id, v.Role, sr)})
+			return s.chat.Get(ctx, u, c.ID)
+		}
 		if err := s.shared.Grant(ctx, c, u.ID, sr); err != nil {
 			return chat.ConversationView{}, fmt.Errorf("embed: grant shared conversation: %w", err)
 		}

@@ -3,6 +3,8 @@ package embed
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,5 +209,67 @@ func TestShareRoleFromEmbedRole(t *testing.T) {
 	}
 	if a, b := SharedConversationID("compose", "doc:x"), SharedConversationID("wiki", "doc:x"); a == b || !chat.ValidConversationID(a) {
 		t.Fatalf("ids %q %q", a, b)
+	}
+}
+
+// TestSharedContextRoleFollowsTheHostToken: the host is the authority over roles in a shared
+// context. A participant's role follows each newer token that opens the context (viewer →
+// read-only, editor → member), each change audited embed.shared.role with both roles; the same
+// role writes nothing; the owner stays the owner whatever their token says.
+func TestSharedContextRoleFollowsTheHostToken(t *testing.T) {
+	s, db, key, h := newService(t, 0)
+	f := newSharedFake()
+	s.SetChat(f)
+	s.SetShared(f)
+	exp := time.Now().Add(5 * time.Minute)
+	n := 0
+	open := func(sub, role string) string {
+		t.Helper()
+		n++
+		c := claimsFor("compose", "jti-role-"+sub+"-"+string(rune('a'+n))+"-01", exp)
+		c.Subject, c.Contexts = sub, []ContextGrant{{ID: "doc:abc123", Role: role, Shared: true}}
+		code, out := call(t, h, "POST", "/embed/session", "", map[string]string{"token": sign(t, jose.EdDSA, key, "", c)})
+		if code != http.StatusOK {
+			t.Fatalf("exchange %s: %d %v", sub, code, out)
+		}
+		sess := out["session"].(string)
+		code, out = call(t, h, "GET", "/api/embed/conversations?context=doc:abc123", sess, nil)
+		if code != http.StatusOK {
+			t.Fatalf("%s opens: %d %v", sub, code, out)
+		}
+		return out["conversations"].([]any)[0].(map[string]any)["role"].(string)
+	}
+	id := SharedConversationID("compose", "doc:abc123")
+	if role := open("alice", "editor"); role != "owner" {
+		t.Fatalf("alice opens first: %q, want owner", role)
+	}
+	for i, step := range []struct{ sub, embedRole, want string }{
+		{"bob", "viewer", "read-only"},
+		{"bob", "editor", "member"},    // promoted by the host
+		{"bob", "editor", "member"},    // the same: nothing changes
+		{"bob", "viewer", "read-only"}, // demoted
+		{"alice", "viewer", "owner"},   // the owner stays the owner
+	} {
+		if role := open(step.sub, step.embedRole); role != step.want {
+			t.Fatalf("step %d: %s with a %s token is %q, want %q", i, step.sub, step.embedRole, role, step.want)
+		}
+	}
+	if f.grants != 3 {
+		t.Fatalf("%d grants, want 3 (bob joins, promoted, demoted)", f.grants)
+	}
+	entries, err := db.Audit(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []string
+	for _, e := range entries {
+		if e.Action == "embed.shared.role" && e.Target == id {
+			_, fromTo, _ := strings.Cut(e.Detail, "context=doc:abc123 ")
+			changes = append(changes, fromTo)
+		}
+	}
+	slices.Sort(changes)
+	if want := []string{"from=member to=read-only", "from=read-only to=member"}; !slices.Equal(changes, want) {
+		t.Fatalf("role changes audited: %q, want %q", changes, want)
 	}
 }

@@ -71,6 +71,12 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 		}
 	})
 	defer sub.Close()
+	scope, err := a.newEventScope(r.Context(), u) // see the WebSocket subscribe
+	if err != nil {
+		a.log.Error("event stream", "err", err)
+		writeError(w, err)
+		return
+	}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -89,14 +95,14 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 		return
 	}
 	if res.Resync { // see the WebSocket subscribe: how runs that ended in the gap ended
-		for _, ev := range a.d.Bridge.EndedSnapshot(u) {
+		for _, ev := range scope.filter(a.d.Bridge.EndedSnapshot(u)) {
 			if !write(a.d.Hub.Unsequenced(ev, res.Seq).SSE) {
 				return
 			}
 		}
 	}
 	if res.Resync || since.Epoch == "" { // see the WebSocket subscribe: snapshots of running replies
-		for _, ev := range a.d.Bridge.Snapshot(u) {
+		for _, ev := range scope.filter(a.d.Bridge.Snapshot(u)) {
 			if !write(a.d.Hub.Unsequenced(ev, res.Seq).SSE) {
 				return
 			}
@@ -142,7 +148,7 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, u chat.User) {
 					break
 				}
 				for _, f := range buf {
-					if !write(f.SSE) {
+					if scope.allow(f.Event) && !write(f.SSE) {
 						return
 					}
 				}

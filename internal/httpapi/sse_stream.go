@@ -19,9 +19,10 @@ import (
 // writer goroutine exists only while hub frames are pending, and the ": ping" keepalive is a
 // timer. It costs its socket, this struct and the hub subscription.
 type sseStream struct {
-	a   *api
-	sub *hub.Subscription
-	lc  *liveConn // its registration (live.go), forgotten when the stream ends
+	a     *api
+	sub   *hub.Subscription
+	scope *eventScope // what of the user's events the stream gets (scope.go)
+	lc    *liveConn   // its registration (live.go), forgotten when the stream ends
 
 	mu          sync.Mutex
 	conn        *wsconn.Conn // nil until the head is out
@@ -47,12 +48,21 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, u chat.User, 
 	s := &sseStream{a: a, lc: lc}
 	sub, res := a.d.Hub.Subscribe(u.ID, since, s.wake)
 	s.sub = sub
+	scope, err := a.newEventScope(r.Context(), u) // see the WebSocket subscribe
+	if err != nil {
+		sub.Close()
+		a.forget(lc)
+		a.log.Error("event stream", "err", err)
+		writeError(w, err)
+		return true
+	}
+	s.scope = scope
 	body := append([]byte(nil), sseRetry...)
 	if res.Resync {
 		body = append(body, a.d.Hub.Unsequenced(chat.Resync{Reason: "events missed"}.Event(), res.Seq).SSE...)
 	}
 	if res.Resync || since.Epoch == "" { // see the WebSocket subscribe: snapshots of running replies
-		for _, ev := range a.d.Bridge.Snapshot(u) {
+		for _, ev := range scope.filter(a.d.Bridge.Snapshot(u)) {
 			body = append(body, a.d.Hub.Unsequenced(ev, res.Seq).SSE...)
 		}
 	}
@@ -147,7 +157,12 @@ func (s *sseStream) drain() {
 		}
 		msgs = msgs[:0]
 		for _, f := range frames {
-			msgs = append(msgs, f.SSE)
+			if s.scope.allow(f.Event) {
+				msgs = append(msgs, f.SSE)
+			}
+		}
+		if len(msgs) == 0 {
+			continue
 		}
 		err = s.conn.WriteText(context.Background(), msgs...)
 		clear(msgs)

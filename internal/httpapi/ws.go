@@ -138,7 +138,8 @@ type wsConn struct {
 
 	mu          sync.Mutex
 	sub         *hub.Subscription
-	started     bool // the subscribe answer is out; frames may flow
+	scope       *eventScope // set with sub, before frames flow: what of the user's events this connection gets (scope.go)
+	started     bool        // the subscribe answer is out; frames may flow
 	pendingWake bool
 	closed      bool
 	endPending  endReason // endFor called before the upgrade finished
@@ -281,7 +282,12 @@ func (c *wsConn) drain() {
 		}
 		msgs = msgs[:0]
 		for _, f := range frames {
-			msgs = append(msgs, f.WS)
+			if c.scope.allow(f.Event) {
+				msgs = append(msgs, f.WS)
+			}
+		}
+		if len(msgs) == 0 {
+			continue
 		}
 		err = c.conn.WriteText(c.ctx, msgs...)
 		clear(msgs)
@@ -314,8 +320,17 @@ func (c *wsConn) subscribe(req wsRequest) {
 		cur = hub.Cursor{Epoch: p.Epoch, Seq: *p.Since}
 	}
 	sub, res := c.a.d.Hub.Subscribe(c.u.ID, cur, c.wake)
+	// An embedded session gets only its granted contexts' events (scope.go); read after the
+	// subscription, so that a conversation created meanwhile is in the list or announced in it.
+	scope, err := c.a.newEventScope(c.ctx, c.u)
+	if err != nil {
+		sub.Close()
+		c.a.log.Error("websocket subscribe", "err", err)
+		c.respond(req.ID, nil, err)
+		return
+	}
 	c.mu.Lock()
-	c.sub = sub
+	c.sub, c.scope = sub, scope
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
@@ -329,12 +344,12 @@ func (c *wsConn) subscribe(req wsRequest) {
 	if res.Resync {
 		_ = c.write(c.a.d.Hub.Unsequenced(chat.Resync{Reason: "events missed"}.Event(), res.Seq).WS)
 		// How every run that may have ended in the gap ended (final, aborted, error, with text).
-		for _, ev := range c.a.d.Bridge.EndedSnapshot(c.u) {
+		for _, ev := range scope.filter(c.a.d.Bridge.EndedSnapshot(c.u)) {
 			_ = c.write(c.a.d.Hub.Unsequenced(ev, res.Seq).WS)
 		}
 	}
 	if res.Resync || cur.Epoch == "" {
-		for _, ev := range c.a.d.Bridge.Snapshot(c.u) {
+		for _, ev := range scope.filter(c.a.d.Bridge.Snapshot(c.u)) {
 			_ = c.write(c.a.d.Hub.Unsequenced(ev, res.Seq).WS)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,7 +162,17 @@ func TestMiddlewareKeepsHijackAndFlush(t *testing.T) {
 			t.Errorf("flush through middleware: %v", err)
 		}
 	})
-	srv := httptest.NewServer(m.Middleware(mux))
+	// The server does not wait for a hijacked connection's handler (nor the middleware's
+	// recording after it): wsDone closes once both returned.
+	wsDone := make(chan struct{})
+	var once sync.Once
+	mw := m.Middleware(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(w, r)
+		if r.URL.Path == "/ws" {
+			once.Do(func() { close(wsDone) })
+		}
+	}))
 	defer srv.Close()
 	for _, p := range []string{"/ws", "/api/events"} {
 		resp, err := srv.Client().Get(srv.URL + p)
@@ -169,6 +180,7 @@ func TestMiddlewareKeepsHijackAndFlush(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
+	<-wsDone
 	srv.Close()
 	body := scrape(t, m)
 	for _, want := range []string{

@@ -141,13 +141,15 @@ func (f *Fanout) participants(userID, conv string) ([]string, bool) {
 			// the Gateway's dispatch goroutine, which must not wait on the store). Membership
 			// changes do not wait for this: Invalidate reads them at once.
 			e.refreshing = true
-			go f.refresh(e)
+			if !f.svc.goBackground(5*time.Second, func(ctx context.Context) { f.refresh(ctx, e) }) {
+				e.refreshing = false // shutting down
+			}
 		}
 		f.mu.Unlock()
 		return users, true
 	}
 	f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := f.svc.background(2 * time.Second)
 	defer cancel()
 	if e == nil {
 		if !chat.ValidConversationID(conv) {
@@ -200,9 +202,8 @@ func (f *Fanout) read(ctx context.Context, e *fanEntry) ([]string, error) {
 	return users, nil
 }
 
-func (f *Fanout) refresh(e *fanEntry) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// refresh reads e's participants again (on a background goroutine of the Service).
+func (f *Fanout) refresh(ctx context.Context, e *fanEntry) {
 	_, _ = f.read(ctx, e)
 	f.mu.Lock()
 	e.refreshing = false
@@ -222,7 +223,7 @@ func (f *Fanout) Invalidate(key string) {
 	if e == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := f.svc.background(5 * time.Second)
 	defer cancel()
 	_, _ = f.read(ctx, e)
 }

@@ -2,10 +2,13 @@ package share_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/share"
 )
 
 type allRec struct{ *rec }
@@ -88,5 +91,83 @@ func TestFanout(t *testing.T) {
 	}
 	if u, ok := fan2.Participants("alice", "trip"); !ok || !slices.Equal(u, []string{"bob"}) {
 		t.Errorf("participants %v %v", u, ok)
+	}
+}
+
+// blockingMembers is a store whose Members waits for its context once armed: a store that hangs.
+type blockingMembers struct {
+	share.Store
+	armed   chan struct{} // closed: Members blocks
+	entered chan struct{} // Members began blocking
+	ended   chan error    // how it ended
+}
+
+func (b *blockingMembers) Members(ctx context.Context, key string) ([]chat.Member, error) {
+	select {
+	case <-b.armed:
+	default:
+		return b.Store.Members(ctx, key)
+	}
+	b.entered <- struct{}{}
+	<-ctx.Done()
+	b.ended <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// TestCloseCancelsAndJoinsBackgroundRefresh: a stale fan-out entry is refreshed on a goroutine of
+// the Service's own, off the publisher's path, with a context derived from the base the
+// composition root gives it. Close cancels that context and waits for the goroutine (goleak in
+// TestMain sees nothing left), and after Close no refresh starts.
+func TestCloseCancelsAndJoinsBackgroundRefresh(t *testing.T) {
+	f := setup(t)
+	st := &blockingMembers{Store: f.db, armed: make(chan struct{}), entered: make(chan struct{}, 1), ended: make(chan error, 1)}
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	svc := share.New(share.Config{Store: st, Publisher: f.pub, Context: base, Now: func() time.Time {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.now
+	}})
+	out := allRec{&rec{evs: map[string][]chat.Event{}}}
+	fan := svc.NewFanout(out)
+	delta := chat.RunDelta{Conversation: "trip", RunID: "r", Text: "x"}.Event()
+	fan.Publish("alice", delta) // read synchronously, now cached
+	close(st.armed)
+	f.advance(time.Minute) // stale: the next delivery serves the cache and refreshes it in the background
+	fan.Publish("alice", delta)
+	select {
+	case <-st.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no background refresh of a stale entry")
+	}
+	closed := make(chan struct{})
+	go func() { svc.Close(); close(closed) }()
+	select {
+	case err := <-st.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the refresh ended with %v, want its context cancelled by Close", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not cancel the background refresh")
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	// After Close: delivery still works from the cache, and no refresh starts.
+	f.advance(time.Minute)
+	fan.Publish("alice", delta)
+	svc.Close() // idempotent; it would wait for a refresh started by mistake
+	select {
+	case <-st.entered:
+		t.Fatal("a refresh started after Close")
+	default:
+	}
+	out.mu.Lock()
+	n := len(out.evs["alice"])
+	out.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("alice got %d events, want 3", n)
 	}
 }

@@ -173,7 +173,7 @@ func (p *Presence) Leave(conn any) {
 	}
 	p.mu.Unlock()
 	if ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := p.svc.background(5 * time.Second)
 		defer cancel()
 		p.changed(ctx, v.key)
 	}
@@ -391,7 +391,7 @@ func (p *Presence) receive(payload []byte) {
 	if same || (prev == nil && len(st.viewers) == 0) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := p.svc.background(5 * time.Second)
 	defer cancel()
 	p.deliver(ctx, m.Key)
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
@@ -69,12 +70,24 @@ type Config struct {
 	// nobody did. The composition root cuts their streams and replay logs and tells the other
 	// instances. It is called synchronously, before the request is answered. Optional.
 	Changed func(sessionKey string, lost []string)
+	// Context is the base of the work the Service (and its Fanout and Presence) does on its own,
+	// outside any request: participants read to deliver an event, a stale fan-out refreshed in
+	// the background, presence told when a connection ends or another instance reports. The
+	// composition root owns it; Close cancels what derives from it and waits for that work.
+	// nil: context.Background().
+	Context context.Context
 }
 
 // Service manages participants and invitations. Safe for concurrent use.
 type Service struct {
 	cfg Config
 	log *slog.Logger
+
+	base   context.Context // Config.Context, cancelled by Close
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	wg     sync.WaitGroup // background goroutines (goBackground)
+	closed bool
 }
 
 // New returns a Service; it panics when Store or Publisher is missing (a wiring bug).
@@ -92,7 +105,46 @@ func New(cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: log}
+	base := cfg.Context
+	if base == nil {
+		base = context.Background()
+	}
+	base, cancel := context.WithCancel(base)
+	return &Service{cfg: cfg, log: log, base: base, cancel: cancel}
+}
+
+// background returns a context for work of the Service's own, bounded by d and cancelled by
+// Close.
+func (s *Service) background(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.base, d)
+}
+
+// goBackground runs fn on a goroutine Close waits for, with a background(d) context; once Close
+// has begun it runs nothing and reports false.
+func (s *Service) goBackground(d time.Duration, fn func(ctx context.Context)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Go(func() {
+		ctx, cancel := s.background(d)
+		defer cancel()
+		fn(ctx)
+	})
+	return true
+}
+
+// Close cancels the Service's background work (its Fanout's and Presence's too), waits for the
+// goroutines it started, and starts no more. The composition root calls it at shutdown, after
+// the chat core stopped publishing and before the store closes. Requests still served get
+// their own contexts; work of the Service's own that comes later fails at once.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
 }
 
 // errNotFound is the one answer for a conversation the user may not see, whatever the reason
@@ -282,12 +334,22 @@ func (s *Service) Add(ctx context.Context, u chat.User, id, username string, rol
 // (issue 12), where the host's signed token names the people who share a context's
 // conversation. The caller must have verified the token; Grant checks nothing but the store's
 // rules (the conversation exists, the person does not see another conversation with its id).
-// Granting someone who already takes part is not an error.
+// Granting someone who already takes part is not an error; with another role it changes their
+// role to it (the grantor is the authority over roles), except the owner's, which stays.
 func (s *Service) Grant(ctx context.Context, c chat.Conversation, userID string, role chat.ShareRole) error {
 	if role != chat.ShareMember && role != chat.ShareReadOnly {
 		return chat.Public(chat.ErrInvalid, "role must be member or read-only")
 	}
 	if _, r, err := s.cfg.Store.Access(ctx, userID, c.ID); err == nil && r != "" {
+		if r == role || r == chat.ShareOwner {
+			return nil // the owner stays the owner
+		}
+		// A participant granted another role: the grantor (the host app's verified token) is the
+		// authority over roles in what it grants.
+		if err := s.cfg.Store.SetMemberRole(ctx, c.SessionKey, userID, role); err != nil {
+			return fmt.Errorf("share: grant: set role: %w", err)
+		}
+		s.changed(ctx, c)
 		return nil
 	}
 	if err := s.checkRoom(ctx, c); err != nil {
@@ -316,9 +378,15 @@ func View(c chat.Conversation, role chat.ShareRole) chat.ConversationView {
 		t = t.UTC()
 		return &t
 	}
-	return chat.ConversationView{ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
+	v := chat.ConversationView{ID: c.ID, Title: c.Title, AgentID: c.AgentID, Kind: "conversation",
 		CreatedAt: tp(c.CreatedAt), UpdatedAt: tp(c.UpdatedAt), LastActivityAt: tp(c.LastActivityAt),
 		Archived: c.Archived, Role: string(role)}
+	if c.HostApp != "" {
+		// The host context it belongs to: an embedded session's connection learns from it that
+		// the conversation it just joined is one of its granted contexts' (httpapi scope.go).
+		v.Context = &chat.HostContext{App: c.HostApp, ID: c.ContextID}
+	}
+	return v
 }
 
 func (s *Service) checkRoom(ctx context.Context, c chat.Conversation) error {

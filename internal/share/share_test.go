@@ -275,4 +275,24 @@ func TestGrant(t *testing.T) {
 		t.Fatalf("after grant: %+v %v", m, err)
 	}
 	is(t, f.svc.Grant(ctx, c, "eve", chat.ShareOwner), chat.ErrInvalid, "grant ownership")
+
+	// Granted again with another role: the grantor is the authority, the role changes and the
+	// participants are told (conversation.members with bob's new role); the owner's never does.
+	before := len(f.pub.names("bob"))
+	if err := f.svc.Grant(ctx, c, "bob", chat.ShareReadOnly); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := f.svc.List(ctx, bob, "trip"); err != nil || m.Role != chat.ShareReadOnly {
+		t.Fatalf("after a read-only grant: %+v %v", m, err)
+	}
+	names := f.pub.names("bob")[before:]
+	if !slices.Contains(names, "conversation.members") {
+		t.Fatalf("bob was not told of his new role: %v", names)
+	}
+	if err := f.svc.Grant(ctx, c, "alice", chat.ShareReadOnly); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := f.svc.List(ctx, alice, "trip"); err != nil || m.Role != chat.ShareOwner {
+		t.Fatalf("the owner granted read-only: %+v %v", m, err)
+	}
 }

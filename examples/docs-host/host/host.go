@@ -207,13 +207,21 @@ func (h *Host) page(w http.ResponseWriter, r *http.Request) {
 
 const pageHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Docs host — clawchat embed example</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{margin:0;font:15px/1.5 system-ui,sans-serif;display:flex;height:100vh}
-main{flex:1;display:flex;flex-direction:column;padding:1rem;gap:.5rem}
+body{margin:0;font:15px/1.5 system-ui,sans-serif;display:flex;height:100vh;height:100dvh}
+main{flex:1;min-width:0;display:flex;flex-direction:column;padding:1rem;gap:.5rem}
 textarea{flex:1;font:14px/1.5 ui-monospace,monospace;padding:.75rem}
 aside{width:380px;border-left:1px solid #ccc;display:flex;flex-direction:column}
 #assistant{flex:1}
-.bar{display:flex;gap:1rem;align-items:center}
+.bar{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:center}
+/* A phone: the document above, the assistant below it, each about half the screen. */
+@media (max-width:700px){
+body{flex-direction:column}
+main{flex:0 0 42%;padding:.5rem .75rem;box-sizing:border-box}
+textarea{min-height:0;font-size:16px}
+aside{width:auto;flex:1;min-height:0;border-left:0;border-top:1px solid #ccc}
+}
 </style></head><body>
 {{if not .SignedIn}}
 <main><h1>Docs host</h1><p>An example host app for clawchat. Sign in as:</p>

@@ -304,6 +304,14 @@ function Frame() {
         </div>
       )}
       <div class="transcript" aria-live="polite">
+        {msgs.length === 0 && !busy && grant && !problem && (
+          <div class="transcript-empty">
+            <p class="title">{readOnly ? 'Nothing here yet' : `Ask about ${grant?.title || 'this document'}`}</p>
+            <p>With each message the assistant also gets what this page shares about the document, such as its title, outline, the section you are in and your selection.</p>
+            {grant?.shared && <p>Everyone this document is shared with sees this conversation.</p>}
+            {!readOnly && (canApply ? <p>It can propose edits; nothing changes until you press Apply.</p> : <p>You can view this document, so it proposes no edits.</p>)}
+          </div>
+        )}
         {msgs.map((m) => {
           if (m.role === 'user') return <div key={m.key} class={m.sender ? 'msg user other' : 'msg user'} data-run={m.runId}>{m.sender && <div class="sender">{m.sender}</div>}<div class="text">{m.text}</div></div>;
           const p = parseSuggestions(m.text);
