@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // shutdownBudgetSeconds bounds clawchat's graceful shutdown (CLAWCHAT_SHUTDOWN_TIMEOUT, default
@@ -274,5 +277,46 @@ func TestKustomizationListsExistingFiles(t *testing.T) {
 				t.Errorf("kustomization applies the example %q", f)
 			}
 		}
+	}
+}
+
+// TestExampleConfigurationStarts loads the ConfigMap and the Deployment's env the way clawchat
+// does (config.Load, then the Gateway client's URL check), with every mounted secret file
+// holding a placeholder. Regression: the example's ws://<service name> Gateway URL was refused at
+// start ("refusing plaintext ws:// …") because CLAWCHAT_GATEWAY_ALLOW_INSECURE was not set.
+func TestExampleConfigurationStarts(t *testing.T) {
+	env := map[string]string{}
+	var c map[string]any
+	for _, d := range loadAll(t) {
+		switch {
+		case d.kind() == "ConfigMap" && d.name() == "clawchat":
+			data, _ := get(d.obj, "data").(map[string]any)
+			for k, v := range data {
+				env[k], _ = v.(string)
+			}
+		case d.kind() == "Deployment" && d.name() == "clawchat":
+			c = list(d.obj, "spec", "template", "spec", "containers")[0].(map[string]any)
+		}
+	}
+	if c == nil {
+		t.Fatal("no clawchat Deployment")
+	}
+	for _, e := range list(c, "env") {
+		env[str(e, "name")] = str(e, "value")
+	}
+	cfg, err := config.Load(config.Env{
+		Getenv: func(k string) string { return env[k] },
+		ReadFile: func(p string) ([]byte, error) {
+			if strings.HasPrefix(p, "/run/secrets/clawchat/") {
+				return []byte("alice:placeholder-password\n"), nil
+			}
+			return nil, os.ErrNotExist
+		},
+	})
+	if err != nil {
+		t.Fatalf("the example configuration does not load: %v", err)
+	}
+	if _, err := gateway.New(gateway.Config{URL: cfg.Gateway.URL, Token: cfg.Gateway.Token, AllowInsecure: cfg.Gateway.AllowInsecure, StateDir: t.TempDir()}); err != nil {
+		t.Errorf("the Gateway client refuses the example's OPENCLAW_GATEWAY_URL %q: %v", cfg.Gateway.URL, err)
 	}
 }

@@ -98,7 +98,7 @@ func gatewayStatus(ctx context.Context, io IO) error {
 		Handler: h,
 	})
 	if err != nil {
-		return fmt.Errorf("OPENCLAW_GATEWAY_URL: %w", err)
+		return gatewayConfigError(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -133,6 +133,15 @@ func gatewayStatus(ctx context.Context, io IO) error {
 		return errors.New("gateway connection is not ready")
 	}
 	return nil
+}
+
+// gatewayConfigError names the variable behind a gateway.New error, and for a plaintext URL to a
+// host name (such as a Docker or Kubernetes service name) the two ways out.
+func gatewayConfigError(err error) error {
+	if errors.Is(err, gateway.ErrPlaintextURL) {
+		return fmt.Errorf("OPENCLAW_GATEWAY_URL: %w; use wss://, or set CLAWCHAT_GATEWAY_ALLOW_INSECURE=true when the network between clawchat and the Gateway is private (a Docker or cluster network)", gateway.ErrPlaintextURL)
+	}
+	return fmt.Errorf("OPENCLAW_GATEWAY_URL: %w", err)
 }
 
 // statusWatcher reports the first settled status (anything but connecting/disconnected).

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/clawchat/clawchat/internal/config"
+	"github.com/clawchat/clawchat/internal/gateway"
 )
 
 // The account commands (clawchat user …) open the store the server uses, also when its URL is a
@@ -35,5 +36,20 @@ func TestStoreDSNReadsDatabaseURLFile(t *testing.T) {
 	}
 	if _, err = storeDSN(env(map[string]string{"CLAWCHAT_DATABASE_URL_FILE": "/missing", "CLAWCHAT_DATA_DIR": dir})); err == nil || !strings.Contains(err.Error(), "CLAWCHAT_DATABASE_URL_FILE") {
 		t.Errorf("storeDSN with an unreadable file: err = %v, want one naming CLAWCHAT_DATABASE_URL_FILE", err)
+	}
+}
+
+// A ws:// URL to a host name (compose's ws://gateway:18789) is refused by the Gateway client; the
+// error names the variable and the setting that allows it.
+func TestGatewayConfigErrorNamesTheWayOut(t *testing.T) {
+	_, err := gateway.New(gateway.Config{URL: "ws://gateway:18789", Token: "tok", StateDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("gateway.New accepted plaintext ws:// to a host name")
+	}
+	msg := gatewayConfigError(err).Error()
+	for _, want := range []string{"OPENCLAW_GATEWAY_URL", "CLAWCHAT_GATEWAY_ALLOW_INSECURE=true", "wss://"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %s", msg, want)
+		}
 	}
 }

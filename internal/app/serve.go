@@ -225,7 +225,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, io IO) (*se
 		Handler:        fwd,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("OPENCLAW_GATEWAY_URL: %w", err)
+		return nil, gatewayConfigError(err) // commands.go
 	}
 
 	if cfg.Push.Enabled() {

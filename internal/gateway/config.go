@@ -166,6 +166,11 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// ErrPlaintextURL is returned by New for a ws:// URL to a host that is neither localhost nor a
+// loopback, private or link-local address (host names such as a Docker service name count as
+// public), unless Config.AllowInsecure is set.
+var ErrPlaintextURL = errors.New("refusing plaintext ws:// to a host that is not localhost or a private IP address")
+
 // validateURL enforces ws/wss and refuses plaintext to non-private hosts.
 func validateURL(raw string, allowInsecure bool) error {
 	u, err := url.Parse(raw)
@@ -179,7 +184,7 @@ func validateURL(raw string, allowInsecure bool) error {
 	case "wss":
 	case "ws":
 		if !allowInsecure && !isPrivateHost(u.Hostname()) {
-			return fmt.Errorf("gateway: refusing plaintext ws:// to non-private host %q (use wss:// or AllowInsecure)", u.Hostname())
+			return fmt.Errorf("gateway: %w: %q (use wss://, or set Config.AllowInsecure)", ErrPlaintextURL, u.Hostname())
 		}
 	default:
 		return fmt.Errorf("gateway: URL scheme must be ws or wss, got %q", u.Scheme)
