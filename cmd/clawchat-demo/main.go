@@ -51,18 +51,20 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "demo: installed:", inst.Node, inst.Entry)
 		return nil
 	}
+	abs, err := filepath.Abs(*data)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(os.Stderr, "demo: starting an OpenClaw Gateway on loopback with the scripted model (10-20 s)…")
-	gw, err := ochar.Start(ctx, ochar.Options{Install: &inst, Progress: os.Stderr, WordDelay: *delay, Reasoning: true})
+	// The Gateway's state (its transcripts) lives next to clawchat's, so that a conversation
+	// kept in the data directory still has its messages at the next demo run.
+	gw, err := ochar.Start(ctx, ochar.Options{Install: &inst, Progress: os.Stderr, WordDelay: *delay, Reasoning: true,
+		Dir: filepath.Join(abs, "openclaw")})
 	if err != nil {
 		return err
 	}
 	defer gw.Stop()
 	fmt.Fprintf(os.Stderr, "demo: gateway ready at %s in %s\n", gw.URL, gw.StartupTime.Round(100*time.Millisecond))
-
-	abs, err := filepath.Abs(*data)
-	if err != nil {
-		return err
-	}
 	pw := demoPassword(abs)
 	env := map[string]string{
 		"OPENCLAW_GATEWAY_URL":   gw.URL,
