@@ -29,17 +29,17 @@ const (
 	touchEvery = time.Minute
 )
 
-// Config configures the auth Service. The lead maps CLAWCHAT_* environment variables onto it
-// (suggested names in brackets). The zero value is a valid local-password-only configuration with
+// Config configures the auth Service. internal/app fills it from internal/config; the
+// environment variables behind the fields are in brackets (none: not configurable). The zero value is a valid local-password-only configuration with
 // secure cookies.
 type Config struct {
-	// DisableLocal turns off username/password sign-in [CLAWCHAT_LOCAL_AUTH=false].
+	// DisableLocal turns off username/password sign-in [none].
 	DisableLocal bool
-	// SessionIdle is the idle timeout (default 7 days) [CLAWCHAT_SESSION_IDLE].
+	// SessionIdle is the idle timeout (default 7 days) [CLAWCHAT_SESSION_IDLE_TIMEOUT].
 	SessionIdle time.Duration
 	// SessionAbsolute is the absolute session lifetime (default 30 days) [CLAWCHAT_SESSION_MAX_AGE].
 	SessionAbsolute time.Duration
-	// CookieInsecure drops the Secure flag, for plain-http localhost only [CLAWCHAT_COOKIE_INSECURE].
+	// CookieInsecure drops the Secure flag, for plain-http localhost only [CLAWCHAT_COOKIE_SECURE=false].
 	CookieInsecure bool
 	// CookieSameSite is "lax" (default), "strict" or "none" (needs Secure) [CLAWCHAT_COOKIE_SAMESITE].
 	// Strict breaks the OIDC callback (a cross-site top-level GET) and links opened from mail.
@@ -57,7 +57,7 @@ type Config struct {
 	OIDC OIDCConfig
 	// Throttle limits failed sign-ins.
 	Throttle ThrottleConfig
-	// HashConcurrency bounds concurrent argon2id hashes (default 2) [CLAWCHAT_HASH_CONCURRENCY].
+	// HashConcurrency bounds concurrent argon2id hashes (default 2) [none].
 	HashConcurrency int
 	// ManagedUsers are usernames whose password the configuration sets [CLAWCHAT_LOCAL_USERS]:
 	// it is restored at every start, so they cannot change it in the app.
@@ -69,9 +69,10 @@ type Config struct {
 // X-Forwarded-For) is in CIDRs; the proxy must strip the header from client requests.
 type ProxyAuthConfig struct {
 	// Headers are checked in order; the first non-empty one names the user, e.g. Remote-User,
-	// X-Forwarded-User, Tailscale-User-Login, X-Forwarded-Email [CLAWCHAT_PROXY_AUTH_HEADERS].
+	// X-Forwarded-User, Tailscale-User-Login, X-Forwarded-Email [CLAWCHAT_PROXY_AUTH_HEADER, then
+	// CLAWCHAT_PROXY_AUTH_EMAIL_HEADER].
 	Headers []string
-	// CIDRs are the proxies allowed to assert identities [CLAWCHAT_PROXY_AUTH_CIDRS].
+	// CIDRs are the proxies allowed to assert identities [CLAWCHAT_TRUSTED_PROXIES].
 	CIDRs []netip.Prefix
 	// NoProvision refuses unknown users instead of creating them as members.
 	NoProvision bool
@@ -91,7 +92,7 @@ type OIDCConfig struct {
 	// RedirectURL is https://<host>/auth/oidc/callback as registered at the IdP [CLAWCHAT_OIDC_REDIRECT_URL].
 	RedirectURL string
 	// PostLogoutRedirectURL is where the IdP sends the browser after end-session (default: the
-	// origin of RedirectURL + "/") [CLAWCHAT_OIDC_POST_LOGOUT_URL].
+	// origin of RedirectURL + "/") [none].
 	PostLogoutRedirectURL string
 	// Scopes default to openid, profile, email; add "groups" for IdPs that need it [CLAWCHAT_OIDC_SCOPES].
 	Scopes []string
@@ -129,9 +130,9 @@ func (o OIDCConfig) ownerRules() bool {
 // ThrottleConfig limits failed sign-ins per account name and per client IP. Exceeding either
 // answers 429 with Retry-After; repeated lockouts double in length up to MaxLockout.
 type ThrottleConfig struct {
-	AccountFailures int           // default 10; negative disables [CLAWCHAT_LOGIN_MAX_FAILURES_USER]
+	AccountFailures int           // default 10; negative disables [CLAWCHAT_LOGIN_MAX_FAILURES_ACCOUNT]
 	IPFailures      int           // default 20; negative disables [CLAWCHAT_LOGIN_MAX_FAILURES_IP]
-	Window          time.Duration // default 15 min [CLAWCHAT_LOGIN_WINDOW]
+	Window          time.Duration // default 15 min [none]
 	MaxLockout      time.Duration // default 24 h
 }
 
@@ -177,16 +178,16 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if c.SessionIdle > c.SessionAbsolute {
-		errs = append(errs, errors.New("session idle timeout longer than the absolute lifetime (CLAWCHAT_SESSION_IDLE > CLAWCHAT_SESSION_MAX_AGE)"))
+		errs = append(errs, errors.New("session idle timeout longer than the absolute lifetime (CLAWCHAT_SESSION_IDLE_TIMEOUT > CLAWCHAT_SESSION_MAX_AGE)"))
 	}
 	ss, err := parseSameSite(c.CookieSameSite)
 	if err != nil {
 		errs = append(errs, err)
 	} else if ss == http.SameSiteNoneMode && c.CookieInsecure {
-		errs = append(errs, errors.New("CLAWCHAT_COOKIE_SAMESITE=none needs secure cookies (unset CLAWCHAT_COOKIE_INSECURE)"))
+		errs = append(errs, errors.New("CLAWCHAT_COOKIE_SAMESITE=none needs secure cookies (CLAWCHAT_COOKIE_SECURE=true)"))
 	}
 	if (len(c.ProxyAuth.Headers) > 0) != (len(c.ProxyAuth.CIDRs) > 0) {
-		errs = append(errs, errors.New("trusted-proxy sign-in needs both CLAWCHAT_PROXY_AUTH_HEADERS and CLAWCHAT_PROXY_AUTH_CIDRS"))
+		errs = append(errs, errors.New("trusted-proxy sign-in needs both CLAWCHAT_PROXY_AUTH_HEADER and CLAWCHAT_TRUSTED_PROXIES"))
 	}
 	if c.OIDC.Enabled() {
 		o := c.OIDC
