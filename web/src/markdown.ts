@@ -234,22 +234,30 @@ export function stableEnd(src: string, from = 0, upTo = Infinity): number {
 }
 
 /**
- * Compiles the Markdown pipeline (marked, DOMPurify, the highlighter, the decorations) before
- * the first reply needs it: its first use costs tens of milliseconds of lazy compilation at 4×
- * CPU slowdown, which would otherwise land on the frame that shows a reply's first words. The
- * work runs at idle time in three small steps, each its own task, once per page.
+ * Compiles the Markdown pipeline (marked, DOMPurify, the highlighter, the decorations) before a
+ * reply needs it: its first use costs tens of milliseconds of lazy compilation at 4× CPU
+ * slowdown, which would otherwise land on the frame that shows a reply's first words. The work
+ * runs at idle time, once per page, in small steps (one idle callback each, each well under the
+ * 50 ms of a long task).
  */
 export function warmMarkdown(doc: Document = document): void {
   if (warmed) return;
   warmed = true;
-  const sample = '# H\n\nSome *text*, `code` and a [link](https://example.com).\n\n- a\n- b\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\n```js\nconst x = "y"; // z\n```\n';
-  const idle = (f: () => void) => ('requestIdleCallback' in window ? requestIdleCallback(() => f(), { timeout: 1000 }) : setTimeout(f, 50));
-  idle(() => {
-    markdownToHTML(sample);
-    idle(() => {
-      getPurifier(doc.defaultView as Window & typeof globalThis).sanitize('<p><a href="https://example.com">x</a><img src="https://example.com/i.png"></p>');
-      idle(() => { renderMarkdown(sample, doc); });
-    });
-  });
+  const sanitize = (html: string) => getPurifier(doc.defaultView as Window & typeof globalThis).sanitize(html);
+  const steps = [
+    () => markdownToHTML('Some *text*, **bold**, `code` and a [link](https://example.com).'),
+    () => markdownToHTML('# Heading\n\n- a\n- b\n\n1. one\n\n> quote'),
+    () => markdownToHTML('| a | b |\n| --- | --- |\n| 1 | 2 |'),
+    () => markdownToHTML('```js\nconst x = 1;\n```'),
+    () => sanitize('<p>x</p>'),
+    () => sanitize('<h1>h</h1><ul><li><a href="https://example.com">x</a></li></ul><img src="https://example.com/i.png">'),
+    () => sanitize('<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table><pre><code class="language-js">x</code></pre>'),
+    () => renderMarkdown('Some *text* and a [link](https://example.com).', doc),
+    () => renderMarkdown('| a | b |\n| --- | --- |\n| 1 | 2 |', doc),
+    () => renderMarkdown('```js\nconst x = "y"; // z\nfor (let i = 0; i < 2; i++) f(i);\n```', doc),
+  ];
+  const idle = (f: () => void) => ('requestIdleCallback' in window ? requestIdleCallback(() => f(), { timeout: 3000 }) : setTimeout(f, 100));
+  const next = () => { const f = steps.shift(); if (f) { f(); idle(next); } };
+  idle(next);
 }
 let warmed = false;

@@ -113,10 +113,10 @@ export function Markdown({ text, class: cls, streaming }: { text: string; class?
  * stops after the slice that crosses it and goes on after the next frame. A slice of ~1,000
  * characters took 27–42 ms at 4× slowdown and its style and layout as long again, in one task.
  */
-const BUDGET = 12;
+const BUDGET = 8;
 
 /** The smallest slice of whole blocks a draw renders at once (one parse and sanitise each). */
-const STEP = 300;
+const STEP = 120;
 
 /** Runs f in a task of its own as soon as possible (a MessageChannel message: no timer clamping). */
 function afterPaint(f: () => void): void {
