@@ -93,7 +93,7 @@ function Item({ c }: { c: Conversation }) {
       </a>
       {own && (
         <button ref={more} class="icon row-more" aria-label={`More actions for ${name}`} title="More" aria-haspopup="menu" aria-expanded={menuOpen}
-          onClick={(e) => { const r = (e.currentTarget as HTMLElement).getBoundingClientRect(); open(r.right, r.bottom, false); }}><Icon name="more" size={18} /></button>
+          onClick={(e) => { const r = (e.currentTarget as HTMLElement).getBoundingClientRect(); open(r.right, r.bottom, false); }}><Icon name="more" size={22} /></button>
       )}
     </li>
   );

@@ -291,7 +291,9 @@ export const Transcript = memo(function Transcript() {
     if (el.scrollTop < 40 && s.hasMore) loadOlder(conv);
   };
   const last = s.messages[s.messages.length - 1];
-  const sig = `${s.messages.length}:${last?.id}:${last?.text.length}:${last?.tools?.length ?? 0}`;
+  // What counts as new content: not a message getting its stored id after the run (adoptIds),
+  // which showed "New messages" under a reader who had scrolled up in a finished reply.
+  const sig = `${s.messages.length}:${last?.runId ?? last?.id}:${last?.text.length}:${last?.tools?.length ?? 0}`;
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
