@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/clawchat/clawchat/internal/bridge"
 	"github.com/clawchat/clawchat/internal/gateway"
@@ -20,13 +22,6 @@ import (
 
 // The web app on a phone (issue 11): every test runs at 390×844 with touch emulation against the
 // real clawchat binary, the real OpenClaw Gateway and Debian's Chromium.
-
-// maxMarkdownDraw is the longest Markdown draw (the "clawchat:markdown" user-timing measure of
-// web/src/ui/Markdown.tsx) allowed while a reply streams at 4× CPU slowdown: the issue's target is
-// no task over 50 ms; the margin absorbs a busy shared machine. Re-rendering the whole reply per
-// frame took 100–200 ms per draw near the end of a 2,000-word reply; drawing only new blocks, at
-// most about 2,000 characters of them per frame when text arrives in bursts, took up to 52 ms.
-const maxMarkdownDraw = 75
 
 // phone emulates a 390×844 touch phone (device scale 2).
 func (b *browser) phone(t testing.TB) {
@@ -72,17 +67,35 @@ func (b *browser) tapSend(t testing.TB, text string) {
 // until the action menu opens, then lifts it.
 func (b *browser) longPress(t testing.TB, sel string) {
 	t.Helper()
+	b.longPressUntil(t, sel, ".sheet")
+}
+
+// longPressUntil holds a finger on the element matched by the JavaScript expression sel until an
+// element matching the CSS selector menu appears, then lifts it at the same place.
+func (b *browser) longPressUntil(t testing.TB, sel, menu string) {
+	t.Helper()
 	xy := b.eval(t, fmt.Sprintf(`(() => { const e = %s; e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + Math.min(r.height / 2, 20)]; })()`, sel)).([]any)
 	pt := []*input.TouchPoint{{X: xy[0].(float64), Y: xy[1].(float64)}}
 	b.do(t, "touch start", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchStart, TouchPoints: pt})
 		return err
 	}))
-	b.wait(t, "action menu after a long press", `!!document.querySelector('.sheet')`, 5*time.Second)
+	b.wait(t, "a menu after a long press", fmt.Sprintf(`!!document.querySelector(%s)`, jsString(menu)), 5*time.Second)
 	b.do(t, "touch end", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchEnd, TouchPoints: []*input.TouchPoint{}})
 		return err
 	}))
+}
+
+// rowAction taps the ⋯ button of the conversation row matched by the JavaScript expression row
+// and then the menu item named item.
+func (b *browser) rowAction(t testing.TB, row, item string) {
+	t.Helper()
+	b.wait(t, "the row's ⋯ button", fmt.Sprintf(`(() => { const m = %s?.querySelector('button.row-more'); return !!m && m.getBoundingClientRect().width > 0; })()`, row), 10*time.Second)
+	b.eval(t, fmt.Sprintf(`%s.querySelector('button.row-more').click(), true`, row))
+	b.wait(t, "row menu", `!!document.querySelector('.row-menu')`, 5*time.Second)
+	b.clickText(t, ".row-menu [role=menuitem]", item)
+	b.wait(t, "row menu closed", `!document.querySelector('.row-menu')`, 5*time.Second)
 }
 
 // captureClipboard replaces navigator.clipboard.writeText so that copies land in window.__copied.
@@ -332,25 +345,46 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 	b.wait(t, "Today group", `[...document.querySelectorAll('.sidebar .date-group')].map(e => e.textContent).join() === 'Today'`, 5*time.Second)
 
 	row := fmt.Sprintf(`document.querySelector('.sidebar a[href="#/c/%s"]').closest('li')`, first)
-	if v := b.eval(t, fmt.Sprintf(`(() => { const b = %s.querySelector('button[aria-label^="Delete"]'); return !!b && b.getBoundingClientRect().width > 0; })()`, row)); v != true {
-		t.Fatal("the delete button of a non-current row is not reachable on touch")
+	// One control per row (a ⋯ button, reachable on touch without hovering), so that the title
+	// keeps the row's width.
+	if v := b.eval(t, fmt.Sprintf(`(() => { const li = %s, bs = li.querySelectorAll('button'), m = li.querySelector('button.row-more');
+		return bs.length === 1 && !!m && m.getBoundingClientRect().width > 0 && getComputedStyle(m).visibility === 'visible' &&
+			li.querySelector('a').getBoundingClientRect().width >= 0.8 * li.getBoundingClientRect().width; })()`, row)); v != true {
+		t.Fatal("a non-current row does not show exactly one reachable ⋯ button beside a wide title")
 	}
-	b.eval(t, fmt.Sprintf(`%s.querySelector('button[aria-label^="Rename"]').click(), true`, row))
-	b.wait(t, "rename field", `!!document.querySelector('.conv.editing input')`, 5*time.Second)
+	// A long press opens the row's menu with its first item (Rename) under the finger: lifting
+	// the finger must not press it.
+	b.longPressUntil(t, row+`.querySelector('a')`, ".row-menu")
+	b.wait(t, "the menu stays open after the release", `!!document.querySelector('.row-menu') && !document.querySelector('.conv.editing')`, 5*time.Second)
+	if v := b.eval(t, `(() => { const m = document.querySelector('.row-menu'); return m.getAttribute('role') === 'menu' && [...m.querySelectorAll('[role=menuitem]')].map(e => e.textContent.trim()).join('|'); })()`); v != "Rename|Pin|Archive|Delete" {
+		t.Errorf("row menu items: %v", v)
+	}
+	b.do(t, "tap Rename", chromedp.Click(chromedp.CSS(`.row-menu [role=menuitem]:first-child`)))
+	b.wait(t, "rename field", `!!document.querySelector('.conv.editing input') && !document.querySelector('.row-menu')`, 5*time.Second)
 	b.eval(t, `document.querySelector('.conv.editing input').select(), true`)
 	b.do(t, "type the new title", chromedp.SendKeys(chromedp.CSS(".conv.editing input"), "Renamed on a phone\r"))
 	b.wait(t, "renamed", fmt.Sprintf(`document.querySelector('.sidebar a[href="#/c/%s"]')?.textContent.includes('Renamed on a phone')`, first), 10*time.Second)
 
+	// The keyboard: the ⋯ button opens the menu on its first item, arrows move, Esc closes it
+	// and gives the focus back to the button.
+	b.eval(t, fmt.Sprintf(`%s.querySelector('button.row-more').focus(), true`, row))
+	b.do(t, "Enter on ⋯", chromedp.KeyEvent("\r"))
+	b.wait(t, "menu open on its first item", `document.activeElement?.getAttribute('role') === 'menuitem' && document.activeElement.textContent.trim() === 'Rename' && document.querySelector('.row-more[aria-expanded=true]')`, 5*time.Second)
+	b.do(t, "ArrowDown", chromedp.KeyEvent(kb.ArrowDown))
+	b.wait(t, "on Pin", `document.activeElement?.textContent.trim() === 'Pin'`, 5*time.Second)
+	b.do(t, "Esc", chromedp.KeyEvent(kb.Escape))
+	b.wait(t, "closed, focus back on ⋯", fmt.Sprintf(`!document.querySelector('.row-menu') && document.activeElement === %s.querySelector('button.row-more') && document.querySelector('.sidebar.open')`, row), 5*time.Second)
+
 	// Archive: out of the list, into "Archived chats", and back.
-	b.eval(t, fmt.Sprintf(`%s.querySelector('button[aria-label^="Archive"]').click(), true`, row))
+	b.rowAction(t, row, "Archive")
 	b.wait(t, "archived", fmt.Sprintf(`!document.querySelector('.sidebar .convs:not(.archived) a[href="#/c/%s"]') && document.querySelector('.toast')?.textContent.includes('Archived')`, first), 10*time.Second)
 	b.do(t, "show archived chats", chromedp.Click(chromedp.CSS(".archived-toggle")))
 	b.wait(t, "in the archived list", fmt.Sprintf(`!!document.querySelector('.convs.archived a[href="#/c/%s"]')`, first), 10*time.Second)
-	b.eval(t, fmt.Sprintf(`document.querySelector('.convs.archived a[href="#/c/%s"]').closest('li').querySelector('button[aria-label^="Unarchive"]').click(), true`, first))
+	b.rowAction(t, fmt.Sprintf(`document.querySelector('.convs.archived a[href="#/c/%s"]').closest('li')`, first), "Unarchive")
 	b.wait(t, "unarchived", fmt.Sprintf(`!document.querySelector('.convs.archived a[href="#/c/%s"]') && !!document.querySelector('.sidebar .convs:not(.archived) a[href="#/c/%s"]')`, first, first), 10*time.Second)
 	b.do(t, "hide archived chats", chromedp.Click(chromedp.CSS(".archived-toggle")))
 
-	b.eval(t, fmt.Sprintf(`%s.querySelector('button[aria-label^="Delete"]').click(), true`, row))
+	b.rowAction(t, row, "Delete")
 	b.wait(t, "row gone with an undo toast", fmt.Sprintf(`!document.querySelector('.sidebar a[href="#/c/%s"]') && document.querySelector('.toast button')?.textContent === 'Undo'`, first), 5*time.Second)
 	b.do(t, "undo", chromedp.Click(chromedp.CSS(".toast button")))
 	b.wait(t, "row back", fmt.Sprintf(`!!document.querySelector('.sidebar a[href="#/c/%s"]')`, first), 5*time.Second)
@@ -359,7 +393,8 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 	b.do(t, "reload", chromedp.Reload())
 	b.wait(t, "still there after reload", fmt.Sprintf(`!!document.querySelector('.sidebar a[href="#/c/%s"]')`, first), 30*time.Second)
 
-	b.eval(t, fmt.Sprintf(`%s.querySelector('button[aria-label^="Delete"]').click(), true`, row))
+	b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
+	b.rowAction(t, row, "Delete")
 	b.wait(t, "deleted on the server after the undo window", fmt.Sprintf(`fetch('/api/sessions').then(r => r.json()).then(j => !j.sessions.some(s => s.id === %s))`, jsString(first)), 20*time.Second)
 	b.do(t, "reload", chromedp.Reload())
 	b.wait(t, "list loaded", `document.querySelectorAll('.sidebar a[href^="#/c/"]').length >= 1`, 30*time.Second)
@@ -424,8 +459,16 @@ func TestBrowserPhoneSettings(t *testing.T) {
 
 // Performance: streaming a long Markdown reply (about 2,000 words with headings, lists, code
 // blocks and tables, from the scripted model's [doc=N]) at 4× CPU slowdown must not block the
-// main thread: the long tasks (≥ 50 ms, PerformanceObserver "longtask") between the first
-// streamed text and the end of the run are counted and the longest is reported.
+// main thread: from the moment the reply appears ("Thinking…") until its last block is drawn
+// (the end of the run's final burst included), no task may take over 50 ms
+// (PerformanceObserver "longtask", which reports exactly the tasks over 50 ms).
+//
+// The machine is shared: other processes on its two cores can stretch any task past 50 ms (a
+// 10 ms draw was seen taking 57 ms at a load average of 10), never shorten one. So the best of
+// up to longTaskAttempts replies counts, each in a new conversation; the app's own long tasks
+// show in every attempt (the renderer before this test's fix had two or more in each reply on
+// an idle machine). The Markdown draws (user-timing "clawchat:markdown"), the long animation
+// frames (script and style/layout) and the load average are logged for each attempt.
 func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 	g := sharedGateway(t)
 	srv := startServer(t, g)
@@ -436,29 +479,61 @@ func TestBrowserPhoneStreamingLongTasks(t *testing.T) {
 		return err
 	}))
 	b.eval(t, `(() => {
-		window.__lt = []; window.__start = 0; window.__end = 0;
+		window.__lt = []; window.__start = 0; window.__md = []; window.__loaf = [];
 		new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'});
-		window.__md = [];
 		new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.name === 'clawchat:markdown') window.__md.push([e.startTime, e.duration]); }).observe({type: 'measure'});
+		try {
+			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__loaf.push([e.startTime, e.duration,
+				e.scripts.reduce((a, x) => a + x.duration, 0), e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0,
+				e.scripts.filter((x) => x.duration >= 5).map((x) => x.invoker + ' ' + Math.round(x.duration)).join(', ')]); }).observe({type: 'long-animation-frame'});
+		} catch {}
 		new MutationObserver(() => {
-			const md = document.querySelector('.msg.assistant .md');
-			if (!window.__start && md && md.textContent.includes('Echo:')) window.__start = performance.now();
-			if (window.__start && !window.__end && !document.querySelector('.composer .stop')) window.__end = performance.now();
-		}).observe(document.body, {subtree: true, childList: true, characterData: true});
+			if (!window.__start && document.querySelector('.msg.assistant')) window.__start = performance.now();
+		}).observe(document.body, {subtree: true, childList: true});
 		return true; })()`)
-	b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "perf [doc=2000] [delay=4]"))
-	b.do(t, "tap Send", chromedp.Click(chromedp.CSS(".composer .send")))
-	b.wait(t, "the whole document", `!!window.__end && document.querySelectorAll('.msg.assistant .md table').length >= 20 && document.querySelectorAll('.msg.assistant .md .codeblock').length >= 20`, 180*time.Second)
-	res := b.eval(t, `(() => { const inRun = ([s]) => s >= window.__start && s <= window.__end;
-		const lt = window.__lt.filter(inRun), md = window.__md.filter(inRun);
-		return [lt.length, Math.max(0, ...lt.map(([, d]) => d)), window.__end - window.__start, document.querySelector('.msg.assistant .md').textContent.split(/\s+/).length,
-			md.length, Math.max(0, ...md.map(([, d]) => d))]; })()`).([]any)
-	n, longest, dur, words, draws, slowest := res[0].(float64), res[1].(float64), res[2].(float64), res[3].(float64), res[4].(float64), res[5].(float64)
-	t.Logf("streaming %.0f words took %.1f s at 4× slowdown: %.0f Markdown draws, slowest %.0f ms; %.0f long tasks, longest %.0f ms", words, dur/1000, draws, slowest, n, longest)
-	if slowest > maxMarkdownDraw {
-		t.Errorf("slowest Markdown draw while streaming: %.0f ms, want ≤ %d ms", slowest, maxMarkdownDraw)
+	var fewest float64 = -1
+	for attempt := 1; attempt <= longTaskAttempts && fewest != 0; attempt++ {
+		if attempt > 1 {
+			b.eval(t, `location.hash = '#/', true`)
+			b.wait(t, "landing view", `!!document.querySelector('.welcome') && document.activeElement?.id === 'composer-input' && !document.querySelector('.msg')`, 20*time.Second)
+			b.eval(t, `(window.__start = 0, true)`)
+		}
+		load := loadAverage()
+		b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "perf [doc=2000] [delay=4]"))
+		b.do(t, "tap Send", chromedp.Click(chromedp.CSS(".composer .send")))
+		b.wait(t, "the whole document", `!!window.__start && !document.querySelector('.msg.streaming') && !document.querySelector('.composer .stop') &&
+			document.querySelectorAll('.msg.assistant .md table').length >= 20 && document.querySelectorAll('.msg.assistant .md .codeblock').length >= 20`, 180*time.Second)
+		// The final burst may still be drawing: wait until no draw has run for a second.
+		b.wait(t, "the last draw", `(() => { const d = window.__md[window.__md.length - 1]; return !!d && performance.now() - d[0] - d[1] > 1000; })()`, 60*time.Second)
+		res := b.eval(t, `(() => { const inRun = ([s]) => s >= window.__start - 50;
+			const lt = window.__lt.filter(inRun), md = window.__md.filter(inRun), lf = window.__loaf.filter(inRun);
+			return [lt.length, Math.max(0, ...lt.map(([, d]) => d)), performance.now() - window.__start, document.querySelector('.msg.assistant .md').textContent.split(/\s+/).length,
+				md.length, Math.max(0, ...md.map(([, d]) => d)),
+				lf.map(([s, d, js, sl, who]) => Math.round(s - window.__start) + 'ms: ' + Math.round(d) + ' ms (script ' + Math.round(js) + (who ? ' [' + who + ']' : '') + ', style+layout ' + Math.round(sl) + ')').join('; ')]; })()`).([]any)
+		n, longest, dur, words, draws, slowest := res[0].(float64), res[1].(float64), res[2].(float64), res[3].(float64), res[4].(float64), res[5].(float64)
+		t.Logf("attempt %d (load average %s → %s): streaming %.0f words took %.1f s at 4× slowdown: %.0f Markdown draws, slowest %.0f ms; %.0f long tasks, longest %.0f ms",
+			attempt, load, loadAverage(), words, dur/1000, draws, slowest, n, longest)
+		t.Logf("attempt %d: long animation frames (over 50 ms): %s", attempt, res[6])
+		if fewest < 0 || n < fewest {
+			fewest = n
+		}
+	}
+	if fewest > 0 {
+		t.Errorf("long tasks while streaming in each of %d replies (at least %.0f): want a reply with none over 50 ms", longTaskAttempts, fewest)
 	}
 	b.noConsoleProblems(t)
+}
+
+// longTaskAttempts is how many replies TestBrowserPhoneStreamingLongTasks measures at most.
+const longTaskAttempts = 3
+
+// loadAverage is the host's 1-minute load average (for the logs), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // Item 10: a local account changes its password in settings: the current password is asked

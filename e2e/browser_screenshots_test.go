@@ -116,6 +116,12 @@ func TestScreenshots(t *testing.T) {
 		b.do(t, "open the list", chromedp.Click(chromedp.CSS(".topbar .menu")))
 		b.wait(t, "list open", `getComputedStyle(document.querySelector('.sidebar')).transform === 'none'`, 5*time.Second)
 		b.shoot(t, filepath.Join(out, "sidebar-mobile-"+theme+".png"))
+		// The row menu (one ⋯ per row) of the pinned conversation.
+		b.eval(t, `document.querySelector('.sidebar .conv button.row-more').click(), true`)
+		b.wait(t, "row menu", `!!document.querySelector('.row-menu')`, 5*time.Second)
+		b.shoot(t, filepath.Join(out, "row-menu-mobile-"+theme+".png"))
+		b.do(t, "close the row menu", chromedp.KeyEvent("\x1b"))
+		b.wait(t, "row menu closed", `!document.querySelector('.row-menu')`, 5*time.Second)
 		b.do(t, "open settings", chromedp.Click(chromedp.CSS(`.settings button[aria-label="Settings"]`)))
 		b.wait(t, "settings panel", `!!document.querySelector('#settings-panel')`, 5*time.Second)
 		b.shoot(t, filepath.Join(out, "settings-mobile-"+theme+".png"))
@@ -173,6 +179,25 @@ func TestScreenshots(t *testing.T) {
 	b.wait(t, "message hits", `document.querySelectorAll('.search-hit a').length >= 1`, 20*time.Second)
 	b.eval(t, `document.querySelector('#search').blur(), true`)
 	b.shoot(t, filepath.Join(out, "search-mobile-light.png"))
+
+	// A long reply (the scripted model's [doc=N]: headings, lists, code blocks and tables),
+	// scrolled to its middle, at phone and desktop sizes.
+	b.eval(t, `(() => { const s = document.querySelector('#search'); s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true})); document.querySelector('.scrim').click(); return true; })()`)
+	b.do(t, "landing", chromedp.Navigate(srv.URL+"/#/"))
+	b.wait(t, "landing composer", `!!document.querySelector('.welcome') && document.activeElement?.id === 'composer-input'`, 20*time.Second)
+	b.do(t, "type", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Explain it at length [doc=500]"))
+	b.do(t, "send", chromedp.Click(chromedp.CSS(".composer .send")))
+	b.wait(t, "the long reply", `location.hash.startsWith('#/c/') && !!document.querySelector('.msg.assistant .md table') && !document.querySelector('.msg.streaming') && !document.querySelector('.composer .stop')`, 60*time.Second)
+	middle := `(() => { const t = document.querySelectorAll('.msg.assistant .md h2, .msg.assistant .md h3')[1]; t?.scrollIntoView({block: 'start'}); return true; })()`
+	for _, theme := range []string{"light", "dark"} {
+		b.colorScheme(t, theme)
+		b.viewport(t, 390, 844, 2, true)
+		b.eval(t, middle)
+		b.shoot(t, filepath.Join(out, "long-reply-mobile-"+theme+".png"))
+		b.viewport(t, 1280, 800, 1, false)
+		b.eval(t, middle)
+		b.shoot(t, filepath.Join(out, "long-reply-desktop-"+theme+".png"))
+	}
 	b.noConsoleProblems(t)
 }
 

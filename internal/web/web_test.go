@@ -227,3 +227,37 @@ func TestPathTraversalStaysInDist(t *testing.T) {
 		}
 	}
 }
+
+// The initial signed-in load (index.html, the app bundle and its stylesheet, as served gzipped)
+// stays within the web app's budget of 80 KB (issue 11); `node web/build.mjs` prints the same sum.
+func TestInitialLoadBudget(t *testing.T) {
+	const budget = 80_000
+	total := 0
+	for _, f := range []string{"dist/index.html", "dist/" + jsOf(t), "dist/" + cssOf(t)} {
+		b, err := fs.ReadFile(dist, f+".gz")
+		if err != nil {
+			t.Fatalf("%s.gz: %v", f, err)
+		}
+		total += len(b)
+	}
+	t.Logf("initial load: %d bytes gzip (budget %d)", total, budget)
+	if total > budget {
+		t.Errorf("initial load is %d bytes gzip, over the budget of %d", total, budget)
+	}
+}
+
+func jsOf(t *testing.T) string  { return assetOf(t, `^app-[^.]+\.js$`) }
+func cssOf(t *testing.T) string { return assetOf(t, `^app-[^.]+\.css$`) }
+
+// assetOf is the asset index.html references whose name matches the pattern.
+func assetOf(t *testing.T, pattern string) string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	for _, m := range refRe.FindAllStringSubmatch(indexHTML(t), -1) {
+		if p := strings.TrimPrefix(m[1], "/"); re.MatchString(p) {
+			return p
+		}
+	}
+	t.Fatalf("index.html references no asset like %s", pattern)
+	return ""
+}

@@ -52,6 +52,9 @@ function getPurifier(win: Window & typeof globalThis): ReturnType<typeof DOMPuri
       if (/^on/i.test(a.name) || a.name === 'style') node.removeAttribute(a.name);
     }
   });
+  // The configuration is parsed once here, not on every call (a streaming reply is sanitised a
+  // slice at a time).
+  p.setConfig(PURIFY_CONFIG);
   purifier = p;
   return p;
 }
@@ -76,7 +79,7 @@ export function markdownToHTML(src: string): string {
  */
 export function renderMarkdown(src: string, doc: Document = document): DocumentFragment {
   const win = doc.defaultView as Window & typeof globalThis;
-  const frag = getPurifier(win).sanitize(markdownToHTML(src), PURIFY_CONFIG) as unknown as DocumentFragment;
+  const frag = getPurifier(win).sanitize(markdownToHTML(src)) as unknown as DocumentFragment;
   decorate(frag, doc);
   return frag;
 }
@@ -199,8 +202,10 @@ const FENCE = /^ {0,3}(`{3,}|~{3,})/;
  * line (outside fenced code) that is followed by an unindented line, at or after from (which
  * must itself be such a boundary, or 0). Blocks before it are complete: new text can only add
  * blocks after them, so they are rendered and sanitised once while the reply streams on.
+ * With upTo, the first such boundary at or after upTo is returned instead, if there is one
+ * (a slice of whole blocks of at least upTo - from characters).
  */
-export function stableEnd(src: string, from = 0): number {
+export function stableEnd(src: string, from = 0, upTo = Infinity): number {
   let end = from;
   let fence = '';
   let blank = false;
@@ -218,7 +223,7 @@ export function stableEnd(src: string, from = 0): number {
     } else if (line.trim() === '') {
       blank = true;
     } else {
-      if (blank && !/^\s/.test(line)) end = i;
+      if (blank && !/^\s/.test(line)) { end = i; if (end >= upTo) return end; }
       blank = false;
       const f = FENCE.exec(line);
       if (f) fence = f[1][0].repeat(3);
@@ -227,3 +232,32 @@ export function stableEnd(src: string, from = 0): number {
   }
   return end;
 }
+
+/**
+ * Compiles the Markdown pipeline (marked, DOMPurify, the highlighter, the decorations) before a
+ * reply needs it: its first use costs tens of milliseconds of lazy compilation at 4× CPU
+ * slowdown, which would otherwise land on the frame that shows a reply's first words. The work
+ * runs at idle time, once per page, in small steps (one idle callback each, each well under the
+ * 50 ms of a long task).
+ */
+export function warmMarkdown(doc: Document = document): void {
+  if (warmed) return;
+  warmed = true;
+  const sanitize = (html: string) => getPurifier(doc.defaultView as Window & typeof globalThis).sanitize(html);
+  const steps = [
+    () => markdownToHTML('Some *text*, **bold**, `code` and a [link](https://example.com).'),
+    () => markdownToHTML('# Heading\n\n- a\n- b\n\n1. one\n\n> quote'),
+    () => markdownToHTML('| a | b |\n| --- | --- |\n| 1 | 2 |'),
+    () => markdownToHTML('```js\nconst x = 1;\n```'),
+    () => sanitize('<p>x</p>'),
+    () => sanitize('<h1>h</h1><ul><li><a href="https://example.com">x</a></li></ul><img src="https://example.com/i.png">'),
+    () => sanitize('<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table><pre><code class="language-js">x</code></pre>'),
+    () => renderMarkdown('Some *text* and a [link](https://example.com).', doc),
+    () => renderMarkdown('| a | b |\n| --- | --- |\n| 1 | 2 |', doc),
+    () => renderMarkdown('```js\nconst x = "y"; // z\nfor (let i = 0; i < 2; i++) f(i);\n```', doc),
+  ];
+  const idle = (f: () => void) => ('requestIdleCallback' in window ? requestIdleCallback(() => f(), { timeout: 3000 }) : setTimeout(f, 100));
+  const next = () => { const f = steps.shift(); if (f) { f(); idle(next); } };
+  idle(next);
+}
+let warmed = false;

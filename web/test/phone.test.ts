@@ -122,6 +122,25 @@ describe('stableEnd (incremental streaming Markdown)', () => {
     parts.append(renderMarkdown(src.slice(done)));
     expect(parts.innerHTML.replace(/\n/g, '')).toBe(whole.innerHTML.replace(/\n/g, ''));
   });
+  it('cuts a burst into slices of whole blocks of at least a given size (upTo)', () => {
+    const src = 'aaaa\n\nbbbb\n\n```\nc\n\nc\n```\n\ndddd\n\neeee';
+    expect(stableEnd(src, 0, 1)).toBe('aaaa\n\n'.length);
+    expect(stableEnd(src, 0, 7)).toBe('aaaa\n\nbbbb\n\n'.length);
+    // never inside the fence: the first boundary after it
+    expect(stableEnd(src, 0, 14)).toBe('aaaa\n\nbbbb\n\n```\nc\n\nc\n```\n\n'.length);
+    // none at or after upTo: the last one, as without upTo
+    expect(stableEnd(src, 0, 1000)).toBe(stableEnd(src));
+    const whole = document.createElement('div');
+    whole.append(renderMarkdown(src));
+    const parts = document.createElement('div');
+    for (let done = 0; done < src.length;) {
+      let cut = stableEnd(src, done, done + 3);
+      if (cut <= done) cut = src.length;
+      parts.append(renderMarkdown(src.slice(done, cut)));
+      done = cut;
+    }
+    expect(parts.innerHTML.replace(/\n/g, '')).toBe(whole.innerHTML.replace(/\n/g, ''));
+  });
 });
 
 describe('code blocks', () => {

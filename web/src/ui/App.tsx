@@ -1,3 +1,4 @@
+import { warmMarkdown } from '../markdown';
 import { useEffect, useState } from 'preact/hooks';
 import {
   abort, announce, approvals, authState, cleanTitle, conn, conversations, current, currentConv, gateway,
@@ -83,6 +84,7 @@ function routeFromHash(): void {
 
 export function App() {
   useEffect(() => {
+    warmMarkdown();
     routeFromHash();
     addEventListener('hashchange', routeFromHash);
     const keys = (e: KeyboardEvent) => {

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { abort, composerFill, currentConv, limits, loadDraft, notifyTyping, saveDraft, send, showToast, startChat } from '../store';
 import { Icon } from './Icon';
+import { warmMarkdown } from '../markdown';
 import { canDictate, MicButton } from './Dictation';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
@@ -109,7 +110,7 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
         <input ref={camera} class="camera-input" type="file" accept="image/*" capture="environment" hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
         <label for="composer-input" class="sr-only">Message</label>
         <textarea id="composer-input" ref={ta} rows={1} value={text} placeholder={conv ? 'Message' : 'Ask anything'} enterkeyhint={touch() ? 'enter' : 'send'}
-          onInput={(e) => { const v = (e.target as HTMLTextAreaElement).value; setText(v); if (conv) notifyTyping(conv, v.trim() !== ''); }} onKeyDown={onKey}
+          onInput={(e) => { warmMarkdown(); const v = (e.target as HTMLTextAreaElement).value; setText(v); if (conv) notifyTyping(conv, v.trim() !== ''); }} onKeyDown={onKey}
           onBlur={() => conv && notifyTyping(conv, false)}
           onPaste={(e) => { const f = e.clipboardData?.files; if (f && f.length) { e.preventDefault(); addFiles(f); } }} />
         {canDictate() && !running && (

@@ -27,31 +27,42 @@ export function TableView() {
 }
 
 /**
- * Renders markdown through the sanitiser, at most once per frame. While a reply streams, the
- * complete blocks (up to stableEnd) are rendered and sanitised once and kept; each frame only
- * re-renders the block still being written. A finished message is rendered in one go.
+ * Renders markdown through the sanitiser. While a reply streams, the complete blocks (up to
+ * stableEnd) are rendered and sanitised once and kept; each draw only re-renders the block still
+ * being written. A draw runs as its own task just after a frame is painted (so that its script
+ * and the browser's style and layout of what it added fall into different tasks), and it stops
+ * after BUDGET ms: text that arrives in a burst (often the whole final reply) is drawn over
+ * several frames, a slice of whole blocks at a time. A finished message from history is
+ * rendered in one go.
  */
 export function Markdown({ text, class: cls, streaming }: { text: string; class?: string; streaming?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
-  const frame = useRef(0);
+  const pending = useRef(false);
+  const alive = useRef(true);
   const inc = useRef<{ src: string; chunks: { end: number; nodes: Node[] }[]; tail: Node[] } | null>(null);
   const latest = useRef({ text, streaming });
   latest.current = { text, streaming };
-  useLayoutEffect(() => () => cancelAnimationFrame(frame.current), []);
+  useLayoutEffect(() => () => { alive.current = false; }, []);
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     const doc = el.ownerDocument;
+    const schedule = () => {
+      pending.current = true;
+      requestAnimationFrame(() => afterPaint(() => { if (alive.current) draw(); }));
+    };
+    let drawn = 0;
     const draw = () => {
       const t0 = performance.now();
-      try { draw0(); } finally {
+      drawn = 0;
+      try { draw0(t0); } finally {
         // A user-timing entry per draw, for PerformanceObserver (the e2e test); it is cleared at
         // once so that a long session does not accumulate entries.
-        try { performance.measure('clawchat:markdown', { start: t0, detail: { chars: latest.current.text.length } }); performance.clearMeasures('clawchat:markdown'); } catch { /* old browsers */ }
+        try { performance.measure('clawchat:markdown', { start: t0, detail: { chars: latest.current.text.length, drawn: drawn } }); performance.clearMeasures('clawchat:markdown'); } catch { /* old browsers */ }
       }
     };
-    const draw0 = () => {
-      frame.current = 0;
+    const draw0 = (t0: number) => {
+      pending.current = false;
       const { text, streaming } = latest.current;
       let st = inc.current;
       if (!streaming && !st) {
@@ -60,50 +71,64 @@ export function Markdown({ text, class: cls, streaming }: { text: string; class?
       }
       if (!st) { st = inc.current = { src: '', chunks: [], tail: [] }; el.replaceChildren(); }
       // Keep the rendered chunks the new text still starts with (the final text may differ
-      // from the streamed one near its end); re-render from there.
-      const same = commonPrefix(st.src, text);
+      // from the streamed one near its end); re-render from there. The final text usually
+      // equals the streamed one: then nothing already drawn is touched.
+      const same = text.startsWith(st.src) ? st.src.length : commonPrefix(st.src, text);
       while (st.chunks.length && st.chunks[st.chunks.length - 1].end > same) {
         for (const n of st.chunks.pop()!.nodes) n.parentNode === el && el.removeChild(n);
       }
       for (const n of st.tail) n.parentNode === el && el.removeChild(n);
-      const done = st.chunks.length ? st.chunks[st.chunks.length - 1].end : 0;
-      let end = streaming ? stableEnd(text, done) : text.length;
-      // Text that arrives in a burst is rendered a slice of blocks per frame, so that no frame
-      // parses and sanitises more than about SLICE characters.
-      let more = false;
-      if (end - done > SLICE) {
-        const cut = stableEnd(text.slice(0, done + SLICE), done);
-        if (cut > done) { end = cut; more = true; }
-      }
-      if (end > done) {
-        const frag = renderMarkdown(text.slice(done, end), doc);
-        st.chunks.push({ end, nodes: Array.from(frag.childNodes) });
-        el.append(frag);
-      }
+      st.tail = [];
       st.src = text;
-      if (more) {
-        st.tail = [];
-        frame.current = requestAnimationFrame(draw);
-        return;
+      let done = st.chunks.length ? st.chunks[st.chunks.length - 1].end : 0;
+      const limit = streaming ? stableEnd(text, done) : text.length;
+      while (done < limit) {
+        // the next slice: whole blocks, at least STEP characters of them (or all up to limit)
+        let cut = stableEnd(text.slice(0, limit), done, done + STEP);
+        if (cut <= done) cut = limit;
+        const frag = renderMarkdown(text.slice(done, cut), doc);
+        drawn += cut - done;
+        st.chunks.push({ end: cut, nodes: Array.from(frag.childNodes) });
+        el.append(frag);
+        done = cut;
+        if (done < limit && performance.now() - t0 > BUDGET) { schedule(); return; }
       }
-      const tail = renderMarkdown(text.slice(end), doc);
-      st.tail = Array.from(tail.childNodes);
-      el.append(tail);
+      if (done < text.length) {
+        const tail = renderMarkdown(text.slice(done), doc);
+        st.tail = Array.from(tail.childNodes);
+        el.append(tail);
+      }
     };
-    // The first paint is immediate; later changes draw on the next frame. A pending frame is
+    // The first paint is immediate; later changes draw after the next frame. A pending draw is
     // never cancelled by a newer change (it draws the latest text), so deltas arriving faster
     // than frames cannot starve the rendering until the reply ends.
-    if (!el.firstChild) draw();
-    else if (!frame.current) frame.current = requestAnimationFrame(draw);
+    if (!el.firstChild && !pending.current) draw();
+    else if (!pending.current) schedule();
   }, [text, streaming]);
   return <div ref={ref} class={'md ' + (cls ?? '')} />;
 }
 
 /**
- * The most Markdown source one frame renders while text arrives in bursts: about 1,000
- * characters parse, sanitise and highlight in under 45 ms at 4× CPU slowdown (2,000 took 47–53).
+ * How long one draw may run, in ms of real time (so it holds under CPU throttling too): a draw
+ * stops after the slice that crosses it and goes on after the next frame. A slice of ~1,000
+ * characters took 27–42 ms at 4× slowdown and its style and layout as long again, in one task.
  */
-const SLICE = 1000;
+const BUDGET = 8;
+
+/** The smallest slice of whole blocks a draw renders at once (one parse and sanitise each). */
+const STEP = 120;
+
+/** Runs f in a task of its own as soon as possible (a MessageChannel message: no timer clamping). */
+function afterPaint(f: () => void): void {
+  if (!channel) {
+    channel = new MessageChannel();
+    channel.port1.onmessage = () => { const q = queued; queued = []; for (const g of q) g(); };
+  }
+  queued.push(f);
+  if (queued.length === 1) channel.port2.postMessage(null);
+}
+let channel: MessageChannel | null = null;
+let queued: (() => void)[] = [];
 
 function commonPrefix(a: string, b: string): number {
   const n = Math.min(a.length, b.length);

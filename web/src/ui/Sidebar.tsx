@@ -1,4 +1,6 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { signal } from '@preact/signals';
+import { memo } from './memo';
 import { searchApi, type SearchHit } from '../api';
 import { focusMessage } from './Transcript';
 import {
@@ -8,6 +10,7 @@ import {
 import type { Conversation } from '../types';
 import { Settings } from './Settings';
 import { Icon } from './Icon';
+import { longPressHandlers, swallowClick } from './press';
 
 export function relTime(iso?: string): string {
   if (!iso) return '';
@@ -36,11 +39,33 @@ export function dateGroup(iso: string | undefined, now = new Date()): string {
 const byActivity = (a: Conversation, b: Conversation) =>
   (Date.parse(b.lastActivityAt || b.updatedAt || '') || 0) - (Date.parse(a.lastActivityAt || a.updatedAt || '') || 0);
 
+/**
+ * The conversation whose row menu is open: at (x, y), the ⋯ button's corner (right-aligned) or
+ * the finger of a long press (the menu's first item under it); ret gets the focus back.
+ */
+const rowMenu = signal<{ c: Conversation; x: number; y: number; atFinger: boolean; ret: HTMLElement | null; rename: () => void } | null>(null);
+
+function closeRowMenu(focus = true): void {
+  const m = rowMenu.value;
+  rowMenu.value = null;
+  if (focus && m?.ret?.isConnected) m.ret.focus({ preventScroll: true });
+}
+
 function Item({ c }: { c: Conversation }) {
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState(c.title);
+  const more = useRef<HTMLButtonElement>(null);
+  const touched = useRef(false);
   const active = current.value === c.id;
   const own = c.kind !== 'gateway';
+  const name = cleanTitle(c.title) || 'New chat';
+  const open = (x: number, y: number, atFinger: boolean) => {
+    rowMenu.value = { c, x, y, atFinger, ret: more.current, rename: () => { setTitle(c.title); setEditing(true); } };
+  };
+  const openRef = useRef(open);
+  openRef.current = open;
+  // One menu per row: the ⋯ button, a long press on touch, or the context menu.
+  const press = useMemo(() => longPressHandlers((x, y) => openRef.current(x, y, true), (t) => !!t.closest('button')), []);
   if (editing) {
     return (
       <li class="conv editing">
@@ -53,25 +78,73 @@ function Item({ c }: { c: Conversation }) {
       </li>
     );
   }
+  const menuOpen = rowMenu.value?.c.id === c.id;
   return (
-    <li class={'conv' + (active ? ' active' : '')}>
+    <li class={'conv' + (active ? ' active' : '') + (menuOpen ? ' menu-open' : '')}
+      {...(own ? {
+        ...press,
+        onPointerDown: (e: PointerEvent) => { touched.current = e.pointerType !== 'mouse'; press.onPointerDown(e); },
+        // A long press on touch opens our menu, not the browser's link menu; a right click keeps the browser's.
+        onContextMenu: (e: MouseEvent) => { if (touched.current) e.preventDefault(); },
+      } : {})}>
       <a href={`#/c/${encodeURIComponent(c.id)}`} aria-current={active ? 'page' : undefined} onClick={() => (sidebarOpen.value = false)}>
-        <span class="title">{c.running && <span class="dot" aria-label="running" />}{cleanTitle(c.title) || 'New chat'}</span>
+        <span class="title">{c.running && <span class="dot" aria-label="running" />}{name}</span>
         <span class="when">{relTime(c.lastActivityAt || c.updatedAt)}</span>
       </a>
       {own && (
-        <span class="actions">
-          {!c.archived && (c.pinned
-            ? <button class="icon" title="Unpin" aria-label={`Unpin ${c.title || 'conversation'}`} onClick={() => setPinned(c.id, false)}><Icon name="unpin" size={18} /></button>
-            : <button class="icon" title="Pin" aria-label={`Pin ${c.title || 'conversation'}`} onClick={() => setPinned(c.id, true)}><Icon name="pin" size={18} /></button>)}
-          <button class="icon" title="Rename" aria-label={`Rename ${c.title || 'conversation'}`} onClick={() => { setTitle(c.title); setEditing(true); }}><Icon name="edit" size={18} /></button>
-          {c.archived
-            ? <button class="icon" title="Unarchive" aria-label={`Unarchive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, false)}><Icon name="unarchive" size={18} /></button>
-            : <button class="icon" title="Archive" aria-label={`Archive ${c.title || 'conversation'}`} onClick={() => setArchived(c.id, true)}><Icon name="archive" size={18} /></button>}
-          <button class="icon" title="Delete" aria-label={`Delete ${c.title || 'conversation'}`} onClick={() => deleteWithUndo(c.id)}><Icon name="trash" size={18} /></button>
-        </span>
+        <button ref={more} class="icon row-more" aria-label={`More actions for ${name}`} title="More" aria-haspopup="menu" aria-expanded={menuOpen}
+          onClick={(e) => { const r = (e.currentTarget as HTMLElement).getBoundingClientRect(); open(r.right, r.bottom, false); }}><Icon name="more" size={22} /></button>
       )}
     </li>
+  );
+}
+
+/** The row menu: rename, pin or unpin, archive or unarchive, delete (with undo). */
+function RowMenu() {
+  const m = rowMenu.value;
+  const ref = useRef<HTMLDivElement>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!m || !el) return;
+    const r = el.getBoundingClientRect();
+    const left = m.atFinger ? m.x - 24 : m.x - r.width;
+    const top = m.atFinger ? m.y - 16 : m.y + 4;
+    el.style.left = Math.round(Math.max(8, Math.min(left, innerWidth - r.width - 8))) + 'px';
+    el.style.top = Math.round(top + r.height > innerHeight - 8 ? Math.max(8, (m.atFinger ? m.y : m.y - 40) - r.height) : top) + 'px';
+    el.querySelector<HTMLElement>('[role=menuitem]')?.focus({ preventScroll: true });
+    const k = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); closeRowMenu(); }
+    };
+    addEventListener('keydown', k, true);
+    return () => removeEventListener('keydown', k, true);
+  }, [m]);
+  if (!m) return null;
+  const { c } = m;
+  const act = (f: () => void, focus = true) => () => { closeRowMenu(focus); f(); };
+  const onKey = (e: KeyboardEvent) => {
+    const items = Array.from(ref.current?.querySelectorAll<HTMLElement>('[role=menuitem]') ?? []);
+    const i = items.indexOf(document.activeElement as HTMLElement);
+    const go = (j: number) => { e.preventDefault(); items[(j + items.length) % items.length]?.focus(); };
+    if (e.key === 'ArrowDown') go(i + 1);
+    else if (e.key === 'ArrowUp') go(i - 1);
+    else if (e.key === 'Home') go(0);
+    else if (e.key === 'End') go(items.length - 1);
+    else if (e.key === 'Tab') { e.preventDefault(); closeRowMenu(); }
+  };
+  return (
+    <div class="row-scrim" onClickCapture={swallowClick} onClick={(e) => { if (e.target === e.currentTarget) closeRowMenu(); }}
+      onContextMenu={(e) => e.preventDefault()}>
+      <div class="row-menu" role="menu" aria-label={`Actions for ${cleanTitle(c.title) || 'New chat'}`} ref={ref} onKeyDown={onKey}>
+        <button role="menuitem" onClick={act(m.rename, false)}><Icon name="edit" size={18} /> Rename</button>
+        {!c.archived && (c.pinned
+          ? <button role="menuitem" onClick={act(() => setPinned(c.id, false))}><Icon name="unpin" size={18} /> Unpin</button>
+          : <button role="menuitem" onClick={act(() => setPinned(c.id, true))}><Icon name="pin" size={18} /> Pin</button>)}
+        {c.archived
+          ? <button role="menuitem" onClick={act(() => setArchived(c.id, false), false)}><Icon name="unarchive" size={18} /> Unarchive</button>
+          : <button role="menuitem" onClick={act(() => setArchived(c.id, true), false)}><Icon name="archive" size={18} /> Archive</button>}
+        <button role="menuitem" class="danger" onClick={act(() => deleteWithUndo(c.id), false)}><Icon name="trash" size={18} /> Delete</button>
+      </div>
+    </div>
   );
 }
 
@@ -104,7 +177,8 @@ function MessageHits({ q }: { q: string }) {
   </>);
 }
 
-export function Sidebar() {
+/** The conversation list; memoised: it re-renders on its own signals, not with the app. */
+export const Sidebar = memo(function Sidebar() {
   const agent = newChatAgent.value;
   const setAgent = (a: string) => (newChatAgent.value = a);
   const q = filter.value.trim().toLowerCase();
@@ -162,10 +236,11 @@ export function Sidebar() {
         <h2 class="group">Gateway sessions</h2>
         <ul class="convs">{gw.map((c) => <Item key={c.id} c={c} />)}</ul>
       </>)}
+      <RowMenu />
       <div class="side-foot">
         <span class="who">{me.value?.name}</span>
         <Settings />
       </div>
     </nav>
   );
-}
+});

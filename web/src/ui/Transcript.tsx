@@ -1,4 +1,5 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { memo } from './memo';
 import { signal } from '@preact/signals';
 import { composerFill, currentConv, current, loadOlder, me, offline, reactions, send, showToast, toggleReaction } from '../store';
 import { SenderLine } from './Share';
@@ -6,6 +7,7 @@ import type { Message, MessageAttachment, ToolCall } from '../types';
 import { fmtBytes } from '../attachments';
 import { Markdown, onMarkdownClick, TableView } from './Markdown';
 import { Icon } from './Icon';
+import { swallowClick, swallowRelease } from './press';
 
 const EMOJI = ['👍', '👎', '❤️', '😂', '🎉'];
 
@@ -27,21 +29,6 @@ function findFocus(box: HTMLElement, messages: Message[], f: { id: string; role?
 
 /** The message whose action menu is open (null: closed). */
 const menu = signal<{ m: Message; at: number } | null>(null);
-
-/**
- * The finger that opened the menu by a long press is still down, over the sheet that just
- * appeared: the click its release makes must not press the menu item under it.
- */
-let swallowUntil = 0;
-function swallowRelease(): void {
-  swallowUntil = Infinity;
-  const up = () => { swallowUntil = Date.now() + 400; removeEventListener('pointerup', up, true); removeEventListener('pointercancel', up, true); };
-  addEventListener('pointerup', up, true);
-  addEventListener('pointercancel', up, true);
-}
-function swallowClick(e: MouseEvent): void {
-  if (Date.now() < swallowUntil) { e.preventDefault(); e.stopPropagation(); swallowUntil = 0; }
-}
 
 function openMenu(m: Message): void {
   if (m.streaming || m.pending) return;
@@ -116,7 +103,8 @@ function Reactions({ conv, m }: { conv: string; m: Message }) {
   );
 }
 
-function MessageView({ conv, m }: { conv: string; m: Message }) {
+/** One message; memoised, so that a change to another message (or above) does not re-render it. */
+const MessageView = memo(function MessageView({ conv, m }: { conv: string; m: Message }) {
   const press = useRef<{ t: ReturnType<typeof setTimeout>; x: number; y: number } | null>(null);
   if (m.kind === 'compaction') return <div class="divider" role="separator">Earlier messages were compacted</div>;
   if (m.role === 'tool') return <div class="msg tool-msg">{(m.tools ?? []).map((t) => <Tool key={t.id} t={t} />)}{m.text && <pre class="tool-result">{m.text}</pre>}</div>;
@@ -161,7 +149,7 @@ function MessageView({ conv, m }: { conv: string; m: Message }) {
       </footer>
     </article>
   );
-}
+});
 
 /** Where a message's file is: its local preview while sending, else the server's media route. */
 function attachmentURL(conv: string, a: MessageAttachment): string | undefined {
@@ -284,7 +272,8 @@ function ActionMenu({ conv, messages, running }: { conv: string; messages: Messa
   );
 }
 
-export function Transcript() {
+/** The open conversation's messages; memoised: it re-renders on its own signals, not with the app. */
+export const Transcript = memo(function Transcript() {
   const conv = current.value!;
   const s = currentConv.value;
   const box = useRef<HTMLDivElement>(null);
@@ -302,7 +291,9 @@ export function Transcript() {
     if (el.scrollTop < 40 && s.hasMore) loadOlder(conv);
   };
   const last = s.messages[s.messages.length - 1];
-  const sig = `${s.messages.length}:${last?.id}:${last?.text.length}:${last?.tools?.length ?? 0}`;
+  // What counts as new content: not a message getting its stored id after the run (adoptIds),
+  // which showed "New messages" under a reader who had scrolled up in a finished reply.
+  const sig = `${s.messages.length}:${last?.runId ?? last?.id}:${last?.text.length}:${last?.tools?.length ?? 0}`;
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -366,4 +357,4 @@ export function Transcript() {
       <TableView />
     </div>
   );
-}
+});
