@@ -69,8 +69,8 @@ bench: ## full benchmark run, writes docs/benchmarks.md
 bench-quick: ## a few-second benchmark smoke run (no timing assertions)
 	$(GO) run ./cmd/clawchat-bench -quick
 
-lighthouse: ## measure the signed-in app with npm lighthouse (mobile + desktop); not part of make test
-	$(GO) test -tags lighthouse -count=1 -v -run TestLighthouse ./e2e/
+lighthouse: ## measure the signed-in app with npm lighthouse (mobile + desktop) and assert the 50 ms long-task target; not part of make test
+	$(GO) test -tags lighthouse -count=1 -v -run 'TestLighthouse|TestBrowserPhoneStreamingLongTasks' ./e2e/
 
 screenshots: ## regenerate docs/screenshots from the real server and Gateway
 	$(GO) test -tags screenshots -count=1 -run 'TestScreenshots$$' ./e2e/
