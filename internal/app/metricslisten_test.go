@@ -1,17 +1,11 @@
 package app
 
 import (
-	"bytes"
-	"context"
-	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/clawchat/clawchat/internal/config"
 )
 
 // Regression: CLAWCHAT_METRICS_LISTEN was documented ("serve /metrics on a separate address
@@ -27,27 +21,8 @@ func TestMetricsListen(t *testing.T) {
 		"OPENCLAW_GATEWAY_TOKEN":  "tok",
 		"CLAWCHAT_LOG_FORMAT":     "json",
 	}
-	var logs bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"serve"}, IO{
-			Env:    config.Env{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
-			Stdin:  strings.NewReader(""),
-			Stdout: io.Discard,
-			Stderr: &syncWriter{w: &logs},
-		})
-	}()
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-	get := func(url string) (int, string) {
-		res, err := hc.Get(url)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	srv := startServe(t, env)
+	get := srv.get
 	metricsURL := "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -66,15 +41,7 @@ func TestMetricsListen(t *testing.T) {
 	if st, body := get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"); st != http.StatusNotFound || strings.Contains(body, "clawchat_") {
 		t.Errorf("main listener /metrics = %d %.200s, want 404 (served on CLAWCHAT_METRICS_LISTEN instead)", st, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	srv.stop(t)
 	if st, _ := get(metricsURL); st != 0 {
 		t.Errorf("the metrics listener still answers after shutdown: %d", st)
 	}

@@ -45,28 +45,9 @@ func TestServeWithoutGateway(t *testing.T) {
 		"OPENCLAW_GATEWAY_TOKEN": token,
 		"CLAWCHAT_LOG_FORMAT":    "json",
 	}
-	var logs bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"serve"}, IO{
-			Env:    config.Env{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
-			Stdin:  strings.NewReader(""),
-			Stdout: io.Discard,
-			Stderr: &syncWriter{w: &logs},
-		})
-	}()
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	srv := startServe(t, env)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	get := func(path string) (int, string) {
-		res, err := hc.Get(base + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return srv.get(base + path) }
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st, body := get("/readyz")
@@ -87,18 +68,64 @@ func TestServeWithoutGateway(t *testing.T) {
 	if st, body := get("/api/sessions"); st != http.StatusUnauthorized || !strings.Contains(body, "unauthorized") {
 		t.Errorf("/api/sessions without a session = %d %s, want 401 JSON", st, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), "correct-horse-battery") {
+	srv.stop(t)
+	if strings.Contains(srv.logs.String(), token) || strings.Contains(srv.logs.String(), "correct-horse-battery") {
 		t.Error("a secret reached the log")
 	}
+}
+
+// running is a whole server run in-process by startServe.
+type running struct {
+	logs *bytes.Buffer // its log lines (read after stop)
+	stop func(t *testing.T)
+	get  func(url string) (int, string) // GET url without keep-alives; status 0 and the error when unreachable
+}
+
+// startServe runs `clawchat serve` in-process with env as its environment. stop cancels it and
+// fails the test unless Run returns nil within 20 s.
+func startServe(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve"}, IO{
+			Env:    config.Env{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
+			Stdin:  strings.NewReader(""),
+			Stdout: io.Discard,
+			Stderr: &syncWriter{w: &logs},
+		})
+	}()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	r := &running{logs: &logs}
+	r.get = func(url string) (int, string) {
+		res, err := hc.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	stopped := false
+	r.stop = func(t *testing.T) {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(func() { r.stop(t) })
+	return r
 }
 
 type syncWriter struct {
