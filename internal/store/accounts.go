@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -98,16 +99,28 @@ func (d *DB) UpdateAccount(ctx context.Context, a chat.Account) error {
 }
 
 // DeleteAccount deletes the account id together with its sessions, its places in shared
-// conversations, the conversations it created (and so their reactions, participants and invites)
-// and push subscriptions, in one transaction. chat.ErrNotFound when there is no such
-// account (nothing is deleted then).
+// conversations, its unshared conversations (and so their reactions) and push subscriptions, in
+// one transaction. chat.ErrNotFound when there is no such account (nothing is deleted then).
+//
+// A shared conversation belongs to its participants, not to its creator, so it outlives any one
+// account (docs/shared-conversations.md "Deleted accounts"): the person's row and reactions go;
+// when they held the owner role, ownership passes to the longest-standing remaining participant
+// with role member (earliest added, then account id), and when there is none (only read-only
+// participants, or nobody) the conversation is deleted for everyone. Every remaining participant
+// of a conversation whose owner changed or that was deleted is appended to the auth change feed
+// in the same transaction, so that every instance tells them (share.Service.Refresh).
 func (d *DB) DeleteAccount(ctx context.Context, id string) error {
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := handOverTx(ctx, tx, id, ms(d.now())); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE user_id = $1`,
-			`DELETE FROM conversation_members WHERE user_id = $1`,
 			`DELETE FROM reactions WHERE user_id = $1`,
-			`DELETE FROM conversations WHERE user_id = $1`,
+			// Unshared conversations only: a shared one the person created stays with its
+			// participants (handOverTx removed the person's own row).
+			`DELETE FROM conversations WHERE user_id = $1
+			AND NOT EXISTS (SELECT 1 FROM conversation_members m WHERE m.session_key = conversations.session_key)`,
 			`DELETE FROM push_subscriptions WHERE user_id = $1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -126,6 +139,61 @@ func (d *DB) DeleteAccount(ctx context.Context, id string) error {
 		return nil
 	})
 	return mapErr("store: delete account", err)
+}
+
+// handOverTx takes userID out of every shared conversation they take part in (DeleteAccount),
+// passing on or deleting the ones they own, and notes the remaining participants of those in the
+// auth change feed at time at (unix ms).
+func handOverTx(ctx context.Context, tx *sql.Tx, userID string, at int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT session_key, role FROM conversation_members WHERE user_id = $1
+	ORDER BY session_key`, userID)
+	if err != nil {
+		return err
+	}
+	type place struct{ key, role string }
+	var places []place
+	for rows.Next() {
+		var p place
+		if err := rows.Scan(&p.key, &p.role); err != nil {
+			rows.Close()
+			return err
+		}
+		places = append(places, p)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, p := range places {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM conversation_members WHERE session_key = $1 AND user_id = $2`,
+			p.key, userID); err != nil {
+			return err
+		}
+		if p.role != string(chat.ShareOwner) {
+			continue
+		}
+		// Everyone left is told, whether the conversation passes to one of them or goes.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO auth_changes (user_id, at)
+		SELECT user_id, $2 FROM conversation_members WHERE session_key = $1`, p.key, at); err != nil {
+			return err
+		}
+		var heir string
+		err := tx.QueryRowContext(ctx, `SELECT user_id FROM conversation_members
+		WHERE session_key = $1 AND role = 'member' ORDER BY added_at, user_id LIMIT 1`, p.key).Scan(&heir)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := tx.ExecContext(ctx, `DELETE FROM conversations WHERE session_key = $1`, p.key); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if _, err := tx.ExecContext(ctx, `UPDATE conversation_members SET role = 'owner'
+			WHERE session_key = $1 AND user_id = $2`, p.key, heir); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Accounts returns every account, ordered by (case-folded) username.

@@ -37,6 +37,7 @@ func RunContract(t *testing.T, newDSN func(t testing.TB) string) {
 		{"SharedMembers", testSharedMembers},
 		{"SharedInvites", testSharedInvites},
 		{"SharedReactions", testSharedReactions},
+		{"SharedOwnerDeleted", testSharedOwnerDeleted},
 		{"PushSubscriptions", testPush},
 		{"Audit", testAudit},
 		{"DeleteAccountCascade", testDeleteAccountCascade},

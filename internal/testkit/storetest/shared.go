@@ -239,3 +239,84 @@ func testMigrateMissingVersion(t *testing.T, c *contract) {
 		t.Errorf("version 4 recorded %d times", n)
 	}
 }
+
+// testSharedOwnerDeleted: deleting an account never leaves a shared conversation without an
+// owner. An owner who is not the creator (ownership transferred) hands over to the
+// longest-standing remaining member (not a read-only one; the creator's row dates from the first
+// share); so does a creator who owns it; a creator who is a mere member just leaves, and the
+// conversation stays; a conversation with only read-only participants left is deleted for
+// everyone. The remaining participants are in the auth change feed.
+func testSharedOwnerDeleted(t *testing.T, c *contract) {
+	ctx, db := ctxT(t), c.db
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		must(t, db.CreateAccount(ctx, account(u, u)))
+	}
+	_, feed, err := db.AuthChangesSince(ctx, -1)
+	must(t, err)
+	add := func(cv chat.Conversation, user string, role chat.ShareRole, sec int64) {
+		t.Helper()
+		must(t, db.AddMember(ctx, cv, chat.Member{UserID: user, Role: role, AddedBy: cv.UserID, AddedAt: at(sec)}))
+	}
+	roles := func(when, id string, want map[string]chat.ShareRole) {
+		t.Helper()
+		for user, w := range want {
+			if r := roleOf(t, c, user, id); r != w {
+				t.Errorf("%s: %s sees %s as %q, want %q", when, user, id, r, w)
+			}
+		}
+	}
+	// trip: alice created it (her row dates from the first share, at 1), gave it to bob; carol
+	// is read-only, dave and erin members.
+	trip := conv("alice", "trip", 10)
+	must(t, db.CreateConversation(ctx, trip))
+	add(trip, "carol", chat.ShareReadOnly, 1)
+	add(trip, "bob", chat.ShareMember, 2)
+	add(trip, "erin", chat.ShareMember, 4)
+	add(trip, "dave", chat.ShareMember, 3)
+	must(t, db.TransferOwnership(ctx, trip.SessionKey, "alice", "bob"))
+	// notes: bob's, shared with carol (read-only) only.
+	notes := conv("bob", "notes", 20)
+	must(t, db.CreateConversation(ctx, notes))
+	add(notes, "carol", chat.ShareReadOnly, 1)
+
+	// The owner, not the creator, goes: the longest-standing member owns trip (alice, a member
+	// since the first share; carol, as long, is read-only); notes has no member left and goes
+	// for everyone.
+	must(t, db.DeleteAccount(ctx, "bob"))
+	roles("bob deleted", "trip", map[string]chat.ShareRole{"alice": chat.ShareOwner, "bob": "", "carol": chat.ShareReadOnly,
+		"dave": chat.ShareMember, "erin": chat.ShareMember})
+	roles("bob deleted", "notes", map[string]chat.ShareRole{"carol": ""})
+	if _, err := db.ConversationByKey(ctx, notes.SessionKey); !chatIs(err, chat.ErrNotFound) {
+		t.Errorf("notes after its owner's deletion: %v, want it deleted", err)
+	}
+	users, _, err := db.AuthChangesSince(ctx, feed)
+	must(t, err)
+	slices.Sort(users)
+	if want := []string{"alice", "carol", "dave", "erin"}; !slices.Equal(users, want) {
+		t.Errorf("auth change feed after bob's deletion: %v, want the remaining participants %v", users, want)
+	}
+
+	// The creator, owner again, goes: trip stays with its participants, dave (added before erin)
+	// owns it.
+	must(t, db.DeleteAccount(ctx, "alice"))
+	roles("alice deleted", "trip", map[string]chat.ShareRole{"alice": "", "carol": chat.ShareReadOnly,
+		"dave": chat.ShareOwner, "erin": chat.ShareMember})
+
+	// A creator who is a mere member goes: the conversation stays with its owner.
+	mine := conv("erin", "mine", 30)
+	must(t, db.CreateConversation(ctx, mine))
+	add(mine, "carol", chat.ShareMember, 1)
+	must(t, db.TransferOwnership(ctx, mine.SessionKey, "erin", "carol"))
+	must(t, db.DeleteAccount(ctx, "erin"))
+	roles("erin deleted", "mine", map[string]chat.ShareRole{"carol": chat.ShareOwner, "erin": ""})
+	roles("erin deleted", "trip", map[string]chat.ShareRole{"dave": chat.ShareOwner, "erin": ""})
+	ms, err := db.Members(ctx, trip.SessionKey)
+	must(t, err)
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.UserID+"="+string(m.Role))
+	}
+	if want := []string{"dave=owner", "carol=read-only"}; !slices.Equal(got, want) {
+		t.Errorf("trip's members: %v, want %v", got, want)
+	}
+}
