@@ -63,6 +63,17 @@ func (s *server) applyAuthChange(ctx context.Context, userID string) {
 	if s.bridge != nil {
 		s.bridge.UserChanged(userID)
 	}
+	if s.share != nil {
+		// Shared conversations can change with another account (an owner's deletion hands
+		// theirs over, store.DB.DeleteAccount): this instance tells the user's connections here.
+		keys, err := s.share.Refresh(context.WithoutCancel(ctx), s.hub, userID)
+		if err != nil {
+			s.log.Warn("shared conversations not refreshed after an account change", "err", err)
+		}
+		for _, k := range keys {
+			s.membersChanged(k, nil)
+		}
+	}
 }
 
 // watchAuthChanges polls the store's change feed every interval and applies changes made by

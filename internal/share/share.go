@@ -30,6 +30,7 @@ import (
 // Store is the persistence share needs (internal/store implements it).
 type Store interface {
 	Access(ctx context.Context, userID, id string) (chat.Conversation, chat.ShareRole, error)
+	AccessibleConversations(ctx context.Context, userID string) ([]chat.Conversation, []chat.ShareRole, error)
 	Conversation(ctx context.Context, userID, id string) (chat.Conversation, error)
 	Members(ctx context.Context, sessionKey string) ([]chat.Member, error)
 	AddMember(ctx context.Context, c chat.Conversation, m chat.Member) error
@@ -280,6 +281,33 @@ func (s *Service) changed(ctx context.Context, c chat.Conversation, lost ...stri
 		_, role, _ := s.cfg.Store.Access(ctx, id, c.ID)
 		s.cfg.Publisher.Publish(id, chat.ConversationMembers{Conversation: c.ID, Role: string(role), Members: views(ms)}.Event())
 	}
+}
+
+// Refresh tells userID's connections through local (this instance's hub) the current
+// participants of every shared conversation they take part in, with their role
+// (conversation.members, as after a transfer), and returns those conversations' session keys
+// (the composition root re-reads their fan-out). Every instance calls it for every user in the
+// auth change feed: that is how a change made outside any request reaches everyone, such as
+// ownership passing on when an owner's account is deleted (store.DB.DeleteAccount), which
+// `clawchat user del` does from another process.
+func (s *Service) Refresh(ctx context.Context, local Publisher, userID string) ([]string, error) {
+	cs, roles, err := s.cfg.Store.AccessibleConversations(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("share: refresh: %w", err)
+	}
+	var keys []string
+	for i, c := range cs {
+		if !c.Shared {
+			continue
+		}
+		ms, err := s.list(ctx, c, userID)
+		if err != nil {
+			return keys, fmt.Errorf("share: refresh: %w", err)
+		}
+		local.Publish(userID, chat.ConversationMembers{Conversation: c.ID, Role: string(roles[i]), Members: views(ms)}.Event())
+		keys = append(keys, c.SessionKey)
+	}
+	return keys, nil
 }
 
 func views(ms []MemberView) []chat.MemberView {

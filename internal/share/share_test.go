@@ -2,6 +2,7 @@ package share_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -191,6 +192,67 @@ func TestTransfer(t *testing.T) {
 	}
 	_, err := f.svc.List(ctx, alice, "trip")
 	is(t, err, chat.ErrNotFound, "creator after leaving")
+}
+
+// An owner's account deleted (here by `clawchat user del`, which writes the store only): the
+// conversation passes to the longest-standing member, and Refresh — which every instance runs for
+// each user in the auth change feed — tells each remaining participant's connections the new
+// owner (conversation.members, as a transfer does) and names the conversation for its fan-out.
+func TestRefreshAfterOwnerDeleted(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	for _, p := range []struct {
+		name string
+		role chat.ShareRole
+	}{{"bob", chat.ShareMember}, {"carol", chat.ShareReadOnly}, {"eve", chat.ShareMember}} {
+		if _, err := f.svc.Add(ctx, alice, "trip", p.name, p.role); err != nil {
+			t.Fatal(err)
+		}
+		f.advance(time.Second)
+	}
+	if err := f.svc.Transfer(ctx, alice, "trip", "eve"); err != nil {
+		t.Fatal(err)
+	}
+	_, feed, err := f.db.AuthChangesSince(ctx, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.DeleteAccount(ctx, "eve"); err != nil {
+		t.Fatal(err)
+	}
+	users, _, err := f.db.AuthChangesSince(ctx, feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(users)
+	if want := []string{"alice", "bob", "carol"}; !slices.Equal(users, want) {
+		t.Fatalf("feed after the owner's deletion: %v, want %v", users, want)
+	}
+	local := &rec{evs: map[string][]chat.Event{}}
+	want := map[string]string{"alice": "owner", "bob": "member", "carol": "read-only"}
+	for _, u := range users {
+		keys, err := f.svc.Refresh(ctx, local, u)
+		if err != nil || !slices.Equal(keys, []string{"agent:main:clawchat:alice:trip"}) {
+			t.Fatalf("Refresh(%s): %v %v", u, keys, err)
+		}
+		local.mu.Lock()
+		evs := local.evs[u]
+		local.mu.Unlock()
+		if len(evs) != 1 || evs[0].Name != "conversation.members" {
+			t.Fatalf("%s got %v, want one conversation.members", u, local.names(u))
+		}
+		var m chat.ConversationMembers
+		if err := json.Unmarshal(evs[0].Payload, &m); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, v := range m.Members {
+			got = append(got, v.UserID+"="+v.Role)
+		}
+		if m.Role != want[u] || !slices.Equal(got, []string{"alice=owner", "bob=member", "carol=read-only"}) {
+			t.Errorf("%s told role %q, members %v", u, m.Role, got)
+		}
+	}
 }
 
 func TestInvites(t *testing.T) {
