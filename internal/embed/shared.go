@@ -25,12 +25,12 @@ import (
 // Shared is what shared contexts need from the chat core (app adapts the bridge, the store and
 // share.Service to it).
 type Shared interface {
-	// SharedConversation returns the conversation with id convID in context (app, ctxID), the
-	// oldest if several users created one at once on different instances; chat.ErrNotFound
-	// when there is none.
+	// SharedConversation returns the conversation with id convID in context (app, ctxID)
+	// (there is at most one); chat.ErrNotFound when there is none.
 	SharedConversation(ctx context.Context, app, ctxID, convID string) (chat.Conversation, error)
-	// CreateSharedInContext makes u's conversation convID in context (app, ctxID)
-	// (chat.ErrConflict when it exists).
+	// CreateSharedInContext makes u's conversation convID in context (app, ctxID):
+	// chat.ErrConflict when it exists, also when another user created it meanwhile, on any
+	// instance (the store refuses a second conversation with that id in the context).
 	CreateSharedInContext(ctx context.Context, u chat.User, app, ctxID, convID, title string) (chat.Conversation, error)
 	// Grant makes userID a participant of c with role, without an owner's request
 	// (share.Service.Grant); granting a participant again is not an error, and with another

@@ -24,7 +24,10 @@ func scanConversation(row interface{ Scan(...any) error }) (chat.Conversation, e
 }
 
 // CreateConversation stores a new conversation. chat.ErrConflict when (UserID, ID) or SessionKey
-// exists, or when a conversation shared with UserID has the id; chat.ErrInvalid when UserID, ID or SessionKey is empty.
+// exists, when a conversation shared with UserID has the id, or when its host context (HostApp
+// not empty) already holds a conversation with the id, whoever made it (one statement, so two
+// instances creating a shared context's conversation at once make one); chat.ErrInvalid when
+// UserID, ID or SessionKey is empty.
 func (d *DB) CreateConversation(ctx context.Context, c chat.Conversation) error {
 	if c.UserID == "" || c.ID == "" || c.SessionKey == "" {
 		return fmt.Errorf("store: create conversation: user id, id and session key are required: %w", chat.ErrInvalid)
@@ -65,9 +68,9 @@ func (d *DB) ConversationByKey(ctx context.Context, sessionKey string) (chat.Con
 }
 
 // ContextConversationByID returns the conversation with id in host context (app, ctxID),
-// whoever created it: the oldest when several users have one with that id (a shared context's
-// conversation created at once on two instances; docs/embed.md "Shared contexts"), or
-// chat.ErrNotFound.
+// whoever created it, or chat.ErrNotFound. A context holds at most one conversation with a given
+// id (migration 00007): of two created at once on two instances, CreateConversation refuses the
+// second with chat.ErrConflict (docs/embed.md "Shared contexts").
 func (d *DB) ContextConversationByID(ctx context.Context, app, ctxID, id string) (chat.Conversation, error) {
 	if app == "" || ctxID == "" {
 		return chat.Conversation{}, fmt.Errorf("store: context conversation: %w", chat.ErrNotFound)

@@ -50,10 +50,12 @@ func RunContract(t *testing.T, newDSN func(t testing.TB) string) {
 		{"MigrateTwice", testMigrateTwice},
 		{"MigrateMissingVersion", testMigrateMissingVersion},
 		{"MigrateSharedReactions", testMigrateSharedReactions},
+		{"MigrateContextConversationOnce", testMigrateContextConversationOnce},
 		{"MigrateConcurrently", testMigrateConcurrently},
 		{"RefuseNewerSchema", testRefuseNewerSchema},
 		{"ErrorsHoldNoSecrets", testErrorsHoldNoSecrets},
 		{"Embed", testEmbed},
+		{"ContextConversationOnce", testContextConversationOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,11 +1,16 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clawchat/clawchat/internal/chat"
+	"github.com/clawchat/clawchat/internal/store"
 )
 
 // testEmbed: host-context conversations, embed sessions and message contexts (issue 12).
@@ -88,4 +93,110 @@ func testEmbed(t *testing.T, c *contract) {
 	if list, _ := c.db.MessageContexts(ctx, "u1", "c1"); len(list) != 0 {
 		t.Fatalf("contexts outlived their conversation: %+v", list)
 	}
+}
+
+func ctxConv(user, id string, created int64) chat.Conversation {
+	cv := conv(user, id, created)
+	cv.CreatedAt = at(created)
+	cv.HostApp, cv.ContextID = "compose", "doc:abc123"
+	cv.SessionKey = "agent:main:clawchat:" + user + ":ctx-compose-x:" + id
+	return cv
+}
+
+// testContextConversationOnce: a host context holds one conversation per id, whoever creates it
+// (the shared conversation of a context, docs/embed.md "Shared contexts"): when several people
+// open the context at the same instant on two instances (two stores on one database), exactly
+// one creation succeeds and the others get chat.ErrConflict, so their openers join that one.
+// Ordinary conversations and other contexts may repeat the id.
+func testContextConversationOnce(t *testing.T, c *contract) {
+	ctx := ctxT(t)
+	dbs := []*store.DB{c.db, c.open(t)}
+	const openers = 12
+	var (
+		wg    sync.WaitGroup
+		wins  atomic.Int32
+		start = make(chan struct{})
+		errs  = make(chan error, openers)
+	)
+	for i := range openers {
+		wg.Go(func() {
+			<-start
+			err := dbs[i%2].CreateConversation(ctx, ctxConv(fmt.Sprintf("u%d", i), "ctx-once", 1))
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, chat.ErrConflict):
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent open: %v, want success or chat.ErrConflict", err)
+	}
+	if n := wins.Load(); n != 1 {
+		t.Fatalf("%d conversations created for one context id at once, want exactly 1", n)
+	}
+	found, err := dbs[1].ContextConversationByID(ctx, "compose", "doc:abc123", "ctx-once")
+	must(t, err)
+	for i := range openers {
+		_, err := c.db.Conversation(ctx, fmt.Sprintf("u%d", i), "ctx-once")
+		if u := fmt.Sprintf("u%d", i); u == found.UserID {
+			must(t, err)
+		} else {
+			wantErr(t, err, chat.ErrNotFound, u+"'s losing creation")
+		}
+	}
+	// Not concerned: the same id in another context, another app, or outside any context.
+	other := ctxConv("u1", "ctx-once", 2)
+	other.ContextID = "doc:other"
+	other.SessionKey += "-other"
+	must(t, c.db.CreateConversation(ctx, other))
+	wiki := ctxConv("u2", "ctx-once", 2)
+	wiki.HostApp = "wiki"
+	wiki.SessionKey += "-wiki"
+	must(t, c.db.CreateConversation(ctx, wiki))
+	must(t, c.db.CreateConversation(ctx, conv("u3", "ctx-once", 2)))
+	must(t, c.db.CreateConversation(ctx, conv("u4", "ctx-once", 2)))
+}
+
+// testMigrateContextConversationOnce: a database at schema 00006 holding duplicate context
+// conversations (made by the race 00007 closes) migrates: the oldest stays in the context, the
+// others stay their creators' own outside it, and the context then refuses another one.
+func testMigrateContextConversationOnce(t *testing.T, c *contract) {
+	ctx := ctxT(t)
+	must(t, c.db.Close())
+	raw := c.raw(t)
+	for _, q := range []string{
+		`DROP INDEX conversations_context_once`,
+		`DELETE FROM goose_db_version WHERE version_id = 7`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Opened without 00007, through raw SQL: what two instances made before.
+	for _, cv := range []chat.Conversation{ctxConv("bob", "ctx-dup", 2), ctxConv("alice", "ctx-dup", 2), ctxConv("carol", "ctx-dup", 1)} {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO conversations (user_id, id, agent_id, session_key, title, archived,
+			created_at, updated_at, last_activity_at, pinned, host_app, context_id) VALUES ($1, $2, 'main', $3, '', FALSE, $4, $4, $4, FALSE, $5, $6)`,
+			cv.UserID, cv.ID, cv.SessionKey, cv.CreatedAt.UnixMilli(), cv.HostApp, cv.ContextID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := c.open(t)
+	found, err := db.ContextConversationByID(ctx, "compose", "doc:abc123", "ctx-dup")
+	must(t, err)
+	if found.UserID != "carol" {
+		t.Errorf("the context's conversation after the migration is %s's, want the oldest, carol's", found.UserID)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		got, err := db.Conversation(ctx, u, "ctx-dup")
+		must(t, err)
+		if got.ContextID != "doc:abc123#duplicate-"+u {
+			t.Errorf("%s's duplicate has context %q", u, got.ContextID)
+		}
+	}
+	wantErr(t, db.CreateConversation(ctx, ctxConv("dave", "ctx-dup", 3)), chat.ErrConflict, "another conversation in the context")
 }
