@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"crypto/ed25519"
 	"net/http"
 	"slices"
 	"strings"
@@ -22,6 +23,10 @@ type sharedFake struct {
 	convs   map[string]chat.Conversation
 	members map[string]map[string]chat.ShareRole // conversation → user → role
 	grants  int
+	// race, when set, makes the first two lookups wait for each other: two instances that both
+	// find no conversation and both create one.
+	race    chan struct{}
+	arrived int
 }
 
 func newSharedFake() *sharedFake {
@@ -41,8 +46,23 @@ func (f *sharedFake) Get(_ context.Context, u chat.User, id string) (chat.Conver
 
 func (f *sharedFake) SharedConversation(_ context.Context, app, ctxID, id string) (chat.Conversation, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	c, ok := f.convs[id]
+	gate := f.race
+	if gate != nil {
+		if f.arrived++; f.arrived == 2 {
+			close(gate)
+		}
+		if f.arrived > 2 {
+			gate = nil
+		}
+	}
+	f.mu.Unlock()
+	if gate != nil { // the first two lookups (one per instance) both see what was there before
+		select {
+		case <-gate:
+		case <-time.After(5 * time.Second):
+		}
+	}
 	if !ok || c.HostApp != app || c.ContextID != ctxID {
 		return chat.Conversation{}, chat.ErrNotFound
 	}
@@ -200,6 +220,60 @@ func TestSharedContextConcurrentFirstOpensCreateOne(t *testing.T) {
 	id := SharedConversationID("compose", "doc:abc123")
 	if len(f.convs) != 1 || len(f.members[id]) != 4 || f.grants != 3 {
 		t.Fatalf("%d conversations, %d participants, %d grants; want 1, 4, 3", len(f.convs), len(f.members[id]), f.grants)
+	}
+}
+
+// Two instances (two Services, each with its own per-instance lock) open a shared context for the
+// first time at the same instant: the chat core refuses every creation but one (the store's unique
+// context id, migration 00007, as the fake does), and every loser joins the winner's conversation.
+func TestSharedContextConcurrentFirstOpensOnTwoInstancesCreateOne(t *testing.T) {
+	f := newSharedFake()
+	f.race = make(chan struct{})
+	type instance struct {
+		key ed25519.PrivateKey
+		h   http.Handler
+	}
+	var insts []instance
+	for range 2 {
+		s, _, key, h := newService(t, 0)
+		s.SetChat(f)
+		s.SetShared(f)
+		insts = append(insts, instance{key, h})
+	}
+	exp := time.Now().Add(5 * time.Minute)
+	type opener struct {
+		h    http.Handler
+		sess string
+	}
+	var openers []opener
+	for i, sub := range []string{"b1", "b2", "b3", "b4", "b5", "b6"} {
+		in := insts[i%2]
+		c := claimsFor("compose", "jti-two-"+sub+"-0001", exp)
+		c.Subject, c.Contexts = sub, []ContextGrant{{ID: "doc:abc123", Role: "editor", Shared: true}}
+		code, out := call(t, in.h, "POST", "/embed/session", "", map[string]string{"token": sign(t, jose.EdDSA, in.key, "", c)})
+		if code != http.StatusOK {
+			t.Fatalf("exchange: %d %v", code, out)
+		}
+		openers = append(openers, opener{in.h, out["session"].(string)})
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, o := range openers {
+		wg.Go(func() {
+			<-start
+			if code, out := call(t, o.h, "GET", "/api/embed/conversations?context=doc:abc123", o.sess, nil); code != http.StatusOK {
+				t.Errorf("open: %d %v", code, out)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	id := SharedConversationID("compose", "doc:abc123")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.convs) != 1 || len(f.members[id]) != len(openers) || f.grants != len(openers)-1 {
+		t.Fatalf("%d conversations, %d participants, %d grants; want 1, %d, %d", len(f.convs), len(f.members[id]), f.grants,
+			len(openers), len(openers)-1)
 	}
 }
 
