@@ -121,9 +121,14 @@ func (d *DB) DeleteConversation(ctx context.Context, userID, id string) error {
 	return mapErr("store: delete conversation contexts", err)
 }
 
-// CountConversations returns how many conversations userID has, archived ones included.
+// CountConversations returns how many conversations userID created that count toward their
+// conversation limit, archived ones included: all but the shared conversations of host contexts
+// (host_app set, id "ctx-…", embed.SharedConversationID), which exist because a host granted the
+// context shared to several people; the host decides who has them (docs/embed.md "Shared
+// contexts"). A context's other conversations ("c-…" ids) count.
 func (d *DB) CountConversations(ctx context.Context, userID string) (int, error) {
 	var n int
-	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversations WHERE user_id = $1`, userID).Scan(&n)
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversations WHERE user_id = $1
+	AND NOT (host_app <> '' AND id LIKE 'ctx-%')`, userID).Scan(&n)
 	return n, mapErr("store: count conversations", err)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/clawchat/clawchat/internal/chat"
@@ -96,13 +97,14 @@ func (s *Store) DeleteConversation(_ context.Context, userID, id string) error {
 	return nil
 }
 
-// CountConversations implements bridge.Store.
+// CountConversations implements bridge.Store (as store.DB does: a host context's shared
+// conversation, "ctx-…", does not count).
 func (s *Store) CountConversations(_ context.Context, userID string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, c := range s.convs {
-		if c.UserID == userID {
+		if c.UserID == userID && (c.HostApp == "" || !strings.HasPrefix(c.ID, "ctx-")) {
 			n++
 		}
 	}

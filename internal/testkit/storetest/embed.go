@@ -160,6 +160,17 @@ func testContextConversationOnce(t *testing.T, c *contract) {
 	must(t, c.db.CreateConversation(ctx, wiki))
 	must(t, c.db.CreateConversation(ctx, conv("u3", "ctx-once", 2)))
 	must(t, c.db.CreateConversation(ctx, conv("u4", "ctx-once", 2)))
+
+	// The shared conversations of host contexts ("ctx-…" in a context) do not count toward their
+	// creator's conversation limit; the creator's others do, in a context or not.
+	must(t, c.db.CreateConversation(ctx, ctxConv("u5", "c-private", 3)))
+	must(t, c.db.CreateConversation(ctx, conv("u5", "ctx-plain", 3)))
+	shared := ctxConv("u5", "ctx-shared", 3)
+	shared.ContextID, shared.SessionKey = "doc:five", shared.SessionKey+"-five"
+	must(t, c.db.CreateConversation(ctx, shared))
+	if n, err := c.db.CountConversations(ctx, "u5"); err != nil || n != 2 {
+		t.Errorf("CountConversations(u5) = %d, %v; want 2 (the shared context's one not counted)", n, err)
+	}
 }
 
 // testMigrateContextConversationOnce: a database at schema 00006 holding duplicate context
