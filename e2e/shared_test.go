@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,49 @@ func after(w *liveWS, n int, match func(map[string]any) bool) func(map[string]an
 			}
 		}
 		return false
+	}
+}
+
+// TestSharedOwnerDeletedByCLI: two instances on PostgreSQL. Alice created "trip", shared it with
+// Bob and gave him ownership. `clawchat user del bob` (another process, writing only the store)
+// passes ownership back to Alice, the longest-standing member, in the deletion's transaction; her
+// socket on the other instance is told (conversation.members with her new role, as after a
+// transfer) through the auth change feed, and she manages the conversation as its owner.
+func TestSharedOwnerDeletedByCLI(t *testing.T) {
+	a, b := startPair(t)
+	alice := signIn(t, a.URL, "alice", alicePass)
+	bob := signIn(t, a.URL, "bob", bobPass)
+	if st := alice.do("POST", "/api/sessions", map[string]any{"id": "trip", "title": "Trip"}, nil); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	if st := alice.do("POST", "/api/sessions/trip/members", map[string]any{"username": "bob"}, nil); st != http.StatusCreated {
+		t.Fatalf("add bob: %d", st)
+	}
+	if st := alice.do("POST", "/api/sessions/trip/owner", map[string]any{"userId": userID(t, bob)}, nil); st != http.StatusNoContent {
+		t.Fatalf("transfer to bob: %d", st)
+	}
+	aliceB := &apiClient{t: t, base: b.URL, cookie: alice.cookie}
+	aliceWS := liveFor(t, aliceB, b.URL)
+	seen := len(aliceWS.frames())
+
+	cmd := exec.CommandContext(t.Context(), a.bin, "user", "del", "bob")
+	cmd.Env = a.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clawchat user del bob: %v\n%s", err, out)
+	}
+	aliceWS.waitFrame("conversation.members making alice the owner, on B", after(aliceWS, seen, func(f map[string]any) bool {
+		p, _ := f["payload"].(map[string]any)
+		return f["event"] == "conversation.members" && p["conversation"] == "trip" && p["role"] == "owner" &&
+			!payloadHas(f, `"name":"bob"`)
+	}))
+	var m struct {
+		Role    string `json:"role"`
+		Members []struct{ Name, Role string }
+	}
+	if st := aliceB.do("GET", "/api/sessions/trip/members", nil, &m); st != http.StatusOK || m.Role != "owner" || len(m.Members) != 1 {
+		t.Fatalf("alice's members on B: %d %+v", st, m)
+	}
+	if st := aliceB.do("PATCH", "/api/sessions/trip", map[string]any{"title": "Trip (alice's again)"}, nil); st != http.StatusOK {
+		t.Fatalf("rename by the new owner: %d", st)
 	}
 }
