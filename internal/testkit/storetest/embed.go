@@ -149,27 +149,28 @@ func testContextConversationOnce(t *testing.T, c *contract) {
 			wantErr(t, err, chat.ErrNotFound, u+"'s losing creation")
 		}
 	}
-	// Not concerned: the same id in another context, another app, or outside any context.
-	other := ctxConv("u1", "ctx-once", 2)
+	// Not concerned (by people who did not race): the same id in another context, another app,
+	// or outside any context.
+	other := ctxConv("v1", "ctx-once", 2)
 	other.ContextID = "doc:other"
 	other.SessionKey += "-other"
 	must(t, c.db.CreateConversation(ctx, other))
-	wiki := ctxConv("u2", "ctx-once", 2)
+	wiki := ctxConv("v2", "ctx-once", 2)
 	wiki.HostApp = "wiki"
 	wiki.SessionKey += "-wiki"
 	must(t, c.db.CreateConversation(ctx, wiki))
-	must(t, c.db.CreateConversation(ctx, conv("u3", "ctx-once", 2)))
-	must(t, c.db.CreateConversation(ctx, conv("u4", "ctx-once", 2)))
+	must(t, c.db.CreateConversation(ctx, conv("v3", "ctx-once", 2)))
+	must(t, c.db.CreateConversation(ctx, conv("v4", "ctx-once", 2)))
 
 	// The shared conversations of host contexts ("ctx-…" in a context) do not count toward their
 	// creator's conversation limit; the creator's others do, in a context or not.
-	must(t, c.db.CreateConversation(ctx, ctxConv("u5", "c-private", 3)))
-	must(t, c.db.CreateConversation(ctx, conv("u5", "ctx-plain", 3)))
-	shared := ctxConv("u5", "ctx-shared", 3)
+	must(t, c.db.CreateConversation(ctx, ctxConv("v5", "c-private", 3)))
+	must(t, c.db.CreateConversation(ctx, conv("v5", "ctx-plain", 3)))
+	shared := ctxConv("v5", "ctx-shared", 3)
 	shared.ContextID, shared.SessionKey = "doc:five", shared.SessionKey+"-five"
 	must(t, c.db.CreateConversation(ctx, shared))
-	if n, err := c.db.CountConversations(ctx, "u5"); err != nil || n != 2 {
-		t.Errorf("CountConversations(u5) = %d, %v; want 2 (the shared context's one not counted)", n, err)
+	if n, err := c.db.CountConversations(ctx, "v5"); err != nil || n != 2 {
+		t.Errorf("CountConversations(v5) = %d, %v; want 2 (the shared context's one not counted)", n, err)
 	}
 }
 
