@@ -98,9 +98,9 @@ func (d *DB) UpdateAccount(ctx context.Context, a chat.Account) error {
 	return affectedOne("store: update account", res, err)
 }
 
-// DeleteAccount deletes the account id together with its sessions, its places in shared
-// conversations, its unshared conversations (and so their reactions) and push subscriptions, in
-// one transaction. chat.ErrNotFound when there is no such account (nothing is deleted then).
+// DeleteAccount deletes the account id together with its sessions (embed sessions too), its
+// places in shared conversations, its unshared conversations (and so their reactions), the page
+// contexts its embedded messages carried and its push subscriptions, in one transaction. chat.ErrNotFound when there is no such account (nothing is deleted then).
 //
 // A shared conversation belongs to its participants, not to its creator, so it outlives any one
 // account (docs/shared-conversations.md "Deleted accounts"): the person's row and reactions go;
@@ -122,6 +122,8 @@ func (d *DB) DeleteAccount(ctx context.Context, id string) error {
 			`DELETE FROM conversations WHERE user_id = $1
 			AND NOT EXISTS (SELECT 1 FROM conversation_members m WHERE m.session_key = conversations.session_key)`,
 			`DELETE FROM push_subscriptions WHERE user_id = $1`,
+			`DELETE FROM embed_sessions WHERE user_id = $1`,
+			`DELETE FROM message_contexts WHERE user_id = $1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err

@@ -555,6 +555,9 @@ func testDeleteAccountCascade(t *testing.T, c *contract) {
 		must(t, db.CreateConversation(ctx, conv(u, "c1", 0)))
 		must(t, db.AddReaction(ctx, chat.Reaction{UserID: u, ConversationID: "c1", MessageID: "m", Emoji: "👍"}))
 		must(t, db.SavePushSubscription(ctx, chat.PushSubscription{UserID: u, Endpoint: "https://push.example/" + u}))
+		must(t, db.CreateEmbedSession(ctx, chat.EmbedSession{ID: "embed-" + u, UserID: u, App: "compose", Grants: map[string]string{},
+			CreatedAt: at(0), ExpiresAt: at(60)}))
+		must(t, db.PutMessageContext(ctx, chat.MessageContext{UserID: u, ConversationID: "c1", MessageID: "m", Context: "page", CreatedAt: at(1)}))
 	}
 	must(t, db.AppendAudit(ctx, chat.AuditEntry{Actor: "alice", Action: "login.success"}))
 	must(t, db.DeleteAccount(ctx, "alice"))
@@ -572,6 +575,18 @@ func testDeleteAccountCascade(t *testing.T, c *contract) {
 	}
 	if p, _ := db.PushSubscriptions(ctx, "alice"); len(p) != 0 {
 		t.Errorf("alice still has push subscriptions: %+v", p)
+	}
+	if _, err := db.EmbedSession(ctx, "embed-alice"); !chatIs(err, chat.ErrNotFound) {
+		t.Errorf("alice's embed session after deletion: %v", err)
+	}
+	if mc, _ := db.MessageContexts(ctx, "alice", "c1"); len(mc) != 0 {
+		t.Errorf("alice's message contexts after deletion: %+v", mc)
+	}
+	if _, err := db.EmbedSession(ctx, "embed-bob"); err != nil {
+		t.Errorf("bob's embed session: %v", err)
+	}
+	if mc, _ := db.MessageContexts(ctx, "bob", "c1"); len(mc) != 1 {
+		t.Errorf("bob's message contexts: %+v", mc)
 	}
 	// Bob is untouched; the audit log is kept.
 	if _, err := db.Account(ctx, "bob"); err != nil {
