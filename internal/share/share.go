@@ -31,6 +31,7 @@ import (
 type Store interface {
 	Access(ctx context.Context, userID, id string) (chat.Conversation, chat.ShareRole, error)
 	AccessibleConversations(ctx context.Context, userID string) ([]chat.Conversation, []chat.ShareRole, error)
+	GoneConversations(ctx context.Context, userID string, since int64) ([]string, error)
 	Conversation(ctx context.Context, userID, id string) (chat.Conversation, error)
 	Members(ctx context.Context, sessionKey string) ([]chat.Member, error)
 	AddMember(ctx context.Context, c chat.Conversation, m chat.Member) error
@@ -56,6 +57,9 @@ const (
 	DefaultInviteTTL  = 7 * 24 * time.Hour
 	MaxInviteTTL      = 30 * 24 * time.Hour
 	DefaultMaxMembers = 20
+	// GoneWindow is how far back Refresh announces conversations deleted with their owner's
+	// account: the auth change feed reaches every running instance within seconds.
+	GoneWindow = 5 * time.Minute
 )
 
 // Config configures a Service. Store and Publisher are required.
@@ -286,11 +290,22 @@ func (s *Service) changed(ctx context.Context, c chat.Conversation, lost ...stri
 // Refresh tells userID's connections through local (this instance's hub) the current
 // participants of every shared conversation they take part in, with their role
 // (conversation.members, as after a transfer), and returns those conversations' session keys
-// (the composition root re-reads their fan-out). Every instance calls it for every user in the
-// auth change feed: that is how a change made outside any request reaches everyone, such as
-// ownership passing on when an owner's account is deleted (store.DB.DeleteAccount), which
-// `clawchat user del` does from another process.
+// (the composition root re-reads their fan-out). A shared conversation deleted for everyone in the
+// last GoneWindow because its owner's account was deleted with no member left to own it is
+// announced as conversation.deleted, unless userID sees another conversation with that id by now.
+// Every instance calls it for every user in the auth change feed: that is how a change made
+// outside any request reaches everyone, such as ownership passing on when an owner's account is
+// deleted (store.DB.DeleteAccount), which `clawchat user del` does from another process.
 func (s *Service) Refresh(ctx context.Context, local Publisher, userID string) ([]string, error) {
+	gone, err := s.cfg.Store.GoneConversations(ctx, userID, s.cfg.Now().Add(-GoneWindow).UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("share: refresh: %w", err)
+	}
+	for _, id := range gone {
+		if _, _, err := s.cfg.Store.Access(ctx, userID, id); errors.Is(err, chat.ErrNotFound) {
+			local.Publish(userID, chat.ConversationDeleted{ID: id}.Event())
+		}
+	}
 	cs, roles, err := s.cfg.Store.AccessibleConversations(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("share: refresh: %w", err)

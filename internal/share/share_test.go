@@ -255,6 +255,48 @@ func TestRefreshAfterOwnerDeleted(t *testing.T) {
 	}
 }
 
+// An owner's account deleted with no member left to own the conversation (only read-only
+// participants): it is deleted for everyone, and Refresh tells each remaining participant
+// (conversation.deleted), unless they see another conversation with that id by then.
+func TestRefreshAfterOwnerDeletedWithNoMemberLeft(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	for _, name := range []string{"bob", "carol"} {
+		if _, err := f.svc.Add(ctx, alice, "trip", name, chat.ShareReadOnly); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.DeleteAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// carol made her own "trip" since; bob did not.
+	if err := f.db.CreateConversation(ctx, chat.Conversation{UserID: "carol", ID: "trip", AgentID: "main",
+		SessionKey: "agent:main:clawchat:carol:trip"}); err != nil {
+		t.Fatal(err)
+	}
+	local := &rec{evs: map[string][]chat.Event{}}
+	for _, u := range []string{"bob", "carol", "eve"} {
+		if _, err := f.svc.Refresh(ctx, local, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := local.names("bob"); !slices.Equal(got, []string{"conversation.deleted"}) {
+		t.Fatalf("bob got %v, want conversation.deleted", got)
+	}
+	local.mu.Lock()
+	payload := string(local.evs["bob"][0].Payload)
+	local.mu.Unlock()
+	if !strings.Contains(payload, `"trip"`) {
+		t.Errorf("conversation.deleted payload %s", payload)
+	}
+	if got := local.names("carol"); len(got) != 0 {
+		t.Errorf("carol, who has her own trip now, got %v", got)
+	}
+	if got := local.names("eve"); len(got) != 0 {
+		t.Errorf("eve, who never took part, got %v", got)
+	}
+}
+
 func TestInvites(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()

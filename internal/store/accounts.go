@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
 )
@@ -108,7 +109,8 @@ func (d *DB) UpdateAccount(ctx context.Context, a chat.Account) error {
 // with role member (earliest added, then account id), and when there is none (only read-only
 // participants, or nobody) the conversation is deleted for everyone. Every remaining participant
 // of a conversation whose owner changed or that was deleted is appended to the auth change feed
-// in the same transaction, so that every instance tells them (share.Service.Refresh).
+// in the same transaction, so that every instance tells them (share.Service.Refresh); the ids of
+// the conversations deleted that way are kept for them a while (GoneConversations).
 func (d *DB) DeleteAccount(ctx context.Context, id string) error {
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		if err := handOverTx(ctx, tx, id, ms(d.now())); err != nil {
@@ -165,6 +167,9 @@ func handOverTx(ctx context.Context, tx *sql.Tx, userID string, at int64) error 
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM conversation_gone WHERE at < $1`, at-goneKeep.Milliseconds()); err != nil {
+		return err
+	}
 	for _, p := range places {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM conversation_members WHERE session_key = $1 AND user_id = $2`,
 			p.key, userID); err != nil {
@@ -183,6 +188,10 @@ func handOverTx(ctx context.Context, tx *sql.Tx, userID string, at int64) error 
 		WHERE session_key = $1 AND role = 'member' ORDER BY added_at, user_id LIMIT 1`, p.key).Scan(&heir)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			if _, err := tx.ExecContext(ctx, `INSERT INTO conversation_gone (user_id, conversation_id, at)
+			SELECT user_id, conversation_id, $2 FROM conversation_members WHERE session_key = $1`, p.key, at); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM conversations WHERE session_key = $1`, p.key); err != nil {
 				return err
 			}
@@ -196,6 +205,31 @@ func handOverTx(ctx context.Context, tx *sql.Tx, userID string, at int64) error 
 		}
 	}
 	return nil
+}
+
+// goneKeep is how long conversation_gone remembers a conversation deleted with its owner's
+// account: far longer than the auth change feed takes to reach every running instance.
+const goneKeep = time.Hour
+
+// GoneConversations returns the ids of the shared conversations userID took part in that were
+// deleted for everyone since since (unix ms) because their owner's account was deleted and no
+// member was left to own them (DeleteAccount).
+func (d *DB) GoneConversations(ctx context.Context, userID string, since int64) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT conversation_id FROM conversation_gone
+	WHERE user_id = $1 AND at >= $2 ORDER BY conversation_id`, userID, since)
+	if err != nil {
+		return nil, mapErr("store: gone conversations", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr("store: gone conversations", err)
+		}
+		out = append(out, id)
+	}
+	return out, mapErr("store: gone conversations", rows.Err())
 }
 
 // Accounts returns every account, ordered by (case-folded) username.

@@ -183,6 +183,7 @@ func testMigrateContextConversationOnce(t *testing.T, c *contract) {
 	raw := c.raw(t)
 	for _, q := range []string{
 		`DROP INDEX conversations_context_once`,
+		`DROP TABLE conversation_gone`,
 		`DELETE FROM goose_db_version WHERE version_id = 7`,
 	} {
 		if _, err := raw.ExecContext(ctx, q); err != nil {

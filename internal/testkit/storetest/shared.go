@@ -295,6 +295,14 @@ func testSharedOwnerDeleted(t *testing.T, c *contract) {
 	if want := []string{"alice", "carol", "dave", "erin"}; !slices.Equal(users, want) {
 		t.Errorf("auth change feed after bob's deletion: %v, want the remaining participants %v", users, want)
 	}
+	// notes is remembered as gone for carol, who took part in it, and nobody else.
+	for user, want := range map[string][]string{"carol": {"notes"}, "dave": nil, "alice": nil} {
+		gone, err := db.GoneConversations(ctx, user, 0)
+		must(t, err)
+		if !slices.Equal(gone, want) {
+			t.Errorf("GoneConversations(%s) = %v, want %v", user, gone, want)
+		}
+	}
 
 	// The creator, owner again, goes: trip stays with its participants, dave (added before erin)
 	// owns it.

@@ -7,6 +7,10 @@
 -- Duplicates made before are kept, but only the oldest (created_at, then user_id: the one
 -- ContextConversationByID returned) stays in the context: the others' context_id gets the
 -- suffix '#duplicate-<user id>', so they stay their creators' own.
+-- conversation_gone remembers, for a few minutes, the shared conversations deleted for everyone
+-- because their owner's account was deleted and no member was left to own them
+-- (store.DB.DeleteAccount), by remaining participant, so that every instance can tell those
+-- people's connections (share.Service.Refresh).
 -- Keep identical to the other dialect's 00007_context_conversation_once.sql.
 
 -- +goose Up
@@ -17,6 +21,13 @@ WHERE host_app <> '' AND EXISTS (SELECT 1 FROM conversations o
     AND (o.created_at < conversations.created_at
         OR (o.created_at = conversations.created_at AND o.user_id < conversations.user_id)));
 CREATE UNIQUE INDEX conversations_context_once ON conversations (host_app, context_id, id) WHERE host_app <> '';
+CREATE TABLE conversation_gone (
+    user_id         TEXT   NOT NULL,
+    conversation_id TEXT   NOT NULL,
+    at              BIGINT NOT NULL,
+    PRIMARY KEY (user_id, conversation_id, at)
+);
 
 -- +goose Down
+DROP TABLE conversation_gone;
 DROP INDEX conversations_context_once;
