@@ -35,10 +35,20 @@ func TestScreenshotsControlUI(t *testing.T) {
 	b.colorScheme(t, "light")
 	// The token goes in the fragment, which the UI reads and never sends in a request line.
 	b.do(t, "open the Control UI", chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/#token=%s", g.Port, g.Token)))
-	b.wait(t, "Control UI chat composer", `!!document.querySelector('textarea')`, 60*time.Second)
+	// Wait until the UI is connected and its composer enabled: under load, keys typed earlier are lost.
+	b.wait(t, "Control UI chat composer", `(() => { const a = document.querySelector('textarea'); return !!a && !a.disabled && document.body.innerText.includes('Connected'); })()`, 60*time.Second)
 	b.do(t, "type", chromedp.SendKeys(chromedp.CSS("textarea"), "Hello from a phone"))
+	b.wait(t, "typed text", `document.querySelector('textarea').value === 'Hello from a phone'`, 10*time.Second)
 	b.do(t, "send", chromedp.KeyEvent("\r"))
+	// If Enter did not send (the composer was not ready for it), use its send button.
+	sent := `document.body.innerText.includes('Hello from a phone')`
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](sent, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Logf("Enter did not send (%v); clicking the send button", err)
+		b.eval(t, `(() => { const s = [...document.querySelectorAll('button')].find(e => /send/i.test(e.getAttribute('aria-label') || e.title || e.textContent)); s?.click(); return !!s; })()`)
+	}
 	b.wait(t, "reply", `document.body.innerText.includes('Echo:') && document.body.innerText.includes('output tokens')`, 60*time.Second)
+	// The usage line appears before the run has fully ended: wait for the Stop button to go too.
+	b.wait(t, "the run's end (no Stop button)", `![...document.querySelectorAll('button')].some(e => /stop/i.test(e.getAttribute('aria-label') || e.title || ''))`, 30*time.Second)
 	for _, theme := range []string{"light", "dark"} {
 		b.colorScheme(t, theme)
 		b.shoot(t, filepath.Join(out, "controlui-mobile-"+theme+".png"))

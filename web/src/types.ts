@@ -100,11 +100,13 @@ export interface ServerEvent { type: 'event'; event: string; seq?: number; paylo
 
 export interface Agent { id: string; name: string; emoji?: string }
 
+/** GET /api/config (public, before sign-in). Upload limits are not here: they arrive in the
+ *  WebSocket `hello` (Hello.limits). */
 export interface AppConfig {
   auth?: { local?: boolean; oidc?: { enabled?: boolean; label?: string; url?: string } };
   push?: { vapidPublicKey?: string };
-  limits?: Limits;
   build?: string;
+  version?: string;
 }
 
 export interface Approval {

@@ -59,6 +59,11 @@ func TestFinishRecordsTheEnd(t *testing.T) {
 	if again := tb.Finish(r, chat.RunFinal{}, false, t0); again.Ended {
 		t.Fatal("a run ended twice")
 	}
+	// The run's owner is resolved between Route and Adopt, outside the lock: a run that ended
+	// in that window is not adopted as a new turn.
+	if r, announce := tb.Adopt("r1", key, "alice", "default", t0); r != nil || announce || tb.Run("r1") != nil {
+		t.Fatalf("an ended run was adopted: %+v %v", r, announce)
+	}
 	snaps := tb.EndedRuns("alice", false)
 	if len(snaps) != 1 || snaps[0].Snapshot.State != "final" || snaps[0].Snapshot.Text != "Echo: hi" {
 		t.Fatalf("ended snapshots = %+v", snaps)

@@ -291,10 +291,15 @@ func (t *Table) Route(runID, key string, reopen bool, now time.Time) Routed {
 // Adopt tracks run runID of session key, started elsewhere (another clawchat instance, a
 // channel, a follow-up turn), for userID, whom conversation convID is shown to (the session's
 // owner, resolved by the caller after Route). It becomes the conversation's run unless another
-// runs (then it is tracked beside it); announce reports whether it must be announced.
+// runs (then it is tracked beside it); announce reports whether it must be announced. A run
+// that ended since the caller's Route (its owner is resolved outside the lock) is not adopted
+// again: r is nil.
 func (t *Table) Adopt(runID, key, userID, convID string, now time.Time) (r *Run, announce bool) {
 	if r := t.runs[runID]; r != nil {
 		return r, false
+	}
+	if _, ended := t.ended[runID]; ended {
+		return nil, false
 	}
 	c := t.convOf(key, userID, convID)
 	r = newRun(runID, key, c.userID, c.convID, now)

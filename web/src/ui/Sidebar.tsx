@@ -173,7 +173,8 @@ function MessageHits({ q }: { q: string }) {
         </a>
       </li>
     ))}
-    {hits && !hits.length && <li class="empty">No messages found</li>}
+    {/* The Gateway's index matches whole words only (sessions.search quotes every word), so say so. */}
+    {hits && !hits.length && <li class="empty">No messages with these whole words</li>}
   </>);
 }
 
