@@ -357,7 +357,7 @@ func TestBrowserPhoneChatManagement(t *testing.T) {
 	// the finger must not press it.
 	b.longPressUntil(t, row+`.querySelector('a')`, ".row-menu")
 	b.wait(t, "the menu stays open after the release", `!!document.querySelector('.row-menu') && !document.querySelector('.conv.editing')`, 5*time.Second)
-	if v := b.eval(t, `(() => { const m = document.querySelector('.row-menu'); return m.getAttribute('role') === 'menu' && [...m.querySelectorAll('[role=menuitem]')].map(e => e.textContent.trim()).join('|'); })()`); v != "Rename|Pin|Archive|Delete" {
+	if v := b.eval(t, `(() => { const m = document.querySelector('.row-menu'); return m.getAttribute('role') === 'menu' && [...m.querySelectorAll('[role=menuitem]')].map(e => e.textContent.trim()).join('|'); })()`); v != "Rename|Pin|Archive|Share…|Delete" {
 		t.Errorf("row menu items: %v", v)
 	}
 	b.do(t, "tap Rename", chromedp.Click(chromedp.CSS(`.row-menu [role=menuitem]:first-child`)))

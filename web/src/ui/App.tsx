@@ -29,7 +29,7 @@ function Status() {
   else if (g === 'reconnecting') { text = 'Reconnecting to the assistant…'; cls = 'warn'; }
   return (
     <div class={'status ' + cls} role="status" aria-live="polite">
-      <span class="conn-dot" title={c === 'open' ? 'Connected' : text} />
+      {text ? <span class="conn-dot" aria-hidden="true" /> : <span class="conn-dot" role="img" aria-label="Connected" title="Connected" />}
       {text && <span>{text}</span>}
     </div>
   );
@@ -124,10 +124,12 @@ export function App() {
         <header class="topbar">
           <button class="icon menu" aria-label="Conversations" aria-expanded={sidebarOpen.value} onClick={() => (sidebarOpen.value = !sidebarOpen.value)}><Icon name="menu" /></button>
           <div class="title-wrap">
-            <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+            <div class="title-line">
+              <h1 class="conv-title">{cleanTitle(c?.title) || (id ? 'New chat' : 'clawchat')}</h1>
+              <Status />
+            </div>
             {id && <ConvInfo id={id} />}
           </div>
-          <Status />
           {c?.memberPolicy && isOwner.value && <span class="policy-badge" title="A member takes part: replies run under the member policy (the most restrictive of the people here)">Member policy</span>}
           {id && !id.startsWith('gw:') && <Viewers conv={id} />}
           {id && !id.startsWith('gw:') && !offline.value && <ShareButton conv={id} />}

@@ -3,6 +3,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { settingsApi, type ConvSettings } from '../api';
 import { agents, offline, showToast } from '../store';
+import { loadMembers, shareOpen } from '../share';
+import { Icon } from './Icon';
 
 const MODES: Record<string, string> = {
   'read-only': 'read-only: no commands; reads files in its workspace',
@@ -66,6 +68,9 @@ export function ConvInfo({ id }: { id: string }) {
             </label>
             {st.permissionMode && <p class="sheet-info">Permission mode: {MODES[st.permissionMode] ?? st.permissionMode}</p>}
             {!st.canChange && <p class="sheet-info">The owner has not allowed changing these here.</p>}
+            {!id.startsWith('gw:') && !offline.value && (
+              <button class="sheet-item conv-share" onClick={() => { setOpen(false); shareOpen.value = id; loadMembers(id); }}><Icon name="share" size={20} /> Share…</button>
+            )}
             <button class="sheet-item sheet-cancel" onClick={() => setOpen(false)}>Close</button>
           </div>
         </div>

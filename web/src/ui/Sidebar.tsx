@@ -11,6 +11,7 @@ import type { Conversation } from '../types';
 import { Settings } from './Settings';
 import { Icon } from './Icon';
 import { longPressHandlers, swallowClick } from './press';
+import { loadMembers, shareOpen } from '../share';
 
 export function relTime(iso?: string): string {
   if (!iso) return '';
@@ -142,6 +143,7 @@ function RowMenu() {
         {c.archived
           ? <button role="menuitem" onClick={act(() => setArchived(c.id, false), false)}><Icon name="unarchive" size={18} /> Unarchive</button>
           : <button role="menuitem" onClick={act(() => setArchived(c.id, true), false)}><Icon name="archive" size={18} /> Archive</button>}
+        {!c.id.startsWith('gw:') && !offline.value && <button role="menuitem" onClick={act(() => { shareOpen.value = c.id; loadMembers(c.id); }, false)}><Icon name="share" size={18} /> Share…</button>}
         <button role="menuitem" class="danger" onClick={act(() => deleteWithUndo(c.id), false)}><Icon name="trash" size={18} /> Delete</button>
       </div>
     </div>
