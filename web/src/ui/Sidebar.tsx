@@ -207,7 +207,7 @@ export const Sidebar = memo(function Sidebar() {
             {agents.value.map((a) => <option value={a.id} key={a.id}>{a.emoji ? a.emoji + ' ' : ''}{a.name || a.id}</option>)}
           </select>
         )}
-        <input id="search" type="search" placeholder={matchMedia('(pointer: coarse)').matches ? 'Search chats and messages' : 'Search chats and messages (Ctrl+K)'} aria-label="Search conversations and messages" value={filter.value}
+        <input id="search" type="search" placeholder="Search chats and messages" title="Search chats and messages (Ctrl+K)" aria-label="Search conversations and messages" value={filter.value}
           onInput={(e) => (filter.value = (e.target as HTMLInputElement).value)} />
       </div>
       <ul class="convs">
