@@ -32,9 +32,9 @@ func userCommand(ctx context.Context, args []string, io IO) error {
 	defer db.Close()
 	var st auth.Store = db
 	// With Redis sessions, a password change or deletion must revoke the sessions kept there.
-	redisURL := io.Env.Getenv("CLAWCHAT_REDIS_URL")
-	if redisURL == "" {
-		redisURL = io.Env.Getenv("REDIS_URL")
+	redisURL, err := config.RedisURL(io.Env)
+	if err != nil {
+		return err
 	}
 	if ss := io.Env.Getenv("CLAWCHAT_SESSION_STORE"); redisURL != "" && (ss == "" || ss == "redis") {
 		rc, err := openRedis(ctx, redisURL)

@@ -39,7 +39,7 @@ type Config struct {
 	Chat            Chat
 	Push            Push
 	Metrics         Metrics
-	RedisURL        string         // CLAWCHAT_REDIS_URL (or miso-chat's REDIS_URL)
+	RedisURL        string         // CLAWCHAT_REDIS_URL(_FILE) (or miso-chat's REDIS_URL); secret
 	TrustedProxies  []netip.Prefix // CLAWCHAT_TRUSTED_PROXIES
 	TrustedOrigins  []string       // CLAWCHAT_TRUSTED_ORIGINS
 	Embed           Embed          // CLAWCHAT_EMBED_* (embed.go)
@@ -315,6 +315,18 @@ func DatabaseURL(env Env) (string, error) {
 	return u, nil
 }
 
+// RedisURL returns CLAWCHAT_REDIS_URL, the content of CLAWCHAT_REDIS_URL_FILE, or miso-chat's
+// REDIS_URL ("" when none is set), for commands that need only the session store.
+func RedisURL(env Env) (string, error) {
+	env, _ = withMisoAliases(env)
+	l := &loader{env: env}
+	u, _ := l.secret("CLAWCHAT_REDIS_URL")
+	if len(l.errs) > 0 {
+		return "", &Error{Problems: l.errs}
+	}
+	return u, nil
+}
+
 // Load reads the configuration from env and validates it. The error lists every problem found.
 func Load(env Env) (Config, error) {
 	env, notices := withMisoAliases(env)
@@ -382,7 +394,7 @@ func Load(env Env) (Config, error) {
 	if c.Auth.SessionIdle > c.Auth.SessionMaxAge {
 		l.fail("CLAWCHAT_SESSION_IDLE_TIMEOUT", "must not exceed CLAWCHAT_SESSION_MAX_AGE (%s)", c.Auth.SessionMaxAge)
 	}
-	c.RedisURL = l.str("CLAWCHAT_REDIS_URL", "")
+	c.RedisURL, _ = l.secret("CLAWCHAT_REDIS_URL") // its password makes it a secret
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		l.fail("CLAWCHAT_REDIS_URL", "%q is not a redis:// or rediss:// URL", c.RedisURL)
 	}

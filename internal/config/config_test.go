@@ -243,6 +243,36 @@ func TestDatabaseURLFile(t *testing.T) {
 	}
 }
 
+// Regression: the Redis URL holds a password, but only CLAWCHAT_REDIS_URL was read, so it could
+// not come from a mounted secret file.
+func TestRedisURLFile(t *testing.T) {
+	const u = "redis://:redis-pass-111@r:6379/0"
+	env := envOf(map[string]string{
+		"OPENCLAW_GATEWAY_TOKEN":  "tok",
+		"CLAWCHAT_REDIS_URL_FILE": "/run/secrets/clawchat/redis-url",
+	}, map[string]string{"/run/secrets/clawchat/redis-url": u + "\n"})
+	c, err := Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisURL != u || c.Auth.SessionStore != "redis" {
+		t.Errorf("RedisURL = %q, session store %q; want the file's content %q and redis", c.RedisURL, c.Auth.SessionStore, u)
+	}
+	if got, err := RedisURL(env); err != nil || got != u {
+		t.Errorf("RedisURL(env) = %q, %v; want %q", got, err, u)
+	}
+	if got, err := RedisURL(envOf(map[string]string{"REDIS_URL": u}, nil)); err != nil || got != u {
+		t.Errorf("RedisURL with miso-chat's REDIS_URL = %q, %v; want %q", got, err, u)
+	}
+	both := envOf(map[string]string{"CLAWCHAT_REDIS_URL": u, "CLAWCHAT_REDIS_URL_FILE": "/x"}, nil)
+	if _, err := RedisURL(both); err == nil || !strings.Contains(err.Error(), "CLAWCHAT_REDIS_URL_FILE") {
+		t.Errorf("both forms set: err = %v", err)
+	}
+	if _, err := RedisURL(envOf(map[string]string{"CLAWCHAT_REDIS_URL_FILE": "/missing"}, nil)); err == nil || strings.Contains(err.Error(), "redis-pass") {
+		t.Errorf("unreadable file: err = %v", err)
+	}
+}
+
 // `clawchat config` prints the effective configuration: every variable Load reads is in it
 // (the _FILE forms under their plain names; miso-chat's names and the refused
 // CLAWCHAT_OIDC_ALLOWED_USERS aside).
