@@ -41,6 +41,7 @@ import (
 	"github.com/clawchat/clawchat/internal/bridge/runs"
 	"github.com/clawchat/clawchat/internal/bridge/sending"
 	"github.com/clawchat/clawchat/internal/bridge/stream"
+	"github.com/clawchat/clawchat/internal/bridge/titles"
 	"github.com/clawchat/clawchat/internal/bridge/upstream"
 	"github.com/clawchat/clawchat/internal/chat"
 	"github.com/clawchat/clawchat/internal/gateway"
@@ -60,6 +61,7 @@ type Store interface {
 	ConversationByKey(ctx context.Context, sessionKey string) (chat.Conversation, error)
 	Conversations(ctx context.Context, userID string) ([]chat.Conversation, error)
 	UpdateConversation(ctx context.Context, c chat.Conversation) error
+	RetitleConversation(ctx context.Context, userID, id, from, to string, at time.Time) (bool, error)
 	DeleteConversation(ctx context.Context, userID, id string) error
 	CountConversations(ctx context.Context, userID string) (int, error)
 }
@@ -253,7 +255,14 @@ func New(cfg Config) (*Service, error) {
 	s.appr = approvals.New(approvals.Config{Enabled: cfg.Approvals, Publisher: cfg.Publisher, Gateway: s.rawGW, Store: cfg.Store,
 		Owners: cfg.Owners, RunSender: s.tracker.RunSender, Now: cfg.Now, Logger: cfg.Logger, Base: base, Go: s.goBackground,
 		ListTimeout: cfg.HistoryTimeout, Audit: s.audit, MapError: s.mapUpstreamError})
-	s.conversations = conversations.New(conversations.Config{Store: cfg.Store, Publisher: cfg.Publisher, Runs: s.tracker,
+	titler := titles.New(titles.Config{Gateway: s.rawGW, Store: cfg.Store, Go: s.goBackground, Base: base,
+		Logger: cfg.Logger, Now: cfg.Now, Updated: func(ctx context.Context, c chat.Conversation) {
+			// Every participant hears of it (the publisher fans it out), each keeping their role.
+			v := s.conversations.View(ctx, c)
+			v.Role = ""
+			cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: v}.Event())
+		}})
+	s.conversations = conversations.New(conversations.Config{Renamed: titler.Renamed, Store: cfg.Store, Publisher: cfg.Publisher, Runs: s.tracker,
 		Owners: s.ownersOf, Policy: s.policy, Gateway: s.gw, Logger: cfg.Logger, Now: cfg.Now,
 		DefaultAgent: cfg.DefaultAgent, GatewayDefaultAgent: cfg.GatewayDefaultAgent, MemberAgents: cfg.MemberAgents,
 		OwnerAgents: cfg.OwnerAgents, MaxConversations: cfg.MaxConversations, GatewayState: s.GatewayState,
@@ -261,7 +270,7 @@ func New(cfg Config) (*Service, error) {
 	s.sending = sending.New(sending.Config{Conversations: s.conversations, Runs: s.tracker, Policy: s.policy, Store: cfg.Store,
 		Publisher: cfg.Publisher, Gateway: s.gw, Watch: s.ownersOf.Watch, Limits: s.sendLimits, MaxTextBytes: cfg.MaxTextBytes,
 		CommandAllowlist: cfg.CommandAllowlist, SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, OwnerIDs: s.appr.OwnerIDs,
-		Audit: s.audit, Now: cfg.Now, Logger: cfg.Logger})
+		Audit: s.audit, Now: cfg.Now, Logger: cfg.Logger, Named: titler.Named})
 	return s, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/clawchat/clawchat/internal/bridge"
@@ -88,8 +89,9 @@ func TestMemberPolicyAppliedBeforeFirstSend(t *testing.T) {
 		}
 	})
 	e.send(t, alice, "c1", "m1", "hello")
-	calls := e.up.Calls("")
-	if len(calls) < 2 || calls[0].Method != "sessions.patch" || calls[len(calls)-1].Method != "chat.send" {
+	e.svc.Wait() // background naming and labelling of the conversations above
+	calls := patchesWithout(e.up.Calls(""), "label")
+	if len(calls) < 2 || calls[0].Method != "sessions.patch" || calls[1].Method != "chat.send" {
 		t.Fatalf("calls = %+v", calls)
 	}
 	patch := calls[0].Params
@@ -97,14 +99,15 @@ func TestMemberPolicyAppliedBeforeFirstSend(t *testing.T) {
 	if patch["key"] != "agent:main:clawchat:alice:c1" || patch["permissionMode"] != "guarded" || tools["webSearch"] != false {
 		t.Fatalf("patch = %v", patch)
 	}
-	send := calls[len(calls)-1].Params
+	send := calls[1].Params
 	exp, _ := send["expectedToolOverrides"].(map[string]any)
 	if send["expectedPermissionMode"] != "guarded" || exp["webSearch"] != false {
 		t.Fatalf("send = %v", send)
 	}
 	// Owners' conversations keep the agent's own configuration: no patch.
 	e.send(t, owner, "c2", "m1", "hello")
-	if n := len(e.up.Calls("sessions.patch")); n != 1 {
+	e.svc.Wait() // background naming and labelling of the conversations above
+	if n := len(patchesWithout(e.up.Calls("sessions.patch"), "label")); n != 1 {
 		t.Fatalf("sessions.patch calls = %d, want 1 (members only)", n)
 	}
 }
@@ -116,10 +119,11 @@ var errSettingsChanged = &gateway.Error{Method: "chat.send", Code: gateway.CodeI
 func TestMemberPolicyMissingIsApplied(t *testing.T) {
 	e := newEnv(t, nil)
 	e.send(t, alice, "c1", "m1", "hello")
-	patched := false
-	e.up.Handle("sessions.patch", func(map[string]any) (any, error) { patched = true; return map[string]any{"ok": true}, nil })
+	e.svc.Wait() // c1's background naming and labelling
+	var patched atomic.Bool
+	e.up.Handle("sessions.patch", func(map[string]any) (any, error) { patched.Store(true); return map[string]any{"ok": true}, nil })
 	e.up.Handle("chat.send", func(p map[string]any) (any, error) {
-		if !patched {
+		if !patched.Load() {
 			return nil, errSettingsChanged
 		}
 		return map[string]any{"runId": p["idempotencyKey"], "status": "started"}, nil

@@ -53,6 +53,7 @@ func TestSharedCrossUserRefused(t *testing.T) {
 	ctx := context.Background()
 	eve := chat.User{ID: "eve", Name: "Eve", Role: chat.RoleMember}
 	e.send(t, owner, "trip", "o1", "hi")
+	e.svc.Wait() // background naming and labelling of the conversations above
 	if _, err := e.share.Add(ctx, owner, "trip", "alice", chat.ShareMember); err != nil {
 		t.Fatal(err)
 	}

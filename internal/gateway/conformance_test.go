@@ -119,19 +119,20 @@ func extractFile(tgz, member, dst string) error {
 // paramsDefinition maps each method clawchat sends to the schema definition of its
 // params ("" = the schema has no params definition; then params must be {}).
 var paramsDefinition = map[string]string{
-	"connect":               "ConnectParams",
-	"chat.send":             "ChatSendParams",
-	"chat.history":          "ChatHistoryParams",
-	"chat.abort":            "ChatAbortParams",
-	"sessions.list":         "SessionsListParams",
-	"sessions.patch":        "SessionsPatchParams",
-	"sessions.delete":       "SessionsDeleteParams",
-	"agents.list":           "AgentsListParams",
-	"models.list":           "ModelsListParams",
-	"sessions.search":       "SessionsSearchParams",
-	"exec.approval.list":    "",
-	"exec.approval.resolve": "ExecApprovalResolveParams",
-	"health":                "",
+	"connect":                "ConnectParams",
+	"chat.send":              "ChatSendParams",
+	"chat.history":           "ChatHistoryParams",
+	"chat.abort":             "ChatAbortParams",
+	"sessions.list":          "SessionsListParams",
+	"sessions.patch":         "SessionsPatchParams",
+	"sessions.delete":        "SessionsDeleteParams",
+	"agents.list":            "AgentsListParams",
+	"models.list":            "ModelsListParams",
+	"sessions.search":        "SessionsSearchParams",
+	"sessions.title.prepare": "SessionsTitlePrepareParams",
+	"exec.approval.list":     "",
+	"exec.approval.resolve":  "ExecApprovalResolveParams",
+	"health":                 "",
 }
 
 func TestProtocolConformance(t *testing.T) {
@@ -233,6 +234,10 @@ func TestProtocolConformance(t *testing.T) {
 		func() error {
 			model, level := "fake/echo", "low"
 			_, err := h.client.SessionsPatch(ctx, gateway.SessionsPatchParams{Key: "agent:main:clawchat:u1:c1", Model: &model, ThinkingLevel: &level})
+			return err
+		},
+		func() error {
+			_, err := h.client.SessionsTitle(ctx, gateway.SessionsTitleParams{AgentID: "main", Message: "Plan a trip to Lisbon"})
 			return err
 		},
 		func() error { _, err := h.client.ExecApprovalList(ctx); return err },

@@ -17,6 +17,7 @@ const (
 	MethodAgentsList          = "agents.list"
 	MethodModelsList          = "models.list"
 	MethodSessionsSearch      = "sessions.search"
+	MethodSessionsTitle       = "sessions.title.prepare"
 	MethodExecApprovalList    = "exec.approval.list"
 	MethodExecApprovalResolve = "exec.approval.resolve"
 	MethodHealth              = "health"
@@ -333,6 +334,31 @@ func (a API) SessionsPatch(ctx context.Context, p SessionsPatchParams) (*Session
 	return &r, nil
 }
 
+// SessionsTitleParams are sessions.title.prepare params (write scope; OpenClaw 2026.8+).
+type SessionsTitleParams struct {
+	AgentID string `json:"agentId"`
+	// Message is the conversation's first message, at most 1000 characters (the schema's bound).
+	Message string `json:"message"`
+}
+
+// SessionsTitleResult is the sessions.title.prepare result: a title of at most 60 characters
+// made by the agent's utility model, or nil when the Gateway has no utility model distinct from
+// the agent's primary one, the message is empty or a slash command, or the model failed
+// (observed on 2026.9.6; docs/api.md "Conversation titles"). It is model output: untrusted.
+type SessionsTitleResult struct {
+	Title *string `json:"title"`
+}
+
+// SessionsTitle asks the Gateway for a short title for a conversation that starts with message,
+// without creating or changing a session.
+func (a API) SessionsTitle(ctx context.Context, p SessionsTitleParams) (*SessionsTitleResult, error) {
+	var r SessionsTitleResult
+	if err := a.R.Request(ctx, MethodSessionsTitle, p, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // SessionsDeleteParams are sessions.delete params. With write scope only, ArchivedOnly
 // must be true (archive first with SessionsPatch).
 type SessionsDeleteParams struct {
@@ -564,6 +590,9 @@ func (c *Client) SessionsDelete(ctx context.Context, p SessionsDeleteParams) (*S
 }
 func (c *Client) SessionsSearch(ctx context.Context, p SessionsSearchParams) (*SessionsSearchResult, error) {
 	return API{R: c}.SessionsSearch(ctx, p)
+}
+func (c *Client) SessionsTitle(ctx context.Context, p SessionsTitleParams) (*SessionsTitleResult, error) {
+	return API{R: c}.SessionsTitle(ctx, p)
 }
 func (c *Client) ModelsList(ctx context.Context, p ModelsListParams) (*ModelsListResult, error) {
 	return API{R: c}.ModelsList(ctx, p)

@@ -222,6 +222,7 @@ func TestCrossUserREST(t *testing.T) {
 	if code, _ := e.do(t, "olga", "POST", "/api/sessions/olga/send", `{"message":"hi","id":"m1"}`); code != 202 {
 		t.Fatal("setup")
 	}
+	e.svc.Wait() // background naming and labelling of the conversations above
 	before := len(e.up.Calls(""))
 	for _, k := range forged {
 		for _, rt := range []struct{ method, path, body string }{
@@ -353,6 +354,7 @@ func TestCrossUserWS(t *testing.T) {
 	}
 	b := e.dial(t, "bob")
 	b.call("subscribe", map[string]any{})
+	e.svc.Wait() // background naming and labelling of the conversations above
 	before := len(e.up.Calls(""))
 	for _, k := range append(forged, "../secret", "gw:agent:main:clawchat:alice:secret") {
 		for _, m := range []struct {

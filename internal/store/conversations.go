@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
 )
@@ -107,6 +108,24 @@ func (d *DB) UpdateConversation(ctx context.Context, c chat.Conversation) error 
 	last_activity_at = $6, pinned = $7 WHERE user_id = $1 AND id = $2`,
 		c.UserID, c.ID, c.Title, c.Archived, ms(c.UpdatedAt), ms(c.LastActivityAt), c.Pinned)
 	return affectedOne("store: update conversation", res, err)
+}
+
+// RetitleConversation sets the title of userID's conversation id to to (and updated_at to at)
+// only when its title is still from, and reports whether it did: an automatic title never
+// overwrites a rename that came first. chat.ErrNotFound when there is no such conversation.
+func (d *DB) RetitleConversation(ctx context.Context, userID, id, from, to string, at time.Time) (bool, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE conversations SET title = $4, updated_at = $5
+	WHERE user_id = $1 AND id = $2 AND title = $3`, userID, id, from, to, ms(at))
+	if err != nil {
+		return false, mapErr("store: retitle conversation", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return n == 1, mapErr("store: retitle conversation", err)
+	}
+	if _, err := d.Conversation(ctx, userID, id); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // DeleteConversation deletes userID's conversation id and its reactions. chat.ErrNotFound when

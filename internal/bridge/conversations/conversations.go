@@ -92,6 +92,9 @@ type Config struct {
 	// Shared is the membership of shared conversations (issue 13; internal/store implements it).
 	// Optional: without it every conversation is its creator's alone.
 	Shared SharedStore
+	// Renamed is told of every rename (optional; bridge/titles pushes it to the Gateway as the
+	// session's label).
+	Renamed func(c chat.Conversation)
 }
 
 // SharedStore is what conversations need of shared conversations' membership (internal/store).
@@ -469,6 +472,9 @@ func (s *Service) Update(ctx context.Context, u chat.User, id string, p UpdatePa
 			return Conversation{}, errNotFound
 		}
 		return Conversation{}, fmt.Errorf("bridge: update conversation: %w", err)
+	}
+	if p.Title != nil && s.cfg.Renamed != nil {
+		s.cfg.Renamed(c)
 	}
 	v := s.View(ctx, c)
 	// Every participant hears of it (the publisher fans it out); the role is each one's own, so

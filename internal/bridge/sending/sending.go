@@ -130,6 +130,9 @@ type Config struct {
 	Audit    func(ctx context.Context, u chat.User, action, target string, detail map[string]any)
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Named is told of a conversation just named after its first message, with that message
+	// (optional; bridge/titles asks the agent for a short title and labels the session).
+	Named func(c chat.Conversation, text string)
 }
 
 // Service accepts messages.
@@ -342,6 +345,9 @@ func (s *Service) touch(ctx context.Context, c chat.Conversation, text string) {
 	}
 	if named {
 		s.cfg.Publisher.Publish(c.UserID, chat.ConversationUpdated{ConversationView: s.cfg.Conversations.View(ctx, c)}.Event())
+		if s.cfg.Named != nil {
+			s.cfg.Named(c, text)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/clawchat/clawchat/internal/chat"
 )
@@ -84,6 +85,22 @@ func (s *Store) UpdateConversation(_ context.Context, c chat.Conversation) error
 	}
 	s.convs[[2]string{c.UserID, c.ID}] = c
 	return nil
+}
+
+// RetitleConversation implements bridge.Store.
+func (s *Store) RetitleConversation(_ context.Context, userID, id, from, to string, at time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.convs[[2]string{userID, id}]
+	if !ok {
+		return false, chat.ErrNotFound
+	}
+	if c.Title != from {
+		return false, nil
+	}
+	c.Title, c.UpdatedAt = to, at
+	s.convs[[2]string{userID, id}] = c
+	return true, nil
 }
 
 // DeleteConversation implements bridge.Store.

@@ -21,6 +21,10 @@
 //	[suggest]     answer with a clawchat-suggestion block (docs/embed.md) that replaces the
 //	              selection of the page context the message carried with its upper-case form
 //
+// A request whose system prompt asks for a "concise session title" (OpenClaw's
+// sessions.title.prepare, sent to the utility model) is answered with Title(message) at once and
+// is not listed in GET /requests.
+//
 // OpenClaw wraps the user's text as "[Sat 2026-11-21 15:17 UTC] <text>\n\nRuntime: …" and
 // appends a second user message holding only <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>; the
 // model skips that message and strips the wrapper, so the echo is exactly what the user typed.
@@ -45,6 +49,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // Options configure a model handler. The zero value is usable.
@@ -318,6 +323,29 @@ func StripDirectives(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// titlePrompt is in the system prompt of OpenClaw's title requests (sessions.title.prepare).
+const titlePrompt = "concise session title"
+
+// Title is the scripted model's answer to a title request for a conversation that starts with
+// userText: its first six words without directives or Markdown punctuation, the first letter
+// upper-cased ("Untitled" when nothing is left).
+func Title(userText string) string {
+	t := strings.Map(func(r rune) rune {
+		if strings.ContainsRune("#*_`>[]|~", r) {
+			return ' '
+		}
+		return r
+	}, StripDirectives(userText))
+	words := strings.Fields(t)
+	if len(words) == 0 {
+		return "Untitled"
+	}
+	words = words[:min(len(words), 6)]
+	r := []rune(strings.Join(words, " "))
+	r[0] = unicode.ToUpper(r[0])
+	return string(r)
+}
+
 // Reply returns the text the model answers to user text (no tool, error or midfail handling):
 // "Echo: <text without directives>" plus any [words=N] filler. Tests use it to predict replies.
 func Reply(userText string) string {
@@ -362,6 +390,11 @@ func docWords(n int) []string {
 func (h *handler) makePlan(req *request) plan {
 	p := plan{delay: h.opts.Delay, mode: "echo"}
 	user, iu := lastUserTurn(req.Messages)
+	for _, m := range req.Messages {
+		if m.Role == "system" && strings.Contains(contentText(m.Content), titlePrompt) {
+			return plan{mode: "title", words: strings.Fields(Title(user))}
+		}
+	}
 	var toolResult *message
 	for j := len(req.Messages) - 1; j > iu && iu >= 0; j-- {
 		if req.Messages[j].Role == "tool" {
@@ -473,7 +506,9 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := h.makePlan(&req)
-	h.record(&req)
+	if p.mode != "title" {
+		h.record(&req)
+	}
 	log.Info("fakemodel: request", "stream", req.Stream, "messages", len(req.Messages),
 		"tools", len(req.Tools), "mode", p.mode, "words", len(p.words), "delay", p.delay)
 	if p.errCode != 0 {

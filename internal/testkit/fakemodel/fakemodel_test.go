@@ -335,3 +335,32 @@ func TestSenderLineIsRecordedNotEchoed(t *testing.T) {
 		t.Fatalf("seen = %+v", seen[0])
 	}
 }
+
+// OpenClaw's title requests (sessions.title.prepare) get a short title at once, even with an
+// hour's delay per word, and are not listed with the user turns.
+func TestTitleRequest(t *testing.T) {
+	srv := httptest.NewServer(New(Options{Delay: time.Hour}))
+	defer srv.Close()
+	resp := post(t, srv, map[string]any{"stream": true, "messages": []any{
+		map[string]any{"role": "system", "content": "Generate a concise session title (3-6 words, max 60 characters) from the user's first message."},
+		map[string]any{"role": "user", "content": "# Can you **plan** a trip to `Lisbon` in May? [words=9]"}}})
+	res, err := readStream(t, resp.Body)
+	if err != nil || !res.done {
+		t.Fatalf("stream: %v (done %v)", err, res.done)
+	}
+	if want := "Can you plan a trip to"; res.content != want || Title("# Can you **plan** a trip to `Lisbon` in May? [words=9]") != want {
+		t.Errorf("title %q, want %q", res.content, want)
+	}
+	if got := Title(" [think] "); got != "Untitled" {
+		t.Errorf("Title of directives only = %q", got)
+	}
+	r, err := srv.Client().Get(srv.URL + "/requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != http.StatusOK || strings.Contains(string(b), "Lisbon") {
+		t.Errorf("title request listed in /requests: %s", b)
+	}
+}

@@ -43,6 +43,11 @@ type Options struct {
 	// Reasoning declares the scripted model a reasoning model, so the Gateway streams what its
 	// [think] directive produces as thinking (the demo shows it); off by default.
 	Reasoning bool
+	// UtilityModel makes the scripted model the agents' utility model too (agents.defaults.
+	// utilityModel), so the Gateway's cheap side tasks such as sessions.title.prepare reach it
+	// (fakemodel answers a title request with a title); off by default, as OpenClaw's utility
+	// routing is then disabled and no side task reaches the model.
+	UtilityModel bool
 	// ReadyTimeout bounds the wait for /readyz (default 180s; a fresh state dir takes about
 	// 12-17 s on two cores, more under load).
 	ReadyTimeout time.Duration
@@ -226,6 +231,17 @@ func (g *Gateway) writeConfig(modelPort int) error {
 	if g.opts.Netns {
 		bind = "lan" // 0.0.0.0, but only inside the gateway's own namespace
 	}
+	// The utility model must differ from the primary: OpenClaw skips a utility attempt that
+	// resolves to the primary model when only the utility model may be used (titles).
+	utility, utilityModel := "", ""
+	if g.opts.UtilityModel {
+		utility = "fake/utility"
+		utilityModel = `, {
+          "id": "utility", "name": "Fake Utility", "reasoning": false, "input": ["text"],
+          "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+          "contextWindow": 128000, "maxTokens": 4096
+        }`
+	}
 	cfg := fmt.Sprintf(`{
   "gateway": {
     "mode": "local",
@@ -239,7 +255,7 @@ func (g *Gateway) writeConfig(modelPort int) error {
     "defaults": {
       "workspace": %q,
       "model": {"primary": "fake/echo"},
-      "utilityModel": "",
+      "utilityModel": %q,
       "heartbeat": {"every": "0m"}
     }
   },
@@ -256,13 +272,13 @@ func (g *Gateway) writeConfig(modelPort int) error {
           "id": "echo", "name": "Fake Echo", "reasoning": %t, "input": ["text"],
           "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
           "contextWindow": 128000, "maxTokens": 4096
-        }]
+        }%s]
       }
     }
   }
 }
 `, g.Port, bind, g.Token, filepath.Join(g.Dir, "logs", "openclaw.log"),
-		filepath.Join(g.Dir, "state", "workspace"), modelPort, g.opts.Reasoning)
+		filepath.Join(g.Dir, "state", "workspace"), utility, modelPort, g.opts.Reasoning, utilityModel)
 	if err := os.WriteFile(filepath.Join(g.Dir, "openclaw.json"), []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("ochar: write config: %w", err)
 	}

@@ -403,6 +403,22 @@ func testConversations(t *testing.T, c *contract) {
 	}
 	wantErr(t, db.UpdateConversation(ctx, conv("carol", "c1", 0)), chat.ErrNotFound, "UpdateConversation(other user)")
 
+	// An automatic title replaces only the title it was made for.
+	if ok, err := db.RetitleConversation(ctx, "alice", "c1", "not the title", "Auto", at(101)); err != nil || ok {
+		t.Errorf("RetitleConversation from a stale title = %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := db.RetitleConversation(ctx, "alice", "c1", "Renamed", "Auto", at(101)); err != nil || !ok {
+		t.Errorf("RetitleConversation = %v, %v; want true, nil", ok, err)
+	}
+	got, err = db.Conversation(ctx, "alice", "c1")
+	must(t, err)
+	if got.Title != "Auto" || !got.UpdatedAt.Equal(at(101)) || !got.Archived {
+		t.Errorf("after RetitleConversation: %+v", got)
+	}
+	if _, err := db.RetitleConversation(ctx, "carol", "c1", "Auto", "X", at(102)); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("RetitleConversation(other user) err = %v, want chat.ErrNotFound", err)
+	}
+
 	must(t, db.DeleteConversation(ctx, "alice", "c1"))
 	wantErr(t, db.DeleteConversation(ctx, "alice", "c1"), chat.ErrNotFound, "DeleteConversation(again)")
 	wantErr(t, db.DeleteConversation(ctx, "carol", "c2"), chat.ErrNotFound, "DeleteConversation(other user)")
