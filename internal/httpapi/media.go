@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"mime"
@@ -18,8 +20,46 @@ type MediaFetcher func(ctx context.Context, sessionKey, source string, maxBytes 
 
 // inlineMedia are the content types the media route serves as themselves (shown in an <img>):
 // raster images only. Everything else, SVG included (it can carry script), is served as
-// application/octet-stream with Content-Disposition: attachment.
+// application/octet-stream with Content-Disposition: attachment, except audioMedia.
 var inlineMedia = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true, "image/avif": true}
+
+// audioMedia are the audio types the media route serves as themselves (played by an <audio>
+// element: voice memos), each with the signature its first bytes must start with; a file whose
+// bytes do not match is a download like any other. Audio is not active content, and nosniff
+// keeps a browser from reading it as anything else.
+var audioMedia = map[string]func(head []byte) bool{
+	"audio/webm": func(h []byte) bool { return bytes.HasPrefix(h, []byte{0x1a, 0x45, 0xdf, 0xa3}) }, // EBML
+	"audio/ogg":  func(h []byte) bool { return bytes.HasPrefix(h, []byte("OggS")) },
+	"audio/mpeg": func(h []byte) bool {
+		return bytes.HasPrefix(h, []byte("ID3")) || len(h) >= 2 && h[0] == 0xff && h[1]&0xe0 == 0xe0 // ID3 tag or MPEG frame sync
+	},
+	"audio/mp4": func(h []byte) bool { return len(h) >= 8 && string(h[4:8]) == "ftyp" },
+	"audio/wav": func(h []byte) bool { return len(h) >= 12 && string(h[:4]) == "RIFF" && string(h[8:12]) == "WAVE" },
+}
+
+// audioAliases are other names browsers and the Gateway give the audioMedia types.
+var audioAliases = map[string]string{"audio/x-m4a": "audio/mp4", "audio/m4a": "audio/mp4", "audio/aac": "audio/mp4",
+	"audio/x-wav": "audio/wav", "audio/wave": "audio/wav", "audio/vnd.wave": "audio/wav", "audio/mp3": "audio/mpeg",
+	"audio/opus": "audio/ogg", "application/ogg": "audio/ogg"}
+
+// servedAs is how the media route serves a file the Gateway recorded with content type ctype and
+// whose first bytes are head: its type and whether it is inline (shown or played in the page)
+// rather than a download (application/octet-stream). Raster images and audio whose bytes have
+// the type's signature are inline; everything else is a download.
+func servedAs(ctype string, head []byte) (contentType string, inline bool) {
+	mt, _, _ := mime.ParseMediaType(ctype)
+	mt = strings.ToLower(mt)
+	if inlineMedia[mt] {
+		return mt, true
+	}
+	if a, ok := audioAliases[mt]; ok {
+		mt = a
+	}
+	if sig, ok := audioMedia[mt]; ok && sig(head) {
+		return mt, true
+	}
+	return "application/octet-stream", false
+}
 
 // defaultMaxMedia bounds a media response when Deps.MaxMediaBytes is 0: the Gateway's own
 // default attachment limit (20 MB decoded).
@@ -49,24 +89,25 @@ func (a *api) media(w http.ResponseWriter, r *http.Request, u chat.User) {
 		return
 	}
 	defer body.Close()
-	mt, _, _ := mime.ParseMediaType(ctype)
+	br := bufio.NewReaderSize(body, 512)
+	head, _ := br.Peek(12) // short files give fewer bytes; a read error shows in the copy below
+	mt, inline := servedAs(ctype, head)
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("Cache-Control", "private, max-age=86400")
 	name := strings.NewReplacer(`"`, "", "\\", "", "\r", "", "\n", "").Replace(att.Name)
-	if inlineMedia[mt] {
-		h.Set("Content-Type", mt)
+	h.Set("Content-Type", mt)
+	if inline {
 		h.Set("Content-Disposition", `inline; filename="`+asciiName(name)+`"; filename*=UTF-8''`+urlPathEscape(name))
 	} else {
-		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Disposition", `attachment; filename="`+asciiName(name)+`"; filename*=UTF-8''`+urlPathEscape(name))
 	}
 	if size >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = io.Copy(w, body)
+	_, _ = io.Copy(w, br)
 }
 
 // asciiName is name with every non-ASCII or non-printable byte replaced by '_'.

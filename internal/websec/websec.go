@@ -20,12 +20,12 @@ import (
 
 // DefaultCSP is the Content-Security-Policy sent with every response. The web app is a bundled
 // script with external style sheets, so neither 'unsafe-inline' nor 'unsafe-eval' is needed.
-const DefaultCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+const DefaultCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " +
 	"frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'"
 
 // DefaultPermissionsPolicy turns off powerful browser features the chat app does not use; the
-// microphone is the app's own (same origin only), for dictation (Web Speech API).
+// microphone is the app's own (same origin only), for dictation (Web Speech API) and voice memos.
 const DefaultPermissionsPolicy = "camera=(), microphone=(self), geolocation=(), payment=(), usb=(), " +
 	"serial=(), bluetooth=(), midi=(), magnetometer=(), gyroscope=(), accelerometer=(), browsing-topics=()"
 
