@@ -42,23 +42,32 @@ var audioAliases = map[string]string{"audio/x-m4a": "audio/mp4", "audio/m4a": "a
 	"audio/x-wav": "audio/wav", "audio/wave": "audio/wav", "audio/vnd.wave": "audio/wav", "audio/mp3": "audio/mpeg",
 	"audio/opus": "audio/ogg", "application/ogg": "audio/ogg"}
 
-// servedAs is how the media route serves a file the Gateway recorded with content type ctype and
-// whose first bytes are head: its type and whether it is inline (shown or played in the page)
-// rather than a download (application/octet-stream). Raster images and audio whose bytes have
-// the type's signature are inline; everything else is a download.
-func servedAs(ctype string, head []byte) (contentType string, inline bool) {
-	mt, _, _ := mime.ParseMediaType(ctype)
-	mt = strings.ToLower(mt)
+// servedAs is how the media route serves a file whose first bytes are head, that the Gateway's
+// media store answers with content type ctype and its transcript records as recorded (the
+// attachment's mimeType): its type and whether it is inline (shown or played in the page) rather
+// than a download (application/octet-stream). Raster images (by ctype) and audio (by either
+// type: the media store names types by file extension, so an audio/webm memo comes back as
+// video/webm) whose bytes have the audio type's signature are inline; everything else is a download.
+func servedAs(ctype, recorded string, head []byte) (contentType string, inline bool) {
+	mt := baseType(ctype)
 	if inlineMedia[mt] {
 		return mt, true
 	}
-	if a, ok := audioAliases[mt]; ok {
-		mt = a
-	}
-	if sig, ok := audioMedia[mt]; ok && sig(head) {
-		return mt, true
+	for _, t := range []string{mt, baseType(recorded)} {
+		if a, ok := audioAliases[t]; ok {
+			t = a
+		}
+		if sig, ok := audioMedia[t]; ok && sig(head) {
+			return t, true
+		}
 	}
 	return "application/octet-stream", false
+}
+
+// baseType is a content type without parameters, in lower case ("" if it does not parse).
+func baseType(ctype string) string {
+	mt, _, _ := mime.ParseMediaType(ctype)
+	return strings.ToLower(mt)
 }
 
 // defaultMaxMedia bounds a media response when Deps.MaxMediaBytes is 0: the Gateway's own
@@ -91,7 +100,7 @@ func (a *api) media(w http.ResponseWriter, r *http.Request, u chat.User) {
 	defer body.Close()
 	br := bufio.NewReaderSize(body, 512)
 	head, _ := br.Peek(12) // short files give fewer bytes; a read error shows in the copy below
-	mt, inline := servedAs(ctype, head)
+	mt, inline := servedAs(ctype, att.MimeType, head)
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")

@@ -2,6 +2,7 @@
 // (EXIF/GPS are dropped by re-encoding the pixels through a canvas).
 import type { Limits } from './types';
 
+/** A file ready to send; preview is a local object URL of an image or audio file. */
 export interface Attachment { name: string; mimeType: string; content: string; size: number; preview?: string }
 
 export const DEFAULT_LIMITS: Required<Limits> = { maxTextBytes: 64 * 1024, maxAttachmentBytes: 5 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 };
@@ -60,6 +61,6 @@ export async function prepare(file: File, limits: Limits): Promise<Attachment> {
   if (err) throw new Error(`${name}: ${err}`);
   return {
     name, mimeType: type, size: blob.size, content: await toBase64(blob),
-    preview: type.startsWith('image/') ? URL.createObjectURL(blob) : undefined,
+    preview: type.startsWith('image/') || type.startsWith('audio/') ? URL.createObjectURL(blob) : undefined,
   };
 }

@@ -3,6 +3,7 @@ import { abort, composerFill, currentConv, limits, loadDraft, notifyTyping, save
 import { Icon } from './Icon';
 import { warmMarkdown } from '../markdown';
 import { canDictate, MicButton } from './Dictation';
+import { canRecord, MemoBar, MemoButton, useVoiceMemo } from './VoiceMemo';
 import { DEFAULT_LIMITS, fmtBytes, prepare, textBytes, type Attachment } from '../attachments';
 
 // The server reads WebSocket frames of up to 8 MiB; base64 attachments must fit in one frame.
@@ -23,6 +24,10 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
   const running = conv ? currentConv.value.running : false;
   // Dictation appends what is spoken to the text that was there when it started.
   const spokenBase = useRef('');
+  // Without dictation, a voice memo (recorded audio) is attached to the next message instead.
+  const [memos] = useState(() => !canDictate() && canRecord());
+  const memo = useVoiceMemo((f) => addFiles([f]), showToast);
+  const recording = memo.state !== 'idle';
 
   const shownDraft = useRef(dk);
   useEffect(() => {
@@ -64,7 +69,7 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
 
   const submit = () => {
     const t = text.trim();
-    if ((!t && !atts.length) || busy) return;
+    if ((!t && !atts.length) || busy || recording) return;
     if (size > maxText) { showToast(`Message too long (${fmtBytes(size)}, limit ${fmtBytes(maxText)})`); return; }
     const encoded = atts.reduce((n, a) => n + a.content.length, 0);
     if (encoded > MAX_FRAME_ATTACHMENTS) { showToast(`Attachments too large together (${fmtBytes(encoded)} encoded); send them in several messages`); return; }
@@ -73,13 +78,13 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
       setBusy(true);
       startChat(t, atts, agent).then((ok) => {
         setBusy(false);
-        if (ok) { atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview)); setText(''); setAtts([]); saveDraft(dk, ''); }
+        if (ok) { releasePreviews(atts); setText(''); setAtts([]); saveDraft(dk, ''); }
       });
       return;
     }
     notifyTyping(conv, false);
     send(conv, t, atts);
-    atts.forEach((a) => a.preview && URL.revokeObjectURL(a.preview));
+    releasePreviews(atts);
     setText(''); setAtts([]); saveDraft(dk, '');
   };
 
@@ -96,13 +101,14 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
         <ul class="att-list" aria-label="Attachments">
           {atts.map((a, i) => (
             <li key={i} class="att">
-              {a.preview ? <img src={a.preview} alt="" /> : <Icon name="file" />}
+              {a.preview && a.mimeType.startsWith('image/') ? <img src={a.preview} alt="" /> : <Icon name={a.mimeType.startsWith('audio/') ? 'mic' : 'file'} />}
               <span class="att-name">{a.name} <small>{fmtBytes(a.size)}</small></span>
               <button type="button" class="icon" aria-label={`Remove ${a.name}`} onClick={() => setAtts(atts.filter((_, j) => j !== i))}><Icon name="close" size={16} /></button>
             </li>
           ))}
         </ul>
       )}
+      {recording && memo.state === 'recording' && <MemoBar elapsed={memo.elapsed} onStop={memo.stop} onCancel={memo.cancel} />}
       <div class="row">
         <button type="button" class="icon attach" aria-label="Attach files" title="Attach" onClick={() => file.current?.click()}><Icon name="attach" /></button>
         <input ref={file} type="file" multiple hidden onChange={(e) => { const el = e.target as HTMLInputElement; addFiles(el.files).then(() => (el.value = '')); }} />
@@ -117,12 +123,18 @@ export function Composer({ conv, readOnly, agent }: { conv: string; readOnly?: b
           <MicButton onStart={() => { spokenBase.current = text; }} onError={showToast}
             onText={(spoken) => { const b = spokenBase.current; setText(b && spoken ? b.replace(/\s*$/, ' ') + spoken : b + spoken); }} />
         )}
+        {memos && (!running || recording) && <MemoButton state={memo.state} onStart={memo.start} onStop={memo.stop} />}
         {running
           ? <button type="button" class="stop" onClick={() => abort(conv)} aria-label="Stop (Esc)" title="Stop (Esc)"><Icon name="stop" /></button>
           : null}
-        <button type="submit" class="send primary" disabled={busy || (!text.trim() && !atts.length)} aria-label="Send" title="Send"><Icon name="send" /></button>
+        <button type="submit" class="send primary" disabled={busy || recording || (!text.trim() && !atts.length)} aria-label="Send" title="Send"><Icon name="send" /></button>
       </div>
       {size > maxText * 0.8 && <p class={'count' + (size > maxText ? ' over' : '')}>{fmtBytes(size)} / {fmtBytes(maxText)}</p>}
     </form>
   );
+}
+
+/** Free the sent attachments' local previews, except audio: the transcript plays it until reload. */
+function releasePreviews(atts: Attachment[]) {
+  atts.forEach((a) => a.preview && !a.mimeType.startsWith('audio/') && URL.revokeObjectURL(a.preview));
 }

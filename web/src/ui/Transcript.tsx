@@ -163,7 +163,10 @@ const fullImage = signal<{ src: string; name: string } | null>(null);
 
 const INLINE_IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']);
 
-/** An image as a thumbnail that opens full-size; any other file as a card that downloads it. */
+/**
+ * An image as a thumbnail that opens full-size; audio (a voice memo) as a player; any other file,
+ * or one the browser cannot show or play, as a card that downloads it.
+ */
 function AttachmentView({ conv, a }: { conv: string; a: MessageAttachment }) {
   const src = attachmentURL(conv, a);
   const [broken, setBroken] = useState(false);
@@ -173,6 +176,13 @@ function AttachmentView({ conv, a }: { conv: string; a: MessageAttachment }) {
         onClick={() => { fullImage.value = { src, name: a.name }; }}>
         <img src={src} alt={a.name} loading="lazy" decoding="async" onError={() => setBroken(true)} />
       </button>
+    );
+  }
+  if (src && !broken && (a.mimeType.startsWith('audio/') || a.kind === 'audio')) {
+    return (
+      <div class="att-audio" title={a.name}>
+        <audio controls preload="metadata" src={src} aria-label={`Voice memo ${a.name}`} onError={() => setBroken(true)} />
+      </div>
     );
   }
   const body = (
