@@ -125,7 +125,6 @@ export function MemoBar({ elapsed, onStop, onCancel }: { elapsed: number; onStop
   return (
     <div class="memo-rec" role="group" aria-label="Recording a voice memo">
       <span class="rec-dot" aria-hidden="true" />
-      <span class="rec-label">Recording</span>
       <span class="rec-time" aria-label={`${fmtElapsed(elapsed)} of ${fmtElapsed(MAX_MEMO_SECONDS)}`}>{fmtElapsed(elapsed)} / {fmtElapsed(MAX_MEMO_SECONDS)}</span>
       <button type="button" class="memo-cancel" onClick={onCancel}>Cancel</button>
       <button type="button" class="memo-stop primary" aria-label="Stop and attach the voice memo" onClick={onStop}><Icon name="stop" size={18} /> Stop</button>
