@@ -214,3 +214,12 @@ type closeError struct {
 func (e *closeError) Error() string {
 	return fmt.Sprintf("gateway: connection closed (%d %s)", e.code, e.reason)
 }
+
+// inputDropped is how OpenClaw (2026.9.6) phrases its refusal of a pending input it will not
+// process: sent again under its idempotency key after a crash cut it, or dropped from behind
+// another turn. It never reached the model; the Gateway asks for a new turn.
+const inputDropped = "Pending input ownership ended"
+
+// InputDropped reports whether a Gateway error message (a chat event's errorMessage or a
+// refusal of chat.send) says the Gateway dropped the message without processing it.
+func InputDropped(message string) bool { return strings.Contains(message, inputDropped) }

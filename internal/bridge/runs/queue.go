@@ -134,7 +134,7 @@ func (s *Tracker) dispatch(ctx context.Context, r *Run, m Message) (string, erro
 		}
 		return StatusStarted, nil
 	}
-	if err != nil && s.renew(r, m, err) {
+	if err != nil && s.renew(r, err) {
 		return StatusStarted, nil // the Gateway refused a message it had lost: sent as a new turn
 	}
 	if err != nil {
@@ -238,23 +238,40 @@ func (s *Tracker) continued(o *Run) {
 // renew handles the Gateway's refusal of m, the message of r that clawchat sent again because
 // the Gateway had lost it: OpenClaw 2026.9.6 refuses a pending input that a crash cut ("Pending
 // input ownership ended; submit a new turn to continue") under its old idempotency key. The
-// message is sent once more as a new turn under the key <runId>-2; r ends with run.error (kind
-// interrupted, continuedBy) and the new run is announced with r's message id and text
-// (runstate.Table.Renew). It reports whether it took over (false: not a refusal of a re-sent
-// message, or already renewed once).
-func (s *Tracker) renew(r *Run, m Message, err error) bool {
+// message is sent once more as a new turn (renewRun). It reports whether it took over (false:
+// not a refusal of a re-sent message, or ended otherwise; true when Dropped renewed it first).
+func (s *Tracker) renew(r *Run, err error) bool {
 	var ge *gateway.Error
 	if !errors.As(err, &ge) || ge.Code != gateway.CodeUnavailable {
 		return false
 	}
+	if s.renewRun(r, true) {
+		return true
+	}
 	s.mu.Lock()
-	e, n := s.table.Renew(r, m, s.cfg.Now())
+	defer s.mu.Unlock()
+	return s.table.Renewed(r) // the Gateway's error event came first (Dropped)
+}
+
+// Dropped handles the Gateway's end of r with an error that says it dropped r's message without
+// processing it (gateway.InputDropped): the message is sent once more as a new turn, as the
+// Gateway asks (renewRun). The Gateway broadcasts that error before it answers the chat.send it
+// refuses, so this and renew race; whichever comes first renews, the other finds r ended. It
+// reports false when r cannot be renewed (a turn clawchat did not send, already renewed, ended).
+func (s *Tracker) Dropped(r *Run) bool { return s.renewRun(r, false) }
+
+// renewRun sends r's message once more as a new turn under the key <runId>-2: r ends with
+// run.error (kind interrupted, continuedBy) and the new run is announced with r's message id
+// and text (runstate.Table.Renew).
+func (s *Tracker) renewRun(r *Run, onlyResent bool) bool {
+	s.mu.Lock()
+	e, n := s.table.Renew(r, onlyResent, s.cfg.Now())
 	s.announceLocked(e.Promoted)
 	s.mu.Unlock()
 	if n == nil {
 		return false
 	}
-	s.log.Info("lost message refused under its old key; sending it as a new turn", "run", r.ID(), "new", n.ID())
+	s.log.Info("message refused or dropped by the Gateway; renewed as a new turn", "run", r.ID(), "new", n.ID())
 	s.ended(r, e)
 	s.continued(n)
 	s.sendLater(n, slog.LevelInfo, "renewed send failed")

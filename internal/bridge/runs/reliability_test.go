@@ -355,10 +355,12 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 		if p.Message == "refused" && strings.HasSuffix(p.IdempotencyKey, "-2") {
 			return nil, &gateway.Error{Code: gateway.CodeUnavailable, Message: "chat.send unavailable during gateway restart"}
 		}
-		if n == 1 {
+		if n == 1 && !strings.HasSuffix(p.IdempotencyKey, "-2") {
 			return map[string]any{"runId": p.IdempotencyKey, "status": "started"}, nil
 		}
-		if p.Message == "refused" { // as OpenClaw 2026.9.6 answers a parked input after a restart
+		if p.Message == "refused" { // as OpenClaw 2026.9.6 answers a parked input after a restart:
+			// its chat error event first, then the refusal (whichever clawchat handles first).
+			e.srv.Broadcast("chat", map[string]any{"runId": p.IdempotencyKey, "sessionKey": aliceKey, "seq": 1, "state": "error", "errorMessage": "Error: Pending input ownership ended; submit a new turn to continue"})
 			return nil, &gateway.Error{Code: gateway.CodeUnavailable, Message: "Error: Pending input ownership ended; submit a new turn to continue"}
 		}
 		c.AfterResponse(func() {
@@ -388,10 +390,17 @@ func TestParkedInputsLostAtCrash(t *testing.T) {
 	if er := e.waitEvent("run.error", r2.RunID+"-2"); er["kind"] != "not_sent" {
 		t.Fatalf("renewed send refused: %v", er)
 	}
-	// The Gateway's own error event for a parked input reaches the sender too.
+	if n := len(e.events("run.error", r2.RunID)); n != 1 {
+		t.Fatalf("%d run.error events for the refused resend, want 1", n)
+	}
+	// The Gateway's own error event for a parked input it dropped: the message is sent once more
+	// as a new turn, which answers.
 	r3 := e.send("m3", "third")
 	e.srv.Broadcast("chat", map[string]any{"runId": r3.RunID, "sessionKey": aliceKey, "seq": 1, "state": "error", "errorMessage": "Error: Pending input ownership ended; submit a new turn to continue"})
-	e.waitEvent("run.error", r3.RunID)
+	if er := e.waitEvent("run.error", r3.RunID); er["continuedBy"] != r3.RunID+"-2" || er["kind"] != "interrupted" {
+		t.Fatalf("dropped input ended with %v", er)
+	}
+	e.wantText("run.final", r3.RunID+"-2", "Echo: again")
 }
 
 // A bare final (no message, no text: merged into or parked behind another turn) is not relayed

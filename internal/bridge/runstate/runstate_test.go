@@ -225,13 +225,13 @@ func TestQueue(t *testing.T) {
 // A message the Gateway lost and refused under its old key becomes a new turn <runId>-2, once.
 func TestRenew(t *testing.T) {
 	tb, r := started(t, "r1")
-	if e, n := tb.Renew(r, r.Message(), t0); e.Ended || n != nil {
+	if e, n := tb.Renew(r, true, t0); e.Ended || n != nil {
 		t.Fatal("renewed a message that was not sent again")
 	}
 	if st := tb.Judge(r, transcript.Verdict{}, t0, time.Second); st.Do != runstate.Resend {
 		t.Fatalf("lost message: %+v", st)
 	}
-	e, n := tb.Renew(r, r.Message(), t0)
+	e, n := tb.Renew(r, true, t0)
 	if !e.Ended || n == nil || n.ID() != "r1-2" || n.Message().RunID != "r1-2" || n.Message().Text != "hi" {
 		t.Fatalf("renew = %+v %v", e, n)
 	}
@@ -241,7 +241,27 @@ func TestRenew(t *testing.T) {
 	if st := tb.Judge(n, transcript.Verdict{}, t0, time.Second); st.Do != runstate.End {
 		t.Fatalf("renewed run lost again: %+v", st)
 	}
-	if e, n2 := tb.Renew(n, n.Message(), t0); e.Ended || n2 != nil {
+	if e, n2 := tb.Renew(n, true, t0); e.Ended || n2 != nil {
+		t.Fatal("renewed twice")
+	}
+}
+
+// A message the Gateway dropped without processing it ("pending input ownership ended") is
+// renewed even when it was sent only once; a later refusal of its send (Fail) leaves the
+// recorded end alone, so a duplicate send still answers with the old run.
+func TestRenewDropped(t *testing.T) {
+	tb, r := started(t, "r1")
+	e, n := tb.Renew(r, false, t0)
+	if !e.Ended || n == nil || n.ID() != "r1-2" {
+		t.Fatalf("renew = %+v %v", e, n)
+	}
+	if e := tb.Fail(r, t0); e.Ended {
+		t.Fatal("Fail ended a renewed run again")
+	}
+	if !tb.Ended("r1") {
+		t.Fatal("Fail forgot the renewed run's end")
+	}
+	if e, n2 := tb.Renew(n, false, t0); e.Ended || n2 != nil {
 		t.Fatal("renewed twice")
 	}
 }

@@ -195,7 +195,9 @@ func (t *Table) Finish(r *Run, p chat.Payload, inferred bool, now time.Time) End
 // retry with the same client id sends it again. The caller publishes run.error when Ended.
 func (t *Table) Fail(r *Run, now time.Time) Ending {
 	ok, promoted := t.end(r, now)
-	delete(t.ended, r.id)
+	if ok { // an end recorded before (Finish, Renew) stays
+		delete(t.ended, r.id)
+	}
 	return Ending{Ended: ok, Promoted: promoted}
 }
 
@@ -228,16 +230,18 @@ func (t *Table) ContinueIn(r *Run, otherID string, now time.Time) (Ending, *Run)
 	return t.Finish(r, chat.RunError{Message: "the assistant continues this message in its next turn", Kind: kind, Text: &text, ContinuedBy: otherID}, true, now), o
 }
 
-// Renew handles the Gateway's refusal of m, the message of r that was sent again because the
-// Gateway had lost it: m is registered as a new turn under <runId>-2 and r ends in the same call
-// with run.error (kind interrupted, continuedBy). It returns the new run (to promote, announce
-// and send once r's end is published), or nil when r was not sent again, was renewed once
-// already, or has ended.
-func (t *Table) Renew(r *Run, m Message, now time.Time) (Ending, *Run) {
-	if !r.resent || r.renewed || t.runs[r.id] != r {
+// Renew handles the Gateway's refusal of r's message, which it never processed: sent again
+// after the Gateway had lost it (onlyResent), or dropped by the Gateway ("pending input
+// ownership ended"). The message is registered as a new turn under <runId>-2 and r ends in the
+// same call with run.error (kind interrupted, continuedBy). It returns the new run (to promote,
+// announce and send once r's end is published), or nil when r has no message of clawchat's,
+// was not sent again although onlyResent, was renewed once already, or has ended.
+func (t *Table) Renew(r *Run, onlyResent bool, now time.Time) (Ending, *Run) {
+	if r.msg == nil || (onlyResent && !r.resent) || r.renewed || t.runs[r.id] != r {
 		return Ending{}, nil
 	}
 	r.renewed = true
+	m := *r.msg
 	m.RunID = r.id + "-2"
 	n := &Run{id: m.RunID, key: r.key, userID: r.userID, convID: r.convID, messageID: r.messageID,
 		started: now, lastEvent: now, msg: &m, resent: true, renewed: true}
@@ -245,6 +249,9 @@ func (t *Table) Renew(r *Run, m Message, now time.Time) (Ending, *Run) {
 	text := r.content.Text()
 	return t.Finish(r, chat.RunError{Message: "the assistant lost this message; it is sent again", Kind: "interrupted", Text: &text, ContinuedBy: n.id}, false, now), n
 }
+
+// Renewed reports whether r ended because its message was sent again as a new turn (Renew).
+func (t *Table) Renewed(r *Run) bool { return r.renewed && t.runs[r.id] != r }
 
 // Routed is what Route found for an event: its Run (nil: drop the event), unless !Known (neither
 // tracked nor recently ended: the caller resolves the session's owner and calls Adopt).

@@ -32,6 +32,9 @@ type Runs interface {
 	Finish(r *runs.Run, p chat.Payload) bool
 	// Bare marks r as ended by a final without message or text, and resolves it from history.
 	Bare(r *runs.Run)
+	// Dropped sends r's message once more as a new turn after the Gateway dropped it without
+	// processing it; false when r cannot be renewed (runs.Tracker.Dropped).
+	Dropped(r *runs.Run) bool
 }
 
 // Translator turns Gateway events into run events.
@@ -121,6 +124,17 @@ func (t *Translator) onChat(r *runs.Run, p *gateway.ChatEvent) {
 		}
 		t.runs.Finish(r, chat.RunAborted{Text: text})
 	case "error":
+		if gateway.InputDropped(p.ErrorMessage) {
+			// The Gateway dropped the message without processing it and asks for a new turn:
+			// clawchat sends it once more (the run ends interrupted, continuedBy). A turn it
+			// cannot renew ends "lost", so its sender knows to send it again.
+			if t.runs.Dropped(r) {
+				return
+			}
+			partial := r.Content().Text()
+			t.runs.Finish(r, chat.RunError{Message: "the assistant lost this message; send it again", Kind: "lost", Text: &partial})
+			return
+		}
 		msg := p.ErrorMessage
 		if msg == "" {
 			msg = "the assistant failed to reply"

@@ -17,6 +17,8 @@ type fakeRuns struct {
 	events   []chat.Event
 	finished []chat.Payload
 	bare     int
+	dropped  int
+	renew    bool // what Dropped answers
 }
 
 func (f *fakeRuns) Route(runID, key string, _ bool) *runs.Run {
@@ -31,6 +33,10 @@ func (f *fakeRuns) Finish(_ *runs.Run, p chat.Payload) bool {
 	return true
 }
 func (f *fakeRuns) Bare(*runs.Run) { f.bare++ }
+func (f *fakeRuns) Dropped(*runs.Run) bool {
+	f.dropped++
+	return f.renew
+}
 
 func newFake() *fakeRuns { return &fakeRuns{run: new(runs.Run)} }
 
@@ -69,6 +75,34 @@ func TestChatEventsBecomeRunEvents(t *testing.T) {
 	New(g, nil, time.Now).HandleChat(js(map[string]any{"runId": "r", "sessionKey": key, "state": "final"}))
 	if g.bare != 1 || len(g.finished) != 0 {
 		t.Fatalf("bare final: %+v", g)
+	}
+}
+
+// The Gateway's "pending input ownership ended" error is not the run's end when clawchat can
+// send the message once more; otherwise the run ends "lost" (send it again), not with the
+// Gateway's internal wording. Any other error ends the run with the Gateway's message and kind.
+func TestDroppedInputIsRenewedOrLost(t *testing.T) {
+	key := "agent:main:clawchat:u:c"
+	dropped := js(map[string]any{"runId": "r", "sessionKey": key, "state": "error",
+		"errorMessage": "Error: Pending input ownership ended; submit a new turn to continue"})
+
+	f := newFake()
+	f.renew = true
+	New(f, nil, time.Now).HandleChat(dropped)
+	if f.dropped != 1 || len(f.finished) != 0 {
+		t.Fatalf("renewable: dropped %d, finished %+v", f.dropped, f.finished)
+	}
+
+	g := newFake()
+	New(g, nil, time.Now).HandleChat(dropped)
+	if e, ok := g.finished[0].(chat.RunError); len(g.finished) != 1 || !ok || e.Kind != "lost" || strings.Contains(e.Message, "ownership") {
+		t.Fatalf("not renewable: %+v", g.finished)
+	}
+
+	h := newFake()
+	New(h, nil, time.Now).HandleChat(js(map[string]any{"runId": "r", "sessionKey": key, "state": "error", "errorMessage": "model overloaded", "errorKind": "provider"}))
+	if e, ok := h.finished[0].(chat.RunError); h.dropped != 0 || len(h.finished) != 1 || !ok || e.Kind != "provider" || e.Message != "model overloaded" {
+		t.Fatalf("other error: dropped %d, %+v", h.dropped, h.finished)
 	}
 }
 
