@@ -73,7 +73,7 @@ lighthouse: ## measure the signed-in app with npm lighthouse (mobile + desktop) 
 	$(GO) test -tags lighthouse -count=1 -v -run 'TestLighthouse|TestBrowserPhoneStreamingLongTasks' ./e2e/
 
 screenshots: ## regenerate docs/screenshots from the real server and Gateway
-	$(GO) test -tags screenshots -count=1 -run 'TestScreenshots$$' ./e2e/
+	$(GO) test -tags screenshots -count=1 -run 'TestScreenshots$$|TestScreenshotsVoiceMemo' ./e2e/
 	$(GO) test -tags screenshots -count=1 -run TestScreenshotsControlUI ./e2e/
 
 clean:
